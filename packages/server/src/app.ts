@@ -1,0 +1,183 @@
+import type { RequestListener } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Settings } from './config/load.js';
+import { applyDeclarativeConfig } from './config/apply.js';
+import type { ApplySummary } from './config/apply.js';
+import { openStore } from './storage/database.js';
+import type { Store } from './storage/database.js';
+import { createRoleRepository, createTenantRepository, createUserRepository } from './identity/repository.js';
+import { IdentityService } from './identity/service.js';
+import { createApiRepository, createClientRepository, createSigningKeyRepository } from './oidc/repository.js';
+import { createOidcPayloadStore } from './oidc/payload-store.js';
+import { loadKek } from './oidc/kek.js';
+import { KeyService } from './oidc/keys.js';
+import { buildProvider, signingKeyOverlapSeconds } from './oidc/provider.js';
+import { createHttpServer } from './http/server.js';
+import { mountEngine } from './http/engine.js';
+import { Metrics } from './http/metrics.js';
+import { FailureThrottle } from './http/throttle.js';
+import { pageCsp } from './http/security.js';
+import { registerInteractionRoutes } from './interaction/routes.js';
+import { registerAccountRoutes } from './interaction/account.js';
+import { registerOpsRoutes } from './http/ops.js';
+import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage } from './interaction/views.js';
+import { bootstrap } from './bootstrap.js';
+import type { BootstrapResult } from './bootstrap.js';
+
+export interface AppDeps {
+  /** An already-open store (tests, CLI); otherwise opened from settings and closed with the app. */
+  store?: Store;
+  logStream?: NodeJS.WritableStream;
+}
+
+export interface TesseraApp {
+  http: FastifyInstance;
+  log: Logger;
+  store: Store;
+  keys: KeyService;
+  identity: IdentityService;
+  provider(): Provider;
+  bootstrapped: BootstrapResult;
+  configApplied: ApplySummary;
+  /** Rebuilds the engine from the stored key set (after a rotation). */
+  reloadKeys(): Promise<void>;
+  /** Rotates the signing keys, keeping old ones published for the longest token lifetime, and reloads. */
+  rotateKeys(): Promise<void>;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+const SWEEP_INTERVAL_MS = 5 * 60_000;
+const KEY_CHECK_INTERVAL_MS = 30_000;
+
+/**
+ * The composition root: settings → store → services → engine → HTTP.
+ * Throws (ConfigError, migration or key errors) before anything listens, so
+ * the server never starts half-configured.
+ */
+export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}): Promise<TesseraApp> {
+  const metrics = new Metrics();
+  const http = createHttpServer({
+    logLevel: settings.logLevel,
+    trustProxy: settings.trustProxy,
+    metrics,
+    logStream: deps.logStream,
+    renderHtmlError: (status, _code, message) => errorPage(status, status >= 500 ? 'Something went wrong' : 'Request not completed', message),
+  });
+  const log = http.log as unknown as Logger;
+
+  const store = deps.store ?? openStore(settings.databaseUrl);
+  try {
+    await store.migrate();
+    const db = store.db;
+    const tenants = createTenantRepository(db);
+    const roles = createRoleRepository(db);
+    const users = createUserRepository(db);
+    const clients = createClientRepository(db);
+    const apis = createApiRepository(db);
+    const payloads = createOidcPayloadStore(db);
+    const identity = new IdentityService({ users, tenants, roles });
+    const kek = loadKek({ secret: settings.secret, secretFile: settings.secretFile, warn: (m) => log.warn(m) });
+    const keys = new KeyService(createSigningKeyRepository(db), kek);
+    if (await keys.ensureKeys()) log.info('generated signing keys (RS256, ES256)');
+    await keys.retireDue();
+    const throttle = new FailureThrottle(settings.authFailuresPerMinute);
+    const cookieKey = kek.derive('cookie signing');
+
+    const buildEngine = async (): Promise<{ provider: Provider; callback: RequestListener; fingerprint: string }> => {
+      const fingerprint = await keys.fingerprint();
+      const provider = buildProvider({
+        issuer: settings.issuer,
+        jwks: await keys.engineJwks(),
+        cookieKeys: [cookieKey],
+        trustProxy: settings.trustProxy,
+        store: payloads,
+        clients,
+        apis,
+        users,
+        pages: { error: engineErrorPage, logoutConfirm: logoutConfirmPage, loggedOut: loggedOutPage },
+      });
+      wireEngineEvents(provider, log, metrics, throttle);
+      return { provider, callback: provider.callback() as RequestListener, fingerprint };
+    };
+    let engine = await buildEngine();
+
+    const bootstrapped = await bootstrap({ tenants, roles, users, clients, identity }, settings.issuer, settings.bootstrapAdminPassword);
+    const configApplied = await applyDeclarativeConfig(settings.declarative, {
+      db,
+      validateClient: (md) => engine.provider.Client.validate(md as never),
+    }, settings.configFile);
+
+    await mountEngine(http, () => engine.callback, throttle);
+    registerInteractionRoutes(http, { provider: () => engine.provider, identity, clients, throttle, metrics });
+    registerAccountRoutes(http, { issuer: settings.issuer, cookieKey });
+    registerOpsRoutes(http, { store, metrics, issuer: settings.issuer, csp: pageCsp() });
+
+    const reloadKeys = async () => {
+      await keys.retireDue();
+      if ((await keys.fingerprint()) !== engine.fingerprint) {
+        engine = await buildEngine();
+        log.info('signing keys changed; protocol engine reloaded');
+      }
+    };
+    const timers = [
+      setInterval(() => payloads.sweep().catch((err) => log.error({ err }, 'sweep failed')), SWEEP_INTERVAL_MS),
+      setInterval(() => reloadKeys().catch((err) => log.error({ err }, 'key reload failed')), KEY_CHECK_INTERVAL_MS),
+    ];
+    timers.forEach((t) => t.unref());
+    await payloads.sweep();
+
+    let closed = false;
+    return {
+      http, log, store, keys, identity, bootstrapped, configApplied, reloadKeys,
+      async rotateKeys() {
+        await keys.rotate(await signingKeyOverlapSeconds(apis, clients));
+        await reloadKeys();
+      },
+      provider: () => engine.provider,
+      async listen() {
+        return http.listen({ port: settings.port, host: settings.host });
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        timers.forEach(clearInterval);
+        await http.close();
+        if (!deps.store) await store.close();
+      },
+    };
+  } catch (err) {
+    if (!deps.store) await store.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** Engine events → logs, metrics and the failed-credential throttle. No tokens are logged. */
+function wireEngineEvents(provider: Provider, log: Logger, metrics: Metrics, throttle: FailureThrottle): void {
+  const requestId = (ctx: { req: unknown }) => (ctx.req as { tesseraRequestId?: string }).tesseraRequestId;
+  provider.on('grant.success', (ctx) => {
+    metrics.tokens.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') });
+  });
+  const credentialFailure = (ctx: { req: unknown; ip: string; oidc?: { params?: Record<string, unknown> } }, err: { error?: string }) => {
+    if (err.error === 'invalid_client' || err.error === 'invalid_grant') throttle.recordFailure(ctx.ip);
+  };
+  provider.on('grant.error', (ctx, err) => {
+    metrics.tokenErrors.inc({ error: (err as { error?: string }).error ?? 'unknown' });
+    credentialFailure(ctx, err as { error?: string });
+  });
+  // Events the engine emits but its type definitions do not list.
+  const emitter = provider as unknown as import('node:events').EventEmitter;
+  for (const event of ['introspection.error', 'revocation.error']) {
+    emitter.on(event, (ctx: Parameters<typeof credentialFailure>[0], err: { error?: string }) => credentialFailure(ctx, err));
+  }
+  provider.on('server_error', (ctx, err) => {
+    log.error({ err, requestId: requestId(ctx), path: ctx.path }, 'protocol engine error');
+  });
+  provider.on('backchannel.error', (_ctx, err, clientId) => {
+    log.warn({ err: { message: (err as Error).message }, clientId }, 'back-channel logout delivery failed');
+  });
+  // Koa prints errors to stderr unless someone listens; route them to the JSON log instead.
+  emitter.on('error', (err: Error) => log.error({ err }, 'protocol engine error'));
+}

@@ -1,0 +1,49 @@
+import { randomBytes } from 'node:crypto';
+import type { IdentityService } from './identity/service.js';
+import type { RoleRepository, TenantRepository, UserRepository } from './identity/repository.js';
+import type { ClientRepository } from './oidc/repository.js';
+import { ACCOUNT_CLIENT_ID } from './interaction/account.js';
+
+export interface BootstrapDeps {
+  tenants: TenantRepository;
+  roles: RoleRepository;
+  users: UserRepository;
+  clients: ClientRepository;
+  identity: IdentityService;
+}
+
+export interface BootstrapResult {
+  /** Set only on the start that created the first administrator. */
+  admin?: { username: string; password: string; generated: boolean };
+}
+
+/**
+ * What every store needs before anything else: the default tenant, the admin
+ * role, the built-in account client (its URIs follow the issuer), and, on an
+ * empty store, the first administrator.
+ */
+export async function bootstrap(deps: BootstrapDeps, issuer: string, adminPassword?: string): Promise<BootstrapResult> {
+  if (!(await deps.tenants.findById('default'))) await deps.tenants.upsert('default', 'Default');
+  const roles = await deps.roles.list('default');
+  if (!roles.some((r) => r.name === 'admin')) await deps.roles.upsert('default', 'admin', 'Tessera administrators');
+
+  await deps.clients.upsert({
+    clientId: ACCOUNT_CLIENT_ID,
+    tenantId: 'default',
+    firstParty: true,
+    secretHash: null,
+    metadata: {
+      client_name: 'Tessera account',
+      redirect_uris: [`${issuer}/account/callback`],
+      post_logout_redirect_uris: [`${issuer}/`],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    },
+  });
+
+  if ((await deps.users.count()) > 0) return {};
+  const password = adminPassword ?? randomBytes(15).toString('base64url');
+  await deps.identity.createUser({ tenantId: 'default', username: 'admin', password, roles: ['admin'], emailVerified: false });
+  return { admin: { username: 'admin', password, generated: !adminPassword } };
+}

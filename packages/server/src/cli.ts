@@ -1,0 +1,189 @@
+import { parseArgs } from 'node:util';
+import { loadSettings, parseDeclarative, readDeclarativeFile } from './config/load.js';
+import { ConfigError } from './config/errors.js';
+import { createApp } from './app.js';
+import { openStore } from './storage/database.js';
+import { ConflictError } from './storage/errors.js';
+import { serve } from './main.js';
+import { generateClientSecret } from './oidc/clients.js';
+import { createClientRepository } from './oidc/repository.js';
+
+const USAGE = `usage: tessera <command>
+
+  serve                         run the platform (what \`npm start\` does)
+  migrate                       apply pending database migrations
+  config apply FILE             apply a declarative configuration file (YAML or JSON)
+  users create --username U [--email E] [--password P] [--tenant T] [--role R ...]
+                                create a user (a password is generated and printed if none is given)
+  clients create --id ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
+                 [--grant authorization_code|refresh_token|client_credentials ...]
+                 [--public] [--first-party] [--tenant T]
+                                register a client; a confidential client's secret is printed once
+  keys rotate                   add new signing keys; old ones stay published until their tokens expire
+  keys list                     list signing keys
+
+Environment: DATABASE_URL, TESSERA_SECRET, TESSERA_DATA_DIR, TESSERA_CONFIG, PORT, TESSERA_ISSUER (docs/configuration.md).`;
+
+/** Runs one CLI command; returns the exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [cmd, sub, ...rest] = argv;
+  try {
+    switch (`${cmd ?? ''} ${sub ?? ''}`.trim()) {
+      case 'serve':
+      case '':
+        return await serve();
+      case 'migrate':
+        return await migrate();
+      case 'config apply':
+        return await configApply(rest[0]);
+      case 'users create':
+        return await usersCreate(rest);
+      case 'clients create':
+        return await clientsCreate(rest);
+      case 'keys rotate':
+        return await keysCommand('rotate');
+      case 'keys list':
+        return await keysCommand('list');
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return 0;
+      default:
+        console.error(`tessera: unknown command "${argv.join(' ')}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`tessera: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof ConflictError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      console.error(`tessera: ${(err as Error).message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function migrate(): Promise<number> {
+  const store = openStore(loadSettings().databaseUrl);
+  try {
+    await store.migrate();
+    console.log('migrations applied');
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Quiet app (no HTTP listener) for commands that need the full service graph. */
+async function withApp<T>(fn: (app: Awaited<ReturnType<typeof createApp>>) => Promise<T>, overrides = {}): Promise<T> {
+  const settings = loadSettings({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, overrides);
+  const app = await createApp(settings);
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+async function configApply(file: string | undefined): Promise<number> {
+  if (!file) {
+    console.error('usage: tessera config apply FILE');
+    return 2;
+  }
+  const declarative = readDeclarativeFile(file);
+  const summary = await withApp(async (app) => app.configApplied, { declarative, configFile: file });
+  console.log(`applied ${file}: ${summary.created} created, ${summary.updated} updated, ${summary.unchanged} unchanged`);
+  return 0;
+}
+
+async function usersCreate(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' },
+      tenant: { type: 'string', default: 'default' }, role: { type: 'string', multiple: true, default: [] },
+      'given-name': { type: 'string' }, 'family-name': { type: 'string' },
+    },
+  });
+  if (!values.username && !values.email) {
+    console.error('tessera users create: --username or --email is required');
+    return 2;
+  }
+  const generated = !values.password;
+  const password = values.password ?? generateClientSecret().slice(0, 20);
+  if (password.length < 8) {
+    console.error('tessera users create: --password must be at least 8 characters');
+    return 2;
+  }
+  const user = await withApp((app) => app.identity.createUser({
+    tenantId: values.tenant!, username: values.username, email: values.email, password, roles: values.role,
+    givenName: values['given-name'], familyName: values['family-name'],
+  }));
+  console.log(`created user ${user.username ?? user.email} (${user.id}) in tenant ${user.tenantId}`);
+  if (generated) console.log(`password: ${password}\n(shown only this once)`);
+  return 0;
+}
+
+async function clientsCreate(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      id: { type: 'string' }, name: { type: 'string' }, tenant: { type: 'string', default: 'default' },
+      'redirect-uri': { type: 'string', multiple: true, default: [] },
+      'post-logout-redirect-uri': { type: 'string', multiple: true, default: [] },
+      grant: { type: 'string', multiple: true, default: [] },
+      public: { type: 'boolean', default: false }, 'first-party': { type: 'boolean', default: false },
+    },
+  });
+  if (!values.id) {
+    console.error('tessera clients create: --id is required');
+    return 2;
+  }
+  const grants = values.grant!.length ? values.grant! : values['redirect-uri']!.length ? ['authorization_code', 'refresh_token'] : ['client_credentials'];
+  const secret = values.public ? undefined : generateClientSecret();
+  const entry = {
+    client_id: values.id,
+    ...(secret ? { client_secret: secret } : {}),
+    ...(values.name ? { client_name: values.name } : {}),
+    redirect_uris: values['redirect-uri'],
+    post_logout_redirect_uris: values['post-logout-redirect-uri'],
+    grant_types: grants,
+    token_endpoint_auth_method: values.public ? 'none' : 'client_secret_basic',
+    first_party: values['first-party'],
+    tenant: values.tenant,
+  };
+  const settings = loadSettings();
+  const store = openStore(settings.databaseUrl);
+  try {
+    await store.migrate();
+    if (await createClientRepository(store.db).find(values.id)) {
+      console.error(`tessera clients create: client ${values.id} already exists`);
+      return 2;
+    }
+  } finally {
+    await store.close();
+  }
+  // Validate and write through the same path as the declarative file (schema + engine checks).
+  const declarative = parseDeclarative(JSON.stringify({ clients: [entry] }), 'command line');
+  await withApp(async () => undefined, { declarative });
+  console.log(`created client ${values.id}`);
+  console.log(`token endpoint: ${settings.issuer}/oidc/token`);
+  if (secret) console.log(`client_secret: ${secret}\n(shown only this once; Tessera stores only a hash)`);
+  return 0;
+}
+
+async function keysCommand(action: 'rotate' | 'list'): Promise<number> {
+  return withApp(async (app) => {
+    if (action === 'rotate') {
+      await app.rotateKeys();
+      console.log('rotated: new keys sign from now on; running servers pick them up within 30 seconds');
+    }
+    for (const k of await app.keys.list()) {
+      console.log(`${k.kid}  ${k.alg.padEnd(5)}  ${k.status.padEnd(8)}  created ${k.createdAt}${k.retireAt ? `  unpublished after ${k.retireAt}` : ''}`);
+    }
+    return 0;
+  });
+}

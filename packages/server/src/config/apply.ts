@@ -1,0 +1,133 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.js';
+import { createRoleRepository, createTenantRepository, createUserRepository } from '../identity/repository.js';
+import type { UpsertOutcome } from '../identity/repository.js';
+import type { User } from '../identity/model.js';
+import { hashPassword, verifyPassword } from '../identity/password.js';
+import { createApiRepository, createClientRepository } from '../oidc/repository.js';
+import type { ClientRecord } from '../oidc/repository.js';
+import { hashClientSecret, verifyClientSecret } from '../oidc/clients.js';
+import { ConfigError } from './errors.js';
+import type { ClientConfig, DeclarativeConfig, UserConfig } from './schema.js';
+
+export interface ApplySummary {
+  created: number;
+  updated: number;
+  unchanged: number;
+}
+
+export interface ApplyDeps {
+  db: Kysely<Database>;
+  /** Lets the protocol engine vet each client's metadata; throws with a message on a bad client. */
+  validateClient?: (metadata: Record<string, unknown>) => Promise<void>;
+}
+
+/**
+ * Applies the declarative file idempotently, in one transaction: entries are
+ * created or brought in line with the file, and applying the same file twice
+ * changes nothing. Entries absent from the file are left alone (removal is an
+ * explicit CLI/admin action, never a side effect of an edit).
+ * @throws ConfigError when the engine rejects a client; nothing is written then.
+ */
+export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: ApplyDeps, source = 'configuration'): Promise<ApplySummary> {
+  if (deps.validateClient) {
+    const problems: string[] = [];
+    for (const [i, c] of cfg.clients.entries()) {
+      try {
+        await deps.validateClient({ ...clientMetadata(c), client_id: c.client_id, ...(c.client_secret ? { client_secret: c.client_secret } : {}) });
+      } catch (err) {
+        problems.push(`clients[${i}]: ${(err as { error_description?: string }).error_description ?? (err as Error).message}`);
+      }
+    }
+    if (problems.length) throw new ConfigError(problems, source);
+  }
+
+  const summary: ApplySummary = { created: 0, updated: 0, unchanged: 0 };
+  const count = (o: UpsertOutcome) => {
+    summary[o] += 1;
+  };
+
+  await deps.db.transaction().execute(async (trx) => {
+    const tenants = createTenantRepository(trx);
+    const roles = createRoleRepository(trx);
+    const users = createUserRepository(trx);
+    const clients = createClientRepository(trx);
+    const apis = createApiRepository(trx);
+
+    if (!(await tenants.findById('default'))) count(await tenants.upsert('default', 'Default'));
+    for (const t of cfg.tenants) count(await tenants.upsert(t.id, t.name));
+    for (const a of cfg.apis) {
+      count(await apis.upsert({ identifier: a.identifier, name: a.name, scopes: a.scopes, signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl }));
+    }
+    for (const r of cfg.roles) count(await roles.upsert(r.tenant, r.name, r.description ?? null));
+    for (const c of cfg.clients) {
+      const existing = await clients.find(c.client_id);
+      count(await clients.upsert(await clientRecord(c, existing)));
+    }
+    for (const u of cfg.users) count(await applyUser(u, users));
+  });
+  return summary;
+}
+
+/** RFC 7591 metadata (plus Tessera's TTLs) as stored; keys in a fixed order so comparisons are stable. */
+export function clientMetadata(c: ClientConfig): Record<string, unknown> {
+  return JSON.parse(JSON.stringify({
+    client_name: c.client_name,
+    redirect_uris: c.redirect_uris,
+    post_logout_redirect_uris: c.post_logout_redirect_uris,
+    grant_types: c.grant_types,
+    response_types: c.grant_types.includes('authorization_code') ? c.response_types : [],
+    token_endpoint_auth_method: c.token_endpoint_auth_method,
+    scope: c.scope,
+    backchannel_logout_uri: c.backchannel_logout_uri,
+    backchannel_logout_session_required: c.backchannel_logout_session_required,
+    access_token_ttl: c.access_token_ttl,
+    id_token_ttl: c.id_token_ttl,
+    refresh_token_ttl: c.refresh_token_ttl,
+  })) as Record<string, unknown>;
+}
+
+async function clientRecord(c: ClientConfig, existing: ClientRecord | undefined): Promise<ClientRecord> {
+  let secretHash: string | null = null;
+  if (c.client_secret) {
+    // Keep the stored digest when the secret is unchanged, so a re-apply writes nothing.
+    secretHash = existing?.secretHash && verifyClientSecret(existing.secretHash, c.client_secret)
+      ? existing.secretHash
+      : hashClientSecret(c.client_secret);
+  }
+  return { clientId: c.client_id, tenantId: c.tenant, metadata: clientMetadata(c), secretHash, firstParty: c.first_party };
+}
+
+async function applyUser(u: UserConfig, users: ReturnType<typeof createUserRepository>): Promise<UpsertOutcome> {
+  let user: User | undefined = u.username ? await users.findByUsername(u.tenant, u.username) : undefined;
+  if (!user && u.email) user = await users.findByEmail(u.tenant, u.email);
+  const profile = {
+    username: u.username ?? null,
+    email: u.email ?? null,
+    emailVerified: u.email_verified,
+    givenName: u.given_name ?? null,
+    familyName: u.family_name ?? null,
+    phoneNumber: u.phone_number ?? null,
+  };
+  if (!user) {
+    const created = await users.create({ tenantId: u.tenant, ...profile, passwordHash: u.password ? await hashPassword(u.password) : null });
+    if (u.roles.length) await users.setRoles(created.id, u.tenant, u.roles);
+    return 'created';
+  }
+  let changed = false;
+  const differs = (Object.keys(profile) as (keyof typeof profile)[]).some((k) => user[k] !== profile[k]);
+  if (differs) {
+    await users.updateProfile(user.id, profile);
+    changed = true;
+  }
+  if (u.password && !(user.passwordHash && (await verifyPassword(user.passwordHash, u.password)))) {
+    await users.setPasswordHash(user.id, await hashPassword(u.password));
+    changed = true;
+  }
+  const wanted = [...new Set(u.roles)].sort();
+  if (wanted.join(',') !== user.roles.join(',')) {
+    await users.setRoles(user.id, u.tenant, wanted);
+    changed = true;
+  }
+  return changed ? 'updated' : 'unchanged';
+}

@@ -1,0 +1,24 @@
+import type { z } from 'zod';
+
+/** A configuration problem, reported as `path: message` lines before anything starts. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[], source: string) {
+    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** `['clients', 2, 'redirect_uris', 0]` → `clients[2].redirect_uris[0]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, part) =>
+    typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part), '');
+}
+
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const where = formatPath(issue.path) || '(root)';
+    if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (issue.code === 'invalid_type' && issue.input === undefined) return `${where}: is required`;
+    return `${where}: ${issue.message}`;
+  });
+}

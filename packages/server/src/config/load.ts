@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, formatIssues } from './errors.js';
+import { envSchema, fileSchema } from './schema.js';
+import type { DeclarativeConfig } from './schema.js';
+
+/** Everything Tessera needs to know at boot, parsed once and frozen. */
+export interface Settings {
+  port: number;
+  host: string;
+  issuer: string;
+  dataDir: string;
+  databaseUrl: string;
+  secret: string | undefined;
+  secretFile: string;
+  configFile: string | undefined;
+  declarative: DeclarativeConfig;
+  trustProxy: boolean;
+  logLevel: string;
+  authFailuresPerMinute: number;
+  bootstrapAdminPassword: string | undefined;
+}
+
+/**
+ * Reads the environment and the optional declarative file.
+ * @throws ConfigError listing every problem as `path: message`.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Settings> = {}): Readonly<Settings> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error), 'the environment');
+  const e = parsed.data;
+  const dataDir = resolve(e.TESSERA_DATA_DIR);
+  const configFile = e.TESSERA_CONFIG ? resolve(e.TESSERA_CONFIG) : undefined;
+  const settings: Settings = {
+    port: e.PORT,
+    host: e.HOST,
+    issuer: (e.TESSERA_ISSUER ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    dataDir,
+    databaseUrl: e.DATABASE_URL ?? `sqlite:${join(dataDir, 'tessera.db')}`,
+    secret: e.TESSERA_SECRET,
+    secretFile: join(dataDir, 'secret'),
+    configFile,
+    declarative: configFile ? readDeclarativeFile(configFile) : fileSchema.parse({}),
+    trustProxy: e.TESSERA_TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+    authFailuresPerMinute: e.TESSERA_AUTH_FAILURES_PER_MINUTE,
+    bootstrapAdminPassword: e.TESSERA_BOOTSTRAP_ADMIN_PASSWORD,
+    ...overrides,
+  };
+  return Object.freeze(settings);
+}
+
+/**
+ * Parses a YAML or JSON file (JSON is YAML) and validates it, including
+ * references between entries (tenants, roles, duplicates).
+ * @throws ConfigError
+ */
+export function readDeclarativeFile(path: string): DeclarativeConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], path);
+  }
+  return parseDeclarative(text, path);
+}
+
+export function parseDeclarative(text: string, source = 'configuration'): DeclarativeConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true }) ?? {};
+  } catch (err) {
+    throw new ConfigError([`not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`], source);
+  }
+  const result = fileSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatIssues(result.error), source);
+  const problems = crossReferenceProblems(result.data);
+  if (problems.length) throw new ConfigError(problems, source);
+  return result.data;
+}
+
+/** Checks that what entries point at exists, and that identifiers are unique. */
+function crossReferenceProblems(cfg: DeclarativeConfig): string[] {
+  const problems: string[] = [];
+  const tenants = new Set(['default', ...cfg.tenants.map((t) => t.id)]);
+  const duplicates = <T>(list: T[], key: (t: T) => string, label: string, field: string) => {
+    const seen = new Set<string>();
+    list.forEach((item, i) => {
+      const k = key(item);
+      if (seen.has(k)) problems.push(`${label}[${i}].${field}: duplicate ${field} "${k}"`);
+      seen.add(k);
+    });
+  };
+  duplicates(cfg.tenants, (t) => t.id, 'tenants', 'id');
+  duplicates(cfg.apis, (a) => a.identifier, 'apis', 'identifier');
+  duplicates(cfg.clients, (c) => c.client_id, 'clients', 'client_id');
+  duplicates(cfg.roles, (r) => `${r.tenant}/${r.name}`, 'roles', 'name');
+  duplicates(cfg.users.filter((u) => u.username), (u) => `${u.tenant}/${u.username!.toLowerCase()}`, 'users', 'username');
+
+  const roles = new Set(cfg.roles.map((r) => `${r.tenant}/${r.name}`));
+  cfg.roles.forEach((r, i) => {
+    if (!tenants.has(r.tenant)) problems.push(`roles[${i}].tenant: unknown tenant "${r.tenant}"`);
+  });
+  cfg.clients.forEach((c, i) => {
+    if (!tenants.has(c.tenant)) problems.push(`clients[${i}].tenant: unknown tenant "${c.tenant}"`);
+  });
+  cfg.users.forEach((u, i) => {
+    if (!tenants.has(u.tenant)) problems.push(`users[${i}].tenant: unknown tenant "${u.tenant}"`);
+    u.roles.forEach((role, j) => {
+      if (role !== 'admin' && !roles.has(`${u.tenant}/${role}`)) {
+        problems.push(`users[${i}].roles[${j}]: unknown role "${role}" in tenant "${u.tenant}" (declare it under roles)`);
+      }
+    });
+  });
+  return problems;
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+
+/**
+ * One schema for Tessera's configuration: the environment (process settings)
+ * and the declarative file (tenants, APIs, clients, users, roles). Every
+ * message here is written for the person editing the file.
+ */
+
+const absoluteUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return Boolean(u.protocol) && !v.includes('#');
+  } catch {
+    return false;
+  }
+}, 'must be an absolute URL without a fragment');
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope token (RFC 6749 §3.3)');
+const seconds = z.number().int('must be a whole number of seconds').positive('must be positive').max(366 * 24 * 3600, 'must be at most a year');
+
+export const tenantSchema = z.strictObject({
+  id,
+  name: z.string().min(1, 'must not be empty'),
+});
+
+export const apiSchema = z.strictObject({
+  identifier: absoluteUrl,
+  name: z.string().min(1, 'must not be empty'),
+  scopes: z.array(scopeToken).default([]),
+  signing_alg: z.enum(['ES256', 'RS256'], 'must be ES256 or RS256').default('ES256'),
+  access_token_ttl: seconds.default(3600),
+});
+
+export const roleSchema = z.strictObject({
+  name: id,
+  tenant: id.default('default'),
+  description: z.string().optional(),
+});
+
+const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials'],
+  'must be one of authorization_code, refresh_token, client_credentials');
+
+export const clientSchema = z.strictObject({
+  client_id: id,
+  client_secret: z.string().min(32, 'must be at least 32 characters (use `tessera clients create` to generate one)').optional(),
+  client_name: z.string().min(1).optional(),
+  redirect_uris: z.array(absoluteUrl).default([]),
+  post_logout_redirect_uris: z.array(absoluteUrl).default([]),
+  grant_types: z.array(grantType).min(1, 'must name at least one grant type').default(['authorization_code']),
+  response_types: z.array(z.literal('code', 'only "code" is supported (implicit and hybrid flows are off)')).default(['code']),
+  token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post'],
+    'must be none, client_secret_basic or client_secret_post').default('client_secret_basic'),
+  scope: z.string().optional(),
+  backchannel_logout_uri: absoluteUrl.optional(),
+  backchannel_logout_session_required: z.boolean().optional(),
+  first_party: z.boolean().default(false),
+  tenant: id.default('default'),
+  access_token_ttl: seconds.optional(),
+  id_token_ttl: seconds.optional(),
+  refresh_token_ttl: seconds.optional(),
+}).superRefine((c, ctx) => {
+  const confidential = c.token_endpoint_auth_method !== 'none';
+  if (confidential && !c.client_secret) {
+    ctx.addIssue({ code: 'custom', path: ['client_secret'], message: `is required when token_endpoint_auth_method is ${c.token_endpoint_auth_method}` });
+  }
+  if (!confidential && c.client_secret) {
+    ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a public client (token_endpoint_auth_method: none)' });
+  }
+  if (!confidential && c.grant_types.includes('client_credentials')) {
+    ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'client_credentials needs a confidential client' });
+  }
+  if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'must list at least one URI for the authorization_code grant' });
+  }
+});
+
+export const userSchema = z.strictObject({
+  username: z.string().trim().min(1).max(256).optional(),
+  email: z.email('must be an email address').optional(),
+  email_verified: z.boolean().default(false),
+  given_name: z.string().max(256).optional(),
+  family_name: z.string().max(256).optional(),
+  phone_number: z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number such as +4930123456').optional(),
+  password: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
+  tenant: id.default('default'),
+  roles: z.array(id).default([]),
+}).refine((u) => u.username || u.email, { message: 'needs a username or an email', path: ['username'] });
+
+export const fileSchema = z.strictObject({
+  tenants: z.array(tenantSchema).default([]),
+  apis: z.array(apiSchema).default([]),
+  roles: z.array(roleSchema).default([]),
+  clients: z.array(clientSchema).default([]),
+  users: z.array(userSchema).default([]),
+});
+
+export type DeclarativeConfig = z.infer<typeof fileSchema>;
+export type ClientConfig = z.infer<typeof clientSchema>;
+export type UserConfig = z.infer<typeof userSchema>;
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+
+export const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  TESSERA_ISSUER: absoluteUrl.optional(),
+  TESSERA_DATA_DIR: z.string().default('./data'),
+  DATABASE_URL: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://').optional(),
+  TESSERA_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  TESSERA_CONFIG: z.string().optional(),
+  TESSERA_TRUST_PROXY: bool.default(false),
+  TESSERA_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8).optional(),
+  /** Failed credential attempts allowed per client IP per minute before 429. */
+  TESSERA_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,76 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ConflictError, NotFoundError } from '../storage/errors.js';
+
+/**
+ * A failure Tessera means to report: a stable `code` (RFC 6749 style), an
+ * HTTP status and a message safe to show. Anything else is a bug and becomes
+ * a generic 500 whose detail only reaches the log.
+ */
+export class AppError extends Error {
+  constructor(readonly code: string, readonly status: number, readonly publicMessage: string, readonly fields?: Record<string, string>) {
+    super(publicMessage);
+    this.name = 'AppError';
+  }
+}
+
+/** Renders an error for a browser page; set per route through `config.html`. */
+export type HtmlErrorRenderer = (status: number, code: string, message: string) => string;
+
+/** The catalogue of codes Tessera's own endpoints answer with (documented in docs/errors.md). */
+export const ERROR_CODES = {
+  invalid_request: 'The request is malformed: bad syntax, a missing or repeated parameter, or an unsupported body.',
+  request_too_large: 'The request body is larger than the endpoint accepts.',
+  unsupported_media_type: 'The body has a content type the endpoint does not accept.',
+  not_found: 'No such endpoint or resource.',
+  conflict: 'The write conflicts with existing data.',
+  too_many_requests: 'Too many failed attempts from this address; retry after the delay in Retry-After.',
+  session_expired: 'The sign-in session is missing or has expired.',
+  access_denied: 'The request was refused.',
+  server_error: 'An unexpected error; the log has the detail under the request id.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function toAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  if (err instanceof NotFoundError) return new AppError('not_found', 404, err.message);
+  if (err instanceof ConflictError) return new AppError('conflict', 409, err.message);
+  const fe = err as FastifyError;
+  if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('request_too_large', 413, 'Request body is too large.');
+  if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AppError('unsupported_media_type', 415, 'Unsupported content type.');
+  if (fe?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe?.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe?.code === 'FST_ERR_VALIDATION'
+    || (fe?.statusCode === 400 && typeof fe.code === 'string' && fe.code.startsWith('FST_ERR_'))
+    || (fe?.statusCode === 400 && fe instanceof SyntaxError)) {
+    return new AppError('invalid_request', 400, 'The request is malformed.');
+  }
+  if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new AppError('invalid_request', fe.statusCode, 'The request is malformed.');
+  }
+  return undefined;
+}
+
+/** The one place errors become responses: JSON for APIs, a page for browser routes. */
+export function installErrorHandling(app: FastifyInstance, renderHtml: HtmlErrorRenderer): void {
+  const send = (request: FastifyRequest, reply: FastifyReply, e: AppError) => {
+    if (e.status === 429) reply.header('retry-after', '60');
+    if (wantsHtml(request)) {
+      return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(e.status, e.code, e.publicMessage));
+    }
+    return reply.code(e.status).send({ error: e.code, error_description: e.publicMessage, ...(e.fields ? { fields: e.fields } : {}) });
+  };
+
+  app.setErrorHandler((err, request, reply) => {
+    const known = toAppError(err);
+    if (known) return send(request, reply, known);
+    request.log.error({ err }, 'unhandled error');
+    return send(request, reply, new AppError('server_error', 500, 'Something went wrong. Quote the request id when reporting it.'));
+  });
+
+  app.setNotFoundHandler((request, reply) => send(request, reply, new AppError('not_found', 404, 'Not found.')));
+}
+
+function wantsHtml(request: FastifyRequest): boolean {
+  const config = request.routeOptions?.config as { html?: boolean } | undefined;
+  if (config?.html !== undefined) return config.html;
+  return (request.headers.accept ?? '').includes('text/html');
+}

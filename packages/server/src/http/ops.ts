@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../storage/database.js';
+import type { Metrics } from './metrics.js';
+import { homePage, STYLESHEET } from '../interaction/views.js';
+
+export interface OpsDeps {
+  store: Store;
+  metrics: Metrics;
+  issuer: string;
+  csp: string;
+}
+
+/** Home page, stylesheet, health, readiness and metrics. */
+export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
+  app.get('/', { config: { html: true } }, async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', deps.csp).send(homePage(deps.issuer)));
+
+  app.get('/assets/tessera.css', async (_request, reply) =>
+    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+
+  // Liveness: the process answers. Never touches the store, so a slow database does not get the process killed.
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  // Readiness: the store answers and every migration has run.
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await deps.store.ready();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready' });
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+}

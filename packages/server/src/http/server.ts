@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import type { Metrics } from './metrics.js';
+import { AppError, installErrorHandling } from './errors.js';
+import type { HtmlErrorRenderer } from './errors.js';
+import { BASE_HEADERS } from './security.js';
+
+export interface HttpOptions {
+  logLevel: string;
+  trustProxy: boolean;
+  metrics: Metrics;
+  renderHtmlError: HtmlErrorRenderer;
+  /** Extra pino destination (tests capture logs through it). */
+  logStream?: NodeJS.WritableStream;
+}
+
+/** Only URL-safe request ids are accepted from clients; anything else gets a fresh one. */
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The Fastify host: request ids, JSON logs without secrets, security headers,
+ * metrics, form bodies and the single error handler.
+ */
+export function createHttpServer(opts: HttpOptions): FastifyInstance {
+  const app = Fastify({
+    logger: {
+      level: opts.logLevel,
+      ...(opts.logStream ? { stream: opts.logStream } : {}),
+      // Never log query strings, bodies, cookies or authorization headers: they carry codes and tokens.
+      serializers: {
+        req: (req: FastifyRequest) => ({ method: req.method, path: pathOf(req.url), remoteAddress: req.ip }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.client_secret', '*.token'], remove: true },
+    },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    disableRequestLogging: true,
+    trustProxy: opts.trustProxy,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+  });
+
+  app.register(formbody, { bodyLimit: 64 * 1024 });
+
+  // One finish listener per request covers routes handed to the protocol engine too
+  // (those bypass Fastify's reply lifecycle).
+  app.addHook('onRequest', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    reply.raw.setHeader('x-request-id', request.id);
+    for (const [k, v] of Object.entries(BASE_HEADERS)) reply.raw.setHeader(k, v);
+    (request.raw as { tesseraRequestId?: string }).tesseraRequestId = request.id;
+    reply.raw.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = routeLabel(request);
+      opts.metrics.requests.inc({ method: request.method, route, status: String(reply.raw.statusCode) });
+      opts.metrics.latency.observe({ method: request.method, route }, seconds);
+      request.log.info({ req: request, res: reply.raw, responseTime: Math.round(seconds * 1e4) / 10 }, 'request completed');
+    });
+  });
+
+  // Cross-site form posts are refused outright (defence in depth beside SameSite cookies).
+  app.addHook('preHandler', async (request) => {
+    if (request.method !== 'POST' || !(request.routeOptions.config as { html?: boolean }).html) return;
+    const site = request.headers['sec-fetch-site'];
+    const origin = request.headers.origin;
+    const sameOrigin = !origin || origin === 'null' ? site !== 'cross-site' : hostOf(origin) === request.host;
+    if (!sameOrigin || site === 'cross-site') throw new AppError('access_denied', 403, 'This form was submitted from another site.');
+  });
+
+  installErrorHandling(app, opts.renderHtmlError);
+  return app;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function hostOf(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Route pattern for metrics; engine routes report their concrete (bounded) path. */
+function routeLabel(request: FastifyRequest): string {
+  const pattern = request.routeOptions?.url;
+  if (!pattern) return 'unmatched';
+  if (pattern.endsWith('*')) {
+    const path = pathOf(request.url);
+    return /^\/oidc\/[a-z/]*$/.test(path) && path.length < 40 ? path : pattern;
+  }
+  return pattern;
+}

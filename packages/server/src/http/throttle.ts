@@ -1,0 +1,35 @@
+/**
+ * Counts failed credential attempts per key (client IP) in a sliding
+ * one-minute window and says when a key has used up its allowance. Only
+ * failures count, so legitimate traffic is never slowed. In-memory: with
+ * several instances each enforces its own share (Redis-backed later).
+ */
+export class FailureThrottle {
+  private readonly hits = new Map<string, number[]>();
+  private sweeps = 0;
+
+  constructor(private readonly perMinute: number, private readonly now: () => number = Date.now) {}
+
+  isBlocked(key: string): boolean {
+    return this.recent(key).length >= this.perMinute;
+  }
+
+  recordFailure(key: string): void {
+    const list = this.recent(key);
+    list.push(this.now());
+    this.hits.set(key, list);
+    if (++this.sweeps % 1000 === 0) this.sweep();
+  }
+
+  private recent(key: string): number[] {
+    const cutoff = this.now() - 60_000;
+    const list = (this.hits.get(key) ?? []).filter((t) => t > cutoff);
+    if (list.length) this.hits.set(key, list);
+    else this.hits.delete(key);
+    return list;
+  }
+
+  private sweep(): void {
+    for (const key of [...this.hits.keys()]) this.recent(key);
+  }
+}

@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, UsersTable } from '../storage/schema.js';
+import { ConflictError, NotFoundError, mapConflict } from '../storage/errors.js';
+import { normalizeEmail, normalizeUsername } from './model.js';
+import type { NewUser, Tenant, User, UserProfilePatch, UserStatus } from './model.js';
+
+export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
+
+export interface TenantRepository {
+  findById(id: string): Promise<Tenant | undefined>;
+  list(): Promise<Tenant[]>;
+  /** Creates or renames a tenant; says which happened. */
+  upsert(id: string, name: string): Promise<UpsertOutcome>;
+}
+
+export interface UserRepository {
+  /** @throws ConflictError when the username or email is taken in the tenant. */
+  create(input: NewUser): Promise<User>;
+  findById(id: string): Promise<User | undefined>;
+  findByUsername(tenantId: string, username: string): Promise<User | undefined>;
+  findByEmail(tenantId: string, email: string): Promise<User | undefined>;
+  /** @throws NotFoundError, ConflictError */
+  updateProfile(id: string, patch: UserProfilePatch): Promise<User>;
+  /** @throws NotFoundError */
+  setPasswordHash(id: string, hash: string): Promise<void>;
+  /** Replaces the user's roles in a tenant. */
+  setRoles(id: string, tenantId: string, roles: string[]): Promise<void>;
+  count(): Promise<number>;
+}
+
+export interface RoleRepository {
+  upsert(tenantId: string, name: string, description: string | null): Promise<UpsertOutcome>;
+  list(tenantId: string): Promise<{ name: string; description: string | null }[]>;
+}
+
+export function createTenantRepository(db: Kysely<Database>): TenantRepository {
+  const toTenant = (r: Selectable<Database['tenants']>): Tenant => ({
+    id: r.id, name: r.name, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+  });
+  return {
+    async findById(id) {
+      const r = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+      return r && toTenant(r);
+    },
+    async list() {
+      return (await db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(toTenant);
+    },
+    async upsert(id, name) {
+      const now = Date.now();
+      const existing = await db.selectFrom('tenants').select('name').where('id', '=', id).executeTakeFirst();
+      if (!existing) {
+        await mapConflict('tenant', id, () =>
+          db.insertInto('tenants').values({ id, name, created_at: now, updated_at: now }).execute());
+        return 'created';
+      }
+      if (existing.name === name) return 'unchanged';
+      await db.updateTable('tenants').set({ name, updated_at: now }).where('id', '=', id).execute();
+      return 'updated';
+    },
+  };
+}
+
+export function createUserRepository(db: Kysely<Database>): UserRepository {
+  const withRoles = async (row: Selectable<UsersTable> | undefined): Promise<User | undefined> => {
+    if (!row) return undefined;
+    const roles = await db.selectFrom('user_roles').select('role')
+      .where('user_id', '=', row.id).where('tenant_id', '=', row.tenant_id).orderBy('role').execute();
+    return toUser(row, roles.map((r) => r.role));
+  };
+  const conflictDetail = 'username or email already in use';
+
+  const repo: UserRepository = {
+    async create(input) {
+      const now = Date.now();
+      const row: Selectable<UsersTable> = {
+        id: randomUUID(),
+        tenant_id: input.tenantId,
+        username: input.username ?? null,
+        username_normalized: input.username ? normalizeUsername(input.username) : null,
+        email: input.email ?? null,
+        email_normalized: input.email ? normalizeEmail(input.email) : null,
+        email_verified: input.emailVerified ? 1 : 0,
+        given_name: input.givenName ?? null,
+        family_name: input.familyName ?? null,
+        phone_number: input.phoneNumber ?? null,
+        phone_number_verified: 0,
+        password_hash: input.passwordHash ?? null,
+        status: input.status ?? 'active',
+        created_at: now,
+        updated_at: now,
+      };
+      await mapConflict('user', conflictDetail, () => db.insertInto('users').values(row).execute());
+      return toUser(row, []);
+    },
+    async findById(id) {
+      return withRoles(await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst());
+    },
+    async findByUsername(tenantId, username) {
+      return withRoles(await db.selectFrom('users').selectAll()
+        .where('tenant_id', '=', tenantId).where('username_normalized', '=', normalizeUsername(username)).executeTakeFirst());
+    },
+    async findByEmail(tenantId, email) {
+      return withRoles(await db.selectFrom('users').selectAll()
+        .where('tenant_id', '=', tenantId).where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst());
+    },
+    async updateProfile(id, patch) {
+      const set: Partial<UsersTable> = { updated_at: Date.now() };
+      if (patch.username !== undefined) {
+        set.username = patch.username;
+        set.username_normalized = patch.username ? normalizeUsername(patch.username) : null;
+      }
+      if (patch.email !== undefined) {
+        set.email = patch.email;
+        set.email_normalized = patch.email ? normalizeEmail(patch.email) : null;
+      }
+      if (patch.emailVerified !== undefined) set.email_verified = patch.emailVerified ? 1 : 0;
+      if (patch.givenName !== undefined) set.given_name = patch.givenName;
+      if (patch.familyName !== undefined) set.family_name = patch.familyName;
+      if (patch.phoneNumber !== undefined) set.phone_number = patch.phoneNumber;
+      if (patch.status !== undefined) set.status = patch.status;
+      const res = await mapConflict('user', conflictDetail, () =>
+        db.updateTable('users').set(set).where('id', '=', id).executeTakeFirst());
+      if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
+      return (await repo.findById(id))!;
+    },
+    async setPasswordHash(id, hash) {
+      const res = await db.updateTable('users').set({ password_hash: hash, updated_at: Date.now() })
+        .where('id', '=', id).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
+    },
+    async setRoles(id, tenantId, roles) {
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('user_roles').where('user_id', '=', id).where('tenant_id', '=', tenantId).execute();
+        const unique = [...new Set(roles)];
+        if (unique.length) {
+          await trx.insertInto('user_roles').values(unique.map((role) => ({ user_id: id, tenant_id: tenantId, role }))).execute();
+        }
+      });
+    },
+    async count() {
+      const r = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      return Number(r.n);
+    },
+  };
+  return repo;
+}
+
+export function createRoleRepository(db: Kysely<Database>): RoleRepository {
+  return {
+    async upsert(tenantId, name, description) {
+      const existing = await db.selectFrom('roles').select('description')
+        .where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+      if (!existing) {
+        await mapConflict('role', name, () => db.insertInto('roles')
+          .values({ tenant_id: tenantId, name, description, created_at: Date.now() }).execute());
+        return 'created';
+      }
+      if (existing.description === description) return 'unchanged';
+      await db.updateTable('roles').set({ description })
+        .where('tenant_id', '=', tenantId).where('name', '=', name).execute();
+      return 'updated';
+    },
+    async list(tenantId) {
+      return db.selectFrom('roles').select(['name', 'description']).where('tenant_id', '=', tenantId).orderBy('name').execute();
+    },
+  };
+}
+
+function toUser(r: Selectable<UsersTable>, roles: string[]): User {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    username: r.username,
+    email: r.email,
+    emailVerified: r.email_verified === 1,
+    givenName: r.given_name,
+    familyName: r.family_name,
+    phoneNumber: r.phone_number,
+    phoneNumberVerified: r.phone_number_verified === 1,
+    passwordHash: r.password_hash,
+    status: r.status as UserStatus,
+    roles,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+export { ConflictError, NotFoundError };

@@ -1,0 +1,141 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type Provider from 'oidc-provider';
+import { errors as engineErrors } from 'oidc-provider';
+import type { IdentityService } from '../identity/service.js';
+import type { ClientRepository } from '../oidc/repository.js';
+import { ACR_PASSWORD } from '../oidc/acr.js';
+import { AppError } from '../http/errors.js';
+import type { Metrics } from '../http/metrics.js';
+import type { FailureThrottle } from '../http/throttle.js';
+import { originOf, pageCsp } from '../http/security.js';
+import { consentPage, loginPage } from './views.js';
+import { loginBody, uidParams } from './schemas.js';
+
+export interface InteractionDeps {
+  provider: () => Provider;
+  identity: IdentityService;
+  clients: ClientRepository;
+  throttle: FailureThrottle;
+  metrics: Metrics;
+}
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** The single message for every failed sign-in: it never tells whether the account exists. */
+const INVALID_CREDENTIALS = 'The username or password is incorrect.';
+
+/**
+ * Hosted interaction pages driving the engine's interactions: login and
+ * consent. Forms are protected from cross-site submission by the engine's
+ * SameSite interaction cookie bound to the unguessable uid, plus an Origin
+ * check on every POST (http/csrf in app.ts).
+ */
+export function registerInteractionRoutes(app: FastifyInstance, deps: InteractionDeps): void {
+  const html = { config: { html: true } };
+
+  app.get('/interaction/:uid', html, async (request, reply) => {
+    const { details, uid } = await load(deps, request, reply);
+    if (details.prompt.name === 'login') return renderLogin(deps, reply, details, uid);
+    if (details.prompt.name === 'consent') return renderConsent(deps, reply, details, uid);
+    throw new AppError('invalid_request', 400, 'This sign-in step is not supported.');
+  });
+
+  app.post('/interaction/:uid/login', html, async (request, reply) => {
+    const { details, uid } = await load(deps, request, reply);
+    if (details.prompt.name !== 'login') throw new AppError('invalid_request', 400, 'This sign-in step has already been completed.');
+    const body = loginBody.safeParse(request.body);
+    if (!body.success) return renderLogin(deps, reply.code(400), details, uid, { error: 'Enter your username and password.' });
+
+    // Pipeline: throttle → resolve tenant → verify credentials → finish interaction.
+    const ip = request.ip;
+    if (deps.throttle.isBlocked(ip)) {
+      deps.metrics.logins.inc({ outcome: 'throttled' });
+      throw new AppError('too_many_requests', 429, 'Too many failed sign-in attempts. Wait a minute and try again.');
+    }
+    const tenantId = (await deps.clients.find(String(details.params.client_id)))?.tenantId ?? 'default';
+    const outcome = await deps.identity.verifyLogin(tenantId, body.data.username, body.data.password);
+    if (!outcome.ok) {
+      deps.throttle.recordFailure(ip);
+      deps.metrics.logins.inc({ outcome: outcome.reason });
+      request.log.info({ event: 'login.failed', reason: outcome.reason, tenant: tenantId }, 'sign-in failed');
+      return renderLogin(deps, reply.code(401), details, uid, { username: body.data.username, error: INVALID_CREDENTIALS });
+    }
+    deps.metrics.logins.inc({ outcome: 'success' });
+    request.log.info({ event: 'login.succeeded', sub: outcome.user.id, tenant: tenantId }, 'sign-in succeeded');
+    const result = { login: { accountId: outcome.user.id, acr: ACR_PASSWORD, amr: ['pwd'], remember: true } };
+    return finish(deps, request, reply, result);
+  });
+
+  app.post('/interaction/:uid/confirm', html, async (request, reply) => {
+    const { details } = await load(deps, request, reply);
+    if (details.prompt.name !== 'consent') throw new AppError('invalid_request', 400, 'There is nothing to confirm.');
+    const provider = deps.provider();
+    const { prompt, params, session } = details;
+    const grant = details.grantId
+      ? (await provider.Grant.find(details.grantId))!
+      : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+    const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    return finish(deps, request, reply, { consent: { grantId } });
+  });
+
+  app.post('/interaction/:uid/abort', html, async (request, reply) => {
+    await load(deps, request, reply);
+    return finish(deps, request, reply, { error: 'access_denied', error_description: 'The user cancelled the request.' });
+  });
+}
+
+async function load(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply): Promise<{ details: Details; uid: string }> {
+  const params = uidParams.safeParse(request.params);
+  if (!params.success) throw new AppError('session_expired', 400, 'This sign-in link is not valid. Go back to the application and start again.');
+  try {
+    const details = await deps.provider().interactionDetails(request.raw, reply.raw);
+    if (details.uid !== params.data.uid) throw new engineErrors.SessionNotFound('interaction mismatch');
+    return { details, uid: details.uid };
+  } catch (err) {
+    if (err instanceof engineErrors.SessionNotFound || err instanceof engineErrors.InvalidRequest) {
+      throw new AppError('session_expired', 400, 'This sign-in session has expired or was opened in another browser. Go back to the application and start again.');
+    }
+    throw err;
+  }
+}
+
+async function finish(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, result: Record<string, unknown>) {
+  const to = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+  return reply.redirect(to, 303);
+}
+
+async function clientName(deps: InteractionDeps, clientId: string): Promise<string> {
+  const c = await deps.clients.find(clientId);
+  return (c?.metadata.client_name as string | undefined) ?? clientId;
+}
+
+function pageHeaders(reply: FastifyReply, details: Details): FastifyReply {
+  const target = originOf(details.params.redirect_uri as string | undefined);
+  return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp(target ? [target] : []));
+}
+
+async function renderLogin(deps: InteractionDeps, reply: FastifyReply, details: Details, uid: string, extra: { username?: string; error?: string } = {}) {
+  const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
+  return pageHeaders(reply, details).send(loginPage({
+    action: `/interaction/${uid}/login`,
+    abortAction: `/interaction/${uid}/abort`,
+    clientName: await clientName(deps, String(details.params.client_id)),
+    username: extra.username ?? hint,
+    error: extra.error,
+  }));
+}
+
+async function renderConsent(deps: InteractionDeps, reply: FastifyReply, details: Details, uid: string) {
+  const missing = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
+  return pageHeaders(reply, details).send(consentPage({
+    action: `/interaction/${uid}/confirm`,
+    abortAction: `/interaction/${uid}/abort`,
+    clientName: await clientName(deps, String(details.params.client_id)),
+    scopes: missing.missingOIDCScope ?? [],
+    resources: Object.entries(missing.missingResourceScopes ?? {}).map(([identifier, scopes]) => ({ identifier, scopes })),
+  }));
+}

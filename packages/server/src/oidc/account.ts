@@ -1,0 +1,42 @@
+import type { Account, AccountClaims, FindAccount } from 'oidc-provider';
+import type { UserRepository } from '../identity/repository.js';
+import type { User } from '../identity/model.js';
+
+/** Which claims each scope releases (OIDC Core §5.4, plus Tessera's `tenant` and `roles`). */
+export const SCOPE_CLAIMS = {
+  openid: ['sub', 'tenant'],
+  profile: ['name', 'given_name', 'family_name', 'preferred_username', 'updated_at'],
+  email: ['email', 'email_verified'],
+  phone: ['phone_number', 'phone_number_verified'],
+  roles: ['roles'],
+} as const;
+
+/**
+ * The engine's view of a user. Users who are not `active` are not found, so
+ * their refresh tokens and sessions stop working at once.
+ */
+export function createFindAccount(users: UserRepository): FindAccount {
+  return async (_ctx, sub): Promise<Account | undefined> => {
+    const user = await users.findById(sub);
+    if (!user || user.status !== 'active') return undefined;
+    return { accountId: user.id, claims: async () => userClaims(user) };
+  };
+}
+
+export function userClaims(user: User): AccountClaims {
+  const name = [user.givenName, user.familyName].filter(Boolean).join(' ') || undefined;
+  return {
+    sub: user.id,
+    tenant: user.tenantId,
+    name,
+    given_name: user.givenName ?? undefined,
+    family_name: user.familyName ?? undefined,
+    preferred_username: user.username ?? undefined,
+    updated_at: Math.floor(user.updatedAt / 1000),
+    email: user.email ?? undefined,
+    email_verified: user.email ? user.emailVerified : undefined,
+    phone_number: user.phoneNumber ?? undefined,
+    phone_number_verified: user.phoneNumber ? user.phoneNumberVerified : undefined,
+    roles: user.roles,
+  };
+}

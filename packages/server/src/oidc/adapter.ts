@@ -1,0 +1,43 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { OidcPayloadStore } from './payload-store.js';
+import type { ClientRepository } from './repository.js';
+import { toEngineClientMetadata } from './clients.js';
+
+/**
+ * Builds the oidc-provider adapter factory over Tessera's store. Clients come
+ * from the clients table (managed by config/CLI/admin, never by the engine);
+ * every other model lives in the payload table.
+ */
+export function createAdapterFactory(store: OidcPayloadStore, clients: ClientRepository): (name: string) => Adapter {
+  return (name: string) => (name === 'Client' ? clientAdapter(clients) : payloadAdapter(name, store));
+}
+
+function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
+  return {
+    upsert: (id, payload, expiresIn) => store.upsert(model, id, payload as Record<string, unknown>, expiresIn),
+    find: async (id) => (await store.find(model, id)) as AdapterPayload | undefined,
+    findByUid: async (uid) => (await store.findByUid(model, uid)) as AdapterPayload | undefined,
+    findByUserCode: async (code) => (await store.findByUserCode(model, code)) as AdapterPayload | undefined,
+    consume: (id) => store.consume(model, id),
+    destroy: (id) => store.destroy(model, id),
+    revokeByGrantId: (grantId) => store.revokeByGrantId(grantId),
+  };
+}
+
+function clientAdapter(clients: ClientRepository): Adapter {
+  const readOnly = async () => {
+    throw new Error('clients are managed by Tessera, not by the protocol engine');
+  };
+  return {
+    find: async (id) => {
+      const record = await clients.find(id);
+      return record ? (toEngineClientMetadata(record) as AdapterPayload) : undefined;
+    },
+    upsert: readOnly,
+    destroy: readOnly,
+    consume: readOnly,
+    findByUid: async () => undefined,
+    findByUserCode: async () => undefined,
+    revokeByGrantId: async () => {},
+  };
+}

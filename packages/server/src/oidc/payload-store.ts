@@ -1,0 +1,73 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.js';
+
+type Payload = Record<string, unknown>;
+
+/**
+ * Storage for the protocol engine's short-lived artefacts (sessions,
+ * interactions, codes, refresh tokens, grants…), one table for all models.
+ * Expiry is enforced on read, and `sweep` deletes what has expired.
+ */
+export interface OidcPayloadStore {
+  upsert(model: string, id: string, payload: Payload, expiresInSeconds?: number): Promise<void>;
+  find(model: string, id: string): Promise<Payload | undefined>;
+  findByUid(model: string, uid: string): Promise<Payload | undefined>;
+  findByUserCode(model: string, userCode: string): Promise<Payload | undefined>;
+  /** Marks a one-time artefact (code, rotated refresh token) as used. */
+  consume(model: string, id: string): Promise<void>;
+  destroy(model: string, id: string): Promise<void>;
+  /** Deletes everything issued under a grant (reuse detection, revocation, logout). */
+  revokeByGrantId(grantId: string): Promise<void>;
+  /** Deletes expired rows; returns how many. */
+  sweep(now?: number): Promise<number>;
+}
+
+export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
+  const live = (row: Database['oidc_payloads'] | undefined): Payload | undefined => {
+    if (!row) return undefined;
+    if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
+    const payload = JSON.parse(row.payload) as Payload;
+    return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
+  };
+  return {
+    async upsert(model, id, payload, expiresIn) {
+      const values = {
+        payload: JSON.stringify(payload),
+        grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
+        user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
+        uid: typeof payload.uid === 'string' ? payload.uid : null,
+        expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
+      };
+      await db.insertInto('oidc_payloads')
+        .values({ model, id, consumed_at: null, ...values })
+        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
+        .execute();
+    },
+    async find(model, id) {
+      return live(await db.selectFrom('oidc_payloads').selectAll()
+        .where('model', '=', model).where('id', '=', id).executeTakeFirst());
+    },
+    async findByUid(model, uid) {
+      return live(await db.selectFrom('oidc_payloads').selectAll()
+        .where('model', '=', model).where('uid', '=', uid).executeTakeFirst());
+    },
+    async findByUserCode(model, userCode) {
+      return live(await db.selectFrom('oidc_payloads').selectAll()
+        .where('model', '=', model).where('user_code', '=', userCode).executeTakeFirst());
+    },
+    async consume(model, id) {
+      await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
+        .where('model', '=', model).where('id', '=', id).execute();
+    },
+    async destroy(model, id) {
+      await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+    },
+    async revokeByGrantId(grantId) {
+      await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+    },
+    async sweep(now = Date.now()) {
+      const res = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(res.numDeletedRows);
+    },
+  };
+}

@@ -1,0 +1,226 @@
+import Provider, { errors } from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { UserRepository } from '../identity/repository.js';
+import type { ApiRepository, ClientRepository } from './repository.js';
+import type { OidcPayloadStore } from './payload-store.js';
+import { createAdapterFactory } from './adapter.js';
+import { createFindAccount, SCOPE_CLAIMS } from './account.js';
+import { ACR_VALUES } from './acr.js';
+import { TESSERA_CLIENT_PROPERTIES, verifyClientSecret } from './clients.js';
+
+/** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
+export const PROTOCOL_PREFIX = '/oidc';
+
+export const ROUTES = {
+  authorization: `${PROTOCOL_PREFIX}/auth`,
+  token: `${PROTOCOL_PREFIX}/token`,
+  userinfo: `${PROTOCOL_PREFIX}/me`,
+  jwks: `${PROTOCOL_PREFIX}/jwks`,
+  revocation: `${PROTOCOL_PREFIX}/token/revocation`,
+  introspection: `${PROTOCOL_PREFIX}/token/introspection`,
+  end_session: `${PROTOCOL_PREFIX}/session/end`,
+  // Features Tessera leaves off still need distinct paths inside the prefix.
+  backchannel_authentication: `${PROTOCOL_PREFIX}/backchannel`,
+  code_verification: `${PROTOCOL_PREFIX}/device`,
+  device_authorization: `${PROTOCOL_PREFIX}/device/auth`,
+  pushed_authorization_request: `${PROTOCOL_PREFIX}/request`,
+  registration: `${PROTOCOL_PREFIX}/reg`,
+  challenge: `${PROTOCOL_PREFIX}/challenge`,
+  credential: `${PROTOCOL_PREFIX}/credential`,
+} as const;
+
+/** Pages the engine renders through Tessera's templates. */
+export interface EnginePages {
+  error(out: Record<string, string>, locale?: string): string;
+  logoutConfirm(form: string, clientName: string | undefined): string;
+  loggedOut(clientName: string | undefined): string;
+}
+
+export interface ProviderDeps {
+  issuer: string;
+  jwks: { keys: JWK[] };
+  cookieKeys: string[];
+  trustProxy: boolean;
+  store: OidcPayloadStore;
+  clients: ClientRepository;
+  apis: ApiRepository;
+  users: UserRepository;
+  pages: EnginePages;
+}
+
+const DEFAULTS = {
+  accessTokenTtl: 3600,
+  idTokenTtl: 3600,
+  refreshTokenTtl: 14 * 24 * 3600,
+  clientCredentialsTtl: 600,
+  sessionTtl: 14 * 24 * 3600,
+};
+
+/**
+ * How long a rotated-out key must stay published: the longest lifetime of
+ * anything it may have signed (ID tokens, JWT access tokens), plus clock skew.
+ */
+export async function signingKeyOverlapSeconds(apis: ApiRepository, clients: ClientRepository): Promise<number> {
+  const ttls = [DEFAULTS.accessTokenTtl, DEFAULTS.idTokenTtl, DEFAULTS.clientCredentialsTtl];
+  for (const api of await apis.list()) ttls.push(api.accessTokenTtl);
+  for (const c of await clients.list()) {
+    for (const k of ['access_token_ttl', 'id_token_ttl']) if (typeof c.metadata[k] === 'number') ttls.push(c.metadata[k] as number);
+  }
+  return Math.max(...ttls) + 300;
+}
+
+/**
+ * Builds the protocol engine with Tessera's policies. Secure defaults:
+ * code flow only, PKCE (S256) for every client, exact redirect URI matching,
+ * no implicit/hybrid/password grants, asymmetric signing only.
+ */
+export function buildProvider(deps: ProviderDeps): Provider {
+  const clientExtra = (ctx: KoaContextWithOIDC | undefined, name: string): unknown =>
+    (ctx?.oidc?.client as unknown as Record<string, unknown> | undefined)?.[name];
+
+  const configuration: Configuration = {
+    adapter: createAdapterFactory(deps.store, deps.clients),
+    jwks: deps.jwks as Configuration['jwks'],
+    findAccount: createFindAccount(deps.users),
+    routes: ROUTES,
+    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])),
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'roles'],
+    acrValues: ACR_VALUES,
+    responseTypes: ['code'],
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    // The secret is stored as a digest, so nothing may use it as an HMAC key.
+    enabledJWA: {
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+    },
+    pkce: { required: () => true },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clockTolerance: 5,
+    cookies: {
+      keys: deps.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+    extraClientMetadata: {
+      properties: [...TESSERA_CLIENT_PROPERTIES],
+      validator(_ctx, key, value) {
+        if (key.endsWith('_ttl') && value !== undefined && !(Number.isInteger(value) && (value as number) > 0)) {
+          throw new errors.InvalidClientMetadata(`${key} must be a positive integer`);
+        }
+      },
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = deps.pages.logoutConfirm(form, ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = deps.pages.loggedOut(ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        // Without `resource`, a token is for UserInfo only (opaque).
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(_ctx, resourceIndicator) {
+          const api = await deps.apis.find(resourceIndicator);
+          if (!api) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+          return {
+            scope: api.scopes.join(' '),
+            audience: api.identifier,
+            accessTokenTTL: api.accessTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: api.signingAlg as 'ES256' | 'RS256' } },
+          };
+        },
+      },
+    },
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (clientExtra(ctx, 'first_party') !== true) return existing;
+      // First-party clients skip consent: the grant simply covers what they ask for.
+      const grant = existing ?? new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
+      grant.addOIDCScope([...ctx.oidc.requestParamOIDCScopes].join(' '));
+      const claims = ctx.oidc.requestParamClaims;
+      if (claims?.size) grant.addOIDCClaims([...claims]);
+      const requested = ctx.oidc.requestParamScopes;
+      for (const [indicator, resourceServer] of Object.entries(ctx.oidc.resourceServers ?? {})) {
+        const allowed = new Set((resourceServer.scope ?? '').split(' '));
+        const scopes = [...requested].filter((s) => allowed.has(s));
+        if (scopes.length) grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      await grant.save();
+      return grant;
+    },
+    async extraTokenClaims(ctx, token) {
+      const accountId = (token as { accountId?: string }).accountId;
+      if (accountId) {
+        const user = await deps.users.findById(accountId);
+        return user ? { tenant: user.tenantId } : undefined;
+      }
+      const tenant = clientExtra(ctx, 'tenant');
+      return typeof tenant === 'string' ? { tenant } : undefined;
+    },
+    ttl: {
+      AccessToken: (ctx, token, client) =>
+        token.resourceServer?.accessTokenTTL ?? numberOr((client as unknown as Record<string, unknown>)?.access_token_ttl, DEFAULTS.accessTokenTtl),
+      ClientCredentials: (_ctx, token, client) =>
+        token.resourceServer?.accessTokenTTL ?? numberOr((client as unknown as Record<string, unknown>)?.access_token_ttl, DEFAULTS.clientCredentialsTtl),
+      IdToken: (_ctx, _token, client) => numberOr((client as unknown as Record<string, unknown>)?.id_token_ttl, DEFAULTS.idTokenTtl),
+      RefreshToken: (ctx, _token, client) => {
+        const configured = numberOr((client as unknown as Record<string, unknown>)?.refresh_token_ttl, DEFAULTS.refreshTokenTtl);
+        // A rotated token inherits what is left of its family's lifetime, so rotation never extends it.
+        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
+        return rotated ? Math.min(configured, rotated.remainingTTL) : configured;
+      },
+      AuthorizationCode: 60,
+      Interaction: 3600,
+      Session: DEFAULTS.sessionTtl,
+      Grant: DEFAULTS.sessionTtl,
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = deps.pages.error(out as unknown as Record<string, string>);
+    },
+    clientBasedCORS(_ctx, origin, client) {
+      // Browser apps may call the token/userinfo endpoints from their own origin only.
+      return client.redirectUris?.some((uri) => {
+        try {
+          return new URL(uri).origin === origin;
+        } catch {
+          return false;
+        }
+      }) ?? false;
+    },
+  };
+
+  const provider = new Provider(deps.issuer, configuration);
+  provider.proxy = deps.trustProxy;
+  // Client secrets are stored as digests (clients.ts); compare as such, in constant time.
+  (provider.Client.prototype as unknown as { compareClientSecret(actual: string): Promise<boolean> }).compareClientSecret =
+    async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+      return verifyClientSecret(this.clientSecret, actual);
+    };
+  return provider;
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && value > 0 ? value : fallback;
+}

@@ -1,0 +1,30 @@
+/** Domain errors thrown by repositories; callers never see driver errors. */
+export class NotFoundError extends Error {
+  constructor(readonly entity: string, readonly key: string) {
+    super(`${entity} ${key} not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends Error {
+  constructor(readonly entity: string, readonly detail: string) {
+    super(`${entity} conflict: ${detail}`);
+    this.name = 'ConflictError';
+  }
+}
+
+/** True for a unique/primary-key violation on SQLite or PostgreSQL. */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** Runs `fn`, turning a unique violation into a ConflictError. */
+export async function mapConflict<T>(entity: string, detail: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new ConflictError(entity, detail);
+    throw err;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Table shapes as Kysely sees them. One schema serves SQLite and PostgreSQL:
+ * timestamps are epoch milliseconds (bigint), booleans are 0/1 integers and
+ * JSON documents are text, so the same queries run unchanged on both engines.
+ */
+import type { Generated } from 'kysely';
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  tenant_id: string;
+  username: string | null;
+  username_normalized: string | null;
+  email: string | null;
+  email_normalized: string | null;
+  email_verified: number;
+  given_name: string | null;
+  family_name: string | null;
+  phone_number: string | null;
+  phone_number_verified: number;
+  password_hash: string | null;
+  status: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RolesTable {
+  tenant_id: string;
+  name: string;
+  description: string | null;
+  created_at: number;
+}
+
+export interface UserRolesTable {
+  user_id: string;
+  tenant_id: string;
+  role: string;
+}
+
+export interface ClientsTable {
+  client_id: string;
+  tenant_id: string;
+  /** RFC 7591 metadata, JSON text, without the secret. */
+  metadata: string;
+  /** Salted hash of the client secret (see oidc/client-secret.ts); never the secret. */
+  secret_hash: string | null;
+  first_party: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ApisTable {
+  identifier: string;
+  name: string;
+  /** JSON array of scope names. */
+  scopes: string;
+  signing_alg: string;
+  access_token_ttl: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  /** Public JWK as JSON text. */
+  public_jwk: string;
+  /** Private JWK encrypted with the key-encryption key (oidc/kek.ts). */
+  private_jwk: string;
+  /** 'active' signs and is published; 'retiring' is only published; 'retired' is neither. */
+  status: string;
+  created_at: number;
+  /** When a retiring key stops being published (epoch ms). */
+  retire_at: number | null;
+}
+
+export interface OidcPayloadsTable {
+  model: string;
+  id: string;
+  payload: string;
+  grant_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+  expires_at: number | null;
+  consumed_at: number | null;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  users: UsersTable;
+  roles: RolesTable;
+  user_roles: UserRolesTable;
+  clients: ClientsTable;
+  apis: ApisTable;
+  signing_keys: SigningKeysTable;
+  oidc_payloads: OidcPayloadsTable;
+  tessera_meta: MetaTable;
+}
+
+export type { Generated };
