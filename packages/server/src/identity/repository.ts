@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, UsersTable } from '../storage/schema.js';
-import { ConflictError, NotFoundError, mapConflict } from '../storage/errors.js';
+import { ConflictError, NotFoundError, inTransaction, mapConflict } from '../storage/errors.js';
 import { normalizeEmail, normalizeUsername } from './model.js';
 import type { NewUser, Tenant, User, UserProfilePatch, UserStatus } from './model.js';
 
@@ -130,7 +130,7 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
     },
     async setRoles(id, tenantId, roles) {
-      await db.transaction().execute(async (trx) => {
+      await inTransaction(db, async (trx) => {
         await trx.deleteFrom('user_roles').where('user_id', '=', id).where('tenant_id', '=', tenantId).execute();
         const unique = [...new Set(roles)];
         if (unique.length) {

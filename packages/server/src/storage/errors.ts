@@ -28,3 +28,8 @@ export async function mapConflict<T>(entity: string, detail: string, fn: () => P
     throw err;
   }
 }
+
+/** Runs `fn` in a transaction, or inside the caller's if `db` already is one. */
+export async function inTransaction<DB, T>(db: import('kysely').Kysely<DB>, fn: (trx: import('kysely').Kysely<DB>) => Promise<T>): Promise<T> {
+  return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}

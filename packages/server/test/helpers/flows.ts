@@ -1,0 +1,82 @@
+import * as oidc from 'openid-client';
+import { UserAgent, formAction } from './agent.js';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * Drives the hosted pages from an authorization URL to the redirect back to
+ * the client: sign in (if asked), consent (if asked). Returns the callback URL.
+ */
+export async function signInThrough(agent: UserAgent, authorizationUrl: URL | string, issuer: string, creds?: Credentials, opts: { consent?: boolean } = {}): Promise<URL> {
+  let { res, url } = await agent.follow(await agent.get(authorizationUrl), String(authorizationUrl));
+  for (let step = 0; step < 4; step++) {
+    if (new URL(url).origin !== new URL(issuer).origin) return new URL(url);
+    if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url}: ${await res.text()}`);
+    const html = await res.text();
+    if (html.includes('autocomplete="current-password"')) {
+      if (!creds) throw new Error('sign-in page shown but no credentials given');
+      const action = new URL(formAction(html, '/login'), issuer);
+      ({ res, url } = await agent.follow(await agent.post(action, { username: creds.username, password: creds.password }), action.href));
+    } else if (html.includes('/confirm')) {
+      if (opts.consent === false) {
+        const action = new URL(formAction(html, '/abort'), issuer);
+        ({ res, url } = await agent.follow(await agent.post(action, {}), action.href));
+      } else {
+        const action = new URL(formAction(html, '/confirm'), issuer);
+        ({ res, url } = await agent.follow(await agent.post(action, {}), action.href));
+      }
+    } else {
+      throw new Error(`unexpected page at ${url}: ${html.slice(0, 300)}`);
+    }
+  }
+  throw new Error('flow did not return to the client');
+}
+
+export interface RpOptions {
+  clientId: string;
+  clientSecret?: string;
+  auth?: 'basic' | 'post' | 'none';
+}
+
+/** An `openid-client` configuration for a client of the test server (plain http is allowed for loopback tests). */
+export async function discover(issuer: string, opts: RpOptions): Promise<oidc.Configuration> {
+  const auth = opts.auth === 'none' || !opts.clientSecret
+    ? oidc.None()
+    : opts.auth === 'post' ? oidc.ClientSecretPost(opts.clientSecret) : oidc.ClientSecretBasic(opts.clientSecret);
+  return oidc.discovery(new URL(issuer), opts.clientId, undefined, auth, { execute: [oidc.allowInsecureRequests] });
+}
+
+export interface CodeFlowResult {
+  tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+  nonce: string;
+  callback: URL;
+}
+
+/** A complete code + PKCE flow with openid-client as the relying party. */
+export async function codeFlow(config: oidc.Configuration, agent: UserAgent, issuer: string, creds: Credentials | undefined, params: Record<string, string> = {}, checks: { maxAge?: number } = {}): Promise<CodeFlowResult> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: 'http://127.0.0.1:9/cb',
+    scope: 'openid profile email offline_access',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    prompt: 'consent',
+    ...params,
+  });
+  const callback = await signInThrough(agent, url, issuer, creds);
+  const tokens = await oidc.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+    ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
+  });
+  return { tokens, nonce, callback };
+}
