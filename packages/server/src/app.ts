@@ -98,6 +98,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         apis,
         users,
         pages: { error: engineErrorPage, logoutConfirm: logoutConfirmPage, loggedOut: loggedOutPage },
+        outboundPrivateHosts: settings.outboundPrivateHosts,
       });
       wireEngineEvents(provider, log, metrics, throttle);
       return { provider, callback: provider.callback() as RequestListener, fingerprint };
@@ -175,8 +176,9 @@ function wireEngineEvents(provider: Provider, log: Logger, metrics: Metrics, thr
   provider.on('server_error', (ctx, err) => {
     log.error({ err, requestId: requestId(ctx), path: ctx.path }, 'protocol engine error');
   });
-  provider.on('backchannel.error', (_ctx, err, clientId) => {
-    log.warn({ err: { message: (err as Error).message }, clientId }, 'back-channel logout delivery failed');
+  provider.on('backchannel.error', (_ctx, err, client) => {
+    const clientId = (client as unknown as { clientId?: string })?.clientId;
+    log.warn({ err: { message: (err as Error).message, cause: String((err as Error).cause ?? '') }, clientId }, 'back-channel logout delivery failed');
   });
   // Koa prints errors to stderr unless someone listens; route them to the JSON log instead.
   emitter.on('error', (err: Error) => log.error({ err }, 'protocol engine error'));

@@ -20,6 +20,7 @@ export interface Settings {
   logLevel: string;
   authFailuresPerMinute: number;
   bootstrapAdminPassword: string | undefined;
+  outboundPrivateHosts: string[];
 }
 
 /**
@@ -46,6 +47,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     logLevel: e.LOG_LEVEL,
     authFailuresPerMinute: e.TESSERA_AUTH_FAILURES_PER_MINUTE,
     bootstrapAdminPassword: e.TESSERA_BOOTSTRAP_ADMIN_PASSWORD,
+    outboundPrivateHosts: e.TESSERA_OUTBOUND_PRIVATE_HOSTS,
     ...overrides,
   };
   return Object.freeze(settings);

@@ -113,6 +113,12 @@ export const envSchema = z.object({
   TESSERA_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8).optional(),
   /** Failed credential attempts allowed per client IP per minute before 429. */
   TESSERA_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  /**
+   * Hosts on private or loopback addresses the engine may call (back-channel
+   * logout, client JWKS). Empty by default: the engine refuses special-use
+   * addresses to prevent SSRF. Comma-separated hostnames, e.g. `127.0.0.1,localhost`.
+   */
+  TESSERA_OUTBOUND_PRIVATE_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -47,6 +47,8 @@ export interface ProviderDeps {
   apis: ApiRepository;
   users: UserRepository;
   pages: EnginePages;
+  /** Hostnames exempt from the engine's SSRF guard (private/loopback targets). */
+  outboundPrivateHosts: string[];
 }
 
 const DEFAULTS = {
@@ -194,6 +196,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
       Interaction: 3600,
       Session: DEFAULTS.sessionTtl,
       Grant: DEFAULTS.sessionTtl,
+    },
+    // The engine guards outgoing requests against special-use (private, loopback) addresses.
+    // Operators may exempt named hosts, e.g. a back-channel logout receiver on the same machine.
+    fetch: (url, options) => {
+      const host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+      if (deps.outboundPrivateHosts.includes(host)) delete (options as { dispatcher?: unknown }).dispatcher;
+      return globalThis.fetch(url, options);
     },
     async renderError(ctx, out) {
       ctx.type = 'html';
