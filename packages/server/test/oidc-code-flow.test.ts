@@ -234,7 +234,7 @@ describe('browser-flow protections', () => {
 
   test('PKCE is required, and plain is refused', async () => {
     const base = { client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT };
-    for (const extra of [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }]) {
+    for (const extra of [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }] as Record<string, string>[]) {
       const url = new URL(`${t.issuer}/oidc/auth`);
       url.search = new URLSearchParams({ ...base, ...extra }).toString();
       const res = await fetch(url, { redirect: 'manual' });
