@@ -8,6 +8,7 @@ import { createApiRepository, createClientRepository } from '../oidc/repository.
 import type { ClientRecord } from '../oidc/repository.js';
 import { hashClientSecret, verifyClientSecret } from '../oidc/clients.js';
 import { ConfigError } from './errors.js';
+import { ConflictError } from '../storage/errors.js';
 import type { ClientConfig, DeclarativeConfig, UserConfig } from './schema.js';
 
 export interface ApplySummary {
@@ -64,7 +65,15 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
       const existing = await clients.find(c.client_id);
       count(await clients.upsert(await clientRecord(c, existing)));
     }
-    for (const u of cfg.users) count(await applyUser(u, users));
+    for (const [i, u] of cfg.users.entries()) {
+      try {
+        count(await applyUser(u, users));
+      } catch (err) {
+        // The transaction rolls back: nothing from the file is kept.
+        if (err instanceof ConflictError) throw new ConfigError([`users[${i}]: ${err.detail} in tenant "${u.tenant}"`], source);
+        throw err;
+      }
+    }
   });
   return summary;
 }
@@ -99,8 +108,10 @@ async function clientRecord(c: ClientConfig, existing: ClientRecord | undefined)
 }
 
 async function applyUser(u: UserConfig, users: ReturnType<typeof createUserRepository>): Promise<UpsertOutcome> {
-  let user: User | undefined = u.username ? await users.findByUsername(u.tenant, u.username) : undefined;
-  if (!user && u.email) user = await users.findByEmail(u.tenant, u.email);
+  // An entry is identified by its username, or by its email when it has no username.
+  const user: User | undefined = u.username
+    ? await users.findByUsername(u.tenant, u.username)
+    : await users.findByEmail(u.tenant, u.email!);
   const profile = {
     username: u.username ?? null,
     email: u.email ?? null,
