@@ -72,9 +72,16 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountDeps): 
       }).toString(),
     });
     if (res.statusCode !== 200) throw new AppError('access_denied', 400, 'Sign-in could not be completed. Start again.');
-    const idToken = (res.json() as { id_token: string }).id_token;
-    const claims = decodeJwt(idToken);
-    if (claims.nonce !== nonce || claims.aud !== ACCOUNT_CLIENT_ID) throw new AppError('invalid_request', 400, 'Sign-in could not be verified.');
+    const { id_token: idToken, access_token: accessToken } = res.json() as { id_token: string; access_token: string };
+    const idClaims = decodeJwt(idToken);
+    if (idClaims.nonce !== nonce || idClaims.aud !== ACCOUNT_CLIENT_ID) throw new AppError('invalid_request', 400, 'Sign-in could not be verified.');
+    // Profile claims come from UserInfo (the ID token carries only the essentials).
+    const info = await app.inject({
+      method: 'GET', url: ROUTES.userinfo,
+      headers: { authorization: `Bearer ${accessToken}`, host: request.host, 'x-forwarded-proto': request.protocol },
+    });
+    const userinfo = info.statusCode === 200 ? (info.json() as Record<string, unknown>) : {};
+    const claims = userinfo.sub === idClaims.sub ? { ...idClaims, ...userinfo } : idClaims;
     setCookie(reply, '', 0, secure(deps.issuer));
     const logout = new URL(ROUTES.end_session, deps.issuer);
     logout.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: `${deps.issuer}/`, client_id: ACCOUNT_CLIENT_ID }).toString();
