@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, UsersTable } from '../storage/schema.js';
-import { ConflictError, NotFoundError, inTransaction, mapConflict } from '../storage/errors.js';
+import { ConflictError, NotFoundError, inTransaction, mapConflict, mapMissingReference } from '../storage/errors.js';
+import { sortBinary } from '../storage/order.js';
 import { normalizeEmail, normalizeUsername } from './model.js';
 import type { NewUser, Tenant, User, UserProfilePatch, UserStatus } from './model.js';
 
@@ -15,7 +16,7 @@ export interface TenantRepository {
 }
 
 export interface UserRepository {
-  /** @throws ConflictError when the username or email is taken in the tenant. */
+  /** @throws ConflictError when the username or email is taken in the tenant; NotFoundError for an unknown tenant. */
   create(input: NewUser): Promise<User>;
   findById(id: string): Promise<User | undefined>;
   findByUsername(tenantId: string, username: string): Promise<User | undefined>;
@@ -24,12 +25,13 @@ export interface UserRepository {
   updateProfile(id: string, patch: UserProfilePatch): Promise<User>;
   /** @throws NotFoundError */
   setPasswordHash(id: string, hash: string): Promise<void>;
-  /** Replaces the user's roles in a tenant. */
+  /** Replaces the user's roles in a tenant. @throws NotFoundError for an unknown user. */
   setRoles(id: string, tenantId: string, roles: string[]): Promise<void>;
   count(): Promise<number>;
 }
 
 export interface RoleRepository {
+  /** @throws NotFoundError for an unknown tenant. */
   upsert(tenantId: string, name: string, description: string | null): Promise<UpsertOutcome>;
   list(tenantId: string): Promise<{ name: string; description: string | null }[]>;
 }
@@ -44,7 +46,7 @@ export function createTenantRepository(db: Kysely<Database>): TenantRepository {
       return r && toTenant(r);
     },
     async list() {
-      return (await db.selectFrom('tenants').selectAll().orderBy('id').execute()).map(toTenant);
+      return sortBinary(await db.selectFrom('tenants').selectAll().execute(), (r) => r.id).map(toTenant);
     },
     async upsert(id, name) {
       const now = Date.now();
@@ -65,8 +67,8 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
   const withRoles = async (row: Selectable<UsersTable> | undefined): Promise<User | undefined> => {
     if (!row) return undefined;
     const roles = await db.selectFrom('user_roles').select('role')
-      .where('user_id', '=', row.id).where('tenant_id', '=', row.tenant_id).orderBy('role').execute();
-    return toUser(row, roles.map((r) => r.role));
+      .where('user_id', '=', row.id).where('tenant_id', '=', row.tenant_id).execute();
+    return toUser(row, sortBinary(roles.map((r) => r.role), (r) => r));
   };
   const conflictDetail = 'username or email already in use';
 
@@ -90,7 +92,8 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         created_at: now,
         updated_at: now,
       };
-      await mapConflict('user', conflictDetail, () => db.insertInto('users').values(row).execute());
+      await mapMissingReference('tenant', input.tenantId, () =>
+        mapConflict('user', conflictDetail, () => db.insertInto('users').values(row).execute()));
       return toUser(row, []);
     },
     async findById(id) {
@@ -130,13 +133,13 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
     },
     async setRoles(id, tenantId, roles) {
-      await inTransaction(db, async (trx) => {
+      await mapMissingReference('user', id, () => inTransaction(db, async (trx) => {
         await trx.deleteFrom('user_roles').where('user_id', '=', id).where('tenant_id', '=', tenantId).execute();
         const unique = [...new Set(roles)];
         if (unique.length) {
           await trx.insertInto('user_roles').values(unique.map((role) => ({ user_id: id, tenant_id: tenantId, role }))).execute();
         }
-      });
+      }));
     },
     async count() {
       const r = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
@@ -152,8 +155,8 @@ export function createRoleRepository(db: Kysely<Database>): RoleRepository {
       const existing = await db.selectFrom('roles').select('description')
         .where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
       if (!existing) {
-        await mapConflict('role', name, () => db.insertInto('roles')
-          .values({ tenant_id: tenantId, name, description, created_at: Date.now() }).execute());
+        await mapMissingReference('tenant', tenantId, () => mapConflict('role', name, () => db.insertInto('roles')
+          .values({ tenant_id: tenantId, name, description, created_at: Date.now() }).execute()));
         return 'created';
       }
       if (existing.description === description) return 'unchanged';
@@ -162,7 +165,7 @@ export function createRoleRepository(db: Kysely<Database>): RoleRepository {
       return 'updated';
     },
     async list(tenantId) {
-      return db.selectFrom('roles').select(['name', 'description']).where('tenant_id', '=', tenantId).orderBy('name').execute();
+      return sortBinary(await db.selectFrom('roles').select(['name', 'description']).where('tenant_id', '=', tenantId).execute(), (r) => r.name);
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
-import { mapConflict } from '../storage/errors.js';
+import { mapConflict, mapMissingReference } from '../storage/errors.js';
+import { sortBinary } from '../storage/order.js';
 import type { UpsertOutcome } from '../identity/repository.js';
 
 /** A registered client: RFC 7591 metadata plus Tessera's own fields. */
@@ -36,7 +37,7 @@ export interface SigningKeyRecord {
 export interface ClientRepository {
   find(clientId: string): Promise<ClientRecord | undefined>;
   list(): Promise<ClientRecord[]>;
-  /** Creates or replaces a client; says whether anything changed. */
+  /** Creates or replaces a client; says whether anything changed. @throws NotFoundError for an unknown tenant. */
   upsert(client: ClientRecord): Promise<UpsertOutcome>;
   delete(clientId: string): Promise<boolean>;
 }
@@ -72,7 +73,7 @@ export function createClientRepository(db: Kysely<Database>): ClientRepository {
       return r && toRecord(r);
     },
     async list() {
-      return (await db.selectFrom('clients').selectAll().orderBy('client_id').execute()).map(toRecord);
+      return sortBinary(await db.selectFrom('clients').selectAll().execute(), (r) => r.client_id).map(toRecord);
     },
     async upsert(c) {
       const now = Date.now();
@@ -84,13 +85,14 @@ export function createClientRepository(db: Kysely<Database>): ClientRepository {
       };
       const existing = await db.selectFrom('clients').selectAll().where('client_id', '=', c.clientId).executeTakeFirst();
       if (!existing) {
-        await mapConflict('client', c.clientId, () => db.insertInto('clients')
-          .values({ client_id: c.clientId, ...row, created_at: now, updated_at: now }).execute());
+        await mapMissingReference('tenant', c.tenantId, () => mapConflict('client', c.clientId, () => db.insertInto('clients')
+          .values({ client_id: c.clientId, ...row, created_at: now, updated_at: now }).execute()));
         return 'created';
       }
       if (existing.tenant_id === row.tenant_id && existing.metadata === row.metadata
         && existing.secret_hash === row.secret_hash && existing.first_party === row.first_party) return 'unchanged';
-      await db.updateTable('clients').set({ ...row, updated_at: now }).where('client_id', '=', c.clientId).execute();
+      await mapMissingReference('tenant', c.tenantId, () =>
+        db.updateTable('clients').set({ ...row, updated_at: now }).where('client_id', '=', c.clientId).execute());
       return 'updated';
     },
     async delete(clientId) {
@@ -114,7 +116,7 @@ export function createApiRepository(db: Kysely<Database>): ApiRepository {
       return r && toRecord(r);
     },
     async list() {
-      return (await db.selectFrom('apis').selectAll().orderBy('identifier').execute()).map(toRecord);
+      return sortBinary(await db.selectFrom('apis').selectAll().execute(), (r) => r.identifier).map(toRecord);
     },
     async upsert(a) {
       const now = Date.now();

@@ -45,7 +45,7 @@ function openSqlite(path: string): Store {
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
-  return finishStore(db, 'sqlite', async () => {});
+  return finishStore(db, 'sqlite', async () => undefined);
 }
 
 function openPostgres(url: string, options: StoreOptions): Store {
@@ -64,17 +64,22 @@ function openPostgres(url: string, options: StoreOptions): Store {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const prepare = async () => {
     if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+    // Kysely's Migrator, unless told its schema, looks for kysely_migration(_lock) in *every*
+    // schema of the database: one migrated schema (another app, another test) makes it skip
+    // creating its tables in ours and fail. Name the schema the search_path resolves to.
+    const { rows } = await sql<{ s: string | null }>`select current_schema() as s`.execute(db);
+    return rows[0]?.s ?? undefined;
   };
   return finishStore(db, 'postgres', prepare);
 }
 
-function finishStore(db: Kysely<Database>, engine: Engine, prepare: () => Promise<void>): Store {
+function finishStore(db: Kysely<Database>, engine: Engine, prepare: () => Promise<string | undefined>): Store {
   return {
     db,
     engine,
     async migrate() {
-      await prepare();
-      const migrator = new Migrator({ db, provider: migrationProvider });
+      const migrationTableSchema = await prepare();
+      const migrator = new Migrator({ db, provider: migrationProvider, migrationTableSchema });
       const { error, results } = await migrator.migrateToLatest();
       const failed = results?.find((r) => r.status === 'Error');
       if (error || failed) {

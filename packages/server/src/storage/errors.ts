@@ -19,6 +19,22 @@ export function isUniqueViolation(err: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** True for a foreign-key violation (a referenced row is missing) on SQLite or PostgreSQL. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** Runs `fn`, turning a foreign-key violation into a NotFoundError for the referenced `entity`. */
+export async function mapMissingReference<T>(entity: string, key: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isForeignKeyViolation(err)) throw new NotFoundError(entity, key);
+    throw err;
+  }
+}
+
 /** Runs `fn`, turning a unique violation into a ConflictError. */
 export async function mapConflict<T>(entity: string, detail: string, fn: () => Promise<T>): Promise<T> {
   try {

@@ -1,0 +1,606 @@
+/**
+ * The repository contract suite: one set of expectations, run against every
+ * storage engine (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
+ * A behaviour that differs between engines is a bug in the repository, not in
+ * the caller, so every test here runs unchanged on both.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { ENGINES } from './helpers/engines.js';
+import type { TestStore } from './helpers/app.js';
+import type { Store } from '../src/storage/database.js';
+import { ConflictError, NotFoundError } from '../src/storage/errors.js';
+import {
+  createRoleRepository, createTenantRepository, createUserRepository,
+} from '../src/identity/repository.js';
+import type { RoleRepository, TenantRepository, UserRepository } from '../src/identity/repository.js';
+import {
+  createApiRepository, createClientRepository, createSigningKeyRepository,
+} from '../src/oidc/repository.js';
+import type {
+  ApiRecord, ApiRepository, ClientRecord, ClientRepository, SigningKeyRecord, SigningKeyRepository,
+} from '../src/oidc/repository.js';
+import { createOidcPayloadStore } from '../src/oidc/payload-store.js';
+import type { OidcPayloadStore } from '../src/oidc/payload-store.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Code-unit order: what SQLite's BINARY collation gives, and what every engine must give. */
+const codeUnitSort = (xs: string[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
+/** Awaits `p`, expecting a rejection, and returns the error for closer inspection. */
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A domain error, not a driver error leaking through (no SQLSTATE / SQLITE_* code). */
+function expectDomainError(err: Error, type: typeof ConflictError | typeof NotFoundError) {
+  expect(err).toBeInstanceOf(type);
+  expect((err as { code?: unknown }).code).toBeUndefined();
+}
+
+for (const engine of ENGINES) {
+  describe(`storage contract (${engine.name})`, () => {
+    let t: TestStore;
+    let store: Store;
+    let tenants: TenantRepository;
+    let users: UserRepository;
+    let roles: RoleRepository;
+    let clients: ClientRepository;
+    let apis: ApiRepository;
+    let keys: SigningKeyRepository;
+    let payloads: OidcPayloadStore;
+
+    beforeEach(async () => {
+      t = await engine.open();
+      store = t.store;
+      await store.migrate();
+      tenants = createTenantRepository(store.db);
+      users = createUserRepository(store.db);
+      roles = createRoleRepository(store.db);
+      clients = createClientRepository(store.db);
+      apis = createApiRepository(store.db);
+      keys = createSigningKeyRepository(store.db);
+      payloads = createOidcPayloadStore(store.db);
+    });
+    afterEach(async () => {
+      await t?.dispose();
+    });
+
+    test('opens the engine it was asked for', () => {
+      expect(store.engine).toBe(engine.name);
+    });
+
+    describe('migrations', () => {
+      test('ready() is false on a store whose migrations have not run', async () => {
+        const fresh = await engine.open();
+        try {
+          expect(await fresh.store.ready()).toBe(false);
+          await fresh.store.migrate();
+          expect(await fresh.store.ready()).toBe(true);
+        } finally {
+          await fresh.dispose();
+        }
+      });
+
+      test('migrate() twice is idempotent and keeps data', async () => {
+        expect(await store.ready()).toBe(true);
+        await tenants.upsert('acme', 'Acme');
+        await store.migrate();
+        await store.migrate();
+        expect(await store.ready()).toBe(true);
+        expect(await tenants.findById('acme')).toMatchObject({ id: 'acme', name: 'Acme' });
+        const applied = await store.db.selectFrom('kysely_migration' as never)
+          .select('name' as never).execute() as { name: string }[];
+        expect(applied.map((r) => r.name)).toEqual(['001_initial']);
+      });
+    });
+
+    describe('TenantRepository', () => {
+      test('upsert says created, unchanged, updated', async () => {
+        const before = Date.now();
+        expect(await tenants.upsert('acme', 'Acme')).toBe('created');
+        const created = await tenants.findById('acme');
+        expect(created).toEqual({ id: 'acme', name: 'Acme', createdAt: expect.any(Number), updatedAt: expect.any(Number) });
+        expect(created!.createdAt).toBeGreaterThanOrEqual(before);
+        expect(created!.updatedAt).toBe(created!.createdAt);
+
+        expect(await tenants.upsert('acme', 'Acme')).toBe('unchanged');
+        expect(await tenants.findById('acme')).toEqual(created);
+
+        await sleep(5);
+        expect(await tenants.upsert('acme', 'Acme Corp')).toBe('updated');
+        const updated = await tenants.findById('acme');
+        expect(updated!.name).toBe('Acme Corp');
+        expect(updated!.createdAt).toBe(created!.createdAt);
+        expect(updated!.updatedAt).toBeGreaterThan(created!.updatedAt);
+      });
+
+      test('findById is exact and misses unknown ids', async () => {
+        await tenants.upsert('acme', 'Acme');
+        expect(await tenants.findById('nope')).toBeUndefined();
+        expect(await tenants.findById('ACME')).toBeUndefined();
+      });
+
+      test('list is ordered by id in code-unit order on every engine', async () => {
+        const ids = ['beta', 'Alpha', 'alpha-2', '_sys', 'a', 'B', 'a1'];
+        for (const id of ids) await tenants.upsert(id, `name of ${id}`);
+        const listed = await tenants.list();
+        expect(listed.map((x) => x.id)).toEqual(codeUnitSort(ids));
+        expect(listed.find((x) => x.id === 'beta')!.name).toBe('name of beta');
+      });
+    });
+
+    describe('UserRepository', () => {
+      beforeEach(async () => {
+        await tenants.upsert('acme', 'Acme');
+        await tenants.upsert('globex', 'Globex');
+      });
+
+      test('create returns the user as it reads back', async () => {
+        const u = await users.create({
+          tenantId: 'acme', username: 'Alice', email: 'Alice@Example.com', emailVerified: true,
+          givenName: 'Alice', familyName: 'Liddell', phoneNumber: '+15555550100', passwordHash: '$argon2id$x',
+        });
+        expect(u).toMatchObject({
+          tenantId: 'acme', username: 'Alice', email: 'Alice@Example.com', emailVerified: true,
+          givenName: 'Alice', familyName: 'Liddell', phoneNumber: '+15555550100', phoneNumberVerified: false,
+          passwordHash: '$argon2id$x', status: 'active', roles: [],
+        });
+        expect(u.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(await users.findById(u.id)).toEqual(u);
+        expect(await users.findById('00000000-0000-0000-0000-000000000000')).toBeUndefined();
+
+        const minimal = await users.create({ tenantId: 'acme', email: 'bob@example.com', status: 'pending' });
+        expect(await users.findById(minimal.id)).toEqual({
+          ...minimal, username: null, emailVerified: false, givenName: null, familyName: null,
+          phoneNumber: null, passwordHash: null, status: 'pending', roles: [],
+        });
+      });
+
+      test('lookups trim, fold case and apply NFKC', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'Alice', email: 'Alice@Example.com' });
+        for (const name of ['Alice', 'alice', ' alice ', 'ALICE', '\talice\n', 'ａｌｉｃｅ', 'ＡＬＩＣＥ']) {
+          expect((await users.findByUsername('acme', name))?.id, name).toBe(u.id);
+        }
+        for (const email of ['alice@example.com', ' ALICE@EXAMPLE.COM ', 'ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ']) {
+          expect((await users.findByEmail('acme', email))?.id, email).toBe(u.id);
+        }
+        expect(await users.findByUsername('acme', 'alice2')).toBeUndefined();
+        expect(await users.findByEmail('acme', 'alice@example.org')).toBeUndefined();
+        // Lookups are scoped to the tenant.
+        expect(await users.findByUsername('globex', 'alice')).toBeUndefined();
+        expect(await users.findByEmail('globex', 'alice@example.com')).toBeUndefined();
+      });
+
+      test('username and email are unique per tenant, after normalisation, with no partial write', async () => {
+        await users.create({ tenantId: 'acme', username: 'Alice', email: 'alice@example.com' });
+        expect(await users.count()).toBe(1);
+
+        for (const dup of [
+          { username: ' ALICE ', email: 'other1@example.com' },
+          { username: 'ａｌｉｃｅ', email: 'other2@example.com' },
+          { username: 'someone-else', email: ' Alice@EXAMPLE.com' },
+        ]) {
+          const err = await rejection(users.create({ tenantId: 'acme', ...dup }));
+          expectDomainError(err, ConflictError);
+        }
+        expect(await users.count()).toBe(1);
+        expect(await users.findByEmail('acme', 'other1@example.com')).toBeUndefined();
+        expect(await users.findByEmail('acme', 'other2@example.com')).toBeUndefined();
+        expect(await users.findByUsername('acme', 'someone-else')).toBeUndefined();
+
+        // The same names in another tenant are a different user.
+        const other = await users.create({ tenantId: 'globex', username: 'alice', email: 'ALICE@example.com' });
+        expect(other.tenantId).toBe('globex');
+        expect((await users.findByUsername('globex', 'Alice'))?.id).toBe(other.id);
+        expect(await users.count()).toBe(2);
+      });
+
+      test('users without a username or email do not collide with each other', async () => {
+        await users.create({ tenantId: 'acme', email: 'a@example.com' });
+        await users.create({ tenantId: 'acme', email: 'b@example.com' });
+        await users.create({ tenantId: 'acme', username: 'c' });
+        await users.create({ tenantId: 'acme', username: 'd' });
+        expect(await users.count()).toBe(4);
+      });
+
+      test('updateProfile patches only what it is given', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'alice', email: 'alice@example.com', givenName: 'Alice' });
+        await sleep(5);
+        const updated = await users.updateProfile(u.id, { username: 'Alicia', emailVerified: true, status: 'locked' });
+        expect(updated).toEqual({
+          ...u, username: 'Alicia', emailVerified: true, status: 'locked', updatedAt: expect.any(Number),
+        });
+        expect(updated.updatedAt).toBeGreaterThan(u.updatedAt);
+        expect(await users.findById(u.id)).toEqual(updated);
+        expect((await users.findByUsername('acme', ' ALICIA '))?.id).toBe(u.id);
+        expect(await users.findByUsername('acme', 'alice')).toBeUndefined();
+
+        const cleared = await users.updateProfile(u.id, { givenName: null, email: 'New@Example.com' });
+        expect(cleared.givenName).toBeNull();
+        expect(cleared.email).toBe('New@Example.com');
+        expect((await users.findByEmail('acme', 'new@example.com'))?.id).toBe(u.id);
+        expect(await users.findByEmail('acme', 'alice@example.com')).toBeUndefined();
+      });
+
+      test('updateProfile: NotFoundError for an unknown id, ConflictError on a clash, nothing written', async () => {
+        expectDomainError(await rejection(users.updateProfile('no-such-user', { givenName: 'x' })), NotFoundError);
+
+        const a = await users.create({ tenantId: 'acme', username: 'alice', email: 'alice@example.com' });
+        const b = await users.create({ tenantId: 'acme', username: 'bob', email: 'bob@example.com' });
+        expectDomainError(await rejection(users.updateProfile(b.id, { email: ' ALICE@example.com', givenName: 'Bob' })), ConflictError);
+        expectDomainError(await rejection(users.updateProfile(b.id, { username: 'Ａｌｉｃｅ' })), ConflictError);
+        expect(await users.findById(b.id)).toEqual(b);
+        expect(await users.findById(a.id)).toEqual(a);
+
+        // A clash only counts inside the tenant.
+        const c = await users.create({ tenantId: 'globex', username: 'carol', email: 'carol@example.com' });
+        const moved = await users.updateProfile(c.id, { email: 'alice@example.com' });
+        expect(moved.email).toBe('alice@example.com');
+      });
+
+      test('setPasswordHash stores the hash; NotFoundError for an unknown id', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'alice' });
+        await users.setPasswordHash(u.id, '$argon2id$v=19$new');
+        expect((await users.findById(u.id))!.passwordHash).toBe('$argon2id$v=19$new');
+        expectDomainError(await rejection(users.setPasswordHash('no-such-user', 'h')), NotFoundError);
+      });
+
+      test('setRoles replaces the roles in one tenant and removes duplicates', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'alice' });
+        await users.setRoles(u.id, 'acme', ['writer', 'admin', 'writer', 'admin']);
+        expect((await users.findById(u.id))!.roles).toEqual(['admin', 'writer']);
+        expect((await users.findByUsername('acme', 'alice'))!.roles).toEqual(['admin', 'writer']);
+
+        await users.setRoles(u.id, 'acme', ['reader']);
+        expect((await users.findById(u.id))!.roles).toEqual(['reader']);
+
+        // Roles held in another tenant neither show nor get replaced.
+        await users.setRoles(u.id, 'globex', ['auditor']);
+        expect((await users.findById(u.id))!.roles).toEqual(['reader']);
+        await users.setRoles(u.id, 'acme', []);
+        expect((await users.findById(u.id))!.roles).toEqual([]);
+        const left = await store.db.selectFrom('user_roles').select(['tenant_id', 'role']).where('user_id', '=', u.id).execute();
+        expect(left).toEqual([{ tenant_id: 'globex', role: 'auditor' }]);
+      });
+
+      test('roles read back in code-unit order on every engine', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'alice' });
+        const names = ['b', 'A', 'a', 'B', '_x'];
+        await users.setRoles(u.id, 'acme', names);
+        expect((await users.findById(u.id))!.roles).toEqual(codeUnitSort(names));
+      });
+
+      test('count counts every tenant', async () => {
+        expect(await users.count()).toBe(0);
+        await users.create({ tenantId: 'acme', username: 'a' });
+        await users.create({ tenantId: 'globex', username: 'a' });
+        await users.create({ tenantId: 'globex', username: 'b' });
+        expect(await users.count()).toBe(3);
+      });
+    });
+
+    describe('RoleRepository', () => {
+      beforeEach(async () => {
+        await tenants.upsert('acme', 'Acme');
+        await tenants.upsert('globex', 'Globex');
+      });
+
+      test('upsert says created, unchanged, updated', async () => {
+        expect(await roles.upsert('acme', 'admin', 'Administrators')).toBe('created');
+        expect(await roles.upsert('acme', 'admin', 'Administrators')).toBe('unchanged');
+        expect(await roles.upsert('acme', 'admin', 'Admins')).toBe('updated');
+        expect(await roles.upsert('acme', 'admin', null)).toBe('updated');
+        expect(await roles.upsert('acme', 'admin', null)).toBe('unchanged');
+        expect(await roles.upsert('globex', 'admin', 'Globex admins')).toBe('created');
+        expect(await roles.list('acme')).toEqual([{ name: 'admin', description: null }]);
+      });
+
+      test('list is per tenant, ordered by name in code-unit order', async () => {
+        const names = ['writer', 'Admin', 'admin', 'reader', '_svc'];
+        for (const n of names) await roles.upsert('acme', n, `${n} role`);
+        await roles.upsert('globex', 'other', null);
+        const listed = await roles.list('acme');
+        expect(listed.map((r) => r.name)).toEqual(codeUnitSort(names));
+        expect(listed.find((r) => r.name === 'reader')).toEqual({ name: 'reader', description: 'reader role' });
+        expect(await roles.list('globex')).toEqual([{ name: 'other', description: null }]);
+        expect(await roles.list('initech')).toEqual([]);
+      });
+    });
+
+    describe('ClientRepository', () => {
+      const spa: ClientRecord = {
+        clientId: 'spa',
+        tenantId: 'acme',
+        metadata: {
+          client_name: 'SPA', redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'none',
+          grant_types: ['authorization_code', 'refresh_token'], nested: { a: 1, b: [true, null] },
+        },
+        secretHash: null,
+        firstParty: true,
+      };
+      const backend: ClientRecord = {
+        clientId: 'backend', tenantId: 'acme', metadata: { client_name: 'Backend' }, secretHash: 'salt$hash', firstParty: false,
+      };
+      beforeEach(async () => {
+        await tenants.upsert('acme', 'Acme');
+        await tenants.upsert('globex', 'Globex');
+      });
+
+      test('upsert says created, unchanged, updated; find reads back the record', async () => {
+        expect(await clients.upsert(spa)).toBe('created');
+        expect(await clients.find('spa')).toEqual(spa);
+        expect(await clients.upsert(structuredClone(spa))).toBe('unchanged');
+        expect(await clients.upsert({ ...backend })).toBe('created');
+        expect(await clients.upsert({ ...backend })).toBe('unchanged');
+
+        const changes: Partial<ClientRecord>[] = [
+          { metadata: { ...spa.metadata, client_name: 'SPA 2' } },
+          { secretHash: 'salt$new' },
+          { firstParty: false },
+          { tenantId: 'globex' },
+        ];
+        let current = spa;
+        for (const change of changes) {
+          current = { ...current, ...change };
+          expect(await clients.upsert(current), JSON.stringify(change)).toBe('updated');
+          expect(await clients.find('spa')).toEqual(current);
+          expect(await clients.upsert(current)).toBe('unchanged');
+        }
+        expect(await clients.find('SPA')).toBeUndefined();
+      });
+
+      test('list is ordered by client id; delete says whether it deleted', async () => {
+        const ids = ['web', 'Mobile', 'cli', 'api-1', '_admin'];
+        for (const id of ids) await clients.upsert({ ...backend, clientId: id });
+        expect((await clients.list()).map((c) => c.clientId)).toEqual(codeUnitSort(ids));
+        expect((await clients.list())[0]).toEqual({ ...backend, clientId: codeUnitSort(ids)[0] });
+
+        expect(await clients.delete('cli')).toBe(true);
+        expect(await clients.delete('cli')).toBe(false);
+        expect(await clients.delete('never')).toBe(false);
+        expect(await clients.find('cli')).toBeUndefined();
+        expect((await clients.list()).map((c) => c.clientId)).toEqual(codeUnitSort(ids.filter((i) => i !== 'cli')));
+        expect(await clients.upsert({ ...backend, clientId: 'cli' })).toBe('created');
+      });
+    });
+
+    describe('ApiRepository', () => {
+      const orders: ApiRecord = {
+        identifier: 'https://api.example/orders', name: 'Orders', scopes: ['orders:read', 'orders:write'],
+        signingAlg: 'RS256', accessTokenTtl: 900,
+      };
+
+      test('upsert says created, unchanged, updated; find reads back the record', async () => {
+        expect(await apis.upsert(orders)).toBe('created');
+        expect(await apis.find(orders.identifier)).toEqual(orders);
+        expect(await apis.upsert(structuredClone(orders))).toBe('unchanged');
+
+        const changes: Partial<ApiRecord>[] = [
+          { name: 'Orders API' }, { scopes: ['orders:read'] }, { scopes: [] }, { signingAlg: 'ES256' }, { accessTokenTtl: 300 },
+        ];
+        let current = orders;
+        for (const change of changes) {
+          current = { ...current, ...change };
+          expect(await apis.upsert(current), JSON.stringify(change)).toBe('updated');
+          expect(await apis.find(orders.identifier)).toEqual(current);
+          expect(await apis.upsert(current)).toBe('unchanged');
+        }
+        expect(await apis.find('https://api.example/none')).toBeUndefined();
+      });
+
+      test('list is ordered by identifier', async () => {
+        const ids = ['urn:b', 'https://z.example', 'https://A.example', 'urn:a', 'urn:B', 'urn:_x'];
+        for (const id of ids) await apis.upsert({ ...orders, identifier: id });
+        const listed = await apis.list();
+        expect(listed.map((a) => a.identifier)).toEqual(codeUnitSort(ids));
+        expect(listed[0]).toEqual({ ...orders, identifier: codeUnitSort(ids)[0] });
+      });
+    });
+
+    describe('SigningKeyRepository', () => {
+      const key = (kid: string, createdAt: number, status: SigningKeyRecord['status'] = 'active', retireAt: number | null = null): SigningKeyRecord => ({
+        kid, alg: 'RS256', publicJwk: { kty: 'RSA', kid, n: `n-${kid}`, e: 'AQAB', use: 'sig' },
+        privateJwk: `encrypted:${kid}`, status, createdAt, retireAt,
+      });
+
+      test('insert and read back; a duplicate kid is a ConflictError', async () => {
+        const k = key('k1', 1_700_000_000_000);
+        await keys.insert(k);
+        expect(await keys.listAll()).toEqual([k]);
+        expectDomainError(await rejection(keys.insert(key('k1', 1_700_000_000_001))), ConflictError);
+        expect(await keys.listAll()).toEqual([k]);
+      });
+
+      test('listPublished leaves out retired keys, newest first; listAll includes them', async () => {
+        const t0 = 1_700_000_000_000;
+        const retired = key('k0', t0, 'retired', t0 + 1);
+        const old = key('k1', t0 + 1000);
+        const retiring = key('k3', t0 + 3000, 'retiring', t0 + 86_400_000);
+        const mid = key('k2', t0 + 2000, 'active');
+        for (const k of [old, retiring, retired, mid]) await keys.insert(k);
+        expect(await keys.listPublished()).toEqual([retiring, mid, old]);
+        expect(await keys.listAll()).toEqual([retiring, mid, old, retired]);
+      });
+
+      test('demoteActive moves active keys, except those kept, to retiring', async () => {
+        const t0 = 1_700_000_000_000;
+        await keys.insert(key('a', t0));
+        await keys.insert(key('b', t0 + 1));
+        await keys.insert(key('c', t0 + 2));
+        await keys.insert(key('r', t0 + 3, 'retiring', t0 + 50));
+        await keys.insert(key('x', t0 + 4, 'retired', t0 + 10));
+
+        await keys.demoteActive(t0 + 100, ['c', 'b']);
+        const byKid = Object.fromEntries((await keys.listAll()).map((k) => [k.kid, [k.status, k.retireAt]]));
+        expect(byKid).toEqual({
+          a: ['retiring', t0 + 100],
+          b: ['active', null],
+          c: ['active', null],
+          r: ['retiring', t0 + 50],
+          x: ['retired', t0 + 10],
+        });
+
+        await keys.demoteActive(t0 + 200, []);
+        const after = Object.fromEntries((await keys.listAll()).map((k) => [k.kid, [k.status, k.retireAt]]));
+        expect(after).toEqual({
+          a: ['retiring', t0 + 100],
+          b: ['retiring', t0 + 200],
+          c: ['retiring', t0 + 200],
+          r: ['retiring', t0 + 50],
+          x: ['retired', t0 + 10],
+        });
+      });
+
+      test('retireDue retires only retiring keys whose time has come', async () => {
+        const now = 1_700_000_000_000;
+        await keys.insert(key('past', now - 5000, 'retiring', now - 1));
+        await keys.insert(key('edge', now - 4000, 'retiring', now));
+        await keys.insert(key('future', now - 3000, 'retiring', now + 1));
+        await keys.insert(key('active', now - 2000, 'active', null));
+        await keys.insert(key('active-dated', now - 1000, 'active', now - 10));
+
+        expect(await keys.retireDue(now)).toBe(2);
+        expect((await keys.listPublished()).map((k) => k.kid)).toEqual(['active-dated', 'active', 'future']);
+        const status = Object.fromEntries((await keys.listAll()).map((k) => [k.kid, k.status]));
+        expect(status).toEqual({ past: 'retired', edge: 'retired', future: 'retiring', active: 'active', 'active-dated': 'active' });
+        expect(await keys.retireDue(now)).toBe(0);
+        expect(await keys.retireDue(now + 1)).toBe(1);
+      });
+    });
+
+    describe('OidcPayloadStore', () => {
+      test('upsert/find round trip, scoped by model', async () => {
+        const payload = { accountId: 'u1', nested: { list: [1, 'two', null, true] }, exp: 1234567890, text: 'ünïcødé ✓' };
+        await payloads.upsert('Session', 's1', payload, 3600);
+        expect(await payloads.find('Session', 's1')).toEqual(payload);
+        expect(await payloads.find('Session', 's2')).toBeUndefined();
+        expect(await payloads.find('Interaction', 's1')).toBeUndefined();
+      });
+
+      test('upsert twice replaces the payload and its lookup keys', async () => {
+        await payloads.upsert('Session', 's1', { uid: 'uid-old', grantId: 'g-old', v: 1 }, 3600);
+        await payloads.upsert('Session', 's1', { uid: 'uid-new', grantId: 'g-new', v: 2 }, 3600);
+        expect(await payloads.find('Session', 's1')).toEqual({ uid: 'uid-new', grantId: 'g-new', v: 2 });
+        expect(await payloads.findByUid('Session', 'uid-old')).toBeUndefined();
+        expect(await payloads.findByUid('Session', 'uid-new')).toEqual({ uid: 'uid-new', grantId: 'g-new', v: 2 });
+        await payloads.revokeByGrantId('g-old');
+        expect(await payloads.find('Session', 's1')).toBeDefined();
+        const rows = await store.db.selectFrom('oidc_payloads').select('id').execute();
+        expect(rows).toHaveLength(1);
+      });
+
+      test('expiry is honoured on read', async () => {
+        await payloads.upsert('DeviceCode', 'short', { userCode: 'ABCD-EFGH', uid: 'u-short' }, 1);
+        await payloads.upsert('DeviceCode', 'long', { userCode: 'WXYZ-1234', uid: 'u-long' }, 3600);
+        await payloads.upsert('DeviceCode', 'forever', { userCode: 'NONE-0000', uid: 'u-forever' });
+        expect(await payloads.find('DeviceCode', 'short')).toBeDefined();
+        expect(await payloads.findByUserCode('DeviceCode', 'ABCD-EFGH')).toBeDefined();
+
+        await sleep(1100);
+        expect(await payloads.find('DeviceCode', 'short')).toBeUndefined();
+        expect(await payloads.findByUid('DeviceCode', 'u-short')).toBeUndefined();
+        expect(await payloads.findByUserCode('DeviceCode', 'ABCD-EFGH')).toBeUndefined();
+        expect(await payloads.find('DeviceCode', 'long')).toEqual({ userCode: 'WXYZ-1234', uid: 'u-long' });
+        expect(await payloads.find('DeviceCode', 'forever')).toEqual({ userCode: 'NONE-0000', uid: 'u-forever' });
+
+        expect(await payloads.sweep()).toBe(1);
+        expect(await payloads.find('DeviceCode', 'long')).toBeDefined();
+      });
+
+      test('consume marks the artefact with `consumed` in epoch seconds', async () => {
+        await payloads.upsert('AuthorizationCode', 'c1', { grantId: 'g1', accountId: 'u1' }, 600);
+        await payloads.upsert('AuthorizationCode', 'c2', { grantId: 'g1', accountId: 'u1' }, 600);
+        expect(await payloads.find('AuthorizationCode', 'c1')).not.toHaveProperty('consumed');
+
+        const before = Math.floor(Date.now() / 1000);
+        await payloads.consume('AuthorizationCode', 'c1');
+        const after = Math.floor(Date.now() / 1000);
+        const found = await payloads.find('AuthorizationCode', 'c1');
+        expect(found).toMatchObject({ grantId: 'g1', accountId: 'u1' });
+        expect(Number.isInteger(found!.consumed)).toBe(true);
+        expect(found!.consumed).toBeGreaterThanOrEqual(before);
+        expect(found!.consumed).toBeLessThanOrEqual(after);
+        expect(await payloads.find('AuthorizationCode', 'c2')).not.toHaveProperty('consumed');
+
+        // Consuming something that does not exist is a no-op, not an error.
+        await payloads.consume('AuthorizationCode', 'missing');
+        expect(await payloads.find('AuthorizationCode', 'missing')).toBeUndefined();
+      });
+
+      test('findByUid and findByUserCode, scoped by model', async () => {
+        await payloads.upsert('Interaction', 'i1', { uid: 'uid-1', prompt: 'login' }, 600);
+        await payloads.upsert('Session', 's1', { uid: 'uid-2', accountId: 'u1' }, 600);
+        await payloads.upsert('DeviceCode', 'd1', { userCode: 'ABCD-EFGH', grantId: 'g' }, 600);
+        expect(await payloads.findByUid('Session', 'uid-2')).toEqual({ uid: 'uid-2', accountId: 'u1' });
+        expect(await payloads.findByUid('Session', 'uid-1')).toBeUndefined();
+        expect(await payloads.findByUid('Interaction', 'uid-1')).toEqual({ uid: 'uid-1', prompt: 'login' });
+        expect(await payloads.findByUserCode('DeviceCode', 'ABCD-EFGH')).toEqual({ userCode: 'ABCD-EFGH', grantId: 'g' });
+        expect(await payloads.findByUserCode('DeviceCode', 'abcd-efgh')).toBeUndefined();
+        expect(await payloads.findByUserCode('Session', 'ABCD-EFGH')).toBeUndefined();
+      });
+
+      test('destroy removes one artefact', async () => {
+        await payloads.upsert('AccessToken', 'a1', { grantId: 'g1' }, 600);
+        await payloads.upsert('AccessToken', 'a2', { grantId: 'g1' }, 600);
+        await payloads.upsert('RefreshToken', 'a1', { grantId: 'g1' }, 600);
+        await payloads.destroy('AccessToken', 'a1');
+        expect(await payloads.find('AccessToken', 'a1')).toBeUndefined();
+        expect(await payloads.find('AccessToken', 'a2')).toBeDefined();
+        expect(await payloads.find('RefreshToken', 'a1')).toBeDefined();
+        await payloads.destroy('AccessToken', 'a1');
+      });
+
+      test('revokeByGrantId deletes every model of that grant and nothing else', async () => {
+        await payloads.upsert('AuthorizationCode', 'c1', { grantId: 'g1' }, 600);
+        await payloads.upsert('AccessToken', 'at1', { grantId: 'g1' }, 600);
+        await payloads.upsert('RefreshToken', 'rt1', { grantId: 'g1' });
+        await payloads.upsert('Grant', 'g1', { accountId: 'u1' }, 600);
+        await payloads.upsert('AccessToken', 'at2', { grantId: 'g2' }, 600);
+        await payloads.upsert('Session', 's1', { accountId: 'u1' }, 600);
+
+        await payloads.revokeByGrantId('g1');
+        expect(await payloads.find('AuthorizationCode', 'c1')).toBeUndefined();
+        expect(await payloads.find('AccessToken', 'at1')).toBeUndefined();
+        expect(await payloads.find('RefreshToken', 'rt1')).toBeUndefined();
+        expect(await payloads.find('AccessToken', 'at2')).toEqual({ grantId: 'g2' });
+        expect(await payloads.find('Session', 's1')).toEqual({ accountId: 'u1' });
+        // The Grant itself is keyed by id, not grantId: the caller destroys it explicitly.
+        expect(await payloads.find('Grant', 'g1')).toEqual({ accountId: 'u1' });
+      });
+
+      test('sweep deletes only expired rows and returns the count', async () => {
+        await payloads.upsert('AccessToken', 'soon-1', { grantId: 'g' }, 60);
+        await payloads.upsert('AccessToken', 'soon-2', {}, 60);
+        await payloads.upsert('Session', 'later', {}, 3600);
+        await payloads.upsert('RefreshToken', 'never', {});
+
+        expect(await payloads.sweep()).toBe(0);
+        expect(await payloads.sweep(Date.now() + 120_000)).toBe(2);
+        expect(await payloads.sweep(Date.now() + 120_000)).toBe(0);
+        const left = await store.db.selectFrom('oidc_payloads').select('id').orderBy('id').execute();
+        expect(left.map((r) => r.id)).toEqual(['later', 'never']);
+        expect(await payloads.sweep(Date.now() + 10 * 365 * 86_400_000)).toBe(1);
+        expect(await payloads.find('RefreshToken', 'never')).toEqual({});
+      });
+    });
+
+    describe('domain errors, never driver errors', () => {
+      test('references to a missing tenant or user', async () => {
+        expectDomainError(await rejection(users.create({ tenantId: 'no-such-tenant', username: 'x' })), NotFoundError);
+        expectDomainError(await rejection(roles.upsert('no-such-tenant', 'admin', null)), NotFoundError);
+        expectDomainError(await rejection(clients.upsert({
+          clientId: 'c', tenantId: 'no-such-tenant', metadata: {}, secretHash: null, firstParty: false,
+        })), NotFoundError);
+        expectDomainError(await rejection(users.setRoles('no-such-user', 'acme', ['admin'])), NotFoundError);
+        expect(await users.count()).toBe(0);
+        expect(await clients.list()).toEqual([]);
+      });
+    });
+  });
+}
