@@ -90,6 +90,13 @@ describe('authorization code + PKCE', () => {
     expect(Math.abs(payload.auth_time as number - Date.now() / 1000)).toBeLessThan(60);
   });
 
+  test('acr_values: the ID token carries the acr reached', async () => {
+    const config = await discover(t.issuer, { clientId: 'spa', auth: 'none' });
+    const { tokens, nonce } = await codeFlow(config, new UserAgent(), t.issuer, USER, { acr_values: 'urn:tessera:acr:pwd' });
+    const { payload } = await verifyIdToken(tokens.id_token!, 'spa', nonce);
+    expect(payload.acr).toBe('urn:tessera:acr:pwd');
+  });
+
   test('login_hint pre-fills the username', async () => {
     const config = await discover(t.issuer, { clientId: 'spa', auth: 'none' });
     const url = oidc.buildAuthorizationUrl(config, {

@@ -8,6 +8,7 @@ import { createAdapterFactory } from './adapter.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { ACR_VALUES } from './acr.js';
 import { TESSERA_CLIENT_PROPERTIES, verifyClientSecret } from './clients.js';
+import { isStorableText } from '../storage/text.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -86,7 +87,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     jwks: deps.jwks as Configuration['jwks'],
     findAccount: createFindAccount(deps.users),
     routes: ROUTES,
-    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])),
+    // Standalone claims (null) are released whenever they have a value: acr/amr/auth_time come from the login.
+    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])) },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'roles'],
     acrValues: ACR_VALUES,
     responseTypes: ['code'],
@@ -141,7 +143,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         defaultResource: async (_ctx, _client, oneOf) => oneOf,
         useGrantedResource: async () => true,
         async getResourceServerInfo(_ctx, resourceIndicator) {
-          const api = await deps.apis.find(resourceIndicator);
+          const api = isStorableText(resourceIndicator) ? await deps.apis.find(resourceIndicator) : undefined;
           if (!api) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
           return {
             scope: api.scopes.join(' '),
