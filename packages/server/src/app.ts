@@ -15,7 +15,7 @@ import { loadKek } from './oidc/kek.js';
 import { KeyService } from './oidc/keys.js';
 import { buildProvider, signingKeyOverlapSeconds } from './oidc/provider.js';
 import { createHttpServer } from './http/server.js';
-import { mountEngine } from './http/engine.js';
+import { mountEngine, passUnmatched } from './http/engine.js';
 import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
 import { pageCsp } from './http/security.js';
@@ -64,7 +64,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     trustProxy: settings.trustProxy,
     metrics,
     logStream: deps.logStream,
-    renderHtmlError: (status, _code, message) => errorPage(status, status >= 500 ? 'Something went wrong' : 'Request not completed', message),
+    // The stable code is shown, as on the engine's error pages, so a user (or a test) can tell e.g. session_expired apart.
+    renderHtmlError: (status, code, message) => errorPage(status, status >= 500 ? 'Something went wrong' : 'Request not completed', message, { error: code }),
   });
   const log = http.log as unknown as Logger;
 
@@ -101,6 +102,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         outboundPrivateHosts: settings.outboundPrivateHosts,
       });
       wireEngineEvents(provider, log, metrics, throttle);
+      provider.use(passUnmatched);
       return { provider, callback: provider.callback() as RequestListener, fingerprint };
     };
     let engine = await buildEngine();

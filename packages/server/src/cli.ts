@@ -82,6 +82,11 @@ async function withApp<T>(fn: (app: Awaited<ReturnType<typeof createApp>>) => Pr
   const settings = loadSettings({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, overrides);
   const app = await createApp(settings);
   try {
+    // A store set up from the CLI gets its first administrator here; say how to sign in, once.
+    const admin = app.bootstrapped.admin;
+    if (admin) {
+      console.log(`created the first administrator: username ${admin.username}, password ${admin.generated ? admin.password : '(TESSERA_BOOTSTRAP_ADMIN_PASSWORD)'} (shown only this once)`);
+    }
     return await fn(app);
   } finally {
     await app.close();

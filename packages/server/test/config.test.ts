@@ -63,7 +63,7 @@ describe('declarative file validation', () => {
 
 describe('environment', () => {
   test('bad values are named', () => {
-    expect(() => loadSettings({ PORT: 'abc' })).toThrow(/PORT: /);
+    expect(() => loadSettings({ PORT: 'abc' })).toThrow(/PORT: must be a number/);
     expect(() => loadSettings({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL: must start with sqlite: or postgres:\/\//);
   });
 

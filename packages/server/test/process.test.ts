@@ -54,17 +54,21 @@ describe('tessera CLI', () => {
     expect(r.stdout).toContain('migrations applied');
   });
 
+
   test('the key-encryption secret is generated 0600 with a warning when TESSERA_SECRET is unset', async () => {
     const r = await run(['keys', 'list']);
     expect(r.code).toBe(0);
     expect(r.stdout + r.stderr).toContain('TESSERA_SECRET is not set');
     expect(statSync(join(dir, 'secret')).mode & 0o777).toBe(0o600);
     expect(r.stdout.match(/ active /g)).toHaveLength(2);
+    // The first command on an empty store also says, once, how the first administrator signs in.
+    expect(r.stdout).toMatch(/created the first administrator: username admin, password \S{20}/);
   });
 
   test('keys rotate keeps the old keys published as retiring', async () => {
     const r = await run(['keys', 'rotate']);
     expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('first administrator');
     expect(r.stdout.match(/ active /g)).toHaveLength(2);
     expect(r.stdout.match(/ retiring /g)).toHaveLength(2);
     expect(r.stdout).toContain('unpublished after');

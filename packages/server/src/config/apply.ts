@@ -56,7 +56,11 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
     const apis = createApiRepository(trx);
 
     if (!(await tenants.findById('default'))) count(await tenants.upsert('default', 'Default'));
-    for (const t of cfg.tenants) count(await tenants.upsert(t.id, t.name));
+    for (const t of cfg.tenants) {
+      count(await tenants.upsert(t.id, t.name));
+      // Every tenant has the built-in admin role, as the default tenant does.
+      if (!(await roles.list(t.id)).some((r) => r.name === 'admin')) await roles.upsert(t.id, 'admin', 'Tenant administrators');
+    }
     for (const a of cfg.apis) {
       count(await apis.upsert({ identifier: a.identifier, name: a.name, scopes: a.scopes, signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl }));
     }

@@ -18,7 +18,10 @@ export function formatIssues(error: z.ZodError): string[] {
   return error.issues.map((issue) => {
     const where = formatPath(issue.path) || '(root)';
     if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    if (issue.code === 'invalid_type' && issue.input === undefined) return `${where}: is required`;
+    if (issue.code === 'invalid_type') {
+      // zod does not keep the input; its message says what it received.
+      return /received undefined/.test(issue.message) ? `${where}: is required` : `${where}: must be a ${issue.expected}`;
+    }
     return `${where}: ${issue.message}`;
   });
 }

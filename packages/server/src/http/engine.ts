@@ -1,7 +1,27 @@
 import type { FastifyInstance } from 'fastify';
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import { PROTOCOL_PREFIX } from '../oidc/provider.js';
 import type { FailureThrottle } from './throttle.js';
+
+/** Set on the raw request by `passUnmatched` when no engine route took it. */
+const UNMATCHED = Symbol('tessera.engine.unmatched');
+
+/**
+ * Engine middleware, installed with `provider.use(passUnmatched)`. A request
+ * under the prefix that no engine route matches (an unknown path, or a
+ * method the endpoint does not take, e.g. GET /oidc/token) would otherwise
+ * get Koa's bare `text/plain` "Not Found". It leaves such a response unsent
+ * and marks the request, so `mountEngine` hands it back to Fastify's
+ * not-found handling: the same `not_found` JSON or page as every other
+ * unknown path.
+ */
+export async function passUnmatched(ctx: { _matchedRoute?: unknown; body: unknown; status: number; respond?: boolean; req: IncomingMessage }, next: () => Promise<unknown>): Promise<void> {
+  await next();
+  if (ctx._matchedRoute === undefined && ctx.body == null && ctx.status === 404) {
+    ctx.respond = false;
+    (ctx.req as IncomingMessage & { [UNMATCHED]?: boolean })[UNMATCHED] = true;
+  }
+}
 
 /**
  * Mounts the protocol engine. Its routes get the raw request stream (no
@@ -18,8 +38,10 @@ export async function mountEngine(app: FastifyInstance, engine: () => RequestLis
         return reply.code(429).header('retry-after', '60').header('cache-control', 'no-store')
           .send({ error: 'invalid_request', error_description: 'too many failed authentication attempts; retry later' });
       }
+      // The engine (a Koa app) writes the response itself; its listener resolves once it has.
+      await (engine()(request.raw, reply.raw) as unknown as Promise<void> | undefined);
+      if ((request.raw as IncomingMessage & { [UNMATCHED]?: boolean })[UNMATCHED]) return reply.callNotFound();
       reply.hijack();
-      engine()(request.raw, reply.raw);
     };
     scope.all(`${PROTOCOL_PREFIX}/*`, handle);
     scope.get('/.well-known/openid-configuration', handle);

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConflictError, NotFoundError } from '../storage/errors.js';
 
@@ -49,15 +50,53 @@ export function toAppError(err: unknown): AppError | undefined {
   return undefined;
 }
 
+/** Renders an AppError: a page for browser routes (or Accept: text/html), RFC 6749-style JSON otherwise. */
+function sendError(request: FastifyRequest, reply: FastifyReply, e: AppError, renderHtml: HtmlErrorRenderer) {
+  if (e.status === 429) reply.header('retry-after', '60');
+  if (wantsHtml(request)) {
+    return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(e.status, e.code, e.publicMessage));
+  }
+  return reply.code(e.status).send({ error: e.code, error_description: e.publicMessage, ...(e.fields ? { fields: e.fields } : {}) });
+}
+
+/**
+ * For Fastify's `frameworkErrors` option: errors raised while routing, before
+ * any hook or the error handler runs (a URL that does not percent-decode, a
+ * path parameter over `maxParamLength`). Without it Fastify answers these
+ * with its own `{ "error": "Bad Request", "code": "FST_ERR_BAD_URL" }` shape.
+ */
+export function frameworkErrorHandler(renderHtml: HtmlErrorRenderer) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err.code === 'FST_ERR_BAD_URL') return sendError(request, reply, new AppError('invalid_request', 400, 'The request URL is malformed.'), renderHtml);
+    if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(request, reply, new AppError('invalid_request', 414, 'The request URL is too long.'), renderHtml);
+    request.log.error({ err }, 'routing error');
+    return sendError(request, reply, new AppError('server_error', 500, 'Something went wrong. Quote the request id when reporting it.'), renderHtml);
+  };
+}
+
+/**
+ * For Fastify's `clientErrorHandler`: Node's HTTP parser refused the request
+ * (headers or URL over its size limit, a malformed request line) before any
+ * request object exists. Answers in the same RFC 6749 shape instead of
+ * Fastify's `{ "error": "Request Header Fields Too Large" }`.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, description] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'Request Header Fields Too Large', 'The request headers or URL are too large.']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'The request was not received in time.']
+      : [400, 'Bad Request', 'The request is malformed.'];
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 /** The one place errors become responses: JSON for APIs, a page for browser routes. */
 export function installErrorHandling(app: FastifyInstance, renderHtml: HtmlErrorRenderer): void {
-  const send = (request: FastifyRequest, reply: FastifyReply, e: AppError) => {
-    if (e.status === 429) reply.header('retry-after', '60');
-    if (wantsHtml(request)) {
-      return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(e.status, e.code, e.publicMessage));
-    }
-    return reply.code(e.status).send({ error: e.code, error_description: e.publicMessage, ...(e.fields ? { fields: e.fields } : {}) });
-  };
+  const send = (request: FastifyRequest, reply: FastifyReply, e: AppError) => sendError(request, reply, e, renderHtml);
 
   app.setErrorHandler((err, request, reply) => {
     const known = toAppError(err);
@@ -70,7 +109,12 @@ export function installErrorHandling(app: FastifyInstance, renderHtml: HtmlError
 }
 
 function wantsHtml(request: FastifyRequest): boolean {
-  const config = request.routeOptions?.config as { html?: boolean } | undefined;
+  let config: { html?: boolean } | undefined;
+  try {
+    config = request.routeOptions?.config as { html?: boolean } | undefined;
+  } catch {
+    config = undefined; // framework errors: no route was matched, so there are no route options
+  }
   if (config?.html !== undefined) return config.html;
   return (request.headers.accept ?? '').includes('text/html');
 }

@@ -3,7 +3,7 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Metrics } from './metrics.js';
-import { AppError, installErrorHandling } from './errors.js';
+import { AppError, clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './errors.js';
 import type { HtmlErrorRenderer } from './errors.js';
 import { BASE_HEADERS } from './security.js';
 
@@ -24,6 +24,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  * metrics, form bodies and the single error handler.
  */
 export function createHttpServer(opts: HttpOptions): FastifyInstance {
+  const onFrameworkError = frameworkErrorHandler(opts.renderHtmlError);
   const app = Fastify({
     logger: {
       level: opts.logLevel,
@@ -46,6 +47,12 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    // Requests refused before routing (bad URL, oversized headers) answer in Tessera's error shapes too.
+    frameworkErrors: (err, request, reply) => {
+      reply.headers({ ...BASE_HEADERS, 'x-request-id': request.id });
+      return onFrameworkError(err, request, reply);
+    },
+    clientErrorHandler,
   });
 
   app.register(formbody, { bodyLimit: 64 * 1024 });

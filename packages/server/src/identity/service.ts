@@ -1,6 +1,7 @@
 import type { NewUser, User } from './model.js';
 import type { RoleRepository, TenantRepository, UserRepository } from './repository.js';
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from './password.js';
+import { isStorableText } from '../storage/text.js';
 
 export interface IdentityDeps {
   users: UserRepository;
@@ -38,6 +39,7 @@ export class IdentityService {
 
   /** Finds a user by username or, if the login contains '@', by email as well. */
   async findByLogin(tenantId: string, login: string): Promise<User | undefined> {
+    if (!isStorableText(login)) return undefined; // typed into a form, so it may hold a NUL (see storage/text.ts)
     const byName = await this.deps.users.findByUsername(tenantId, login);
     if (byName || !login.includes('@')) return byName;
     return this.deps.users.findByEmail(tenantId, login);

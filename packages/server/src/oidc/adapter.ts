@@ -2,6 +2,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { OidcPayloadStore } from './payload-store.js';
 import type { ClientRepository } from './repository.js';
 import { toEngineClientMetadata } from './clients.js';
+import { isStorableText } from '../storage/text.js';
 
 /**
  * Builds the oidc-provider adapter factory over Tessera's store. Clients come
@@ -15,9 +16,10 @@ export function createAdapterFactory(store: OidcPayloadStore, clients: ClientRep
 function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
   return {
     upsert: (id, payload, expiresIn) => store.upsert(model, id, payload as Record<string, unknown>, expiresIn),
-    find: async (id) => (await store.find(model, id)) as AdapterPayload | undefined,
-    findByUid: async (uid) => (await store.findByUid(model, uid)) as AdapterPayload | undefined,
-    findByUserCode: async (code) => (await store.findByUserCode(model, code)) as AdapterPayload | undefined,
+    // Lookup keys come straight from requests (tokens, codes, cookies): one no row can hold is simply not found.
+    find: async (id) => (isStorableText(id) ? (await store.find(model, id)) as AdapterPayload | undefined : undefined),
+    findByUid: async (uid) => (isStorableText(uid) ? (await store.findByUid(model, uid)) as AdapterPayload | undefined : undefined),
+    findByUserCode: async (code) => (isStorableText(code) ? (await store.findByUserCode(model, code)) as AdapterPayload | undefined : undefined),
     consume: (id) => store.consume(model, id),
     destroy: (id) => store.destroy(model, id),
     revokeByGrantId: (grantId) => store.revokeByGrantId(grantId),
@@ -30,6 +32,7 @@ function clientAdapter(clients: ClientRepository): Adapter {
   };
   return {
     find: async (id) => {
+      if (!isStorableText(id)) return undefined; // a client_id from the request that no row can hold
       const record = await clients.find(id);
       return record ? (toEngineClientMetadata(record) as AdapterPayload) : undefined;
     },
