@@ -9,7 +9,7 @@ import { openStore } from './storage/database.js';
 import type { Store } from './storage/database.js';
 import { createRoleRepository, createTenantRepository, createUserRepository } from './identity/repository.js';
 import { IdentityService } from './identity/service.js';
-import { createApiRepository, createClientRepository, createSigningKeyRepository } from './oidc/repository.js';
+import { createApiRepository, createClientRepository, createSigningKeyRepository, withApiCache, withClientCache } from './oidc/repository.js';
 import { createOidcPayloadStore } from './oidc/payload-store.js';
 import { loadKek } from './oidc/kek.js';
 import { KeyService } from './oidc/keys.js';
@@ -76,8 +76,9 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const tenants = createTenantRepository(db);
     const roles = createRoleRepository(db);
     const users = createUserRepository(db);
-    const clients = createClientRepository(db);
-    const apis = createApiRepository(db);
+    // Clients and APIs are read on every token request: served from a short read cache.
+    const clients = withClientCache(createClientRepository(db));
+    const apis = withApiCache(createApiRepository(db));
     const payloads = createOidcPayloadStore(db);
     const identity = new IdentityService({ users, tenants, roles });
     const kek = loadKek({ secret: settings.secret, secretFile: settings.secretFile, warn: (m) => log.warn(m) });

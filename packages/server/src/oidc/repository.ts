@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
+import { ReadCache } from '../storage/read-cache.js';
 import { mapConflict, mapMissingReference } from '../storage/errors.js';
 import { sortBinary } from '../storage/order.js';
 import type { UpsertOutcome } from '../identity/repository.js';
@@ -168,6 +169,48 @@ export function createSigningKeyRepository(db: Kysely<Database>): SigningKeyRepo
       const res = await db.updateTable('signing_keys').set({ status: 'retired' })
         .where('status', '=', 'retiring').where('retire_at', '<=', now).executeTakeFirst();
       return Number(res.numUpdatedRows);
+    },
+  };
+}
+
+/** How long another process's client/API edit may take to be seen by this one. */
+export const LOOKUP_CACHE_TTL_MS = 5_000;
+
+/** The client repository with `find` served from a short read cache (see storage/read-cache.ts). */
+export function withClientCache(inner: ClientRepository, ttlMs = LOOKUP_CACHE_TTL_MS): ClientRepository {
+  const cache = new ReadCache<ClientRecord>(ttlMs);
+  return {
+    find: (clientId) => cache.get(clientId, () => inner.find(clientId)),
+    list: () => inner.list(),
+    async upsert(client) {
+      try {
+        return await inner.upsert(client);
+      } finally {
+        cache.invalidate(client.clientId);
+      }
+    },
+    async delete(clientId) {
+      try {
+        return await inner.delete(clientId);
+      } finally {
+        cache.invalidate(clientId);
+      }
+    },
+  };
+}
+
+/** The API repository with `find` served from a short read cache. */
+export function withApiCache(inner: ApiRepository, ttlMs = LOOKUP_CACHE_TTL_MS): ApiRepository {
+  const cache = new ReadCache<ApiRecord>(ttlMs);
+  return {
+    find: (identifier) => cache.get(identifier, () => inner.find(identifier)),
+    list: () => inner.list(),
+    async upsert(api) {
+      try {
+        return await inner.upsert(api);
+      } finally {
+        cache.invalidate(api.identifier);
+      }
     },
   };
 }
