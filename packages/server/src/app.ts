@@ -165,7 +165,9 @@ function wireEngineEvents(provider: Provider, log: Logger, metrics: Metrics, thr
     metrics.tokens.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') });
   });
   const credentialFailure = (ctx: { req: unknown; ip: string; oidc?: { params?: Record<string, unknown> } }, err: { error?: string }) => {
-    if (err.error === 'invalid_client' || err.error === 'invalid_grant') throttle.recordFailure(ctx.ip);
+    // Only failed client authentication counts: codes and refresh tokens are unguessable, and counting
+    // their replays (e.g. racing refreshes) would let one buggy client lock out a whole NAT.
+    if (err.error === 'invalid_client') throttle.recordFailure(ctx.ip);
   };
   provider.on('grant.error', (ctx, err) => {
     metrics.tokenErrors.inc({ error: (err as { error?: string }).error ?? 'unknown' });

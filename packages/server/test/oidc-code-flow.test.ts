@@ -195,11 +195,15 @@ describe('consent', () => {
     expect(cb.searchParams.get('state')).toBe('s1');
   });
 
-  test('first-party client skips consent', async () => {
+  test.each([
+    ['without prompt', {}],
+    ['even with prompt=consent', { prompt: 'consent', scope: 'openid profile offline_access' }],
+  ])('first-party client skips consent (%s) and gets a refresh token', async (_label, extra: Record<string, string>) => {
     const config = await discover(t.issuer, { clientId: 'spa', auth: 'none' });
+    const verifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: REDIRECT, scope: 'openid profile email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
     });
     const agent = new UserAgent();
     let { res, url: at } = await agent.follow(await agent.get(url), url.href);
@@ -207,6 +211,8 @@ describe('consent', () => {
     const action = new URL(html.match(/action="([^"]*\/login)"/)![1]!, t.issuer);
     ({ res, url: at } = await agent.follow(await agent.post(action, USER), action.href));
     expect(new URL(at).origin + new URL(at).pathname).toBe(REDIRECT);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(at), { pkceCodeVerifier: verifier, idTokenExpected: true });
+    expect(tokens.refresh_token).toBeTruthy();
   });
 });
 

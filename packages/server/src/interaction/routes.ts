@@ -36,7 +36,12 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
   app.get('/interaction/:uid', html, async (request, reply) => {
     const { details, uid } = await load(deps, request, reply);
     if (details.prompt.name === 'login') return renderLogin(deps, reply, details, uid);
-    if (details.prompt.name === 'consent') return renderConsent(deps, reply, details, uid);
+    if (details.prompt.name === 'consent') {
+      // First-party clients never show consent, even when the request insists (prompt=consent).
+      const client = await deps.clients.find(String(details.params.client_id));
+      if (client?.firstParty) return finish(deps, request, reply, { consent: { grantId: await grantMissing(deps, details) } });
+      return renderConsent(deps, reply, details, uid);
+    }
     throw new AppError('invalid_request', 400, 'This sign-in step is not supported.');
   });
 
@@ -69,16 +74,7 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
   app.post('/interaction/:uid/confirm', html, async (request, reply) => {
     const { details } = await load(deps, request, reply);
     if (details.prompt.name !== 'consent') throw new AppError('invalid_request', 400, 'There is nothing to confirm.');
-    const provider = deps.provider();
-    const { prompt, params, session } = details;
-    const grant = details.grantId
-      ? (await provider.Grant.find(details.grantId))!
-      : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
-    const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
-    const grantId = await grant.save();
+    const grantId = await grantMissing(deps, details);
     return finish(deps, request, reply, { consent: { grantId } });
   });
 
@@ -101,6 +97,20 @@ async function load(deps: InteractionDeps, request: FastifyRequest, reply: Fasti
     }
     throw err;
   }
+}
+
+/** Adds what the consent prompt found missing to the user's grant for this client; returns the grant id. */
+async function grantMissing(deps: InteractionDeps, details: Details): Promise<string> {
+  const provider = deps.provider();
+  const { prompt, params, session } = details;
+  const grant = details.grantId
+    ? (await provider.Grant.find(details.grantId))!
+    : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+  const missing = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+  return grant.save();
 }
 
 async function finish(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, result: Record<string, unknown>) {

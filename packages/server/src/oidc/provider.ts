@@ -173,6 +173,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
       await grant.save();
       return grant;
     },
+    // As in Keycloak: a client with the refresh_token grant gets one. Without
+    // offline_access (which OIDC ties to prompt=consent) it ends with the
+    // user's session (expiresWithSession); third-party clients still need offline_access.
+    async issueRefreshToken(_ctx, client, code) {
+      if (!client.grantTypeAllowed('refresh_token')) return false;
+      return code.scopes.has('offline_access') || (client as unknown as Record<string, unknown>).first_party === true;
+    },
     async extraTokenClaims(ctx, token) {
       const accountId = (token as { accountId?: string }).accountId;
       if (accountId) {
