@@ -5,6 +5,8 @@
  * the caller, so every test here runs unchanged on both.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { migrationProvider } from '../src/storage/migrations/index.js';
+import { DEFAULT_POLICY } from '../src/identity/policy.js';
 import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
 import type { Store } from '../src/storage/database.js';
@@ -96,7 +98,7 @@ for (const engine of ENGINES) {
         expect(await tenants.findById('acme')).toMatchObject({ id: 'acme', name: 'Acme' });
         const applied = await store.db.selectFrom('kysely_migration' as never)
           .select('name' as never).execute() as { name: string }[];
-        expect(applied.map((r) => r.name)).toEqual(['001_initial']);
+        expect(applied.map((r) => r.name)).toEqual(Object.keys(await migrationProvider.getMigrations()).sort());
       });
     });
 
@@ -105,7 +107,7 @@ for (const engine of ENGINES) {
         const before = Date.now();
         expect(await tenants.upsert('acme', 'Acme')).toBe('created');
         const created = await tenants.findById('acme');
-        expect(created).toEqual({ id: 'acme', name: 'Acme', createdAt: expect.any(Number), updatedAt: expect.any(Number) });
+        expect(created).toEqual({ id: 'acme', name: 'Acme', policy: DEFAULT_POLICY, createdAt: expect.any(Number), updatedAt: expect.any(Number) });
         expect(created!.createdAt).toBeGreaterThanOrEqual(before);
         expect(created!.updatedAt).toBe(created!.createdAt);
 

@@ -8,6 +8,7 @@ import { createApiRepository, createClientRepository } from '../oidc/repository.
 import type { ClientRecord } from '../oidc/repository.js';
 import { hashClientSecret, verifyClientSecret } from '../oidc/clients.js';
 import { ConfigError } from './errors.js';
+import { DEFAULT_POLICY } from '../identity/policy.js';
 import { ConflictError } from '../storage/errors.js';
 import type { ClientConfig, DeclarativeConfig, UserConfig } from './schema.js';
 
@@ -57,7 +58,7 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
 
     if (!(await tenants.findById('default'))) count(await tenants.upsert('default', 'Default'));
     for (const t of cfg.tenants) {
-      count(await tenants.upsert(t.id, t.name));
+      count(await tenants.upsert(t.id, t.name, t.policy ?? DEFAULT_POLICY));
       // Every tenant has the built-in admin role, as the default tenant does.
       if (!(await roles.list(t.id)).some((r) => r.name === 'admin')) await roles.upsert(t.id, 'admin', 'Tenant administrators');
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { tenantPolicySchema } from '../identity/policy.js';
 
 /**
  * One schema for Tessera's configuration: the environment (process settings)
@@ -22,6 +23,7 @@ const seconds = z.number().int('must be a whole number of seconds').positive('mu
 export const tenantSchema = z.strictObject({
   id,
   name: z.string().min(1, 'must not be empty'),
+  policy: tenantPolicySchema.optional(),
 });
 
 export const apiSchema = z.strictObject({

@@ -1,9 +1,12 @@
 /** Identity aggregates as the rest of Tessera sees them (no storage or HTTP types). */
+import type { TenantPolicy } from './policy.js';
+
 export type UserStatus = 'pending' | 'active' | 'locked' | 'disabled';
 
 export interface Tenant {
   id: string;
   name: string;
+  policy: TenantPolicy;
   createdAt: number;
   updatedAt: number;
 }
@@ -23,6 +26,13 @@ export interface User {
   roles: string[];
   createdAt: number;
   updatedAt: number;
+  /** Failed sign-ins counted in the current lockout window. */
+  failedLogins: number;
+  failedWindowStart: number | null;
+  /** While in the future, the account is locked (status `locked`). Null with status `locked` = locked by an administrator. */
+  lockedUntil: number | null;
+  passwordChangedAt: number | null;
+  locale: string | null;
 }
 
 export interface NewUser {
@@ -35,10 +45,11 @@ export interface NewUser {
   phoneNumber?: string | null;
   passwordHash?: string | null;
   status?: UserStatus;
+  locale?: string | null;
 }
 
 export type UserProfilePatch = Partial<
-  Pick<User, 'username' | 'email' | 'emailVerified' | 'givenName' | 'familyName' | 'phoneNumber' | 'status'>
+  Pick<User, 'username' | 'email' | 'emailVerified' | 'givenName' | 'familyName' | 'phoneNumber' | 'phoneNumberVerified' | 'status' | 'locale'>
 >;
 
 /** Usernames compare case-insensitively after trimming and Unicode NFKC normalisation. */
@@ -49,4 +60,9 @@ export function normalizeUsername(value: string): string {
 /** Emails compare case-insensitively (RFC 5321 allows case in the local part; users do not expect it to matter). */
 export function normalizeEmail(value: string): string {
   return value.trim().normalize('NFKC').toLowerCase();
+}
+
+/** True while the account is locked (temporarily after failures, or by an administrator). */
+export function isLocked(user: Pick<User, 'status' | 'lockedUntil'>, now = Date.now()): boolean {
+  return user.status === 'locked' && (user.lockedUntil === null || user.lockedUntil > now);
 }

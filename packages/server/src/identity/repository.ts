@@ -5,14 +5,16 @@ import { ConflictError, NotFoundError, inTransaction, mapConflict, mapMissingRef
 import { sortBinary } from '../storage/order.js';
 import { normalizeEmail, normalizeUsername } from './model.js';
 import type { NewUser, Tenant, User, UserProfilePatch, UserStatus } from './model.js';
+import { parseStoredPolicy } from './policy.js';
+import type { TenantPolicy } from './policy.js';
 
 export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
 
 export interface TenantRepository {
   findById(id: string): Promise<Tenant | undefined>;
   list(): Promise<Tenant[]>;
-  /** Creates or renames a tenant; says which happened. */
-  upsert(id: string, name: string): Promise<UpsertOutcome>;
+  /** Creates or updates a tenant (its policy too, when given); says which happened. */
+  upsert(id: string, name: string, policy?: TenantPolicy): Promise<UpsertOutcome>;
 }
 
 export interface UserRepository {
@@ -28,6 +30,19 @@ export interface UserRepository {
   /** Replaces the user's roles in a tenant. @throws NotFoundError for an unknown user. */
   setRoles(id: string, tenantId: string, roles: string[]): Promise<void>;
   count(): Promise<number>;
+  /**
+   * Counts one failed sign-in atomically; a window older than `windowStart`
+   * restarts at 1. Returns the count in the current window.
+   */
+  incrementLoginFailures(id: string, now: number, windowStart: number): Promise<number>;
+  /** Clears the failure count (and an expired temporary lock). */
+  clearLoginFailures(id: string): Promise<void>;
+  /** Locks the account until `until` (null: until an administrator unlocks it). */
+  lock(id: string, until: number | null): Promise<void>;
+  /** Tenants the user belongs to (the home tenant first). */
+  listMemberships(id: string): Promise<string[]>;
+  /** @throws NotFoundError for an unknown user or tenant. */
+  addMembership(id: string, tenantId: string): Promise<void>;
 }
 
 export interface RoleRepository {
@@ -38,7 +53,7 @@ export interface RoleRepository {
 
 export function createTenantRepository(db: Kysely<Database>): TenantRepository {
   const toTenant = (r: Selectable<Database['tenants']>): Tenant => ({
-    id: r.id, name: r.name, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+    id: r.id, name: r.name, policy: parseStoredPolicy(r.policy), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
   });
   return {
     async findById(id) {
@@ -48,16 +63,18 @@ export function createTenantRepository(db: Kysely<Database>): TenantRepository {
     async list() {
       return sortBinary(await db.selectFrom('tenants').selectAll().execute(), (r) => r.id).map(toTenant);
     },
-    async upsert(id, name) {
+    async upsert(id, name, policy) {
       const now = Date.now();
-      const existing = await db.selectFrom('tenants').select('name').where('id', '=', id).executeTakeFirst();
+      const policyText = policy ? JSON.stringify(policy) : undefined;
+      const existing = await db.selectFrom('tenants').select(['name', 'policy']).where('id', '=', id).executeTakeFirst();
       if (!existing) {
         await mapConflict('tenant', id, () =>
-          db.insertInto('tenants').values({ id, name, created_at: now, updated_at: now }).execute());
+          db.insertInto('tenants').values({ id, name, policy: policyText ?? '{}', created_at: now, updated_at: now }).execute());
         return 'created';
       }
-      if (existing.name === name) return 'unchanged';
-      await db.updateTable('tenants').set({ name, updated_at: now }).where('id', '=', id).execute();
+      if (existing.name === name && (policyText === undefined || existing.policy === policyText)) return 'unchanged';
+      await db.updateTable('tenants').set({ name, ...(policyText !== undefined ? { policy: policyText } : {}), updated_at: now })
+        .where('id', '=', id).execute();
       return 'updated';
     },
   };
@@ -91,9 +108,17 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         status: input.status ?? 'active',
         created_at: now,
         updated_at: now,
+        failed_logins: 0,
+        failed_window_start: null,
+        locked_until: null,
+        password_changed_at: input.passwordHash ? now : null,
+        locale: input.locale ?? null,
       };
       await mapMissingReference('tenant', input.tenantId, () =>
-        mapConflict('user', conflictDetail, () => db.insertInto('users').values(row).execute()));
+        mapConflict('user', conflictDetail, () => inTransaction(db, async (trx) => {
+          await trx.insertInto('users').values(row).execute();
+          await trx.insertInto('memberships').values({ user_id: row.id, tenant_id: row.tenant_id, created_at: now }).execute();
+        })));
       return toUser(row, []);
     },
     async findById(id) {
@@ -121,14 +146,20 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       if (patch.givenName !== undefined) set.given_name = patch.givenName;
       if (patch.familyName !== undefined) set.family_name = patch.familyName;
       if (patch.phoneNumber !== undefined) set.phone_number = patch.phoneNumber;
-      if (patch.status !== undefined) set.status = patch.status;
+      if (patch.phoneNumberVerified !== undefined) set.phone_number_verified = patch.phoneNumberVerified ? 1 : 0;
+      if (patch.locale !== undefined) set.locale = patch.locale;
+      if (patch.status !== undefined) {
+        set.status = patch.status;
+        if (patch.status !== 'locked') set.locked_until = null;
+      }
       const res = await mapConflict('user', conflictDetail, () =>
         db.updateTable('users').set(set).where('id', '=', id).executeTakeFirst());
       if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
       return (await repo.findById(id))!;
     },
     async setPasswordHash(id, hash) {
-      const res = await db.updateTable('users').set({ password_hash: hash, updated_at: Date.now() })
+      const now = Date.now();
+      const res = await db.updateTable('users').set({ password_hash: hash, password_changed_at: now, updated_at: now })
         .where('id', '=', id).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
     },
@@ -140,6 +171,46 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
           await trx.insertInto('user_roles').values(unique.map((role) => ({ user_id: id, tenant_id: tenantId, role }))).execute();
         }
       }));
+    },
+    async incrementLoginFailures(id, now, windowStart) {
+      const row = await db.updateTable('users')
+        .set((eb) => ({
+          failed_logins: eb.case().when('failed_window_start', 'is', null).then(1)
+            .when('failed_window_start', '<', windowStart).then(1)
+            .else(eb('failed_logins', '+', 1)).end(),
+          failed_window_start: eb.case().when('failed_window_start', 'is', null).then(now)
+            .when('failed_window_start', '<', windowStart).then(now)
+            .else(eb.ref('failed_window_start')).end(),
+        }))
+        .where('id', '=', id)
+        .returning('failed_logins')
+        .executeTakeFirst();
+      if (!row) throw new NotFoundError('user', id);
+      return Number(row.failed_logins);
+    },
+    async clearLoginFailures(id) {
+      const now = Date.now();
+      await db.updateTable('users').set({ failed_logins: 0, failed_window_start: null }).where('id', '=', id).execute();
+      await db.updateTable('users').set({ status: 'active', locked_until: null, updated_at: now })
+        .where('id', '=', id).where('status', '=', 'locked').where('locked_until', 'is not', null).where('locked_until', '<=', now).execute();
+    },
+    async lock(id, until) {
+      const res = await db.updateTable('users').set({ status: 'locked', locked_until: until, updated_at: Date.now() })
+        .where('id', '=', id).executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
+    },
+    async listMemberships(id) {
+      const home = await db.selectFrom('users').select('tenant_id').where('id', '=', id).executeTakeFirst();
+      if (!home) return [];
+      const rows = await db.selectFrom('memberships').select('tenant_id').where('user_id', '=', id).execute();
+      const others = sortBinary(rows.map((r) => r.tenant_id).filter((t) => t !== home.tenant_id), (t) => t);
+      return [home.tenant_id, ...others];
+    },
+    async addMembership(id, tenantId) {
+      const exists = await db.selectFrom('memberships').select('user_id').where('user_id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst();
+      if (exists) return;
+      await mapMissingReference('user or tenant', `${id}/${tenantId}`, () =>
+        db.insertInto('memberships').values({ user_id: id, tenant_id: tenantId, created_at: Date.now() }).execute());
     },
     async count() {
       const r = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
@@ -186,6 +257,11 @@ function toUser(r: Selectable<UsersTable>, roles: string[]): User {
     roles,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
+    failedLogins: Number(r.failed_logins ?? 0),
+    failedWindowStart: r.failed_window_start === null ? null : Number(r.failed_window_start),
+    lockedUntil: r.locked_until === null ? null : Number(r.locked_until),
+    passwordChangedAt: r.password_changed_at === null ? null : Number(r.password_changed_at),
+    locale: r.locale,
   };
 }
 

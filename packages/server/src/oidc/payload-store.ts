@@ -20,6 +20,10 @@ export interface OidcPayloadStore {
   revokeByGrantId(grantId: string): Promise<void>;
   /** Deletes expired rows; returns how many. */
   sweep(now?: number): Promise<number>;
+  /** Live artefacts of one model belonging to an account (e.g. its sessions or grants). */
+  listByAccount(model: string, accountId: string): Promise<Payload[]>;
+  /** Deletes everything issued to an account (sessions, grants, tokens): "sign out everywhere". */
+  revokeByAccount(accountId: string, models?: string[]): Promise<number>;
 }
 
 export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
@@ -36,6 +40,7 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
         grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
         user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,
+        account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
         expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
       };
       await db.insertInto('oidc_payloads')
@@ -64,6 +69,17 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
     },
     async revokeByGrantId(grantId) {
       await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+    },
+    async listByAccount(model, accountId) {
+      const rows = await db.selectFrom('oidc_payloads').selectAll()
+        .where('model', '=', model).where('account_id', '=', accountId).execute();
+      return rows.map(live).filter((p): p is Payload => p !== undefined);
+    },
+    async revokeByAccount(accountId, models) {
+      let q = db.deleteFrom('oidc_payloads').where('account_id', '=', accountId);
+      if (models?.length) q = q.where('model', 'in', models);
+      const res = await q.executeTakeFirst();
+      return Number(res.numDeletedRows);
     },
     async sweep(now = Date.now()) {
       const res = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();

@@ -8,6 +8,8 @@ import type { Generated } from 'kysely';
 export interface TenantsTable {
   id: string;
   name: string;
+  /** Tenant policy (registration, password, lockout…) as JSON text; see identity/policy.ts. */
+  policy: string;
   created_at: number;
   updated_at: number;
 }
@@ -28,6 +30,11 @@ export interface UsersTable {
   status: string;
   created_at: number;
   updated_at: number;
+  failed_logins: number;
+  failed_window_start: number | null;
+  locked_until: number | null;
+  password_changed_at: number | null;
+  locale: string | null;
 }
 
 export interface RolesTable {
@@ -89,6 +96,54 @@ export interface OidcPayloadsTable {
   uid: string | null;
   expires_at: number | null;
   consumed_at: number | null;
+  account_id: string | null;
+}
+
+export interface MembershipsTable {
+  user_id: string;
+  tenant_id: string;
+  created_at: number;
+}
+
+export interface ActionTokensTable {
+  id: string;
+  user_id: string;
+  tenant_id: string;
+  purpose: string;
+  target: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
+
+export interface AuditLogTable {
+  id: string;
+  at: number;
+  action: string;
+  tenant_id: string | null;
+  actor_id: string | null;
+  subject_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: string;
+}
+
+export interface DevOutboxTable {
+  id: string;
+  at: number;
+  channel: string;
+  recipient: string;
+  subject: string;
+  body: string;
+}
+
+export interface SessionMetaTable {
+  sid: string;
+  account_id: string;
+  user_agent: string | null;
+  ip: string | null;
+  created_at: number;
+  last_seen_at: number;
 }
 
 export interface MetaTable {
@@ -106,6 +161,11 @@ export interface Database {
   signing_keys: SigningKeysTable;
   oidc_payloads: OidcPayloadsTable;
   tessera_meta: MetaTable;
+  memberships: MembershipsTable;
+  action_tokens: ActionTokensTable;
+  audit_log: AuditLogTable;
+  dev_outbox: DevOutboxTable;
+  session_meta: SessionMetaTable;
 }
 
 export type { Generated };
