@@ -20,10 +20,20 @@ import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
 import { pageCsp } from './http/security.js';
 import { registerInteractionRoutes } from './interaction/routes.js';
-import { registerAccountRoutes } from './interaction/account.js';
+import { FEATURES } from './features.js';
+import type { Platform } from './platform.js';
+import { EventBus } from './audit/events.js';
+import { createAuditRepository } from './audit/repository.js';
+import { createOutboxRepository } from './notify/outbox.js';
+import { createOutboxMailer, createOutboxSms, createSmtpMailer } from './notify/senders.js';
+import { createActionTokenRepository } from './identity/tokens.js';
+import { AccountSessions } from './account/session.js';
 import { registerOpsRoutes } from './http/ops.js';
 import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage } from './interaction/views.js';
 import { bootstrap } from './bootstrap.js';
+import { pageContext } from './web/layout.js';
+import { negotiateLocale, translator } from './i18n/index.js';
+import type { EngineLanguage } from './oidc/provider.js';
 import type { BootstrapResult } from './bootstrap.js';
 
 export interface AppDeps {
@@ -65,7 +75,13 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     metrics,
     logStream: deps.logStream,
     // The stable code is shown, as on the engine's error pages, so a user (or a test) can tell e.g. session_expired apart.
-    renderHtmlError: (status, code, message) => errorPage(status, status >= 500 ? 'Something went wrong' : 'Request not completed', message, { error: code }),
+    renderHtmlError: (request, status, code, message) => {
+      const ctx = pageContext(request);
+      // Codes with a catalogue entry are shown in the page's language; others keep their specific English message.
+      const key = `error.${code}`;
+      const localized = ctx.t(key);
+      return errorPage(ctx, status, localized === key ? message : localized, { error: code });
+    },
   });
   const log = http.log as unknown as Logger;
 
@@ -99,7 +115,11 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         clients,
         apis,
         users,
-        pages: { error: engineErrorPage, logoutConfirm: logoutConfirmPage, loggedOut: loggedOutPage },
+        pages: {
+          error: (lang, status, out) => engineErrorPage(langContext(lang), status, out),
+          logoutConfirm: (lang, form, client) => logoutConfirmPage(langContext(lang), form, client),
+          loggedOut: (lang, client) => loggedOutPage(langContext(lang), client),
+        },
         outboundPrivateHosts: settings.outboundPrivateHosts,
       });
       wireEngineEvents(provider, log, metrics, throttle);
@@ -115,8 +135,23 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     }, settings.configFile);
 
     await mountEngine(http, () => engine.callback, throttle);
+    const events = new EventBus();
+    const audit = createAuditRepository(db);
+    events.on((event) => audit.append(event));
+    const outbox = createOutboxRepository(db);
+    const mailer = settings.smtpUrl ? createSmtpMailer(settings.smtpUrl, settings.mailFrom) : createOutboxMailer(outbox, log);
+    if (mailer.kind === 'outbox') log.warn('SMTP_URL is not set: mail goes to the development outbox (/dev/outbox, loopback only)');
+    const platform: Platform = {
+      settings, log, metrics, throttle, db, tenants, roles, users, clients, apis, payloads, identity, events, audit, outbox, mailer,
+      tokens: createActionTokenRepository(db),
+      sms: createOutboxSms(outbox, log),
+      accountSessions: new AccountSessions({ issuer: settings.issuer, cookieKey, payloads, users }),
+      provider: () => engine.provider,
+      secureCookies: settings.issuer.startsWith('https:'),
+    };
+
     registerInteractionRoutes(http, { provider: () => engine.provider, identity, clients, throttle, metrics });
-    registerAccountRoutes(http, { issuer: settings.issuer, cookieKey });
+    for (const feature of FEATURES) await feature(http, platform);
     registerOpsRoutes(http, { store, metrics, issuer: settings.issuer, csp: pageCsp() });
 
     const reloadKeys = async () => {
@@ -149,6 +184,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         closed = true;
         timers.forEach(clearInterval);
         await http.close();
+        await mailer.close();
         if (!deps.store) await store.close();
       },
     };
@@ -156,6 +192,11 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     if (!deps.store) await store.close().catch(() => {});
     throw err;
   }
+}
+
+function langContext(lang: EngineLanguage) {
+  const locale = negotiateLocale(lang.uiLocales, lang.acceptLanguage);
+  return { locale, t: translator(locale) };
 }
 
 /** Engine events → logs, metrics and the failed-credential throttle. No tokens are logged. */

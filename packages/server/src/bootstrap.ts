@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IdentityService } from './identity/service.js';
 import type { RoleRepository, TenantRepository, UserRepository } from './identity/repository.js';
 import type { ClientRepository } from './oidc/repository.js';
-import { ACCOUNT_CLIENT_ID } from './interaction/account.js';
+import { ACCOUNT_CLIENT_ID } from './account/session.js';
 
 export interface BootstrapDeps {
   tenants: TenantRepository;
@@ -37,6 +37,7 @@ export async function bootstrap(deps: BootstrapDeps, issuer: string, adminPasswo
       redirect_uris: [`${issuer}/account/callback`],
       post_logout_redirect_uris: [`${issuer}/`],
       grant_types: ['authorization_code'],
+      scope: 'openid profile email phone',
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
     },

@@ -44,18 +44,28 @@ describe('home and security headers', () => {
     expect(await res.text()).toContain('autocomplete="current-password"');
   });
 
-  test('the built-in account page signs the administrator in through the authorization server', async () => {
+  test('the account pages sign the administrator in through the authorization server', async () => {
     const agent = new UserAgent();
     const start = await agent.get(`${t.issuer}/account`);
+    expect(start.headers.get('location')).toBe('/account/signin?return_to=%2Faccount');
     let { res, url } = await agent.follow(start, `${t.issuer}/account`);
     const action = new URL((await res.text()).match(/action="([^"]*\/login)"/)![1]!, t.issuer);
     ({ res, url } = await agent.follow(await agent.post(action, { username: 'admin', password: 'admin-password-for-tests' }), action.href));
-    expect(new URL(url).pathname).toBe('/account/callback');
+    expect(new URL(url).pathname).toBe('/account');
     const page = await res.text();
     expect(res.status).toBe(200);
-    expect(page).toContain('Signed in');
+    expect(page).toContain('Your account');
     expect(page).toContain('admin');
     expect(page).toContain('/oidc/session/end');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  test('account pages answer in German when the browser asks for it', async () => {
+    const agent = new UserAgent({ 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' });
+    const { res } = await agent.follow(await agent.get(`${t.issuer}/account`), `${t.issuer}/account`);
+    const html = await res.text();
+    expect(html).toContain('<html lang="de">');
+    expect(html).toContain('Benutzername oder E-Mail');
   });
 
   test('a cross-site form post is refused', async () => {

@@ -21,6 +21,8 @@ export interface Settings {
   authFailuresPerMinute: number;
   bootstrapAdminPassword: string | undefined;
   outboundPrivateHosts: string[];
+  smtpUrl: string | undefined;
+  mailFrom: string;
 }
 
 /**
@@ -48,6 +50,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     authFailuresPerMinute: e.TESSERA_AUTH_FAILURES_PER_MINUTE,
     bootstrapAdminPassword: e.TESSERA_BOOTSTRAP_ADMIN_PASSWORD,
     outboundPrivateHosts: e.TESSERA_OUTBOUND_PRIVATE_HOSTS,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
     ...overrides,
   };
   return Object.freeze(settings);

@@ -121,6 +121,10 @@ export const envSchema = z.object({
    * addresses to prevent SSRF. Comma-separated hostnames, e.g. `127.0.0.1,localhost`.
    */
   TESSERA_OUTBOUND_PRIVATE_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  /** SMTP server for outgoing mail, e.g. smtp://user:pass@mail.example:587 or smtps://…; unset: development outbox. */
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  /** Sender address of Tessera's mail. */
+  MAIL_FROM: z.string().min(3).default('Tessera <no-reply@localhost>'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

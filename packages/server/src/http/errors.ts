@@ -15,7 +15,7 @@ export class AppError extends Error {
 }
 
 /** Renders an error for a browser page; set per route through `config.html`. */
-export type HtmlErrorRenderer = (status: number, code: string, message: string) => string;
+export type HtmlErrorRenderer = (request: FastifyRequest, status: number, code: string, message: string) => string;
 
 /** The catalogue of codes Tessera's own endpoints answer with (documented in docs/errors.md). */
 export const ERROR_CODES = {
@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   too_many_requests: 'Too many failed attempts from this address; retry after the delay in Retry-After.',
   session_expired: 'The sign-in session is missing or has expired.',
   access_denied: 'The request was refused.',
+  csrf_failed: 'A form was submitted without its anti-forgery token (or with a stale one); reload the page.',
+  validation_failed: 'Some fields are invalid; `fields` names each one with a stable code.',
   server_error: 'An unexpected error; the log has the detail under the request id.',
 } as const;
 
@@ -54,7 +56,7 @@ export function toAppError(err: unknown): AppError | undefined {
 function sendError(request: FastifyRequest, reply: FastifyReply, e: AppError, renderHtml: HtmlErrorRenderer) {
   if (e.status === 429) reply.header('retry-after', '60');
   if (wantsHtml(request)) {
-    return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(e.status, e.code, e.publicMessage));
+    return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(request, e.status, e.code, e.publicMessage));
   }
   return reply.code(e.status).send({ error: e.code, error_description: e.publicMessage, ...(e.fields ? { fields: e.fields } : {}) });
 }

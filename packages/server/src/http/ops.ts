@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Store } from '../storage/database.js';
 import type { Metrics } from './metrics.js';
 import { homePage, STYLESHEET } from '../interaction/views.js';
+import { pageContext } from '../web/layout.js';
 
 export interface OpsDeps {
   store: Store;
@@ -12,8 +13,8 @@ export interface OpsDeps {
 
 /** Home page, stylesheet, health, readiness and metrics. */
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
-  app.get('/', { config: { html: true } }, async (_request, reply) =>
-    reply.type('text/html; charset=utf-8').header('content-security-policy', deps.csp).send(homePage(deps.issuer)));
+  app.get('/', { config: { html: true } }, async (request, reply) =>
+    reply.type('text/html; charset=utf-8').header('content-security-policy', deps.csp).send(homePage(pageContext(request), deps.issuer)));
 
   app.get('/assets/tessera.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));

@@ -9,6 +9,8 @@ import type { Metrics } from '../http/metrics.js';
 import type { FailureThrottle } from '../http/throttle.js';
 import { originOf, pageCsp } from '../http/security.js';
 import { consentPage, loginPage } from './views.js';
+import { pageContext } from '../web/layout.js';
+import type { PageContext } from '../web/layout.js';
 import { loginBody, uidParams } from './schemas.js';
 
 export interface InteractionDeps {
@@ -17,12 +19,14 @@ export interface InteractionDeps {
   clients: ClientRepository;
   throttle: FailureThrottle;
   metrics: Metrics;
+  /** Links under the sign-in form (registration, password reset), as the client's tenant allows. */
+  loginLinks?: (clientId: string, uid: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-/** The single message for every failed sign-in: it never tells whether the account exists. */
-const INVALID_CREDENTIALS = 'The username or password is incorrect.';
+/** The single message (catalogue key) for every failed sign-in: it never tells whether the account exists. */
+const INVALID_CREDENTIALS = 'login.invalid';
 
 /**
  * Hosted interaction pages driving the engine's interactions: login and
@@ -35,12 +39,12 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
 
   app.get('/interaction/:uid', html, async (request, reply) => {
     const { details, uid } = await load(deps, request, reply);
-    if (details.prompt.name === 'login') return renderLogin(deps, reply, details, uid);
+    if (details.prompt.name === 'login') return renderLogin(deps, request, reply, details, uid);
     if (details.prompt.name === 'consent') {
       // First-party clients never show consent, even when the request insists (prompt=consent).
       const client = await deps.clients.find(String(details.params.client_id));
       if (client?.firstParty) return finish(deps, request, reply, { consent: { grantId: await grantMissing(deps, details) } });
-      return renderConsent(deps, reply, details, uid);
+      return renderConsent(deps, request, reply, details, uid);
     }
     throw new AppError('invalid_request', 400, 'This sign-in step is not supported.');
   });
@@ -49,7 +53,7 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
     const { details, uid } = await load(deps, request, reply);
     if (details.prompt.name !== 'login') throw new AppError('invalid_request', 400, 'This sign-in step has already been completed.');
     const body = loginBody.safeParse(request.body);
-    if (!body.success) return renderLogin(deps, reply.code(400), details, uid, { error: 'Enter your username and password.' });
+    if (!body.success) return renderLogin(deps, request, reply.code(400), details, uid, { error: 'login.missing' });
 
     // Pipeline: throttle → resolve tenant → verify credentials → finish interaction.
     const ip = request.ip;
@@ -63,7 +67,7 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
       deps.throttle.recordFailure(ip);
       deps.metrics.logins.inc({ outcome: outcome.reason });
       request.log.info({ event: 'login.failed', reason: outcome.reason, tenant: tenantId }, 'sign-in failed');
-      return renderLogin(deps, reply.code(401), details, uid, { username: body.data.username, error: INVALID_CREDENTIALS });
+      return renderLogin(deps, request, reply.code(401), details, uid, { username: body.data.username, error: INVALID_CREDENTIALS });
     }
     deps.metrics.logins.inc({ outcome: 'success' });
     request.log.info({ event: 'login.succeeded', sub: outcome.user.id, tenant: tenantId }, 'sign-in succeeded');
@@ -128,20 +132,26 @@ function pageHeaders(reply: FastifyReply, details: Details): FastifyReply {
   return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp(target ? [target] : []));
 }
 
-async function renderLogin(deps: InteractionDeps, reply: FastifyReply, details: Details, uid: string, extra: { username?: string; error?: string } = {}) {
+function ctxFor(request: FastifyRequest, details: Details): PageContext {
+  return pageContext(request, typeof details.params.ui_locales === 'string' ? details.params.ui_locales : undefined);
+}
+
+async function renderLogin(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, details: Details, uid: string, extra: { username?: string; error?: string } = {}) {
+  const ctx = ctxFor(request, details);
   const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-  return pageHeaders(reply, details).send(loginPage({
+  return pageHeaders(reply, details).send(loginPage(ctx, {
     action: `/interaction/${uid}/login`,
     abortAction: `/interaction/${uid}/abort`,
     clientName: await clientName(deps, String(details.params.client_id)),
     username: extra.username ?? hint,
-    error: extra.error,
+    error: extra.error ? ctx.t(extra.error) : undefined,
+    ...(deps.loginLinks ? await deps.loginLinks(String(details.params.client_id), uid) : {}),
   }));
 }
 
-async function renderConsent(deps: InteractionDeps, reply: FastifyReply, details: Details, uid: string) {
+async function renderConsent(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, details: Details, uid: string) {
   const missing = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-  return pageHeaders(reply, details).send(consentPage({
+  return pageHeaders(reply, details).send(consentPage(ctxFor(request, details), {
     action: `/interaction/${uid}/confirm`,
     abortAction: `/interaction/${uid}/abort`,
     clientName: await clientName(deps, String(details.params.client_id)),

@@ -1,31 +1,8 @@
-import { STYLESHEET } from './assets.js';
+import { STYLESHEET } from '../web/assets.js';
+import { alert, esc, layout } from '../web/layout.js';
+import type { PageContext } from '../web/layout.js';
 
-export { STYLESHEET };
-
-/** Escapes text for HTML element content and attribute values. */
-export function esc(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function layout(title: string, body: string, opts: { wide?: boolean } = {}): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${esc(title)} · Tessera</title>
-<link rel="stylesheet" href="/assets/tessera.css">
-</head>
-<body>
-<main${opts.wide ? ' class="wide"' : ''}>
-<p class="brand">TESSERA</p>
-${body}
-</main>
-<footer>Tessera identity platform</footer>
-</body>
-</html>`;
-}
+export { STYLESHEET, esc };
 
 export interface LoginView {
   action: string;
@@ -33,23 +10,32 @@ export interface LoginView {
   clientName: string;
   username?: string;
   error?: string;
+  /** Links shown under the form (registration and password reset, when the tenant allows them). */
+  registerUrl?: string;
+  forgotUrl?: string;
 }
 
-export function loginPage(v: LoginView): string {
-  return layout('Sign in', `
-<h1>Sign in</h1>
-<p class="lead">to continue to <strong>${esc(v.clientName)}</strong></p>
-${v.error ? `<p class="alert" role="alert">${esc(v.error)}</p>` : ''}
+export function loginPage(ctx: PageContext, v: LoginView): string {
+  const { t } = ctx;
+  const links = [
+    v.forgotUrl ? `<a href="${esc(v.forgotUrl)}">${esc(t('login.forgot'))}</a>` : '',
+    v.registerUrl ? `<a href="${esc(v.registerUrl)}">${esc(t('login.register'))}</a>` : '',
+  ].filter(Boolean).join('');
+  return layout(ctx, t('login.title'), `
+<h1>${esc(t('login.title'))}</h1>
+<p class="lead">${esc(t('login.lead', { client: v.clientName }))}</p>
+${alert(v.error)}
 <form method="post" action="${esc(v.action)}" novalidate>
-  <label for="username">Username or email</label>
+  <label for="username">${esc(t('login.username'))}</label>
   <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${esc(v.username)}"${v.username ? '' : ' autofocus'}>
-  <label for="password">Password</label>
+  <label for="password">${esc(t('login.password'))}</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required${v.username ? ' autofocus' : ''}>
-  <button type="submit">Sign in</button>
+  <button type="submit">${esc(t('login.submit'))}</button>
 </form>
 <form method="post" action="${esc(v.abortAction)}">
-  <button type="submit" class="secondary">Cancel</button>
-</form>`);
+  <button type="submit" class="secondary">${esc(t('button.cancel'))}</button>
+</form>
+${links ? `<p class="links">${links}</p>` : ''}`);
 }
 
 export interface ConsentView {
@@ -60,82 +46,73 @@ export interface ConsentView {
   resources: { identifier: string; scopes: string[] }[];
 }
 
-const SCOPE_TEXT: Record<string, string> = {
-  openid: 'Know who you are',
-  profile: 'See your name and username',
-  email: 'See your email address',
-  phone: 'See your phone number',
-  roles: 'See your roles',
-  offline_access: 'Stay signed in when you are away',
-};
-
-export function consentPage(v: ConsentView): string {
-  const items = v.scopes.map((s) => `<li>${esc(SCOPE_TEXT[s] ?? s)}</li>`).join('');
-  const apis = v.resources.map((r) => `<li>Use <code>${esc(r.identifier)}</code> on your behalf: ${r.scopes.map((s) => `<code>${esc(s)}</code>`).join(' ')}</li>`).join('');
-  return layout('Authorize access', `
-<h1>Authorize ${esc(v.clientName)}</h1>
-<p class="lead"><strong>${esc(v.clientName)}</strong> asks to:</p>
+export function consentPage(ctx: PageContext, v: ConsentView): string {
+  const { t } = ctx;
+  const describe = (s: string) => {
+    const key = `scope.${s}`;
+    const text = t(key);
+    return text === key ? s : text;
+  };
+  const items = v.scopes.map((s) => `<li>${esc(describe(s))}</li>`).join('');
+  const apis = v.resources.map((r) => `<li>${esc(t('consent.api', { api: r.identifier }))} ${r.scopes.map((s) => `<code>${esc(s)}</code>`).join(' ')}</li>`).join('');
+  return layout(ctx, t('consent.title', { client: v.clientName }), `
+<h1>${esc(t('consent.title', { client: v.clientName }))}</h1>
+<p class="lead">${esc(t('consent.lead', { client: v.clientName }))}</p>
 <ul class="scopes">${items}${apis}</ul>
 <form method="post" action="${esc(v.action)}">
-  <button type="submit">Allow</button>
+  <button type="submit">${esc(t('consent.allow'))}</button>
 </form>
 <form method="post" action="${esc(v.abortAction)}">
-  <button type="submit" class="secondary">Deny</button>
+  <button type="submit" class="secondary">${esc(t('consent.deny'))}</button>
 </form>`);
 }
 
-export function errorPage(status: number, title: string, message: string, detail?: Record<string, string>): string {
+export function errorPage(ctx: PageContext, status: number, message: string, detail?: Record<string, string>): string {
+  const title = ctx.t(status >= 500 ? 'error.title_server' : 'error.title');
   const extra = detail ? Object.entries(detail).map(([k, val]) => `<p><code>${esc(k)}</code>: ${esc(val)}</p>`).join('') : '';
-  return layout(title, `
+  return layout(ctx, title, `
 <h1>${esc(title)}</h1>
 <p class="lead">${esc(message)}</p>
 ${extra}
-<p>Error ${esc(status)}</p>`);
+<p>${esc(ctx.t('error.status', { status }))}</p>`);
 }
 
 /** The engine's error page: only `error` and `error_description` are shown (never `error_detail`). */
-export function engineErrorPage(out: Record<string, string>): string {
-  return errorPage(400, 'Something went wrong', 'The application sent a request Tessera cannot accept.', {
+export function engineErrorPage(ctx: PageContext, status: number, out: Record<string, string>): string {
+  return errorPage(ctx, status, ctx.t('error.engine_message'), {
     error: out.error ?? 'invalid_request',
     ...(out.error_description ? { error_description: out.error_description } : {}),
   });
 }
 
-export function logoutConfirmPage(form: string, clientName: string | undefined): string {
-  return layout('Sign out', `
-<h1>Sign out?</h1>
-<p class="lead">${clientName ? `<strong>${esc(clientName)}</strong> asks to sign you out.` : 'Do you want to sign out?'}</p>
+export function logoutConfirmPage(ctx: PageContext, form: string, clientName: string | undefined): string {
+  const { t } = ctx;
+  return layout(ctx, t('logout.title'), `
+<h1>${esc(t('logout.title'))}</h1>
+<p class="lead">${esc(clientName ? t('logout.lead_client', { client: clientName }) : t('logout.lead'))}</p>
 ${form}
-<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
-<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button>`);
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">${esc(t('logout.yes'))}</button>
+<button type="submit" form="op.logoutForm" class="secondary">${esc(t('logout.no'))}</button>`);
 }
 
-export function loggedOutPage(clientName: string | undefined): string {
-  return layout('Signed out', `
-<h1>You are signed out</h1>
-<p class="lead">${clientName ? `You have signed out of <strong>${esc(clientName)}</strong>.` : 'You have signed out.'}</p>
-<a class="button" href="/">Home</a>`);
+export function loggedOutPage(ctx: PageContext, clientName: string | undefined): string {
+  const { t } = ctx;
+  return layout(ctx, t('loggedout.title'), `
+<h1>${esc(t('loggedout.title'))}</h1>
+<p class="lead">${esc(clientName ? t('loggedout.lead_client', { client: clientName }) : t('loggedout.lead'))}</p>
+<a class="button" href="/">${esc(t('button.home'))}</a>`);
 }
 
-export function homePage(issuer: string): string {
-  return layout('Welcome', `
-<h1>Tessera is running</h1>
-<p class="lead">An OpenID Connect provider and identity platform.</p>
+export function homePage(ctx: PageContext, issuer: string, registerUrl?: string): string {
+  const { t } = ctx;
+  return layout(ctx, t('home.title'), `
+<h1>${esc(t('home.title'))}</h1>
+<p class="lead">${esc(t('home.lead'))}</p>
 <ul>
-  <li><a href="/.well-known/openid-configuration">Discovery document</a> (<code>${esc(issuer)}/.well-known/openid-configuration</code>)</li>
-  <li><a href="/oidc/jwks">Signing keys (JWKS)</a></li>
-  <li><a href="/healthz">Health</a> · <a href="/metrics">Metrics</a></li>
+  <li><a href="/.well-known/openid-configuration">${esc(t('home.discovery'))}</a> (<code>${esc(issuer)}/.well-known/openid-configuration</code>)</li>
+  <li><a href="/oidc/jwks">${esc(t('home.jwks'))}</a></li>
+  <li><a href="/healthz">${esc(t('home.health'))}</a> · <a href="/metrics">${esc(t('home.metrics'))}</a></li>
 </ul>
-<a class="button" href="/account">Sign in</a>`, { wide: true });
-}
-
-export function accountPage(claims: Record<string, unknown>, logoutUrl: string): string {
-  const rows = ['preferred_username', 'name', 'email', 'tenant', 'sub']
-    .filter((k) => claims[k] !== undefined)
-    .map((k) => `<p><code>${esc(k)}</code>: ${esc(claims[k])}</p>`).join('');
-  return layout('Your account', `
-<h1>Signed in</h1>
-<p class="lead">You are signed in to Tessera.</p>
-${rows}
-<a class="button" href="${esc(logoutUrl)}">Sign out</a>`);
+<a class="button" href="/account">${esc(t('home.signin'))}</a>
+${registerUrl ? `<p class="links"><a href="${esc(registerUrl)}">${esc(t('home.register'))}</a></p>` : ''}`, { wide: true });
 }

@@ -31,12 +31,23 @@ export const ROUTES = {
   credential: `${PROTOCOL_PREFIX}/credential`,
 } as const;
 
+/** What the engine knows of the user's language when it renders a page. */
+export interface EngineLanguage {
+  uiLocales?: string;
+  acceptLanguage?: string;
+}
+
 /** Pages the engine renders through Tessera's templates. */
 export interface EnginePages {
-  error(out: Record<string, string>, locale?: string): string;
-  logoutConfirm(form: string, clientName: string | undefined): string;
-  loggedOut(clientName: string | undefined): string;
+  error(lang: EngineLanguage, status: number, out: Record<string, string>): string;
+  logoutConfirm(lang: EngineLanguage, form: string, clientName: string | undefined): string;
+  loggedOut(lang: EngineLanguage, clientName: string | undefined): string;
 }
+
+const languageOf = (ctx: KoaContextWithOIDC): EngineLanguage => ({
+  uiLocales: typeof ctx.oidc?.params?.ui_locales === 'string' ? ctx.oidc.params.ui_locales : undefined,
+  acceptLanguage: ctx.get('accept-language') || undefined,
+});
 
 export interface ProviderDeps {
   issuer: string;
@@ -121,6 +132,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
+      // OIDC Core §5.5: lets a client ask for individual claims (the account pages ask for `sid`).
+      claimsParameter: { enabled: true },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -130,11 +143,11 @@ export function buildProvider(deps: ProviderDeps): Provider {
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
-          ctx.body = deps.pages.logoutConfirm(form, ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
+          ctx.body = deps.pages.logoutConfirm(languageOf(ctx), form, ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
-          ctx.body = deps.pages.loggedOut(ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
+          ctx.body = deps.pages.loggedOut(languageOf(ctx), ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
         },
       },
       resourceIndicators: {
@@ -213,9 +226,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
       if (deps.outboundPrivateHosts.includes(host)) delete (options as { dispatcher?: unknown }).dispatcher;
       return globalThis.fetch(url, options);
     },
-    async renderError(ctx, out) {
+    async renderError(ctx, out, error) {
       ctx.type = 'html';
-      ctx.body = deps.pages.error(out as unknown as Record<string, string>);
+      const status = (error as { statusCode?: number } | undefined)?.statusCode ?? 400;
+      ctx.body = deps.pages.error(languageOf(ctx), status, out as unknown as Record<string, string>);
     },
     clientBasedCORS(_ctx, origin, client) {
       // Browser apps may call the token/userinfo endpoints from their own origin only.

@@ -15,7 +15,15 @@ button,.button{display:inline-block;width:100%;margin-top:24px;padding:11px 16px
 button:hover,.button:hover{background:var(--accent-dark)}
 button.secondary{background:transparent;color:var(--muted);border:1px solid var(--border);margin-top:12px}
 .alert{background:#fff5f5;border:1px solid #ffc9c9;color:var(--danger);padding:10px 12px;border-radius:8px;margin:0 0 8px}
-.field-error{color:var(--danger);font-size:.9rem;margin-top:4px}
+.field-error{color:var(--danger);font-size:.9rem;margin:4px 0 0}
+.hint{color:var(--muted);font-size:.85rem;margin:4px 0 0}
+.notice{background:#f1f6ff;border:1px solid #c5d8ff;color:#1d3f8f;padding:10px 12px;border-radius:8px;margin:0 0 8px}
+input[aria-invalid=true]{border-color:var(--danger)}
+.links{margin-top:20px;display:flex;justify-content:space-between;flex-wrap:wrap;gap:8px;font-size:.95rem}
+nav.tabs{display:flex;gap:16px;flex-wrap:wrap;margin:0 0 20px;border-bottom:1px solid var(--border);padding-bottom:8px}
+nav.tabs a[aria-current=page]{font-weight:700;text-decoration:none;color:var(--text)}
+table{width:100%;border-collapse:collapse;font-size:.95rem}th,td{text-align:left;padding:8px 4px;border-bottom:1px solid var(--border);vertical-align:top}
+button.inline{width:auto;margin:0;padding:6px 12px;font-size:.9rem}
 ul.scopes{padding-left:20px}
 footer{color:var(--muted);font-size:.85rem;margin-bottom:24px}
 code{background:#eef0f4;padding:1px 5px;border-radius:4px}

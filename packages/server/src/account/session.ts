@@ -1,0 +1,143 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
+import { AppError } from '../http/errors.js';
+import { CookieSigner, readCookie, setCookie } from '../http/cookies.js';
+import { ROUTES } from '../oidc/provider.js';
+import type { OidcPayloadStore } from '../oidc/payload-store.js';
+import type { UserRepository } from '../identity/repository.js';
+import type { User } from '../identity/model.js';
+import { callbackQuery } from '../interaction/schemas.js';
+
+/** The built-in first-party client behind the account pages. */
+export const ACCOUNT_CLIENT_ID = 'tessera-account';
+
+const FLOW_COOKIE = 'tessera_signin';
+const SESSION_COOKIE = 'tessera_account';
+/** An account-page session never outlives this, nor the platform session it came from. */
+const SESSION_MAX_AGE_S = 8 * 3600;
+
+export interface AccountSessionDeps {
+  issuer: string;
+  cookieKey: string;
+  payloads: OidcPayloadStore;
+  users: UserRepository;
+}
+
+interface FlowState { state: string; nonce: string; verifier: string; returnTo: string }
+interface SessionState { sub: string; sid: string; exp: number }
+
+export interface CurrentAccount {
+  user: User;
+  /** The platform (engine) session id this account session is bound to. */
+  sid: string;
+}
+
+/**
+ * The account pages are a relying party of the platform itself: `/account/signin`
+ * runs code + PKCE + nonce with the built-in client, and the callback redeems
+ * the code in-process (the ID token comes straight from the issuer, OIDC Core
+ * §3.1.3.7). The result is a signed, HttpOnly cookie bound to the platform
+ * session: signing out of the platform ends it too.
+ */
+export class AccountSessions {
+  private readonly signer: CookieSigner;
+  private readonly secure: boolean;
+
+  constructor(private readonly deps: AccountSessionDeps) {
+    this.signer = new CookieSigner(`${deps.cookieKey}:account`);
+    this.secure = deps.issuer.startsWith('https:');
+  }
+
+  /** The signed-in user of this browser, if the platform session behind it is still alive. */
+  async current(request: FastifyRequest): Promise<CurrentAccount | undefined> {
+    const s = this.signer.verify<SessionState>(readCookie(request, SESSION_COOKIE));
+    if (!s || typeof s.sub !== 'string' || typeof s.sid !== 'string' || !(s.exp > Date.now())) return undefined;
+    // The ID token's `sid` is per client: find the user's platform session that issued it to this client.
+    const sessions = await this.deps.payloads.listByAccount('Session', s.sub);
+    const alive = sessions.some((session) =>
+      (session.authorizations as Record<string, { sid?: string }> | undefined)?.[ACCOUNT_CLIENT_ID]?.sid === s.sid);
+    if (!alive) return undefined;
+    const user = await this.deps.users.findById(s.sub);
+    if (!user || user.status !== 'active') return undefined;
+    return { user, sid: s.sid };
+  }
+
+  /** Like `current`, but sends the browser to sign in (and back to `returnTo`) when nobody is. */
+  async require(request: FastifyRequest, reply: FastifyReply): Promise<CurrentAccount | undefined> {
+    const account = await this.current(request);
+    if (!account) {
+      const path = request.url.split('?')[0] ?? '/account';
+      await reply.redirect(`/account/signin?return_to=${encodeURIComponent(path)}`, 303);
+    }
+    return account;
+  }
+
+  clear(reply: FastifyReply): void {
+    setCookie(reply, SESSION_COOKIE, '', { path: '/', maxAge: 0, secure: this.secure, sameSite: 'Lax' });
+  }
+
+  register(app: FastifyInstance): void {
+    const redirectUri = `${this.deps.issuer}/account/callback`;
+
+    app.get('/account/signin', { config: { html: true } }, async (request, reply) => {
+      const q = request.query as { return_to?: unknown; ui_locales?: unknown };
+      const returnTo = typeof q.return_to === 'string' && /^\/account(\/[a-z-]*)?$/.test(q.return_to) ? q.return_to : '/account';
+      const flow: FlowState = {
+        state: randomBytes(16).toString('base64url'),
+        nonce: randomBytes(16).toString('base64url'),
+        verifier: randomBytes(32).toString('base64url'),
+        returnTo,
+      };
+      const url = new URL(ROUTES.authorization, this.deps.issuer);
+      url.search = new URLSearchParams({
+        client_id: ACCOUNT_CLIENT_ID,
+        response_type: 'code',
+        scope: 'openid profile email phone',
+        redirect_uri: redirectUri,
+        state: flow.state,
+        nonce: flow.nonce,
+        code_challenge: createHash('sha256').update(flow.verifier).digest('base64url'),
+        code_challenge_method: 'S256',
+        // The session id binds the account cookie to the platform session (sign-out ends both).
+        claims: JSON.stringify({ id_token: { sid: null } }),
+        ...(typeof q.ui_locales === 'string' && q.ui_locales.length < 64 ? { ui_locales: q.ui_locales } : {}),
+      }).toString();
+      setCookie(reply, FLOW_COOKIE, this.signer.sign(flow), { path: '/account', maxAge: 600, secure: this.secure, sameSite: 'Lax' });
+      return reply.redirect(url.pathname + url.search, 303);
+    });
+
+    app.get('/account/callback', { config: { html: true } }, async (request, reply) => {
+      const q = callbackQuery.safeParse(request.query);
+      const flow = this.signer.verify<FlowState>(readCookie(request, FLOW_COOKIE));
+      if (!q.success || !flow) throw new AppError('invalid_request', 400, 'This sign-in response is not valid. Start again from the home page.');
+      if (q.data.state !== flow.state) throw new AppError('invalid_request', 400, 'This sign-in response does not match the request. Start again.');
+      if (q.data.error) throw new AppError('access_denied', 400, 'Sign-in was not completed.');
+      if (q.data.iss !== undefined && q.data.iss !== this.deps.issuer) throw new AppError('invalid_request', 400, 'Unexpected issuer.');
+      const res = await app.inject({
+        method: 'POST',
+        url: ROUTES.token,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', host: request.host, 'x-forwarded-proto': request.protocol },
+        payload: new URLSearchParams({
+          grant_type: 'authorization_code', code: q.data.code ?? '', redirect_uri: redirectUri, client_id: ACCOUNT_CLIENT_ID, code_verifier: flow.verifier,
+        }).toString(),
+      });
+      if (res.statusCode !== 200) throw new AppError('access_denied', 400, 'Sign-in could not be completed. Start again.');
+      const claims = decodeJwt((res.json() as { id_token: string }).id_token);
+      if (claims.nonce !== flow.nonce || claims.aud !== ACCOUNT_CLIENT_ID || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') {
+        throw new AppError('invalid_request', 400, 'Sign-in could not be verified.');
+      }
+      setCookie(reply, FLOW_COOKIE, '', { path: '/account', maxAge: 0, secure: this.secure, sameSite: 'Lax' });
+      const session: SessionState = { sub: claims.sub, sid: claims.sid, exp: Date.now() + SESSION_MAX_AGE_S * 1000 };
+      setCookie(reply, SESSION_COOKIE, this.signer.sign(session), { path: '/', maxAge: SESSION_MAX_AGE_S, secure: this.secure, sameSite: 'Lax' });
+      return reply.redirect(flow.returnTo, 303);
+    });
+  }
+
+  /** Where "sign out" on the account pages goes: the platform's end-session endpoint, back home afterwards. */
+  logoutUrl(): string {
+    const url = new URL(ROUTES.end_session, this.deps.issuer);
+    url.search = new URLSearchParams({ client_id: ACCOUNT_CLIENT_ID, post_logout_redirect_uri: `${this.deps.issuer}/` }).toString();
+    return url.pathname + url.search;
+  }
+}

@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import type Provider from 'oidc-provider';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Settings } from './config/load.js';
+import type { Database } from './storage/schema.js';
+import type { RoleRepository, TenantRepository, UserRepository } from './identity/repository.js';
+import type { IdentityService } from './identity/service.js';
+import type { ActionTokenRepository } from './identity/tokens.js';
+import type { ApiRepository, ClientRepository } from './oidc/repository.js';
+import type { OidcPayloadStore } from './oidc/payload-store.js';
+import type { EventBus } from './audit/events.js';
+import type { AuditRepository } from './audit/repository.js';
+import type { Mailer, SmsSender } from './notify/senders.js';
+import type { OutboxRepository } from './notify/outbox.js';
+import type { Metrics } from './http/metrics.js';
+import type { FailureThrottle } from './http/throttle.js';
+import type { AccountSessions } from './account/session.js';
+
+/**
+ * The services a feature may depend on, built once by the composition root
+ * (app.ts). Features take what they need from it; nothing here knows HTTP
+ * routes, and no feature reaches into another's internals.
+ */
+export interface Platform {
+  settings: Readonly<Settings>;
+  log: Logger;
+  metrics: Metrics;
+  /** Failed-credential throttle per client IP. */
+  throttle: FailureThrottle;
+  db: Kysely<Database>;
+  tenants: TenantRepository;
+  roles: RoleRepository;
+  users: UserRepository;
+  clients: ClientRepository;
+  apis: ApiRepository;
+  payloads: OidcPayloadStore;
+  identity: IdentityService;
+  tokens: ActionTokenRepository;
+  events: EventBus;
+  audit: AuditRepository;
+  mailer: Mailer;
+  sms: SmsSender;
+  outbox: OutboxRepository;
+  accountSessions: AccountSessions;
+  /** The current protocol engine (it is rebuilt when keys rotate). */
+  provider(): Provider;
+  /** Cookies get `Secure` (and `__Host-` where used) when the issuer is https. */
+  secureCookies: boolean;
+}
+
+/** A feature adds its routes (and event listeners) to the app. */
+export type Feature = (app: FastifyInstance, platform: Platform) => void | Promise<void>;
