@@ -20,6 +20,7 @@ import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
 import { pageCsp } from './http/security.js';
 import { registerInteractionRoutes } from './interaction/routes.js';
+import { createLoginLinks } from './interaction/links.js';
 import { FEATURES } from './features.js';
 import type { Platform } from './platform.js';
 import { EventBus } from './audit/events.js';
@@ -28,6 +29,7 @@ import { createOutboxRepository } from './notify/outbox.js';
 import { createOutboxMailer, createOutboxSms, createSmtpMailer } from './notify/senders.js';
 import { createActionTokenRepository } from './identity/tokens.js';
 import { AccountSessions } from './account/session.js';
+import { createSessionMetaRepository, recordSessionMeta } from './account/session-meta.js';
 import { registerOpsRoutes } from './http/ops.js';
 import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage } from './interaction/views.js';
 import { bootstrap } from './bootstrap.js';
@@ -48,6 +50,8 @@ export interface TesseraApp {
   store: Store;
   keys: KeyService;
   identity: IdentityService;
+  /** The shared services features are built from (the CLI and tests use them too: mailer, outbox, tokens…). */
+  platform: Platform;
   provider(): Provider;
   bootstrapped: BootstrapResult;
   configApplied: ApplySummary;
@@ -96,7 +100,10 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const clients = withClientCache(createClientRepository(db));
     const apis = withApiCache(createApiRepository(db));
     const payloads = createOidcPayloadStore(db);
-    const identity = new IdentityService({ users, tenants, roles });
+    const sessionMeta = createSessionMetaRepository(db);
+    // Created before the services that emit (identity); the audit log subscribes below.
+    const events = new EventBus();
+    const identity = new IdentityService({ users, tenants, roles, events, onEventError: (err) => log.error({ err }, 'event listener failed') });
     const kek = loadKek({ secret: settings.secret, secretFile: settings.secretFile, warn: (m) => log.warn(m) });
     const keys = new KeyService(createSigningKeyRepository(db), kek);
     if (await keys.ensureKeys()) log.info('generated signing keys (RS256, ES256)');
@@ -123,6 +130,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         outboundPrivateHosts: settings.outboundPrivateHosts,
       });
       wireEngineEvents(provider, log, metrics, throttle);
+      // Device details for the account's sessions page (the engine stores none).
+      recordSessionMeta(provider, sessionMeta, log);
       provider.use(passUnmatched);
       return { provider, callback: provider.callback() as RequestListener, fingerprint };
     };
@@ -135,7 +144,6 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     }, settings.configFile);
 
     await mountEngine(http, () => engine.callback, throttle);
-    const events = new EventBus();
     const audit = createAuditRepository(db);
     events.on((event) => audit.append(event));
     const outbox = createOutboxRepository(db);
@@ -150,9 +158,17 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       secureCookies: settings.issuer.startsWith('https:'),
     };
 
-    registerInteractionRoutes(http, { provider: () => engine.provider, identity, clients, throttle, metrics });
+    registerInteractionRoutes(http, {
+      provider: () => engine.provider, identity, clients, throttle, metrics,
+      // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
+      loginLinks: createLoginLinks(platform),
+    });
     for (const feature of FEATURES) await feature(http, platform);
-    registerOpsRoutes(http, { store, metrics, issuer: settings.issuer, csp: pageCsp() });
+    registerOpsRoutes(http, {
+      store, metrics, issuer: settings.issuer, csp: pageCsp(),
+      // The home page offers "Create an account" while the default tenant takes open registrations.
+      registerUrl: async () => ((await tenants.findById('default'))?.policy.registration === 'open' ? '/register' : undefined),
+    });
 
     const reloadKeys = async () => {
       await keys.retireDue();
@@ -170,7 +186,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
 
     let closed = false;
     return {
-      http, log, store, keys, identity, bootstrapped, configApplied, reloadKeys,
+      http, log, store, keys, identity, platform, bootstrapped, configApplied, reloadKeys,
       async rotateKeys() {
         await keys.rotate(await signingKeyOverlapSeconds(apis, clients));
         await reloadKeys();

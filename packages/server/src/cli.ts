@@ -7,6 +7,7 @@ import { ConflictError } from './storage/errors.js';
 import { serve } from './main.js';
 import { generateClientSecret } from './oidc/clients.js';
 import { createClientRepository } from './oidc/repository.js';
+import { inviteCommand } from './registration/cli.js';
 
 const USAGE = `usage: tessera <command>
 
@@ -15,12 +16,15 @@ const USAGE = `usage: tessera <command>
   config apply FILE             apply a declarative configuration file (YAML or JSON)
   users create --username U [--email E] [--password P] [--tenant T] [--role R ...]
                                 create a user (a password is generated and printed if none is given)
+  users invite --email E [--tenant T] [--days N] [--locale en|de]
+                                mail an invitation to register (single use, for that address; 7 days by default)
   clients create --id ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
                  [--grant authorization_code|refresh_token|client_credentials ...]
                  [--public] [--first-party] [--tenant T]
                                 register a client; a confidential client's secret is printed once
   keys rotate                   add new signing keys; old ones stay published until their tokens expire
   keys list                     list signing keys
+  gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
 
 Environment: DATABASE_URL, TESSERA_SECRET, TESSERA_DATA_DIR, TESSERA_CONFIG, PORT, TESSERA_ISSUER (docs/configuration.md).`;
 
@@ -38,12 +42,19 @@ export async function runCli(argv: string[]): Promise<number> {
         return await configApply(rest[0]);
       case 'users create':
         return await usersCreate(rest);
+      case 'users invite':
+        return await usersInvite(rest);
       case 'clients create':
         return await clientsCreate(rest);
       case 'keys rotate':
         return await keysCommand('rotate');
       case 'keys list':
         return await keysCommand('list');
+      case 'gateway': {
+        // Its own deployable: loaded only when asked for, so the platform never depends on it.
+        const { runGateway } = await import('../../gateway/src/main.js');
+        return await runGateway();
+      }
       case 'help':
       case '--help':
       case '-h':
@@ -130,6 +141,19 @@ async function usersCreate(args: string[]): Promise<number> {
   console.log(`created user ${user.username ?? user.email} (${user.id}) in tenant ${user.tenantId}`);
   if (generated) console.log(`password: ${password}\n(shown only this once)`);
   return 0;
+}
+
+async function usersInvite(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { email: { type: 'string' }, tenant: { type: 'string', default: 'default' }, days: { type: 'string', default: '7' }, locale: { type: 'string' } },
+  });
+  const days = Number(values.days);
+  if (!values.email || !Number.isInteger(days) || days < 1 || days > 30) {
+    console.error('usage: tessera users invite --email E [--tenant T] [--days 1-30] [--locale en|de]');
+    return 2;
+  }
+  return withApp((app) => inviteCommand(app.platform, { email: values.email!, tenantId: values.tenant!, locale: values.locale, ttlSeconds: days * 86_400 }));
 }
 
 async function clientsCreate(args: string[]): Promise<number> {

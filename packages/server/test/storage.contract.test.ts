@@ -22,6 +22,8 @@ import type {
   ApiRecord, ApiRepository, ClientRecord, ClientRepository, SigningKeyRecord, SigningKeyRepository,
 } from '../src/oidc/repository.js';
 import { createOidcPayloadStore } from '../src/oidc/payload-store.js';
+import { createActionTokenRepository } from '../src/identity/tokens.js';
+import { createSessionMetaRepository } from '../src/account/session-meta.js';
 import type { OidcPayloadStore } from '../src/oidc/payload-store.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -558,6 +560,15 @@ for (const engine of ENGINES) {
         await payloads.destroy('AccessToken', 'a1');
       });
 
+      test('destroyByUid removes the artefact with that uid in one model, and says whether it did', async () => {
+        await payloads.upsert('Session', 'jti-1', { uid: 'uid-1', accountId: 'u1' }, 600);
+        await payloads.upsert('Interaction', 'i1', { uid: 'uid-1' }, 600);
+        expect(await payloads.destroyByUid('Session', 'uid-1')).toBe(true);
+        expect(await payloads.findByUid('Session', 'uid-1')).toBeUndefined();
+        expect(await payloads.findByUid('Interaction', 'uid-1')).toBeDefined();
+        expect(await payloads.destroyByUid('Session', 'uid-1')).toBe(false);
+      });
+
       test('revokeByGrantId deletes every model of that grant and nothing else', async () => {
         await payloads.upsert('AuthorizationCode', 'c1', { grantId: 'g1' }, 600);
         await payloads.upsert('AccessToken', 'at1', { grantId: 'g1' }, 600);
@@ -589,6 +600,49 @@ for (const engine of ENGINES) {
         expect(left.map((r) => r.id)).toEqual(['later', 'never']);
         expect(await payloads.sweep(Date.now() + 10 * 365 * 86_400_000)).toBe(1);
         expect(await payloads.find('RefreshToken', 'never')).toEqual({});
+      });
+    });
+
+    describe('ActionTokenRepository.recordFailure', () => {
+      test('counts wrong guesses on the live code; the last allowed one voids it', async () => {
+        await tenants.upsert('acme', 'Acme');
+        const u = await users.create({ tenantId: 'acme', username: 'pat' });
+        const tokens = createActionTokenRepository(store.db);
+        expect(await tokens.recordFailure(u.id, 'phone_confirm', 3)).toBe(0);
+        const code = await tokens.createCode({ userId: u.id, tenantId: 'acme', purpose: 'phone_confirm', target: '+4930123456', ttlSeconds: 600 });
+        expect(await tokens.recordFailure(u.id, 'phone_confirm', 3)).toBe(2);
+        expect(await tokens.recordFailure(u.id, 'email_change', 3)).toBe(0);
+        expect(await tokens.recordFailure(u.id, 'phone_confirm', 3)).toBe(1);
+        expect(await tokens.recordFailure(u.id, 'phone_confirm', 3)).toBe(0);
+        expect(await tokens.consumeCode(u.id, code, 'phone_confirm')).toEqual({ ok: false, reason: 'used' });
+        const fresh = await tokens.createCode({ userId: u.id, tenantId: 'acme', purpose: 'phone_confirm', target: '+4930123456', ttlSeconds: 600 });
+        expect(await tokens.recordFailure(u.id, 'phone_confirm', 3)).toBe(2);
+        expect(await tokens.consumeCode(u.id, fresh, 'phone_confirm')).toMatchObject({ ok: true, target: '+4930123456' });
+      });
+    });
+
+    describe('SessionMetaRepository', () => {
+      test('touch creates, then refreshes device details and last-seen; lists, prunes and deletes per account', async () => {
+        const meta = createSessionMetaRepository(store.db);
+        await meta.touch({ sid: 's1', accountId: 'u1', userAgent: 'A'.repeat(2000), ip: '10.0.0.1' }, 1000);
+        await meta.touch({ sid: 's1', accountId: 'u1', userAgent: 'curl/8', ip: '10.0.0.2' }, 2000);
+        await meta.touch({ sid: 's2', accountId: 'u1', userAgent: null, ip: null }, 3000);
+        await meta.touch({ sid: 's3', accountId: 'u2', userAgent: null, ip: null }, 3000);
+        const list = (await meta.listByAccount('u1')).sort((a, b) => a.sid.localeCompare(b.sid));
+        expect(list).toEqual([
+          { sid: 's1', accountId: 'u1', userAgent: 'curl/8', ip: '10.0.0.2', createdAt: 1000, lastSeenAt: 2000 },
+          { sid: 's2', accountId: 'u1', userAgent: null, ip: null, createdAt: 3000, lastSeenAt: 3000 },
+        ]);
+        await meta.touch({ sid: 's4', accountId: 'u1', userAgent: 'x'.repeat(2000), ip: null }, 4000);
+        expect((await meta.listByAccount('u1')).find((m) => m.sid === 's4')!.userAgent).toHaveLength(512);
+        // Rows of ended sessions go, unless they are too recent to judge.
+        await meta.prune('u1', ['s2'], 3500);
+        expect((await meta.listByAccount('u1')).map((m) => m.sid).sort()).toEqual(['s2', 's4']);
+        await meta.delete('s2');
+        expect((await meta.listByAccount('u1')).map((m) => m.sid)).toEqual(['s4']);
+        await meta.deleteByAccount('u1');
+        expect(await meta.listByAccount('u1')).toEqual([]);
+        expect(await meta.listByAccount('u2')).toHaveLength(1);
       });
     });
 

@@ -7,6 +7,7 @@ import { ROUTES } from '../oidc/provider.js';
 import type { OidcPayloadStore } from '../oidc/payload-store.js';
 import type { UserRepository } from '../identity/repository.js';
 import type { User } from '../identity/model.js';
+import { isUsable } from '../identity/model.js';
 import { callbackQuery } from '../interaction/schemas.js';
 
 /** The built-in first-party client behind the account pages. */
@@ -59,7 +60,8 @@ export class AccountSessions {
       (session.authorizations as Record<string, { sid?: string }> | undefined)?.[ACCOUNT_CLIENT_ID]?.sid === s.sid);
     if (!alive) return undefined;
     const user = await this.deps.users.findById(s.sub);
-    if (!user || user.status !== 'active') return undefined;
+    // As for tokens (oidc/account.ts): pending, disabled and locked accounts are out; an expired temporary lock is not.
+    if (!user || !isUsable(user)) return undefined;
     return { user, sid: s.sid };
   }
 

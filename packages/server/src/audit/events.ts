@@ -6,6 +6,7 @@
 export type DomainEventType =
   | 'user.registered'
   | 'user.confirmed'
+  | 'user.invited'
   | 'user.phone_confirmed'
   | 'user.updated'
   | 'user.email_change_requested'

@@ -29,6 +29,9 @@ export const ERROR_CODES = {
   access_denied: 'The request was refused.',
   csrf_failed: 'A form was submitted without its anti-forgery token (or with a stale one); reload the page.',
   validation_failed: 'Some fields are invalid; `fields` names each one with a stable code.',
+  registration_closed: 'The tenant does not accept new accounts.',
+  invite_required: 'The tenant accepts new accounts by invitation only, and none was given.',
+  invite_invalid: 'The invitation is unknown, expired, already used, or for another tenant.',
   server_error: 'An unexpected error; the log has the detail under the request id.',
 } as const;
 

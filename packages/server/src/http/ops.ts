@@ -9,12 +9,15 @@ export interface OpsDeps {
   metrics: Metrics;
   issuer: string;
   csp: string;
+  /** Where the home page's "Create an account" leads, when registration is open. */
+  registerUrl?: () => Promise<string | undefined>;
 }
 
 /** Home page, stylesheet, health, readiness and metrics. */
 export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   app.get('/', { config: { html: true } }, async (request, reply) =>
-    reply.type('text/html; charset=utf-8').header('content-security-policy', deps.csp).send(homePage(pageContext(request), deps.issuer)));
+    reply.type('text/html; charset=utf-8').header('content-security-policy', deps.csp)
+      .send(homePage(pageContext(request), deps.issuer, await deps.registerUrl?.())));
 
   app.get('/assets/tessera.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));

@@ -1,6 +1,8 @@
 import { common } from './catalog/common.js';
 import { login } from './catalog/login.js';
 import { account } from './catalog/account.js';
+import { registration } from './catalog/registration.js';
+import { recovery } from './catalog/recovery.js';
 
 /**
  * Message catalogues for the hosted pages and the messages Tessera sends.
@@ -14,7 +16,7 @@ export const DEFAULT_LOCALE: Locale = 'en';
 
 export type Catalogue = Record<Locale, Record<string, string>>;
 
-const catalogues: Catalogue[] = [common, login, account];
+const catalogues: Catalogue[] = [common, login, account, registration, recovery];
 
 /** Registers a feature's catalogue (features call this at import time). */
 export function registerCatalogue(catalogue: Catalogue): void {

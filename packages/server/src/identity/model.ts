@@ -62,7 +62,22 @@ export function normalizeEmail(value: string): string {
   return value.trim().normalize('NFKC').toLowerCase();
 }
 
-/** True while the account is locked (temporarily after failures, or by an administrator). */
+/**
+ * True while the account is locked: temporarily after failed sign-ins
+ * (`lockedUntil` in the future, whatever the status: a `pending` account is
+ * locked without losing its status), or by an administrator (status `locked`
+ * without an unlock time).
+ */
 export function isLocked(user: Pick<User, 'status' | 'lockedUntil'>, now = Date.now()): boolean {
-  return user.status === 'locked' && (user.lockedUntil === null || user.lockedUntil > now);
+  if (user.lockedUntil !== null) return user.lockedUntil > now;
+  return user.status === 'locked';
+}
+
+/**
+ * True when the account may sign in and keep using its sessions and refresh
+ * tokens: `active`, or `locked` by a temporary lock that has run out (the
+ * next sign-in clears it).
+ */
+export function isUsable(user: Pick<User, 'status' | 'lockedUntil'>, now = Date.now()): boolean {
+  return !isLocked(user, now) && (user.status === 'active' || user.status === 'locked');
 }

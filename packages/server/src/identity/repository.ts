@@ -27,6 +27,14 @@ export interface UserRepository {
   updateProfile(id: string, patch: UserProfilePatch): Promise<User>;
   /** @throws NotFoundError */
   setPasswordHash(id: string, hash: string): Promise<void>;
+  /**
+   * Marks the email verified, only while the account's address is still
+   * `email` (a link sent to an old address must not verify a new one), and
+   * activates a `pending` account, in one UPDATE. Any other status (locked,
+   * disabled) stays. Returns the updated user, or undefined when the user or
+   * address no longer matches.
+   */
+  markEmailVerified(id: string, email: string): Promise<User | undefined>;
   /** Replaces the user's roles in a tenant. @throws NotFoundError for an unknown user. */
   setRoles(id: string, tenantId: string, roles: string[]): Promise<void>;
   count(): Promise<number>;
@@ -37,8 +45,15 @@ export interface UserRepository {
   incrementLoginFailures(id: string, now: number, windowStart: number): Promise<number>;
   /** Clears the failure count (and an expired temporary lock). */
   clearLoginFailures(id: string): Promise<void>;
-  /** Locks the account until `until` (null: until an administrator unlocks it). */
+  /**
+   * Locks the account until `until` (null: until an administrator unlocks it).
+   * A temporary lock restarts the failure count (the user gets the full
+   * allowance after it ends) and keeps a `pending` or `disabled` status, so
+   * unlocking can never activate an unconfirmed or disabled account.
+   */
   lock(id: string, until: number | null): Promise<void>;
+  /** Ends a temporary lock and the failure count now (a completed password reset); an administrator's lock stays. */
+  clearLockout(id: string): Promise<void>;
   /** Tenants the user belongs to (the home tenant first). */
   listMemberships(id: string): Promise<string[]>;
   /** @throws NotFoundError for an unknown user or tenant. */
@@ -88,6 +103,15 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
     return toUser(row, sortBinary(roles.map((r) => r.role), (r) => r));
   };
   const conflictDetail = 'username or email already in use';
+  /** Ends a temporary lock that ran out before `before` (any, when null); a `locked` status goes back to `active`. */
+  const endTemporaryLock = async (id: string, before: number | null) => {
+    let q = db.updateTable('users').set((eb) => ({
+      status: eb.case().when('status', '=', 'locked').then('active').else(eb.ref('status')).end(),
+      locked_until: null, updated_at: Date.now(),
+    })).where('id', '=', id).where('locked_until', 'is not', null);
+    if (before !== null) q = q.where('locked_until', '<=', before);
+    await q.execute();
+  };
 
   const repo: UserRepository = {
     async create(input) {
@@ -163,6 +187,16 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         .where('id', '=', id).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
     },
+    async markEmailVerified(id, email) {
+      const res = await db.updateTable('users')
+        .set((eb) => ({
+          email_verified: 1,
+          status: eb.case().when('status', '=', 'pending').then('active').else(eb.ref('status')).end(),
+          updated_at: Date.now(),
+        }))
+        .where('id', '=', id).where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst();
+      return Number(res.numUpdatedRows) === 0 ? undefined : repo.findById(id);
+    },
     async setRoles(id, tenantId, roles) {
       await mapMissingReference('user', id, () => inTransaction(db, async (trx) => {
         await trx.deleteFrom('user_roles').where('user_id', '=', id).where('tenant_id', '=', tenantId).execute();
@@ -191,12 +225,20 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
     async clearLoginFailures(id) {
       const now = Date.now();
       await db.updateTable('users').set({ failed_logins: 0, failed_window_start: null }).where('id', '=', id).execute();
-      await db.updateTable('users').set({ status: 'active', locked_until: null, updated_at: now })
-        .where('id', '=', id).where('status', '=', 'locked').where('locked_until', 'is not', null).where('locked_until', '<=', now).execute();
+      await endTemporaryLock(id, now);
+    },
+    async clearLockout(id) {
+      await db.updateTable('users').set({ failed_logins: 0, failed_window_start: null }).where('id', '=', id).execute();
+      await endTemporaryLock(id, null);
     },
     async lock(id, until) {
-      const res = await db.updateTable('users').set({ status: 'locked', locked_until: until, updated_at: Date.now() })
-        .where('id', '=', id).executeTakeFirst();
+      const now = Date.now();
+      const res = until === null
+        ? await db.updateTable('users').set({ status: 'locked', locked_until: null, updated_at: now }).where('id', '=', id).executeTakeFirst()
+        : await db.updateTable('users').set((eb) => ({
+          status: eb.case().when('status', '=', 'active').then('locked').else(eb.ref('status')).end(),
+          locked_until: until, failed_logins: 0, failed_window_start: null, updated_at: now,
+        })).where('id', '=', id).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
     },
     async listMemberships(id) {

@@ -27,6 +27,8 @@ type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** The single message (catalogue key) for every failed sign-in: it never tells whether the account exists. */
 const INVALID_CREDENTIALS = 'login.invalid';
+/** The right password for an account whose email is not confirmed yet. */
+const PENDING_CONFIRMATION = 'login.pending_confirmation';
 
 /**
  * Hosted interaction pages driving the engine's interactions: login and
@@ -62,11 +64,19 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
       throw new AppError('too_many_requests', 429, 'Too many failed sign-in attempts. Wait a minute and try again.');
     }
     const tenantId = (await deps.clients.find(String(details.params.client_id)))?.tenantId ?? 'default';
-    const outcome = await deps.identity.verifyLogin(tenantId, body.data.username, body.data.password);
+    const context = { ip, userAgent: request.headers['user-agent'] ?? null };
+    const outcome = await deps.identity.verifyLogin(tenantId, body.data.username, body.data.password, context);
+    if (!outcome.ok && outcome.reason === 'pending') {
+      // Only reachable with the right password, so saying why is safe (and the user can act on it).
+      deps.metrics.logins.inc({ outcome: 'pending' });
+      return renderLogin(deps, request, reply.code(403), details, uid, { username: body.data.username, error: PENDING_CONFIRMATION });
+    }
     if (!outcome.ok) {
       deps.throttle.recordFailure(ip);
+      // One label for every failure: /metrics is reachable, and per-reason counters would tell
+      // whoever watches them whether the username they just tried exists. The audit log has the reason.
       deps.metrics.logins.inc({ outcome: outcome.reason });
-      request.log.info({ event: 'login.failed', reason: outcome.reason, tenant: tenantId }, 'sign-in failed');
+      request.log.info({ event: 'login.failed', reason: outcome.detail, tenant: tenantId }, 'sign-in failed');
       return renderLogin(deps, request, reply.code(401), details, uid, { username: body.data.username, error: INVALID_CREDENTIALS });
     }
     deps.metrics.logins.inc({ outcome: 'success' });

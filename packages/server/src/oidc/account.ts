@@ -1,6 +1,7 @@
 import type { Account, AccountClaims, FindAccount } from 'oidc-provider';
 import type { UserRepository } from '../identity/repository.js';
 import type { User } from '../identity/model.js';
+import { isUsable } from '../identity/model.js';
 
 /** Which claims each scope releases (OIDC Core §5.4, plus Tessera's `tenant` and `roles`). */
 export const SCOPE_CLAIMS = {
@@ -12,13 +13,15 @@ export const SCOPE_CLAIMS = {
 } as const;
 
 /**
- * The engine's view of a user. Users who are not `active` are not found, so
- * their refresh tokens and sessions stop working at once.
+ * The engine's view of a user. Users who may not sign in (pending, disabled,
+ * locked, including a temporary lock after failed sign-ins) are not found, so
+ * their refresh tokens and sessions stop working at once. When a temporary
+ * lock runs out, they work again.
  */
 export function createFindAccount(users: UserRepository): FindAccount {
   return async (_ctx, sub): Promise<Account | undefined> => {
     const user = await users.findById(sub);
-    if (!user || user.status !== 'active') return undefined;
+    if (!user || !isUsable(user)) return undefined;
     return { accountId: user.id, claims: async () => userClaims(user) };
   };
 }

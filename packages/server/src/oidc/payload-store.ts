@@ -16,6 +16,8 @@ export interface OidcPayloadStore {
   /** Marks a one-time artefact (code, rotated refresh token) as used. */
   consume(model: string, id: string): Promise<void>;
   destroy(model: string, id: string): Promise<void>;
+  /** Deletes by the stable `uid` (a Session's id changes on every login; its uid does not). Says whether it deleted. */
+  destroyByUid(model: string, uid: string): Promise<boolean>;
   /** Deletes everything issued under a grant (reuse detection, revocation, logout). */
   revokeByGrantId(grantId: string): Promise<void>;
   /** Deletes expired rows; returns how many. */
@@ -24,6 +26,11 @@ export interface OidcPayloadStore {
   listByAccount(model: string, accountId: string): Promise<Payload[]>;
   /** Deletes everything issued to an account (sessions, grants, tokens): "sign out everywhere". */
   revokeByAccount(accountId: string, models?: string[]): Promise<number>;
+  /**
+   * Deletes everything issued to an account except one session and what was
+   * issued under its grants ("sign out everywhere else"). Returns how many.
+   */
+  revokeByAccountExcept(accountId: string, keep: { sessionUid: string; grantIds: string[] }): Promise<number>;
 }
 
 export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
@@ -67,6 +74,10 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
     async destroy(model, id) {
       await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
     },
+    async destroyByUid(model, uid) {
+      const res = await db.deleteFrom('oidc_payloads').where('model', '=', model).where('uid', '=', uid).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
+    },
     async revokeByGrantId(grantId) {
       await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
     },
@@ -79,6 +90,20 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
       let q = db.deleteFrom('oidc_payloads').where('account_id', '=', accountId);
       if (models?.length) q = q.where('model', 'in', models);
       const res = await q.executeTakeFirst();
+      return Number(res.numDeletedRows);
+    },
+    async revokeByAccountExcept(accountId, keep) {
+      // The session by its uid (its id changes when it is re-issued); grants are rows of their own
+      // (id = grant id); tokens and codes carry the grant id.
+      const res = await db.deleteFrom('oidc_payloads').where('account_id', '=', accountId)
+        .where((eb) => eb.not(eb.or([
+          eb.and([eb('model', '=', 'Session'), eb('uid', '=', keep.sessionUid)]),
+          ...(keep.grantIds.length ? [
+            eb.and([eb('model', '=', 'Grant'), eb('id', 'in', keep.grantIds)]),
+            eb.and([eb('model', '!=', 'Grant'), eb('grant_id', 'is not', null), eb('grant_id', 'in', keep.grantIds)]),
+          ] : []),
+        ])))
+        .executeTakeFirst();
       return Number(res.numDeletedRows);
     },
     async sweep(now = Date.now()) {

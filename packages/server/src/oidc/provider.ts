@@ -197,7 +197,17 @@ export function buildProvider(deps: ProviderDeps): Provider {
       const accountId = (token as { accountId?: string }).accountId;
       if (accountId) {
         const user = await deps.users.findById(accountId);
-        return user ? { tenant: user.tenantId } : undefined;
+        if (!user) return undefined;
+        // Resource servers (the gateway) authorize by role and step up by acr; the engine's
+        // access tokens carry neither, so they are added here: the user's roles in their
+        // tenant, and the acr of the sign-in behind the code or refresh token being redeemed.
+        const entities = ctx?.oidc?.entities as { AuthorizationCode?: { acr?: string }; RefreshToken?: { acr?: string } } | undefined;
+        const acr = entities?.AuthorizationCode?.acr ?? entities?.RefreshToken?.acr;
+        return {
+          tenant: user.tenantId,
+          ...(user.roles.length ? { roles: [...user.roles] } : {}),
+          ...(typeof acr === 'string' ? { acr } : {}),
+        };
       }
       const tenant = clientExtra(ctx, 'tenant');
       return typeof tenant === 'string' ? { tenant } : undefined;
@@ -222,7 +232,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     // The engine guards outgoing requests against special-use (private, loopback) addresses.
     // Operators may exempt named hosts, e.g. a back-channel logout receiver on the same machine.
     fetch: (url, options) => {
-      const host = new URL(url).hostname.replace(/^\[|\]$/g, '').toLowerCase();
+      const href = typeof url === 'string' ? url : url instanceof URL ? url.href : url.url;
+      const host = new URL(href).hostname.replace(/^\[|\]$/g, '').toLowerCase();
       if (deps.outboundPrivateHosts.includes(host)) delete (options as { dispatcher?: unknown }).dispatcher;
       return globalThis.fetch(url, options);
     },

@@ -107,13 +107,16 @@ export interface MembershipsTable {
 
 export interface ActionTokensTable {
   id: string;
-  user_id: string;
+  /** Null for an invitation (migration 003): it is sent to an address that has no account yet. */
+  user_id: string | null;
   tenant_id: string;
   purpose: string;
   target: string | null;
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  /** Wrong guesses against a code (migration 005). */
+  attempts: Generated<number>;
 }
 
 export interface AuditLogTable {

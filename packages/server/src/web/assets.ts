@@ -9,7 +9,7 @@ main.wide{max-width:640px}
 h1{font-size:1.5rem;margin:0 0 8px}
 p.lead{color:var(--muted);margin:0 0 24px}
 label{display:block;font-weight:600;margin:16px 0 6px;font-size:.95rem}
-input[type=text],input[type=password],input[type=email]{width:100%;padding:10px 12px;border:1px solid var(--border);border-radius:8px;font-size:1rem}
+input[type=text],input[type=password],input[type=email],input[type=tel],select{width:100%;padding:10px 12px;border:1px solid var(--border);border-radius:8px;font-size:1rem}
 input:focus{outline:2px solid var(--accent);outline-offset:1px;border-color:var(--accent)}
 button,.button{display:inline-block;width:100%;margin-top:24px;padding:11px 16px;border:0;border-radius:8px;background:var(--accent);color:#fff;font-size:1rem;font-weight:600;cursor:pointer;text-align:center;text-decoration:none}
 button:hover,.button:hover{background:var(--accent-dark)}
@@ -28,5 +28,11 @@ ul.scopes{padding-left:20px}
 footer{color:var(--muted);font-size:.85rem;margin-bottom:24px}
 code{background:#eef0f4;padding:1px 5px;border-radius:4px}
 a{color:var(--accent)}
+h2{font-size:1.1rem;margin:24px 0 6px}
+.badge{display:inline-block;font-size:.8rem;padding:1px 8px;border-radius:999px;background:#eef0f4;color:var(--muted);vertical-align:middle}
+.badge.ok{background:#e6f6ec;color:#1e6b3a}
+ul.items{list-style:none;padding:0;margin:0 0 8px}ul.items>li{border:1px solid var(--border);border-radius:8px;padding:12px 16px;margin:0 0 12px}ul.items h2{margin:0 0 6px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0 0 12px;font-size:.95rem}dt{color:var(--muted)}dd{margin:0}
+article.outbox{border-top:1px solid var(--border);padding-top:8px}article.outbox pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f8fa;padding:10px 12px;border-radius:8px;font-size:.9rem}
 @media (max-width:480px){main{margin:0;border-radius:0;border-left:0;border-right:0;min-height:100vh}}
 `;

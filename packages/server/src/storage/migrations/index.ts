@@ -1,11 +1,15 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_identity.js';
+import * as m003 from './003_registration.js';
+import * as m004 from './004_account.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
   '002_identity': m002,
+  '003_registration': m003,
+  '004_account': m004,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import type { Platform } from '../platform.js';
+import { AccountService } from './service.js';
+import { AccessService } from './access.js';
+import { createSessionMetaRepository } from './session-meta.js';
+import { registerProfileRoutes } from './profile.js';
+import { registerPhoneRoutes } from './phone.js';
+import { registerSessionRoutes } from './sessions.js';
+import { registerApplicationRoutes } from './applications.js';
+
+/** The self-service account pages: profile, email change, phone, sessions, connected applications. */
+export function registerSelfService(app: FastifyInstance, p: Platform): void {
+  const pageDeps = { sessions: p.accountSessions, secure: p.secureCookies };
+  const service = new AccountService({
+    issuer: p.settings.issuer, users: p.users, tenants: p.tenants, tokens: p.tokens, mailer: p.mailer, sms: p.sms, events: p.events, log: p.log,
+  });
+  const access = new AccessService({
+    payloads: p.payloads, meta: createSessionMetaRepository(p.db), clients: p.clients, provider: p.provider, events: p.events, log: p.log,
+  });
+  registerProfileRoutes(app, { ...pageDeps, service });
+  registerPhoneRoutes(app, { ...pageDeps, service });
+  registerSessionRoutes(app, { ...pageDeps, access });
+  registerApplicationRoutes(app, { ...pageDeps, access });
+}

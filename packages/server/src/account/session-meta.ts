@@ -1,0 +1,77 @@
+import type { Kysely } from 'kysely';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Database } from '../storage/schema.js';
+
+/** Device details of one platform session (the engine keeps none), keyed by the engine Session's `uid`. */
+export interface SessionMeta {
+  sid: string;
+  accountId: string;
+  userAgent: string | null;
+  ip: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
+export interface SessionMetaRepository {
+  /** Records a sign-in or a later authorization in the session: creates the row or refreshes it. */
+  touch(input: { sid: string; accountId: string; userAgent: string | null; ip: string | null }, now?: number): Promise<void>;
+  listByAccount(accountId: string): Promise<SessionMeta[]>;
+  delete(sid: string): Promise<void>;
+  deleteByAccount(accountId: string): Promise<void>;
+  /** Deletes an account's rows for sessions that no longer exist (seen before `before`). */
+  prune(accountId: string, liveSids: string[], before: number): Promise<void>;
+}
+
+/** Long user agents are cut: the page shows a summary, and nobody needs 10 kB of header per session. */
+const MAX_USER_AGENT = 512;
+const MAX_IP = 64;
+
+export function createSessionMetaRepository(db: Kysely<Database>): SessionMetaRepository {
+  return {
+    async touch(input, now = Date.now()) {
+      const userAgent = input.userAgent ? input.userAgent.slice(0, MAX_USER_AGENT) : null;
+      const ip = input.ip ? input.ip.slice(0, MAX_IP) : null;
+      await db.insertInto('session_meta')
+        .values({ sid: input.sid, account_id: input.accountId, user_agent: userAgent, ip, created_at: now, last_seen_at: now })
+        // The latest device details win: they describe where the session is used now.
+        .onConflict((oc) => oc.column('sid').doUpdateSet({ account_id: input.accountId, user_agent: userAgent, ip, last_seen_at: now }))
+        .execute();
+    },
+    async listByAccount(accountId) {
+      const rows = await db.selectFrom('session_meta').selectAll().where('account_id', '=', accountId).execute();
+      return rows.map((r) => ({
+        sid: r.sid, accountId: r.account_id, userAgent: r.user_agent, ip: r.ip,
+        createdAt: Number(r.created_at), lastSeenAt: Number(r.last_seen_at),
+      }));
+    },
+    async delete(sid) {
+      await db.deleteFrom('session_meta').where('sid', '=', sid).execute();
+    },
+    async deleteByAccount(accountId) {
+      await db.deleteFrom('session_meta').where('account_id', '=', accountId).execute();
+    },
+    async prune(accountId, liveSids, before) {
+      let q = db.deleteFrom('session_meta').where('account_id', '=', accountId).where('last_seen_at', '<', before);
+      if (liveSids.length) q = q.where('sid', 'not in', liveSids);
+      await q.execute();
+    },
+  };
+}
+
+/**
+ * Records device details whenever the engine completes an authorization in a
+ * session (sign-in, and every later silent or interactive authorization).
+ * Called wherever the engine is (re)built, since the provider is replaced on
+ * key rotation. Failures are logged, never surfaced to the browser.
+ */
+export function recordSessionMeta(provider: Provider, meta: SessionMetaRepository, log: Logger): void {
+  provider.on('authorization.success', (ctx) => {
+    const session = ctx.oidc.session;
+    const accountId = session?.accountId;
+    if (!session?.uid || typeof accountId !== 'string') return;
+    const userAgent = ctx.get('user-agent') || null;
+    meta.touch({ sid: session.uid, accountId, userAgent, ip: ctx.ip || null })
+      .catch((err: unknown) => log.warn({ err }, 'recording session details failed'));
+  });
+}
