@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConflictError, NotFoundError } from '../storage/errors.js';
+import { DeliveryError } from '../notify/senders.js';
 
 /**
  * A failure Tessera means to report: a stable `code` (RFC 6749 style), an
@@ -32,6 +33,7 @@ export const ERROR_CODES = {
   registration_closed: 'The tenant does not accept new accounts.',
   invite_required: 'The tenant accepts new accounts by invitation only, and none was given.',
   invite_invalid: 'The invitation is unknown, expired, already used, or for another tenant.',
+  delivery_failed: 'Mail or SMS could not be handed to the provider (SMTP down or refusing); nothing else failed, retry later.',
   server_error: 'An unexpected error; the log has the detail under the request id.',
 } as const;
 
@@ -41,6 +43,7 @@ export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   if (err instanceof NotFoundError) return new AppError('not_found', 404, err.message);
   if (err instanceof ConflictError) return new AppError('conflict', 409, err.message);
+  if (err instanceof DeliveryError) return new AppError('delivery_failed', 503, 'The message could not be sent right now. Try again in a few minutes.');
   const fe = err as FastifyError;
   if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('request_too_large', 413, 'Request body is too large.');
   if (fe?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AppError('unsupported_media_type', 415, 'Unsupported content type.');

@@ -21,14 +21,15 @@ export function isLocalRequest(request: FastifyRequest): boolean {
 
 /**
  * GET /dev/outbox: the development outbox (mail and SMS stored when no SMTP
- * server is configured), newest first, with clickable links. It exists only
- * while the mailer is the outbox, and only for requests from this machine:
+ * server is configured, and SMS), newest first, with clickable links. It exists only
+ * while mail or SMS goes to the outbox, and only for requests from this machine:
  * the messages hold live confirmation and reset links. Anything else is 404,
  * so the page does not even reveal that it exists.
  */
 export function outboxFeature(app: FastifyInstance, p: Platform): void {
   app.get('/dev/outbox', { config: { html: true } }, async (request, reply) => {
-    if (p.mailer.kind !== 'outbox' || !isLocalRequest(request)) throw new AppError('not_found', 404, 'Not found.');
+    // SMS always goes to the outbox until a provider adapter exists, so the page stays available for it.
+    if ((p.mailer.kind !== 'outbox' && p.sms.kind !== 'outbox') || !isLocalRequest(request)) throw new AppError('not_found', 404, 'Not found.');
     const ctx = pageContext(request);
     return sendPage(reply, outboxPage(ctx, await p.outbox.list(100)));
   });
@@ -42,7 +43,7 @@ function outboxPage(ctx: PageContext, messages: OutboxMessage[]): string {
 </article>`).join('\n');
   return layout(ctx, 'Development outbox', `
 <h1>Development outbox</h1>
-<p class="lead">Mail and SMS Tessera would have sent (no SMTP_URL is set). Newest first; only shown on this machine.</p>
+<p class="lead">Mail and SMS Tessera would have sent to a provider (mail: when no SMTP_URL is set; SMS: always, until an SMS provider is configured). Newest first; only shown on this machine.</p>
 ${items || '<p>No messages yet.</p>'}`, { wide: true });
 }
 

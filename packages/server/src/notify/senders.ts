@@ -26,12 +26,24 @@ export interface SmsSender {
   send(message: SmsMessage): Promise<void>;
 }
 
+/** Mail or SMS could not be handed to the provider; answered as 503 `delivery_failed` (http/errors.ts). */
+export class DeliveryError extends Error {
+  constructor(channel: 'email' | 'sms', cause: unknown) {
+    super(`${channel} delivery failed`, { cause });
+    this.name = 'DeliveryError';
+  }
+}
+
 export function createSmtpMailer(url: string, from: string): Mailer {
   const transport = nodemailer.createTransport(url);
   return {
     kind: 'smtp',
     async send(m) {
-      await transport.sendMail({ from, to: m.to, subject: m.subject, text: m.text });
+      try {
+        await transport.sendMail({ from, to: m.to, subject: m.subject, text: m.text });
+      } catch (err) {
+        throw new DeliveryError('email', err);
+      }
     },
     async close() {
       transport.close();
@@ -39,7 +51,7 @@ export function createSmtpMailer(url: string, from: string): Mailer {
   };
 }
 
-/** Messages land in the outbox table and in the log (development only: the log then holds the links). */
+/** Messages land in the outbox table (shown at /dev/outbox); the log only notes recipient and subject, never the body or its links. */
 export function createOutboxMailer(outbox: OutboxRepository, log: Logger): Mailer {
   return {
     kind: 'outbox',
