@@ -18,6 +18,9 @@ import { createHttpServer } from './http/server.js';
 import { mountEngine, passUnmatched } from './http/engine.js';
 import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
+import { enforceClientIpAllowlists } from './oidc/ip-allowlist.js';
+import type { IpDenial } from './oidc/ip-allowlist.js';
+import { mfaDueForPasswordGrant } from './oidc/password-grant.js';
 import { pageCsp } from './http/security.js';
 import { registerInteractionRoutes } from './interaction/routes.js';
 import { createLoginLinks } from './interaction/links.js';
@@ -33,6 +36,8 @@ import { createSessionMetaRepository, recordSessionMeta } from './account/sessio
 import { registerOpsRoutes } from './http/ops.js';
 import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage } from './interaction/views.js';
 import { bootstrap } from './bootstrap.js';
+import { MfaFactors } from './mfa/factors.js';
+import { installLoginStep } from './mfa/login-step.js';
 import { pageContext } from './web/layout.js';
 import { negotiateLocale, translator } from './i18n/index.js';
 import type { EngineLanguage } from './oidc/provider.js';
@@ -128,8 +133,11 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
           loggedOut: (lang, client) => loggedOutPage(langContext(lang), client),
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,
+        // The legacy password grant, for clients that list it: the sign-in page's lockout, throttle and MFA rules.
+        passwordGrant: { identity, throttle, metrics, mfaRequired: mfaDueForPasswordGrant({ clients, tenants, factors: () => platform.mfa }) },
       });
       wireEngineEvents(provider, log, metrics, throttle);
+      enforceClientIpAllowlists(provider, (denial) => auditIpDenial(events, log, denial));
       // Device details for the account's sessions page (the engine stores none).
       recordSessionMeta(provider, sessionMeta, log);
       provider.use(passUnmatched);
@@ -137,7 +145,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     };
     let engine = await buildEngine();
 
-    const bootstrapped = await bootstrap({ tenants, roles, users, clients, identity }, settings.issuer, settings.bootstrapAdminPassword);
+    const bootstrapped = await bootstrap({ tenants, roles, users, clients, identity, apis }, settings.issuer, settings.bootstrapAdminPassword);
     const configApplied = await applyDeclarativeConfig(settings.declarative, {
       db,
       validateClient: (md) => engine.provider.Client.validate(md as never),
@@ -156,10 +164,17 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       accountSessions: new AccountSessions({ issuer: settings.issuer, cookieKey, payloads, users }),
       provider: () => engine.provider,
       secureCookies: settings.issuer.startsWith('https:'),
+      kek,
+      mfa: new MfaFactors(),
+      keys,
+      // Defined below, once the engine can be reloaded; only called by requests, after start-up.
+      rotateKeys: () => rotateKeys(),
     };
 
     registerInteractionRoutes(http, {
       provider: () => engine.provider, identity, clients, throttle, metrics,
+      mfa: installLoginStep(http, platform),
+      factors: platform.mfa,
       // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
       loginLinks: createLoginLinks(platform),
     });
@@ -177,6 +192,10 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         log.info('signing keys changed; protocol engine reloaded');
       }
     };
+    const rotateKeys = async () => {
+      await keys.rotate(await signingKeyOverlapSeconds(apis, clients));
+      await reloadKeys();
+    };
     const timers = [
       setInterval(() => payloads.sweep().catch((err) => log.error({ err }, 'sweep failed')), SWEEP_INTERVAL_MS),
       setInterval(() => reloadKeys().catch((err) => log.error({ err }, 'key reload failed')), KEY_CHECK_INTERVAL_MS),
@@ -187,10 +206,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     let closed = false;
     return {
       http, log, store, keys, identity, platform, bootstrapped, configApplied, reloadKeys,
-      async rotateKeys() {
-        await keys.rotate(await signingKeyOverlapSeconds(apis, clients));
-        await reloadKeys();
-      },
+      rotateKeys,
       provider: () => engine.provider,
       async listen() {
         return http.listen({ port: settings.port, host: settings.host });
@@ -208,6 +224,15 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     if (!deps.store) await store.close().catch(() => {});
     throw err;
   }
+}
+
+/** A request refused by a client's IP allowlist: a warning in the log and a `client.ip_denied` audit entry. */
+async function auditIpDenial(events: EventBus, log: Logger, d: IpDenial): Promise<void> {
+  log.warn({ clientId: d.clientId, ip: d.ip, endpoint: d.endpoint }, 'client refused: address not in its ip_allowlist');
+  await events.emit({
+    type: 'client.ip_denied', tenantId: d.tenantId, subjectId: null, context: { ip: d.ip, userAgent: d.userAgent },
+    data: { client_id: d.clientId, endpoint: d.endpoint, ...(d.grantType ? { grant_type: d.grantType } : {}) },
+  }, (err) => log.error({ err }, 'event listener failed'));
 }
 
 function langContext(lang: EngineLanguage) {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IdentityService } from './identity/service.js';
 import type { RoleRepository, TenantRepository, UserRepository } from './identity/repository.js';
-import type { ClientRepository } from './oidc/repository.js';
+import type { ApiRepository, ClientRepository } from './oidc/repository.js';
+import { ADMIN_SCOPES, adminAudience } from './admin/access.js';
 import { ACCOUNT_CLIENT_ID } from './account/session.js';
 
 export interface BootstrapDeps {
@@ -10,6 +11,8 @@ export interface BootstrapDeps {
   users: UserRepository;
   clients: ClientRepository;
   identity: IdentityService;
+  /** Declares the admin API (resource `${issuer}/api/admin`); optional for callers that only need users. */
+  apis?: ApiRepository;
 }
 
 export interface BootstrapResult {
@@ -26,6 +29,12 @@ export async function bootstrap(deps: BootstrapDeps, issuer: string, adminPasswo
   if (!(await deps.tenants.findById('default'))) await deps.tenants.upsert('default', 'Default');
   const roles = await deps.roles.list('default');
   if (!roles.some((r) => r.name === 'admin')) await deps.roles.upsert('default', 'admin', 'Tessera administrators');
+
+  // The admin API is a resource like any other: tokens for it are JWTs with aud `${issuer}/api/admin`
+  // and the admin scopes (src/admin/access.ts checks who may use them).
+  await deps.apis?.upsert({
+    identifier: adminAudience(issuer), name: 'Tessera admin API', scopes: [...ADMIN_SCOPES], signingAlg: 'ES256', accessTokenTtl: 600,
+  });
 
   await deps.clients.upsert({
     clientId: ACCOUNT_CLIENT_ID,

@@ -8,6 +8,7 @@ import { serve } from './main.js';
 import { generateClientSecret } from './oidc/clients.js';
 import { createClientRepository } from './oidc/repository.js';
 import { inviteCommand } from './registration/cli.js';
+import { seedCommand } from './admin/seed-cli.js';
 
 const USAGE = `usage: tessera <command>
 
@@ -18,10 +19,14 @@ const USAGE = `usage: tessera <command>
                                 create a user (a password is generated and printed if none is given)
   users invite --email E [--tenant T] [--days N] [--locale en|de]
                                 mail an invitation to register (single use, for that address; 7 days by default)
+  users seed --count N [--tenant T] [--batch B]
+                                bulk test users for load and search benchmarks (one shared password; not for production)
   clients create --id ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
-                 [--grant authorization_code|refresh_token|client_credentials ...]
-                 [--public] [--first-party] [--tenant T]
-                                register a client; a confidential client's secret is printed once
+                 [--grant authorization_code|refresh_token|client_credentials|password ...]
+                 [--public] [--first-party] [--tenant T] [--password-grant] [--ip-allow CIDR ...]
+                                register a client; prints client_id, the token endpoint and (once) the secret
+                                --password-grant: also the legacy password grant (confidential clients only)
+                                --ip-allow: the token endpoint answers the client only from these addresses
   keys rotate                   add new signing keys; old ones stay published until their tokens expire
   keys list                     list signing keys
   gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
@@ -44,6 +49,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await usersCreate(rest);
       case 'users invite':
         return await usersInvite(rest);
+      case 'users seed':
+        return await seedCommand(rest);
       case 'clients create':
         return await clientsCreate(rest);
       case 'keys rotate':
@@ -165,13 +172,20 @@ async function clientsCreate(args: string[]): Promise<number> {
       'post-logout-redirect-uri': { type: 'string', multiple: true, default: [] },
       grant: { type: 'string', multiple: true, default: [] },
       public: { type: 'boolean', default: false }, 'first-party': { type: 'boolean', default: false },
+      'password-grant': { type: 'boolean', default: false },
+      'ip-allow': { type: 'string', multiple: true, default: [] },
     },
   });
   if (!values.id) {
     console.error('tessera clients create: --id is required');
     return 2;
   }
-  const grants = values.grant!.length ? values.grant! : values['redirect-uri']!.length ? ['authorization_code', 'refresh_token'] : ['client_credentials'];
+  // Defaults: a browser app with a redirect URI, a machine client without one. `--password-grant`
+  // adds the legacy grant; on its own it is the only grant (no client_credentials on the side).
+  const passwordGrant = values['password-grant']!;
+  const defaults = values['redirect-uri']!.length ? ['authorization_code', 'refresh_token'] : passwordGrant ? [] : ['client_credentials'];
+  const grants = [...new Set([...(values.grant!.length ? values.grant! : defaults), ...(passwordGrant ? ['password'] : [])])];
+  const ipAllow = values['ip-allow']!;
   const secret = values.public ? undefined : generateClientSecret();
   const entry = {
     client_id: values.id,
@@ -183,6 +197,7 @@ async function clientsCreate(args: string[]): Promise<number> {
     token_endpoint_auth_method: values.public ? 'none' : 'client_secret_basic',
     first_party: values['first-party'],
     tenant: values.tenant,
+    ...(ipAllow.length ? { ip_allowlist: ipAllow } : {}),
   };
   const settings = loadSettings();
   const store = openStore(settings.databaseUrl);
@@ -198,9 +213,21 @@ async function clientsCreate(args: string[]): Promise<number> {
   // Validate and write through the same path as the declarative file (schema + engine checks).
   const declarative = parseDeclarative(JSON.stringify({ clients: [entry] }), 'command line');
   await withApp(async () => undefined, { declarative });
-  console.log(`created client ${values.id}`);
-  console.log(`token endpoint: ${settings.issuer}/oidc/token`);
-  if (secret) console.log(`client_secret: ${secret}\n(shown only this once; Tessera stores only a hash)`);
+  // Everything a partner needs to connect, in one block.
+  const notes = [
+    ...(secret ? ['The client secret is shown only this once: Tessera stores only a digest of it.'] : []),
+    ...(grants.includes('password') ? ['The password grant is a legacy grant: see docs/protocol.md#legacy-password-grant.'] : []),
+  ];
+  console.log([
+    `created client ${values.id}`,
+    '',
+    `  client_id: ${values.id}`,
+    ...(secret ? [`  client_secret: ${secret}`] : ['  client_secret: (none: a public client)']),
+    `  token_endpoint: ${settings.issuer}/oidc/token`,
+    `  grant_types: ${grants.join(' ')}`,
+    ...(ipAllow.length ? [`  ip_allowlist: ${ipAllow.join(' ')}`] : []),
+    ...(notes.length ? ['', ...notes] : []),
+  ].join('\n'));
   return 0;
 }
 

@@ -4,6 +4,9 @@ import { registerAccountRoutes } from './account/routes.js';
 import { registerSelfService } from './account/feature.js';
 import { registrationFeature } from './registration/routes.js';
 import { outboxFeature } from './notify/routes.js';
+import { passkeysFeature } from './mfa/passkeys/feature.js';
+import { mfaFeature } from './mfa/feature.js';
+import { adminFeature } from './admin/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -15,4 +18,8 @@ export const FEATURES: Feature[] = [
   (app, p) => registerRecovery(app, p),
   registrationFeature,
   outboxFeature,
+  mfaFeature,
+  // The admin APIs under /api/admin/v1 (the MFA reset route included, admin/mfa-routes.ts).
+  adminFeature,
+  passkeysFeature,
 ];

@@ -16,6 +16,9 @@ import type { OutboxRepository } from './notify/outbox.js';
 import type { Metrics } from './http/metrics.js';
 import type { FailureThrottle } from './http/throttle.js';
 import type { AccountSessions } from './account/session.js';
+import type { KeyEncryptionKey } from './oidc/kek.js';
+import type { MfaFactors } from './mfa/factors.js';
+import type { KeyService } from './oidc/keys.js';
 
 /**
  * The services a feature may depend on, built once by the composition root
@@ -47,6 +50,14 @@ export interface Platform {
   provider(): Provider;
   /** Cookies get `Secure` (and `__Host-` where used) when the issuer is https. */
   secureCookies: boolean;
+  /** Encrypts secrets at rest (signing keys, TOTP secrets) and derives purpose keys. */
+  kek: KeyEncryptionKey;
+  /** The registry of MFA factor kinds (TOTP, recovery codes, passkeys); see mfa/factors.ts. */
+  mfa: MfaFactors;
+  /** Signing keys (list, public JWKS for verifying Tessera's own tokens). */
+  keys: KeyService;
+  /** Rotates the signing keys (old ones stay published for the longest token lifetime) and reloads the engine. */
+  rotateKeys(): Promise<void>;
 }
 
 /** A feature adds its routes (and event listeners) to the app. */

@@ -35,7 +35,7 @@ describe('discovery', () => {
     expect(md.response_types_supported).toEqual(['code']);
     expect(md.authorization_response_iss_parameter_supported).toBe(true);
     expect(md.grant_types_supported).not.toContain('implicit');
-    expect(md.grant_types_supported).not.toContain('password');
+    expect(md.grant_types_supported).toContain('password'); // the legacy grant, only for clients that list it (b2b.test.ts)
     expect(md.id_token_signing_alg_values_supported).toContain('RS256');
     expect(md.acr_values_supported).toContain('urn:tessera:acr:pwd');
   });
@@ -107,7 +107,8 @@ describe('authorization code + PKCE', () => {
     const { res } = await agent.follow(await agent.get(url), url.href);
     const html = await res.text();
     expect(html).toContain('value="hinted-user"');
-    expect(html).toContain('autocomplete="username"');
+    // `webauthn`: the field also offers passkeys in its autofill (conditional UI).
+    expect(html).toContain('autocomplete="username webauthn"');
     expect(html).toContain('autocomplete="current-password"');
   });
 

@@ -10,7 +10,7 @@ import { DEFAULT_POLICY } from '../src/identity/policy.js';
 import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
 import type { Store } from '../src/storage/database.js';
-import { ConflictError, NotFoundError } from '../src/storage/errors.js';
+import { ConflictError, NotFoundError, StaleWriteError } from '../src/storage/errors.js';
 import {
   createRoleRepository, createTenantRepository, createUserRepository,
 } from '../src/identity/repository.js';
@@ -42,7 +42,7 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 }
 
 /** A domain error, not a driver error leaking through (no SQLSTATE / SQLITE_* code). */
-function expectDomainError(err: Error, type: typeof ConflictError | typeof NotFoundError) {
+function expectDomainError(err: Error, type: typeof ConflictError | typeof NotFoundError | typeof StaleWriteError) {
   expect(err).toBeInstanceOf(type);
   expect((err as { code?: unknown }).code).toBeUndefined();
 }
@@ -109,7 +109,7 @@ for (const engine of ENGINES) {
         const before = Date.now();
         expect(await tenants.upsert('acme', 'Acme')).toBe('created');
         const created = await tenants.findById('acme');
-        expect(created).toEqual({ id: 'acme', name: 'Acme', policy: DEFAULT_POLICY, createdAt: expect.any(Number), updatedAt: expect.any(Number) });
+        expect(created).toEqual({ id: 'acme', name: 'Acme', policy: DEFAULT_POLICY, createdAt: expect.any(Number), updatedAt: expect.any(Number), version: 1 });
         expect(created!.createdAt).toBeGreaterThanOrEqual(before);
         expect(created!.updatedAt).toBe(created!.createdAt);
 
@@ -122,6 +122,17 @@ for (const engine of ENGINES) {
         expect(updated!.name).toBe('Acme Corp');
         expect(updated!.createdAt).toBe(created!.createdAt);
         expect(updated!.updatedAt).toBeGreaterThan(created!.updatedAt);
+        expect(updated!.version).toBe(2);
+      });
+
+      test('updateIfVersion changes only the version it was read at', async () => {
+        await tenants.upsert('acme', 'Acme');
+        const read = (await tenants.findById('acme'))!;
+        const renamed = await tenants.updateIfVersion('acme', read.version, { name: 'Acme Corp', policy: { ...DEFAULT_POLICY, registration: 'open' } });
+        expect(renamed).toMatchObject({ name: 'Acme Corp', version: read.version + 1, policy: { registration: 'open' } });
+        expectDomainError(await rejection(tenants.updateIfVersion('acme', read.version, { name: 'Lost' })), StaleWriteError);
+        expectDomainError(await rejection(tenants.updateIfVersion('nowhere', 1, { name: 'x' })), NotFoundError);
+        expect((await tenants.findById('acme'))!.name).toBe('Acme Corp');
       });
 
       test('findById is exact and misses unknown ids', async () => {
@@ -218,7 +229,7 @@ for (const engine of ENGINES) {
         await sleep(5);
         const updated = await users.updateProfile(u.id, { username: 'Alicia', emailVerified: true, status: 'locked' });
         expect(updated).toEqual({
-          ...u, username: 'Alicia', emailVerified: true, status: 'locked', updatedAt: expect.any(Number),
+          ...u, username: 'Alicia', emailVerified: true, status: 'locked', updatedAt: expect.any(Number), version: u.version + 1,
         });
         expect(updated.updatedAt).toBeGreaterThan(u.updatedAt);
         expect(await users.findById(u.id)).toEqual(updated);
@@ -246,6 +257,35 @@ for (const engine of ENGINES) {
         const c = await users.create({ tenantId: 'globex', username: 'carol', email: 'carol@example.com' });
         const moved = await users.updateProfile(c.id, { email: 'alice@example.com' });
         expect(moved.email).toBe('alice@example.com');
+      });
+
+      test('updateProfile with an expected version: StaleWriteError when the user changed meanwhile', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'alice', givenName: 'Alice', familyName: 'Liddell' });
+        const first = await users.updateProfile(u.id, { givenName: 'Alicia' }, u.version);
+        expect(first.version).toBe(u.version + 1);
+        expectDomainError(await rejection(users.updateProfile(u.id, { givenName: 'Lost' }, u.version)), StaleWriteError);
+        expectDomainError(await rejection(users.updateProfile('no-such-user', { givenName: 'x' }, 1)), NotFoundError);
+        expect((await users.findById(u.id))!.givenName).toBe('Alicia');
+        // The name-search keys follow the names (the one not in the patch is read from the row).
+        await users.updateProfile(u.id, { familyName: 'Müller' });
+        const row = await store.db.selectFrom('users').select(['name_family_first', 'name_given_first']).where('id', '=', u.id).executeTakeFirstOrThrow();
+        expect(row).toEqual({ name_family_first: 'müller alicia', name_given_first: 'alicia müller' });
+      });
+
+      test('delete, removeMembership and rolesIn', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'alice' });
+        await users.addMembership(u.id, 'globex');
+        await users.setRoles(u.id, 'globex', ['auditor', 'admin']);
+        expect(await users.rolesIn(u.id, 'globex')).toEqual(['admin', 'auditor']);
+        expect(await users.removeMembership(u.id, 'acme')).toBe(false); // the home tenant's stays
+        expect(await users.removeMembership(u.id, 'globex')).toBe(true);
+        expect(await users.removeMembership(u.id, 'globex')).toBe(false);
+        expect(await users.rolesIn(u.id, 'globex')).toEqual([]);
+        expect(await users.listMemberships(u.id)).toEqual(['acme']);
+        expect(await users.delete(u.id)).toBe(true);
+        expect(await users.delete(u.id)).toBe(false);
+        expect(await users.findById(u.id)).toBeUndefined();
+        expect(await store.db.selectFrom('memberships').selectAll().where('user_id', '=', u.id).execute()).toEqual([]);
       });
 
       test('setPasswordHash stores the hash; NotFoundError for an unknown id', async () => {
@@ -317,6 +357,22 @@ for (const engine of ENGINES) {
       });
     });
 
+    describe('RoleRepository.delete', () => {
+      test('deletes a role and takes it from its holders in that tenant only', async () => {
+        await tenants.upsert('acme', 'Acme');
+        await tenants.upsert('globex', 'Globex');
+        await roles.upsert('acme', 'temp', null);
+        const u = await users.create({ tenantId: 'acme', username: 'alice' });
+        await users.setRoles(u.id, 'acme', ['temp', 'keep']);
+        await users.addMembership(u.id, 'globex');
+        await users.setRoles(u.id, 'globex', ['temp']);
+        expect(await roles.delete('acme', 'temp')).toBe(true);
+        expect(await roles.delete('acme', 'temp')).toBe(false);
+        expect((await users.findById(u.id))!.roles).toEqual(['keep']);
+        expect(await users.rolesIn(u.id, 'globex')).toEqual(['temp']);
+      });
+    });
+
     describe('ClientRepository', () => {
       const spa: ClientRecord = {
         clientId: 'spa',
@@ -335,10 +391,12 @@ for (const engine of ENGINES) {
         await tenants.upsert('acme', 'Acme');
         await tenants.upsert('globex', 'Globex');
       });
+      /** What find returns for a record written without rotation state: the record plus version and times. */
+      const read = (c: ClientRecord) => ({ ...c, previousSecret: null, version: expect.any(Number), createdAt: expect.any(Number), updatedAt: expect.any(Number) });
 
       test('upsert says created, unchanged, updated; find reads back the record', async () => {
         expect(await clients.upsert(spa)).toBe('created');
-        expect(await clients.find('spa')).toEqual(spa);
+        expect(await clients.find('spa')).toEqual(read(spa));
         expect(await clients.upsert(structuredClone(spa))).toBe('unchanged');
         expect(await clients.upsert({ ...backend })).toBe('created');
         expect(await clients.upsert({ ...backend })).toBe('unchanged');
@@ -353,7 +411,7 @@ for (const engine of ENGINES) {
         for (const change of changes) {
           current = { ...current, ...change };
           expect(await clients.upsert(current), JSON.stringify(change)).toBe('updated');
-          expect(await clients.find('spa')).toEqual(current);
+          expect(await clients.find('spa')).toEqual(read(current));
           expect(await clients.upsert(current)).toBe('unchanged');
         }
         expect(await clients.find('SPA')).toBeUndefined();
@@ -363,7 +421,7 @@ for (const engine of ENGINES) {
         const ids = ['web', 'Mobile', 'cli', 'api-1', '_admin'];
         for (const id of ids) await clients.upsert({ ...backend, clientId: id });
         expect((await clients.list()).map((c) => c.clientId)).toEqual(codeUnitSort(ids));
-        expect((await clients.list())[0]).toEqual({ ...backend, clientId: codeUnitSort(ids)[0] });
+        expect((await clients.list())[0]).toEqual(read({ ...backend, clientId: codeUnitSort(ids)[0]! }));
 
         expect(await clients.delete('cli')).toBe(true);
         expect(await clients.delete('cli')).toBe(false);
@@ -371,6 +429,23 @@ for (const engine of ENGINES) {
         expect(await clients.find('cli')).toBeUndefined();
         expect((await clients.list()).map((c) => c.clientId)).toEqual(codeUnitSort(ids.filter((i) => i !== 'cli')));
         expect(await clients.upsert({ ...backend, clientId: 'cli' })).toBe('created');
+      });
+
+      test('create, replaceIfVersion (If-Match) and the previous secret of a rotation', async () => {
+        const created = await clients.create(backend);
+        expect(created).toEqual(read(backend));
+        expectDomainError(await rejection(clients.create(backend)), ConflictError);
+        expectDomainError(await rejection(clients.create({ ...backend, clientId: 'x', tenantId: 'nowhere' })), NotFoundError);
+        const previousSecret = { hash: 'salt$hash', expiresAt: Date.now() + 60_000 };
+        const rotated = await clients.replaceIfVersion({ ...created, secretHash: 'salt$new', previousSecret }, created.version!);
+        expect(rotated).toMatchObject({ secretHash: 'salt$new', previousSecret, version: created.version! + 1 });
+        expectDomainError(await rejection(clients.replaceIfVersion({ ...created, firstParty: true }, created.version!)), StaleWriteError);
+        expectDomainError(await rejection(clients.replaceIfVersion({ ...created, clientId: 'never' }, 1)), NotFoundError);
+        // An upsert that leaves previousSecret out keeps it; one with a new secret (the file, the CLI) ends it.
+        expect(await clients.upsert({ ...backend, secretHash: 'salt$new', metadata: { client_name: 'Renamed' } })).toBe('updated');
+        expect((await clients.find('backend'))!.previousSecret).toEqual(previousSecret);
+        expect(await clients.upsert({ ...backend, secretHash: 'salt$newer' })).toBe('updated');
+        expect((await clients.find('backend'))!.previousSecret).toBeNull();
       });
     });
 
@@ -380,9 +455,11 @@ for (const engine of ENGINES) {
         signingAlg: 'RS256', accessTokenTtl: 900,
       };
 
+      const read = (a: ApiRecord) => ({ ...a, version: expect.any(Number), createdAt: expect.any(Number), updatedAt: expect.any(Number) });
+
       test('upsert says created, unchanged, updated; find reads back the record', async () => {
         expect(await apis.upsert(orders)).toBe('created');
-        expect(await apis.find(orders.identifier)).toEqual(orders);
+        expect(await apis.find(orders.identifier)).toEqual(read(orders));
         expect(await apis.upsert(structuredClone(orders))).toBe('unchanged');
 
         const changes: Partial<ApiRecord>[] = [
@@ -392,7 +469,7 @@ for (const engine of ENGINES) {
         for (const change of changes) {
           current = { ...current, ...change };
           expect(await apis.upsert(current), JSON.stringify(change)).toBe('updated');
-          expect(await apis.find(orders.identifier)).toEqual(current);
+          expect(await apis.find(orders.identifier)).toEqual(read(current));
           expect(await apis.upsert(current)).toBe('unchanged');
         }
         expect(await apis.find('https://api.example/none')).toBeUndefined();
@@ -403,7 +480,19 @@ for (const engine of ENGINES) {
         for (const id of ids) await apis.upsert({ ...orders, identifier: id });
         const listed = await apis.list();
         expect(listed.map((a) => a.identifier)).toEqual(codeUnitSort(ids));
-        expect(listed[0]).toEqual({ ...orders, identifier: codeUnitSort(ids)[0] });
+        expect(listed[0]).toEqual(read({ ...orders, identifier: codeUnitSort(ids)[0]! }));
+      });
+
+      test('create, replaceIfVersion and delete', async () => {
+        const created = await apis.create(orders);
+        expect(created).toEqual(read(orders));
+        expectDomainError(await rejection(apis.create(orders)), ConflictError);
+        const changed = await apis.replaceIfVersion({ ...orders, scopes: ['orders:read'] }, created.version!);
+        expect(changed).toMatchObject({ scopes: ['orders:read'], version: created.version! + 1 });
+        expectDomainError(await rejection(apis.replaceIfVersion({ ...orders, name: 'Lost' }, created.version!)), StaleWriteError);
+        expect(await apis.delete(orders.identifier)).toBe(true);
+        expect(await apis.delete(orders.identifier)).toBe(false);
+        expectDomainError(await rejection(apis.replaceIfVersion(orders, 1)), NotFoundError);
       });
     });
 

@@ -7,6 +7,7 @@ export const ACCOUNT_TABS: { path: string; key: string }[] = [
   { path: '/account/email', key: 'account.tab.email' },
   { path: '/account/phone', key: 'account.tab.phone' },
   { path: '/account/password', key: 'recovery.tab' },
+  { path: '/account/security', key: 'mfa.tab' },
   { path: '/account/sessions', key: 'account.tab.sessions' },
   { path: '/account/applications', key: 'account.tab.applications' },
 ];

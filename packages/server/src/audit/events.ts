@@ -17,7 +17,38 @@ export type DomainEventType =
   | 'password.reset'
   | 'password.changed'
   | 'session.revoked'
-  | 'grant.revoked';
+  | 'grant.revoked'
+  /** Admin API writes (src/admin/): `data.actor_type` is user or client; the subject is the user, client, API or tenant acted on. */
+  | 'user.created'
+  | 'user.deleted'
+  | 'user.disabled'
+  | 'user.enabled'
+  | 'user.unlocked'
+  | 'user.roles_changed'
+  | 'membership.added'
+  | 'membership.removed'
+  | 'tenant.created'
+  | 'tenant.updated'
+  | 'role.saved'
+  | 'role.deleted'
+  | 'client.created'
+  | 'client.updated'
+  | 'client.deleted'
+  | 'client.secret_rotated'
+  | 'api.created'
+  | 'api.updated'
+  | 'api.deleted'
+  | 'keys.rotated'
+  /** A client called the token/introspection/revocation/PAR endpoint from outside its `ip_allowlist`. */
+  | 'client.ip_denied'
+  /** MFA (src/mfa/): `data.kind` names the factor kind; never a secret or a code. */
+  | 'mfa.enrolled'
+  | 'mfa.removed'
+  | 'mfa.verified'
+  | 'mfa.challenge_failed'
+  | 'mfa.reset'
+  | 'mfa.recovery_code_used'
+  | 'mfa.recovery_codes_regenerated';
 
 /** Who did it and from where; filled in by the HTTP layer, absent for CLI/config actions. */
 export interface EventContext {

@@ -98,6 +98,9 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     access_token_ttl: c.access_token_ttl,
     id_token_ttl: c.id_token_ttl,
     refresh_token_ttl: c.refresh_token_ttl,
+    mfa: c.mfa,
+    ip_allowlist: c.ip_allowlist,
+    admin_scopes: c.admin_scopes,
   })) as Record<string, unknown>;
 }
 

@@ -23,6 +23,8 @@ export interface Settings {
   outboundPrivateHosts: string[];
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** Seconds a multi-factor sign-in counts as recent for sensitive admin operations. */
+  adminStepUpMaxAge: number;
 }
 
 /**
@@ -52,6 +54,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     outboundPrivateHosts: e.TESSERA_OUTBOUND_PRIVATE_HOSTS,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
+    adminStepUpMaxAge: e.TESSERA_ADMIN_STEP_UP_MAX_AGE,
     ...overrides,
   };
   return Object.freeze(settings);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { tenantPolicySchema } from '../identity/policy.js';
+import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
 
 /**
  * One schema for Tessera's configuration: the environment (process settings)
@@ -40,8 +41,10 @@ export const roleSchema = z.strictObject({
   description: z.string().optional(),
 });
 
-const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials'],
-  'must be one of authorization_code, refresh_token, client_credentials');
+// `password` is the legacy resource-owner password grant (RFC 6749 §4.3): off unless listed, confidential clients only.
+const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'password'],
+  'must be one of authorization_code, refresh_token, client_credentials, password');
+const cidr = z.string().refine((v) => parseCidr(v) !== undefined, CIDR_MESSAGE);
 
 export const clientSchema = z.strictObject({
   client_id: id,
@@ -61,6 +64,16 @@ export const clientSchema = z.strictObject({
   access_token_ttl: seconds.optional(),
   id_token_ttl: seconds.optional(),
   refresh_token_ttl: seconds.optional(),
+  /** MFA for sign-ins to this client (docs/mfa.md); unset: the tenant's policy decides. */
+  mfa: z.enum(['off', 'optional', 'required'], 'must be off, optional or required').optional(),
+  /** Addresses the client may call the token, introspection, revocation and PAR endpoints from (oidc/ip-allowlist.ts). */
+  ip_allowlist: z.array(cidr).min(1, 'must list at least one CIDR block (leave ip_allowlist out to allow any address)').optional(),
+  /**
+   * Admin API scopes this client may use with its own (client_credentials)
+   * tokens (docs/admin.md). Any client can ask for a declared scope; the admin
+   * API accepts a machine caller only for the scopes listed here.
+   */
+  admin_scopes: z.array(z.enum(['identity.admin', 'auth.admin'], 'must be identity.admin or auth.admin')).optional(),
 }).superRefine((c, ctx) => {
   const confidential = c.token_endpoint_auth_method !== 'none';
   if (confidential && !c.client_secret) {
@@ -71,6 +84,9 @@ export const clientSchema = z.strictObject({
   }
   if (!confidential && c.grant_types.includes('client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'client_credentials needs a confidential client' });
+  }
+  if (!confidential && c.grant_types.includes('password')) {
+    ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'password (the legacy password grant) needs a confidential client' });
   }
   if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'must list at least one URI for the authorization_code grant' });
@@ -125,6 +141,11 @@ export const envSchema = z.object({
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
   /** Sender address of Tessera's mail. */
   MAIL_FROM: z.string().min(3).default('Tessera <no-reply@localhost>'),
+  /**
+   * Sensitive admin API operations need a multi-factor sign-in at most this
+   * many seconds old (RFC 9470 step-up; docs/admin.md).
+   */
+  TESSERA_ADMIN_STEP_UP_MAX_AGE: z.coerce.number().int().min(30).max(86_400).default(600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ConflictError, NotFoundError } from '../storage/errors.js';
+import { ConflictError, NotFoundError, StaleWriteError } from '../storage/errors.js';
 import { DeliveryError } from '../notify/senders.js';
 
 /**
@@ -34,6 +34,17 @@ export const ERROR_CODES = {
   invite_required: 'The tenant accepts new accounts by invitation only, and none was given.',
   invite_invalid: 'The invitation is unknown, expired, already used, or for another tenant.',
   delivery_failed: 'Mail or SMS could not be handed to the provider (SMTP down or refusing); nothing else failed, retry later.',
+  passkey_challenge_invalid: 'The WebAuthn challenge is unknown, expired, already used, or was issued for another purpose, user or sign-in.',
+  passkey_origin_mismatch: 'The WebAuthn response was made on another origin than the issuer\'s.',
+  passkey_rp_mismatch: 'The WebAuthn response is for another RP ID than the issuer\'s host name.',
+  passkey_counter_regression: 'The passkey\'s signature counter did not increase: a possibly cloned authenticator; refused.',
+  passkey_unknown: 'The passkey is not registered (for this account, tenant or sign-in).',
+  passkey_invalid: 'The WebAuthn response failed verification (signature, user verification, ceremony type, attestation).',
+  invalid_token: 'The bearer access token is missing, malformed, expired, or not one for this API (admin API; RFC 6750 §3.1).',
+  insufficient_scope: 'The access token lacks the scope this endpoint needs (RFC 6750 §3.1).',
+  insufficient_user_authentication: 'The operation needs a recent multi-factor sign-in; sign in again as WWW-Authenticate asks (RFC 9470).',
+  precondition_required: 'The write needs an If-Match header with the resource\'s current ETag (RFC 6585 §3).',
+  precondition_failed: 'The resource changed since the ETag in If-Match was read; read it again and retry (RFC 9110 §13.1.1).',
   server_error: 'An unexpected error; the log has the detail under the request id.',
 } as const;
 
@@ -43,6 +54,7 @@ export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
   if (err instanceof NotFoundError) return new AppError('not_found', 404, err.message);
   if (err instanceof ConflictError) return new AppError('conflict', 409, err.message);
+  if (err instanceof StaleWriteError) return new AppError('precondition_failed', 412, `The ${err.entity} was changed meanwhile; read it again and retry.`);
   if (err instanceof DeliveryError) return new AppError('delivery_failed', 503, 'The message could not be sent right now. Try again in a few minutes.');
   const fe = err as FastifyError;
   if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('request_too_large', 413, 'Request body is too large.');

@@ -11,10 +11,16 @@ export const BASE_HEADERS: Record<string, string> = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
-export function pageCsp(formTargets: string[] = []): string {
+/**
+ * @param opts.scripts allows script files from our own origin and `fetch` to it
+ *   (`script-src 'self'; connect-src 'self'`), still no inline script: only
+ *   for pages that load one (the passkey pages load /assets/passkeys.js).
+ */
+export function pageCsp(formTargets: string[] = [], opts: { scripts?: boolean } = {}): string {
   const formAction = ["'self'", ...new Set(formTargets)].join(' ');
   return [
     "default-src 'none'",
+    ...(opts.scripts ? ["script-src 'self'", "connect-src 'self'"] : []),
     "style-src 'self'",
     "img-src 'self' data:",
     `form-action ${formAction}`,

@@ -3,6 +3,8 @@ import { login } from './catalog/login.js';
 import { account } from './catalog/account.js';
 import { registration } from './catalog/registration.js';
 import { recovery } from './catalog/recovery.js';
+import { mfa } from './catalog/mfa.js';
+import { passkeys } from './catalog/passkeys.js';
 
 /**
  * Message catalogues for the hosted pages and the messages Tessera sends.
@@ -16,7 +18,7 @@ export const DEFAULT_LOCALE: Locale = 'en';
 
 export type Catalogue = Record<Locale, Record<string, string>>;
 
-const catalogues: Catalogue[] = [common, login, account, registration, recovery];
+const catalogues: Catalogue[] = [common, login, account, registration, recovery, passkeys, mfa];
 
 /** Registers a feature's catalogue (features call this at import time). */
 export function registerCatalogue(catalogue: Catalogue): void {

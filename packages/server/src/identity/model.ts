@@ -9,6 +9,8 @@ export interface Tenant {
   policy: TenantPolicy;
   createdAt: number;
   updatedAt: number;
+  /** Bumped by every write; the admin API's ETag and If-Match rest on it. */
+  version: number;
 }
 
 export interface User {
@@ -33,6 +35,8 @@ export interface User {
   lockedUntil: number | null;
   passwordChangedAt: number | null;
   locale: string | null;
+  /** Bumped by profile, role and admin writes; an admin If-Match edit is conditional on it. */
+  version: number;
 }
 
 export interface NewUser {
@@ -60,6 +64,24 @@ export function normalizeUsername(value: string): string {
 /** Emails compare case-insensitively (RFC 5321 allows case in the local part; users do not expect it to matter). */
 export function normalizeEmail(value: string): string {
   return value.trim().normalize('NFKC').toLowerCase();
+}
+
+/** Search form of a name: NFKC, lower-cased, whitespace runs collapsed to one space. */
+export function normalizeName(value: string): string {
+  return value.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * The two derived keys a name-prefix search runs on (admin user search): the
+ * full name family-first ("liddell alice") and given-first ("alice liddell"),
+ * so a prefix of either name finds the user with one index range each.
+ * Null when the user has no name.
+ */
+export function nameKeys(givenName: string | null | undefined, familyName: string | null | undefined): { familyFirst: string | null; givenFirst: string | null } {
+  const given = givenName ? normalizeName(givenName) : '';
+  const family = familyName ? normalizeName(familyName) : '';
+  if (!given && !family) return { familyFirst: null, givenFirst: null };
+  return { familyFirst: [family, given].filter(Boolean).join(' '), givenFirst: [given, family].filter(Boolean).join(' ') };
 }
 
 /**

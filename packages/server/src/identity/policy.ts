@@ -31,6 +31,15 @@ export const tenantPolicySchema = z.strictObject({
   password_reset_ttl_seconds: z.number().int().min(60).max(86_400).default(3600),
   /** Password-reset requests allowed per account per hour. */
   password_reset_per_hour: z.number().int().min(1).max(100).default(3),
+  /**
+   * Multi-factor authentication (docs/mfa.md): `required` for everyone,
+   * `optional` (asked of users who enrolled a factor) or `off`; users with
+   * one of `required_roles` must use MFA whatever the mode.
+   */
+  mfa: z.strictObject({
+    mode: z.enum(['off', 'optional', 'required'], 'must be off, optional or required').default('optional'),
+    required_roles: z.array(z.string().min(1).max(128)).default([]),
+  }).default({ mode: 'optional', required_roles: [] }),
 });
 
 export type TenantPolicy = z.infer<typeof tenantPolicySchema>;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { Database, UsersTable } from '../storage/schema.js';
-import { ConflictError, NotFoundError, inTransaction, mapConflict, mapMissingReference } from '../storage/errors.js';
+import { ConflictError, NotFoundError, StaleWriteError, inTransaction, mapConflict, mapMissingReference } from '../storage/errors.js';
 import { sortBinary } from '../storage/order.js';
-import { normalizeEmail, normalizeUsername } from './model.js';
+import { nameKeys, normalizeEmail, normalizeUsername } from './model.js';
 import type { NewUser, Tenant, User, UserProfilePatch, UserStatus } from './model.js';
 import { parseStoredPolicy } from './policy.js';
 import type { TenantPolicy } from './policy.js';
@@ -15,6 +15,11 @@ export interface TenantRepository {
   list(): Promise<Tenant[]>;
   /** Creates or updates a tenant (its policy too, when given); says which happened. */
   upsert(id: string, name: string, policy?: TenantPolicy): Promise<UpsertOutcome>;
+  /**
+   * Changes a tenant only while it is still at `version` (If-Match), bumping it.
+   * @throws NotFoundError for an unknown tenant; StaleWriteError when it changed meanwhile.
+   */
+  updateIfVersion(id: string, version: number, patch: { name?: string; policy?: TenantPolicy }): Promise<Tenant>;
 }
 
 export interface UserRepository {
@@ -23,8 +28,14 @@ export interface UserRepository {
   findById(id: string): Promise<User | undefined>;
   findByUsername(tenantId: string, username: string): Promise<User | undefined>;
   findByEmail(tenantId: string, email: string): Promise<User | undefined>;
-  /** @throws NotFoundError, ConflictError */
-  updateProfile(id: string, patch: UserProfilePatch): Promise<User>;
+  /**
+   * Writes the given fields (and bumps the version). With `expectedVersion`,
+   * only while the user is still at that version (an admin If-Match edit).
+   * @throws NotFoundError, ConflictError, StaleWriteError
+   */
+  updateProfile(id: string, patch: UserProfilePatch, expectedVersion?: number): Promise<User>;
+  /** Deletes the user (roles, memberships, tokens and factors go with it). Says whether it existed. */
+  delete(id: string): Promise<boolean>;
   /** @throws NotFoundError */
   setPasswordHash(id: string, hash: string): Promise<void>;
   /**
@@ -37,6 +48,8 @@ export interface UserRepository {
   markEmailVerified(id: string, email: string): Promise<User | undefined>;
   /** Replaces the user's roles in a tenant. @throws NotFoundError for an unknown user. */
   setRoles(id: string, tenantId: string, roles: string[]): Promise<void>;
+  /** The user's roles in a tenant (sorted); `User.roles` holds those of the home tenant. */
+  rolesIn(id: string, tenantId: string): Promise<string[]>;
   count(): Promise<number>;
   /**
    * Counts one failed sign-in atomically; a window older than `windowStart`
@@ -58,17 +71,22 @@ export interface UserRepository {
   listMemberships(id: string): Promise<string[]>;
   /** @throws NotFoundError for an unknown user or tenant. */
   addMembership(id: string, tenantId: string): Promise<void>;
+  /** Removes a membership and the user's roles in that tenant; the home tenant's cannot go. Says whether it existed. */
+  removeMembership(id: string, tenantId: string): Promise<boolean>;
 }
 
 export interface RoleRepository {
   /** @throws NotFoundError for an unknown tenant. */
   upsert(tenantId: string, name: string, description: string | null): Promise<UpsertOutcome>;
   list(tenantId: string): Promise<{ name: string; description: string | null }[]>;
+  /** Deletes a role and takes it from every user who had it in the tenant. Says whether it existed. */
+  delete(tenantId: string, name: string): Promise<boolean>;
 }
 
 export function createTenantRepository(db: Kysely<Database>): TenantRepository {
   const toTenant = (r: Selectable<Database['tenants']>): Tenant => ({
     id: r.id, name: r.name, policy: parseStoredPolicy(r.policy), createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
+    version: Number(r.version ?? 1),
   });
   return {
     async findById(id) {
@@ -88,9 +106,21 @@ export function createTenantRepository(db: Kysely<Database>): TenantRepository {
         return 'created';
       }
       if (existing.name === name && (policyText === undefined || existing.policy === policyText)) return 'unchanged';
-      await db.updateTable('tenants').set({ name, ...(policyText !== undefined ? { policy: policyText } : {}), updated_at: now })
-        .where('id', '=', id).execute();
+      await db.updateTable('tenants').set((eb) => ({
+        name, ...(policyText !== undefined ? { policy: policyText } : {}), updated_at: now, version: eb('version', '+', 1),
+      })).where('id', '=', id).execute();
       return 'updated';
+    },
+    async updateIfVersion(id, version, patch) {
+      const res = await db.updateTable('tenants').set((eb) => ({
+        ...(patch.name !== undefined ? { name: patch.name } : {}),
+        ...(patch.policy !== undefined ? { policy: JSON.stringify(patch.policy) } : {}),
+        updated_at: Date.now(), version: eb('version', '+', 1),
+      })).where('id', '=', id).where('version', '=', version).executeTakeFirst();
+      const current = await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!current) throw new NotFoundError('tenant', id);
+      if (Number(res.numUpdatedRows) === 0) throw new StaleWriteError('tenant', id);
+      return toTenant(current);
     },
   };
 }
@@ -116,6 +146,7 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
   const repo: UserRepository = {
     async create(input) {
       const now = Date.now();
+      const names = nameKeys(input.givenName, input.familyName);
       const row: Selectable<UsersTable> = {
         id: randomUUID(),
         tenant_id: input.tenantId,
@@ -137,6 +168,9 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         locked_until: null,
         password_changed_at: input.passwordHash ? now : null,
         locale: input.locale ?? null,
+        version: 1,
+        name_family_first: names.familyFirst,
+        name_given_first: names.givenFirst,
       };
       await mapMissingReference('tenant', input.tenantId, () =>
         mapConflict('user', conflictDetail, () => inTransaction(db, async (trx) => {
@@ -156,8 +190,8 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       return withRoles(await db.selectFrom('users').selectAll()
         .where('tenant_id', '=', tenantId).where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst());
     },
-    async updateProfile(id, patch) {
-      const set: Partial<UsersTable> = { updated_at: Date.now() };
+    async updateProfile(id, patch, expectedVersion) {
+      const set: Updateable<UsersTable> = { updated_at: Date.now() };
       if (patch.username !== undefined) {
         set.username = patch.username;
         set.username_normalized = patch.username ? normalizeUsername(patch.username) : null;
@@ -169,6 +203,15 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       if (patch.emailVerified !== undefined) set.email_verified = patch.emailVerified ? 1 : 0;
       if (patch.givenName !== undefined) set.given_name = patch.givenName;
       if (patch.familyName !== undefined) set.family_name = patch.familyName;
+      if (patch.givenName !== undefined || patch.familyName !== undefined) {
+        // The search keys need both names; the one not being changed is read first.
+        const current = await db.selectFrom('users').select(['given_name', 'family_name']).where('id', '=', id).executeTakeFirst();
+        if (!current) throw new NotFoundError('user', id);
+        const keys = nameKeys(patch.givenName !== undefined ? patch.givenName : current.given_name,
+          patch.familyName !== undefined ? patch.familyName : current.family_name);
+        set.name_family_first = keys.familyFirst;
+        set.name_given_first = keys.givenFirst;
+      }
       if (patch.phoneNumber !== undefined) set.phone_number = patch.phoneNumber;
       if (patch.phoneNumberVerified !== undefined) set.phone_number_verified = patch.phoneNumberVerified ? 1 : 0;
       if (patch.locale !== undefined) set.locale = patch.locale;
@@ -176,10 +219,18 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         set.status = patch.status;
         if (patch.status !== 'locked') set.locked_until = null;
       }
-      const res = await mapConflict('user', conflictDetail, () =>
-        db.updateTable('users').set(set).where('id', '=', id).executeTakeFirst());
-      if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
+      let q = db.updateTable('users').set((eb) => ({ ...set, version: eb('version', '+', 1) })).where('id', '=', id);
+      if (expectedVersion !== undefined) q = q.where('version', '=', expectedVersion);
+      const res = await mapConflict('user', conflictDetail, () => q.executeTakeFirst());
+      if (Number(res.numUpdatedRows) === 0) {
+        if (expectedVersion !== undefined && (await repo.findById(id))) throw new StaleWriteError('user', id);
+        throw new NotFoundError('user', id);
+      }
       return (await repo.findById(id))!;
+    },
+    async delete(id) {
+      const res = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
     },
     async setPasswordHash(id, hash) {
       const now = Date.now();
@@ -204,7 +255,13 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         if (unique.length) {
           await trx.insertInto('user_roles').values(unique.map((role) => ({ user_id: id, tenant_id: tenantId, role }))).execute();
         }
+        // Roles are part of the user as the admin API shows it (its ETag).
+        await trx.updateTable('users').set((eb) => ({ version: eb('version', '+', 1) })).where('id', '=', id).execute();
       }));
+    },
+    async rolesIn(id, tenantId) {
+      const rows = await db.selectFrom('user_roles').select('role').where('user_id', '=', id).where('tenant_id', '=', tenantId).execute();
+      return sortBinary(rows.map((r) => r.role), (r) => r);
     },
     async incrementLoginFailures(id, now, windowStart) {
       const row = await db.updateTable('users')
@@ -254,6 +311,15 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       await mapMissingReference('user or tenant', `${id}/${tenantId}`, () =>
         db.insertInto('memberships').values({ user_id: id, tenant_id: tenantId, created_at: Date.now() }).execute());
     },
+    async removeMembership(id, tenantId) {
+      return inTransaction(db, async (trx) => {
+        const home = await trx.selectFrom('users').select('tenant_id').where('id', '=', id).executeTakeFirst();
+        if (!home || home.tenant_id === tenantId) return false;
+        const res = await trx.deleteFrom('memberships').where('user_id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst();
+        await trx.deleteFrom('user_roles').where('user_id', '=', id).where('tenant_id', '=', tenantId).execute();
+        return Number(res.numDeletedRows) > 0;
+      });
+    },
     async count() {
       const r = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
       return Number(r.n);
@@ -280,10 +346,19 @@ export function createRoleRepository(db: Kysely<Database>): RoleRepository {
     async list(tenantId) {
       return sortBinary(await db.selectFrom('roles').select(['name', 'description']).where('tenant_id', '=', tenantId).execute(), (r) => r.name);
     },
+    async delete(tenantId, name) {
+      return inTransaction(db, async (trx) => {
+        // user_roles has no foreign key to roles (roles are names), so the holders are cleared here.
+        await trx.deleteFrom('user_roles').where('tenant_id', '=', tenantId).where('role', '=', name).execute();
+        const res = await trx.deleteFrom('roles').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+        return Number(res.numDeletedRows) > 0;
+      });
+    },
   };
 }
 
-function toUser(r: Selectable<UsersTable>, roles: string[]): User {
+/** A users row as the domain sees it (also used by the admin search, which reads rows in pages). */
+export function toUser(r: Selectable<UsersTable>, roles: string[]): User {
   return {
     id: r.id,
     tenantId: r.tenant_id,
@@ -304,7 +379,8 @@ function toUser(r: Selectable<UsersTable>, roles: string[]): User {
     lockedUntil: r.locked_until === null ? null : Number(r.locked_until),
     passwordChangedAt: r.password_changed_at === null ? null : Number(r.password_changed_at),
     locale: r.locale,
+    version: Number(r.version ?? 1),
   };
 }
 
-export { ConflictError, NotFoundError };
+export { ConflictError, NotFoundError, StaleWriteError };

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import { errors as engineErrors } from 'oidc-provider';
 import type { IdentityService } from '../identity/service.js';
 import type { ClientRepository } from '../oidc/repository.js';
 import { ACR_PASSWORD } from '../oidc/acr.js';
@@ -11,7 +10,11 @@ import { originOf, pageCsp } from '../http/security.js';
 import { consentPage, loginPage } from './views.js';
 import { pageContext } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
-import { loginBody, uidParams } from './schemas.js';
+import { loginBody } from './schemas.js';
+import { finishInteraction, loadInteraction } from './details.js';
+import type { LoginStep } from '../mfa/login-step.js';
+import type { MfaFactors } from '../mfa/factors.js';
+import { renderSlots } from '../mfa/views.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
@@ -21,6 +24,10 @@ export interface InteractionDeps {
   metrics: Metrics;
   /** Links under the sign-in form (registration, password reset), as the client's tenant allows. */
   loginLinks?: (clientId: string, uid: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
+  /** The MFA step after the first factor, and step-up for a live session (mfa/login-step.ts). */
+  mfa?: Pick<LoginStep, 'afterFirstFactor' | 'stepUp'>;
+  /** The factor registry: factors that can sign in on their own add to the sign-in page (passkeys). */
+  factors?: Pick<MfaFactors, 'kinds' | 'provider'>;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -41,7 +48,11 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
 
   app.get('/interaction/:uid', html, async (request, reply) => {
     const { details, uid } = await load(deps, request, reply);
-    if (details.prompt.name === 'login') return renderLogin(deps, request, reply, details, uid);
+    if (details.prompt.name === 'login') {
+      // A live session that is only too weak for the request goes straight to the missing factor.
+      const stepUp = await deps.mfa?.stepUp(request, reply, details);
+      return stepUp ?? renderLogin(deps, request, reply, details, uid);
+    }
     if (details.prompt.name === 'consent') {
       // First-party clients never show consent, even when the request insists (prompt=consent).
       const client = await deps.clients.find(String(details.params.client_id));
@@ -81,6 +92,8 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
     }
     deps.metrics.logins.inc({ outcome: 'success' });
     request.log.info({ event: 'login.succeeded', sub: outcome.user.id, tenant: tenantId }, 'sign-in succeeded');
+    // Next step: MFA when policy asks for it (it finishes the interaction itself).
+    if (deps.mfa) return deps.mfa.afterFirstFactor(request, reply, details, outcome.user, ['pwd']);
     const result = { login: { accountId: outcome.user.id, acr: ACR_PASSWORD, amr: ['pwd'], remember: true } };
     return finish(deps, request, reply, result);
   });
@@ -98,19 +111,8 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
   });
 }
 
-async function load(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply): Promise<{ details: Details; uid: string }> {
-  const params = uidParams.safeParse(request.params);
-  if (!params.success) throw new AppError('session_expired', 400, 'This sign-in link is not valid. Go back to the application and start again.');
-  try {
-    const details = await deps.provider().interactionDetails(request.raw, reply.raw);
-    if (details.uid !== params.data.uid) throw new engineErrors.SessionNotFound('interaction mismatch');
-    return { details, uid: details.uid };
-  } catch (err) {
-    if (err instanceof engineErrors.SessionNotFound || err instanceof engineErrors.InvalidRequest) {
-      throw new AppError('session_expired', 400, 'This sign-in session has expired or was opened in another browser. Go back to the application and start again.');
-    }
-    throw err;
-  }
+function load(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply): Promise<{ details: Details; uid: string }> {
+  return loadInteraction(deps.provider, request, reply);
 }
 
 /** Adds what the consent prompt found missing to the user's grant for this client; returns the grant id. */
@@ -127,9 +129,8 @@ async function grantMissing(deps: InteractionDeps, details: Details): Promise<st
   return grant.save();
 }
 
-async function finish(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, result: Record<string, unknown>) {
-  const to = await deps.provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
-  return reply.redirect(to, 303);
+function finish(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, result: Record<string, unknown>) {
+  return finishInteraction(deps.provider, request, reply, result);
 }
 
 async function clientName(deps: InteractionDeps, clientId: string): Promise<string> {
@@ -137,9 +138,9 @@ async function clientName(deps: InteractionDeps, clientId: string): Promise<stri
   return (c?.metadata.client_name as string | undefined) ?? clientId;
 }
 
-function pageHeaders(reply: FastifyReply, details: Details): FastifyReply {
+function pageHeaders(reply: FastifyReply, details: Details, opts: { scripts?: boolean } = {}): FastifyReply {
   const target = originOf(details.params.redirect_uri as string | undefined);
-  return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp(target ? [target] : []));
+  return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp(target ? [target] : [], opts));
 }
 
 function ctxFor(request: FastifyRequest, details: Details): PageContext {
@@ -149,7 +150,10 @@ function ctxFor(request: FastifyRequest, details: Details): PageContext {
 async function renderLogin(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, details: Details, uid: string, extra: { username?: string; error?: string } = {}) {
   const ctx = ctxFor(request, details);
   const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
-  return pageHeaders(reply, details).send(loginPage(ctx, {
+  const factors = deps.factors;
+  const slots = renderSlots(factors ? await Promise.all(factors.kinds().map((k) => factors.provider(k)?.signInSlot?.({ ctx, uid }))) : []);
+  return pageHeaders(reply, details, { scripts: slots.scripts }).send(loginPage(ctx, {
+    slots: slots.html,
     action: `/interaction/${uid}/login`,
     abortAction: `/interaction/${uid}/abort`,
     clientName: await clientName(deps, String(details.params.client_id)),

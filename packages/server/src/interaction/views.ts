@@ -13,6 +13,11 @@ export interface LoginView {
   /** Links shown under the form (registration and password reset, when the tenant allows them). */
   registerUrl?: string;
   forgotUrl?: string;
+  /**
+   * Fragments of factors that sign in on their own ("Sign in with a passkey"), with their script tags.
+   * When present, the username field also offers passkeys in its autofill (`webauthn`, conditional UI).
+   */
+  slots?: string;
 }
 
 export function loginPage(ctx: PageContext, v: LoginView): string {
@@ -27,11 +32,12 @@ export function loginPage(ctx: PageContext, v: LoginView): string {
 ${alert(v.error)}
 <form method="post" action="${esc(v.action)}" novalidate>
   <label for="username">${esc(t('login.username'))}</label>
-  <input id="username" name="username" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required value="${esc(v.username)}"${v.username ? '' : ' autofocus'}>
+  <input id="username" name="username" type="text" autocomplete="username${v.slots ? ' webauthn' : ''}" autocapitalize="none" spellcheck="false" required value="${esc(v.username)}"${v.username ? '' : ' autofocus'}>
   <label for="password">${esc(t('login.password'))}</label>
   <input id="password" name="password" type="password" autocomplete="current-password" required${v.username ? ' autofocus' : ''}>
   <button type="submit">${esc(t('login.submit'))}</button>
 </form>
+${v.slots ?? ''}
 <form method="post" action="${esc(v.abortAction)}">
   <button type="submit" class="secondary">${esc(t('button.cancel'))}</button>
 </form>

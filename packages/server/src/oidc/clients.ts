@@ -35,7 +35,10 @@ function digest(salt: string, secret: string): string {
 }
 
 /** Tessera's own client metadata, beside RFC 7591's. */
-export const TESSERA_CLIENT_PROPERTIES = ['first_party', 'tenant', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl'] as const;
+export const TESSERA_CLIENT_PROPERTIES = ['first_party', 'tenant', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'mfa', 'ip_allowlist', 'previous_secret'] as const;
+
+/** The per-client MFA setting (`mfa` metadata; docs/mfa.md). Unset: the tenant's policy decides. */
+export const CLIENT_MFA_MODES = ['off', 'optional', 'required'] as const;
 
 /**
  * The metadata handed to the protocol engine. The engine sees the stored
@@ -50,5 +53,22 @@ export function toEngineClientMetadata(record: ClientRecord): Record<string, unk
     first_party: record.firstParty,
   };
   if (record.secretHash) md.client_secret = record.secretHash;
+  // Only while the rotation's overlap window lasts (checked again at each comparison).
+  if (record.previousSecret && record.previousSecret.expiresAt > Date.now()) {
+    md.previous_secret = { digest: record.previousSecret.hash, expires_at: record.previousSecret.expiresAt };
+  }
   return md;
+}
+
+/**
+ * The engine's client-secret check (provider.ts): the current secret, or,
+ * after a rotation (admin API), the previous one until its overlap window
+ * ends, so deployments can switch to the new secret without downtime. Both
+ * digests are always computed (no timing difference between the two).
+ */
+export function verifyClientSecrets(client: { clientSecret?: string; previous_secret?: unknown }, presented: unknown, now = Date.now()): boolean {
+  const current = verifyClientSecret(client.clientSecret, presented);
+  const prev = client.previous_secret as { digest?: unknown; expires_at?: unknown } | undefined;
+  const previous = typeof prev?.digest === 'string' && verifyClientSecret(prev.digest, presented);
+  return current || (previous && typeof prev?.expires_at === 'number' && prev.expires_at > now);
 }

@@ -57,6 +57,11 @@ export class KeyService {
     return { keys: ordered.map((k) => ({ ...(JSON.parse(this.kek.decrypt(k.privateJwk)) as JWK), kid: k.kid, alg: k.alg, use: 'sig' })) };
   }
 
+  /** The published public keys (what /oidc/jwks serves): for verifying Tessera's own tokens in-process (admin API). */
+  async publicJwks(): Promise<{ keys: JWK[] }> {
+    return { keys: (await this.repo.listPublished()).map((k) => ({ ...(k.publicJwk as JWK), kid: k.kid, alg: k.alg, use: 'sig' })) };
+  }
+
   /** A value that changes whenever the published key set changes (for hot reload across instances). */
   async fingerprint(): Promise<string> {
     return (await this.repo.listPublished()).map((k) => `${k.kid}:${k.status}`).join(',');

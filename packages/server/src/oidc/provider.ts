@@ -1,5 +1,5 @@
 import Provider, { errors } from 'oidc-provider';
-import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { UserRepository } from '../identity/repository.js';
 import type { ApiRepository, ClientRepository } from './repository.js';
@@ -7,8 +7,12 @@ import type { OidcPayloadStore } from './payload-store.js';
 import { createAdapterFactory } from './adapter.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { ACR_VALUES } from './acr.js';
-import { TESSERA_CLIENT_PROPERTIES, verifyClientSecret } from './clients.js';
+import { CLIENT_MFA_MODES, TESSERA_CLIENT_PROPERTIES, verifyClientSecrets } from './clients.js';
 import { isStorableText } from '../storage/text.js';
+import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.js';
+import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
+import { ipAllowlistProblem } from './cidr.js';
+import { stepUpInteractionPolicy } from '../mfa/step-up.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -61,6 +65,8 @@ export interface ProviderDeps {
   pages: EnginePages;
   /** Hostnames exempt from the engine's SSRF guard (private/loopback targets). */
   outboundPrivateHosts: string[];
+  /** Registers the legacy password grant, for clients that list `password` in their grant types (password-grant.ts). */
+  passwordGrant?: Omit<PasswordGrantDeps, 'resourceServer'>;
 }
 
 const DEFAULTS = {
@@ -87,11 +93,24 @@ export async function signingKeyOverlapSeconds(apis: ApiRepository, clients: Cli
 /**
  * Builds the protocol engine with Tessera's policies. Secure defaults:
  * code flow only, PKCE (S256) for every client, exact redirect URI matching,
- * no implicit/hybrid/password grants, asymmetric signing only.
+ * no implicit/hybrid grants, the password grant only for clients that
+ * enable it, asymmetric signing only.
  */
 export function buildProvider(deps: ProviderDeps): Provider {
   const clientExtra = (ctx: KoaContextWithOIDC | undefined, name: string): unknown =>
     (ctx?.oidc?.client as unknown as Record<string, unknown> | undefined)?.[name];
+  // A declared API as the engine's resource server (RFC 8707); also used by the password grant.
+  const resourceServerInfo = async (resourceIndicator: string): Promise<ResourceServer> => {
+    const api = isStorableText(resourceIndicator) ? await deps.apis.find(resourceIndicator) : undefined;
+    if (!api) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+    return {
+      scope: api.scopes.join(' '),
+      audience: api.identifier,
+      accessTokenTTL: api.accessTokenTtl,
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: api.signingAlg as 'ES256' | 'RS256' } },
+    };
+  };
 
   const configuration: Configuration = {
     adapter: createAdapterFactory(deps.store, deps.clients),
@@ -127,9 +146,15 @@ export function buildProvider(deps: ProviderDeps): Provider {
         if (key.endsWith('_ttl') && value !== undefined && !(Number.isInteger(value) && (value as number) > 0)) {
           throw new errors.InvalidClientMetadata(`${key} must be a positive integer`);
         }
+        const ipProblem = key === 'ip_allowlist' ? ipAllowlistProblem(value) : undefined;
+        if (ipProblem) throw new errors.InvalidClientMetadata(ipProblem);
+        if (key === 'mfa' && value !== undefined && !(CLIENT_MFA_MODES as readonly unknown[]).includes(value)) {
+          throw new errors.InvalidClientMetadata('mfa must be off, optional or required');
+        }
       },
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // The default prompts plus step-up: a session weaker than the requested acr signs in again (mfa/step-up.ts).
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: stepUpInteractionPolicy() },
     features: {
       devInteractions: { enabled: false },
       // OIDC Core §5.5: lets a client ask for individual claims (the account pages ask for `sid`).
@@ -155,17 +180,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         // Without `resource`, a token is for UserInfo only (opaque).
         defaultResource: async (_ctx, _client, oneOf) => oneOf,
         useGrantedResource: async () => true,
-        async getResourceServerInfo(_ctx, resourceIndicator) {
-          const api = isStorableText(resourceIndicator) ? await deps.apis.find(resourceIndicator) : undefined;
-          if (!api) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
-          return {
-            scope: api.scopes.join(' '),
-            audience: api.identifier,
-            accessTokenTTL: api.accessTokenTtl,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: api.signingAlg as 'ES256' | 'RS256' } },
-          };
-        },
+        getResourceServerInfo: (_ctx, resourceIndicator) => resourceServerInfo(resourceIndicator),
       },
     },
     async loadExistingGrant(ctx) {
@@ -200,13 +215,21 @@ export function buildProvider(deps: ProviderDeps): Provider {
         if (!user) return undefined;
         // Resource servers (the gateway) authorize by role and step up by acr; the engine's
         // access tokens carry neither, so they are added here: the user's roles in their
-        // tenant, and the acr of the sign-in behind the code or refresh token being redeemed.
-        const entities = ctx?.oidc?.entities as { AuthorizationCode?: { acr?: string }; RefreshToken?: { acr?: string } } | undefined;
-        const acr = entities?.AuthorizationCode?.acr ?? entities?.RefreshToken?.acr;
+        // tenant, and the acr/amr of the sign-in behind the code or refresh token being redeemed
+        // (or of the password grant's own sign-in).
+        type Login = { acr?: string; amr?: string[] };
+        const entities = ctx?.oidc?.entities as { AuthorizationCode?: Login; RefreshToken?: Login } & Record<string, unknown> | undefined;
+        const login = entities?.AuthorizationCode ?? entities?.RefreshToken ?? (entities?.[PASSWORD_LOGIN_ENTITY] as PasswordLogin | undefined);
+        const acr = login?.acr;
+        const amr = login?.amr;
+        // RFC 9470 §3 / RFC 9068 §2.2.1: with acr, the resource server (the admin API) checks how recent the sign-in was.
+        const authTime = (login as { authTime?: unknown } | undefined)?.authTime;
         return {
           tenant: user.tenantId,
           ...(user.roles.length ? { roles: [...user.roles] } : {}),
           ...(typeof acr === 'string' ? { acr } : {}),
+          ...(Array.isArray(amr) && amr.length ? { amr: [...amr] } : {}),
+          ...(typeof authTime === 'number' ? { auth_time: authTime } : {}),
         };
       }
       const tenant = clientExtra(ctx, 'tenant');
@@ -258,9 +281,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.proxy = deps.trustProxy;
   // Client secrets are stored as digests (clients.ts); compare as such, in constant time.
   (provider.Client.prototype as unknown as { compareClientSecret(actual: string): Promise<boolean> }).compareClientSecret =
-    async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
-      return verifyClientSecret(this.clientSecret, actual);
+    async function compareClientSecret(this: { clientSecret?: string; previous_secret?: unknown }, actual: string) {
+      return verifyClientSecrets(this, actual);
     };
+  if (deps.passwordGrant) registerPasswordGrant(provider, { ...deps.passwordGrant, resourceServer: resourceServerInfo });
   return provider;
 }
 

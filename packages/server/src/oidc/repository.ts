@@ -1,7 +1,7 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import { ReadCache } from '../storage/read-cache.js';
-import { mapConflict, mapMissingReference } from '../storage/errors.js';
+import { NotFoundError, StaleWriteError, mapConflict, mapMissingReference } from '../storage/errors.js';
 import { sortBinary } from '../storage/order.js';
 import type { UpsertOutcome } from '../identity/repository.js';
 
@@ -13,6 +13,16 @@ export interface ClientRecord {
   metadata: Record<string, unknown>;
   secretHash: string | null;
   firstParty: boolean;
+  /**
+   * After a secret rotation: the previous secret's digest and when it stops
+   * working (epoch ms). Left undefined on a write, it is kept, unless the
+   * secret itself changes (then it is cleared).
+   */
+  previousSecret?: { hash: string; expiresAt: number } | null;
+  /** Set on reads: bumped by every write (If-Match in the admin API). */
+  version?: number;
+  createdAt?: number;
+  updatedAt?: number;
 }
 
 export interface ApiRecord {
@@ -22,6 +32,10 @@ export interface ApiRecord {
   scopes: string[];
   signingAlg: string;
   accessTokenTtl: number;
+  /** Set on reads: bumped by every write (If-Match in the admin API). */
+  version?: number;
+  createdAt?: number;
+  updatedAt?: number;
 }
 
 export interface SigningKeyRecord {
@@ -40,6 +54,13 @@ export interface ClientRepository {
   list(): Promise<ClientRecord[]>;
   /** Creates or replaces a client; says whether anything changed. @throws NotFoundError for an unknown tenant. */
   upsert(client: ClientRecord): Promise<UpsertOutcome>;
+  /** Creates a new client. @throws ConflictError when the id is taken; NotFoundError for an unknown tenant. */
+  create(client: ClientRecord): Promise<ClientRecord>;
+  /**
+   * Replaces a client only while it is still at `version` (If-Match), bumping it.
+   * @throws NotFoundError for an unknown client or tenant; StaleWriteError when it changed meanwhile.
+   */
+  replaceIfVersion(client: ClientRecord, version: number): Promise<ClientRecord>;
   delete(clientId: string): Promise<boolean>;
 }
 
@@ -47,6 +68,11 @@ export interface ApiRepository {
   find(identifier: string): Promise<ApiRecord | undefined>;
   list(): Promise<ApiRecord[]>;
   upsert(api: ApiRecord): Promise<UpsertOutcome>;
+  /** @throws ConflictError when the identifier is taken. */
+  create(api: ApiRecord): Promise<ApiRecord>;
+  /** Like ClientRepository.replaceIfVersion. @throws NotFoundError, StaleWriteError */
+  replaceIfVersion(api: ApiRecord, version: number): Promise<ApiRecord>;
+  delete(identifier: string): Promise<boolean>;
 }
 
 export interface SigningKeyRepository {
@@ -61,13 +87,22 @@ export interface SigningKeyRepository {
 }
 
 export function createClientRepository(db: Kysely<Database>): ClientRepository {
-  const toRecord = (r: Database['clients']): ClientRecord => ({
+  const toRecord = (r: Selectable<Database['clients']>): ClientRecord => ({
     clientId: r.client_id,
     tenantId: r.tenant_id,
     metadata: JSON.parse(r.metadata) as Record<string, unknown>,
     secretHash: r.secret_hash,
     firstParty: r.first_party === 1,
+    previousSecret: r.previous_secret_hash && r.previous_secret_expires_at !== null
+      ? { hash: r.previous_secret_hash, expiresAt: Number(r.previous_secret_expires_at) } : null,
+    version: Number(r.version ?? 1),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
   });
+  const previousColumns = (c: ClientRecord, secretChanged: boolean) => (c.previousSecret !== undefined
+    ? { previous_secret_hash: c.previousSecret?.hash ?? null, previous_secret_expires_at: c.previousSecret?.expiresAt ?? null }
+    // A new secret from the file or the CLI replaces the old one at once, as before rotation existed.
+    : secretChanged ? { previous_secret_hash: null, previous_secret_expires_at: null } : {});
   return {
     async find(clientId) {
       const r = await db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
@@ -90,11 +125,32 @@ export function createClientRepository(db: Kysely<Database>): ClientRepository {
           .values({ client_id: c.clientId, ...row, created_at: now, updated_at: now }).execute()));
         return 'created';
       }
+      const previous = previousColumns(c, existing.secret_hash !== row.secret_hash);
       if (existing.tenant_id === row.tenant_id && existing.metadata === row.metadata
-        && existing.secret_hash === row.secret_hash && existing.first_party === row.first_party) return 'unchanged';
+        && existing.secret_hash === row.secret_hash && existing.first_party === row.first_party
+        && Object.entries(previous).every(([k, v]) => (existing as Record<string, unknown>)[k] === v)) return 'unchanged';
       await mapMissingReference('tenant', c.tenantId, () =>
-        db.updateTable('clients').set({ ...row, updated_at: now }).where('client_id', '=', c.clientId).execute());
+        db.updateTable('clients').set((eb) => ({ ...row, ...previous, updated_at: now, version: eb('version', '+', 1) }))
+          .where('client_id', '=', c.clientId).execute());
       return 'updated';
+    },
+    async create(c) {
+      const now = Date.now();
+      await mapMissingReference('tenant', c.tenantId, () => mapConflict('client', c.clientId, () => db.insertInto('clients').values({
+        client_id: c.clientId, tenant_id: c.tenantId, metadata: JSON.stringify(c.metadata), secret_hash: c.secretHash,
+        first_party: c.firstParty ? 1 : 0, ...previousColumns(c, false), created_at: now, updated_at: now,
+      }).execute()));
+      return (await this.find(c.clientId))!;
+    },
+    async replaceIfVersion(c, version) {
+      const existing = await db.selectFrom('clients').select('secret_hash').where('client_id', '=', c.clientId).executeTakeFirst();
+      if (!existing) throw new NotFoundError('client', c.clientId);
+      const res = await mapMissingReference('tenant', c.tenantId, () => db.updateTable('clients').set((eb) => ({
+        tenant_id: c.tenantId, metadata: JSON.stringify(c.metadata), secret_hash: c.secretHash, first_party: c.firstParty ? 1 : 0,
+        ...previousColumns(c, existing.secret_hash !== c.secretHash), updated_at: Date.now(), version: eb('version', '+', 1),
+      })).where('client_id', '=', c.clientId).where('version', '=', version).executeTakeFirst());
+      if (Number(res.numUpdatedRows) === 0) throw new StaleWriteError('client', c.clientId);
+      return toRecord((await db.selectFrom('clients').selectAll().where('client_id', '=', c.clientId).executeTakeFirst())!);
     },
     async delete(clientId) {
       const res = await db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
@@ -104,12 +160,15 @@ export function createClientRepository(db: Kysely<Database>): ClientRepository {
 }
 
 export function createApiRepository(db: Kysely<Database>): ApiRepository {
-  const toRecord = (r: Database['apis']): ApiRecord => ({
+  const toRecord = (r: Selectable<Database['apis']>): ApiRecord => ({
     identifier: r.identifier,
     name: r.name,
     scopes: JSON.parse(r.scopes) as string[],
     signingAlg: r.signing_alg,
     accessTokenTtl: Number(r.access_token_ttl),
+    version: Number(r.version ?? 1),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
   });
   return {
     async find(identifier) {
@@ -130,8 +189,31 @@ export function createApiRepository(db: Kysely<Database>): ApiRepository {
       }
       if (existing.name === row.name && existing.scopes === row.scopes && existing.signing_alg === row.signing_alg
         && Number(existing.access_token_ttl) === row.access_token_ttl) return 'unchanged';
-      await db.updateTable('apis').set({ ...row, updated_at: now }).where('identifier', '=', a.identifier).execute();
+      await db.updateTable('apis').set((eb) => ({ ...row, updated_at: now, version: eb('version', '+', 1) }))
+        .where('identifier', '=', a.identifier).execute();
       return 'updated';
+    },
+    async create(a) {
+      const now = Date.now();
+      await mapConflict('api', a.identifier, () => db.insertInto('apis').values({
+        identifier: a.identifier, name: a.name, scopes: JSON.stringify(a.scopes), signing_alg: a.signingAlg,
+        access_token_ttl: a.accessTokenTtl, created_at: now, updated_at: now,
+      }).execute());
+      return (await this.find(a.identifier))!;
+    },
+    async replaceIfVersion(a, version) {
+      const res = await db.updateTable('apis').set((eb) => ({
+        name: a.name, scopes: JSON.stringify(a.scopes), signing_alg: a.signingAlg, access_token_ttl: a.accessTokenTtl,
+        updated_at: Date.now(), version: eb('version', '+', 1),
+      })).where('identifier', '=', a.identifier).where('version', '=', version).executeTakeFirst();
+      const current = await db.selectFrom('apis').selectAll().where('identifier', '=', a.identifier).executeTakeFirst();
+      if (!current) throw new NotFoundError('api', a.identifier);
+      if (Number(res.numUpdatedRows) === 0) throw new StaleWriteError('api', a.identifier);
+      return toRecord(current);
+    },
+    async delete(identifier) {
+      const res = await db.deleteFrom('apis').where('identifier', '=', identifier).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
     },
   };
 }
@@ -189,6 +271,20 @@ export function withClientCache(inner: ClientRepository, ttlMs = LOOKUP_CACHE_TT
         cache.invalidate(client.clientId);
       }
     },
+    async create(client) {
+      try {
+        return await inner.create(client);
+      } finally {
+        cache.invalidate(client.clientId);
+      }
+    },
+    async replaceIfVersion(client, version) {
+      try {
+        return await inner.replaceIfVersion(client, version);
+      } finally {
+        cache.invalidate(client.clientId);
+      }
+    },
     async delete(clientId) {
       try {
         return await inner.delete(clientId);
@@ -210,6 +306,27 @@ export function withApiCache(inner: ApiRepository, ttlMs = LOOKUP_CACHE_TTL_MS):
         return await inner.upsert(api);
       } finally {
         cache.invalidate(api.identifier);
+      }
+    },
+    async create(api) {
+      try {
+        return await inner.create(api);
+      } finally {
+        cache.invalidate(api.identifier);
+      }
+    },
+    async replaceIfVersion(api, version) {
+      try {
+        return await inner.replaceIfVersion(api, version);
+      } finally {
+        cache.invalidate(api.identifier);
+      }
+    },
+    async delete(identifier) {
+      try {
+        return await inner.delete(identifier);
+      } finally {
+        cache.invalidate(identifier);
       }
     },
   };

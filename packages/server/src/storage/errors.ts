@@ -13,6 +13,14 @@ export class ConflictError extends Error {
   }
 }
 
+/** A conditional write found the row changed since it was read (an If-Match edit that lost a race). */
+export class StaleWriteError extends Error {
+  constructor(readonly entity: string, readonly key: string) {
+    super(`${entity} ${key} was changed by someone else`);
+    this.name = 'StaleWriteError';
+  }
+}
+
 /** True for a unique/primary-key violation on SQLite or PostgreSQL. */
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string };

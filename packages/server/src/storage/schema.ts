@@ -12,6 +12,7 @@ export interface TenantsTable {
   policy: string;
   created_at: number;
   updated_at: number;
+  version: Generated<number>;
 }
 
 export interface UsersTable {
@@ -35,6 +36,11 @@ export interface UsersTable {
   locked_until: number | null;
   password_changed_at: number | null;
   locale: string | null;
+  /** Bumped by every versioned write (migration 007): the admin API's If-Match is a conditional UPDATE on it. */
+  version: Generated<number>;
+  /** Derived, normalised "family given" and "given family" names for prefix search (identity/model.ts nameKeys). */
+  name_family_first: string | null;
+  name_given_first: string | null;
 }
 
 export interface RolesTable {
@@ -60,6 +66,10 @@ export interface ClientsTable {
   first_party: number;
   created_at: number;
   updated_at: number;
+  version: Generated<number>;
+  /** After a secret rotation (migration 007): the old secret's digest, valid until `previous_secret_expires_at`. */
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: number | null;
 }
 
 export interface ApisTable {
@@ -71,6 +81,7 @@ export interface ApisTable {
   access_token_ttl: number;
   created_at: number;
   updated_at: number;
+  version: Generated<number>;
 }
 
 export interface SigningKeysTable {
@@ -154,6 +165,72 @@ export interface MetaTable {
   value: string;
 }
 
+export interface PasskeysTable {
+  /** Credential id, base64url (migration 006). */
+  id: string;
+  user_id: string;
+  tenant_id: string;
+  /** COSE public key, base64url. */
+  public_key: string;
+  sign_count: number;
+  /** JSON array of transport hints. */
+  transports: string;
+  aaguid: string;
+  device_type: string;
+  backed_up: number;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface WebauthnChallengesTable {
+  challenge: string;
+  purpose: string;
+  user_id: string | null;
+  interaction_uid: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface MfaTotpTable {
+  id: string;
+  user_id: string;
+  label: string;
+  /** Encrypted with the key-encryption key (migration 005). */
+  secret: string;
+  last_step: number | null;
+  created_at: number;
+  confirmed_at: number | null;
+  last_used_at: number | null;
+  expires_at: number | null;
+}
+
+export interface MfaRecoveryCodesTable {
+  user_id: string;
+  /** Keyed digest of the code (mfa/recovery-codes.ts), never the code. */
+  code_hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+export interface MfaLoginStatesTable {
+  uid: string;
+  user_id: string;
+  /** JSON array: the first factor's amr values. */
+  amr: string;
+  step_up: number;
+  enroll_totp_id: string | null;
+  done_amr: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface MfaFailuresTable {
+  user_id: string;
+  failures: number;
+  window_start: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -169,6 +246,12 @@ export interface Database {
   audit_log: AuditLogTable;
   dev_outbox: DevOutboxTable;
   session_meta: SessionMetaTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
+  mfa_login_states: MfaLoginStatesTable;
+  mfa_failures: MfaFailuresTable;
+  passkeys: PasskeysTable;
+  webauthn_challenges: WebauthnChallengesTable;
 }
 
 export type { Generated };

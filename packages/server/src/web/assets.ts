@@ -34,5 +34,9 @@ h2{font-size:1.1rem;margin:24px 0 6px}
 ul.items{list-style:none;padding:0;margin:0 0 8px}ul.items>li{border:1px solid var(--border);border-radius:8px;padding:12px 16px;margin:0 0 12px}ul.items h2{margin:0 0 6px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0 0 12px;font-size:.95rem}dt{color:var(--muted)}dd{margin:0}
 article.outbox{border-top:1px solid var(--border);padding-top:8px}article.outbox pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f8fa;padding:10px 12px;border-radius:8px;font-size:.9rem}
+img.qr{display:block;width:200px;height:200px;margin:8px 0 12px;image-rendering:pixelated}
+code.secret{font-size:1.05rem;letter-spacing:.05em;overflow-wrap:anywhere}
+ol.codes{columns:2;font-family:ui-monospace,monospace;padding-left:24px}
+details{margin-top:16px}details>summary{cursor:pointer;color:var(--accent)}
 @media (max-width:480px){main{margin:0;border-radius:0;border-left:0;border-right:0;min-height:100vh}}
 `;

@@ -72,8 +72,11 @@ export function alert(message: string | undefined, kind: 'error' | 'info' = 'err
   return kind === 'error' ? `<p class="alert" role="alert">${esc(message)}</p>` : `<p class="notice" role="status">${esc(message)}</p>`;
 }
 
-/** Sends a page with the strict CSP and no caching (pages may show personal data and form tokens). */
-export function sendPage(reply: FastifyReply, html: string, formTargets: string[] = []): FastifyReply {
-  return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp(formTargets))
+/**
+ * Sends a page with the strict CSP and no caching (pages may show personal data and form tokens).
+ * `opts.scripts`: the page loads a script file from /assets (see pageCsp).
+ */
+export function sendPage(reply: FastifyReply, html: string, formTargets: string[] = [], opts: { scripts?: boolean } = {}): FastifyReply {
+  return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp(formTargets, opts))
     .header('cache-control', 'no-store').send(html);
 }

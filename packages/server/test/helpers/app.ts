@@ -84,13 +84,18 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Reuse a store (e.g. to restart on the same data). */
   testStore?: TestStore;
+  /**
+   * The issuer's host name (default 127.0.0.1). Browser tests of passkeys use
+   * `localhost`: WebAuthn refuses IP addresses as RP IDs. The server still listens on 127.0.0.1.
+   */
+  issuerHost?: string;
 }
 
 /** Boots the real platform on a loopback port over a fresh store. */
 export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const testStore = opts.testStore ?? (await createTestStore());
   const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `http://${opts.issuerHost ?? '127.0.0.1'}:${port}`;
   const logs: string[] = [];
   const logStream = new Writable({
     write(chunk, _enc, cb) {

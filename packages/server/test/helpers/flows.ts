@@ -7,12 +7,20 @@ export interface Credentials {
 }
 
 /**
- * Drives the hosted pages from an authorization URL to the redirect back to
- * the client: sign in (if asked), consent (if asked). Returns the callback URL.
+ * Answers an MFA page of the sign-in (challenge, in-login setup, recovery
+ * codes shown once): given its HTML and URL, returns the response of the
+ * form it submits. See test/helpers/mfa.ts.
  */
-export async function signInThrough(agent: UserAgent, authorizationUrl: URL | string, issuer: string, creds?: Credentials, opts: { consent?: boolean } = {}): Promise<URL> {
+export type MfaHandler = (html: string, url: string, agent: UserAgent) => Promise<Response>;
+
+/**
+ * Drives the hosted pages from an authorization URL to the redirect back to
+ * the client: sign in (if asked), MFA (if asked: `opts.mfa` answers), consent
+ * (if asked). Returns the callback URL.
+ */
+export async function signInThrough(agent: UserAgent, authorizationUrl: URL | string, issuer: string, creds?: Credentials, opts: { consent?: boolean; mfa?: MfaHandler } = {}): Promise<URL> {
   let { res, url } = await agent.follow(await agent.get(authorizationUrl), String(authorizationUrl));
-  for (let step = 0; step < 4; step++) {
+  for (let step = 0; step < 8; step++) {
     if (new URL(url).origin !== new URL(issuer).origin) return new URL(url);
     if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url}: ${await res.text()}`);
     const html = await res.text();
@@ -20,6 +28,9 @@ export async function signInThrough(agent: UserAgent, authorizationUrl: URL | st
       if (!creds) throw new Error('sign-in page shown but no credentials given');
       const action = new URL(formAction(html, '/login'), issuer);
       ({ res, url } = await agent.follow(await agent.post(action, { username: creds.username, password: creds.password }), action.href));
+    } else if (/action="\/interaction\/[^"]+\/mfa\//.test(html)) {
+      if (!opts.mfa) throw new Error(`MFA page shown but no MFA handler given: ${html.slice(0, 300)}`);
+      ({ res, url } = await agent.follow(await opts.mfa(html, url, agent), url));
     } else if (html.includes('/confirm')) {
       if (opts.consent === false) {
         const action = new URL(formAction(html, '/abort'), issuer);
@@ -56,7 +67,7 @@ export interface CodeFlowResult {
 }
 
 /** A complete code + PKCE flow with openid-client as the relying party. */
-export async function codeFlow(config: oidc.Configuration, agent: UserAgent, issuer: string, creds: Credentials | undefined, params: Record<string, string> = {}, checks: { maxAge?: number } = {}): Promise<CodeFlowResult> {
+export async function codeFlow(config: oidc.Configuration, agent: UserAgent, issuer: string, creds: Credentials | undefined, params: Record<string, string> = {}, checks: { maxAge?: number; mfa?: MfaHandler } = {}): Promise<CodeFlowResult> {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -70,7 +81,7 @@ export async function codeFlow(config: oidc.Configuration, agent: UserAgent, iss
     prompt: 'consent',
     ...params,
   });
-  const callback = await signInThrough(agent, url, issuer, creds);
+  const callback = await signInThrough(agent, url, issuer, creds, { mfa: checks.mfa });
   const tokens = await oidc.authorizationCodeGrant(config, callback, {
     pkceCodeVerifier: verifier,
     expectedState: state,

@@ -3,6 +3,9 @@ import * as m001 from './001_initial.js';
 import * as m002 from './002_identity.js';
 import * as m003 from './003_registration.js';
 import * as m004 from './004_account.js';
+import * as m005 from './005_mfa.js';
+import * as m006 from './006_passkeys.js';
+import * as m007 from './007_admin.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -10,6 +13,9 @@ const migrations: Record<string, Migration> = {
   '002_identity': m002,
   '003_registration': m003,
   '004_account': m004,
+  '005_mfa': m005,
+  '006_passkeys': m006,
+  '007_admin': m007,
 };
 
 export const migrationProvider: MigrationProvider = {

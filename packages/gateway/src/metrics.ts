@@ -1,0 +1,124 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metric } from 'prom-client';
+import type { FailureReason } from './token.js';
+
+const UPSTREAM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+/** Per-route tallies kept as plain numbers on the hot path; turned into Prometheus samples at scrape time. */
+interface RouteTally {
+  statuses: Map<number, number>;
+  buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * Prometheus metrics, one registry per gateway (several may run in one test
+ * process). Label values are bounded: routes are the declared ones (or
+ * "unmatched"/"gateway"), failure reasons a fixed set.
+ *
+ * The two per-request metrics (requests by route and status, upstream
+ * latency) are counted in plain arrays and maps and only handed to
+ * prom-client when /metrics is scraped: prom-client resolves and hashes the
+ * label set on every `inc`/`observe`, which cost more per request than the
+ * rest of the gateway's own pipeline (bench/README.md).
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly tallies = new Map<string, RouteTally>();
+  private readonly requests: Counter<'route' | 'status'>;
+  private readonly failures = new Counter({
+    name: 'tessera_gateway_token_failures_total', help: 'Refused bearer tokens by reason',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly jwksFetches = new Counter({
+    name: 'tessera_gateway_jwks_fetches_total', help: 'JWKS fetches by reason and outcome',
+    labelNames: ['reason', 'outcome'] as const, registers: [this.registry],
+  });
+  readonly introspections = new Counter({
+    name: 'tessera_gateway_introspections_total', help: 'Introspection answers by outcome (cache hits included)',
+    labelNames: ['outcome'] as const, registers: [this.registry],
+  });
+  readonly tokenCacheSize = new Gauge({
+    name: 'tessera_gateway_token_cache_entries', help: 'Verified tokens currently remembered', registers: [this.registry],
+  });
+
+  constructor() {
+    const tallies = this.tallies;
+    this.requests = new Counter({
+      name: 'tessera_gateway_requests_total', help: 'Requests by route and status',
+      labelNames: ['route', 'status'] as const, registers: [this.registry],
+      // At scrape time: move what was counted since the last scrape into the counter.
+      collect() {
+        for (const [route, t] of tallies) {
+          for (const [status, n] of t.statuses) {
+            if (n > 0) this.inc({ route, status: String(status) }, n);
+            t.statuses.set(status, 0);
+          }
+        }
+      },
+    });
+    this.registry.registerMetric(upstreamHistogram(tallies) as unknown as Metric);
+    collectDefaultMetrics({ register: this.registry, prefix: 'tessera_gateway_' });
+  }
+
+  private tally(route: string): RouteTally {
+    let t = this.tallies.get(route);
+    if (!t) {
+      t = { statuses: new Map(), buckets: new Float64Array(UPSTREAM_BUCKETS.length), sum: 0, count: 0 };
+      this.tallies.set(route, t);
+    }
+    return t;
+  }
+
+  request(route: string, status: number): void {
+    const statuses = this.tally(route).statuses;
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  }
+
+  upstreamSeconds(route: string, seconds: number): void {
+    const t = this.tally(route);
+    t.sum += seconds;
+    t.count++;
+    for (let i = 0; i < UPSTREAM_BUCKETS.length; i++) {
+      if (seconds <= UPSTREAM_BUCKETS[i]!) {
+        t.buckets[i]!++;
+        break;
+      }
+    }
+  }
+
+  tokenFailure(reason: FailureReason | 'unavailable'): void {
+    this.failures.labels(reason).inc();
+  }
+}
+
+/**
+ * `tessera_gateway_upstream_duration_seconds`, a Prometheus histogram by
+ * route, rendered from the tallies in prom-client's metric shape (buckets
+ * cumulative, plus _sum and _count), so the registry prints it like its own.
+ */
+function upstreamHistogram(tallies: Map<string, RouteTally>) {
+  const name = 'tessera_gateway_upstream_duration_seconds';
+  return {
+    name,
+    help: 'Time from forwarding a request to the end of the upstream response, by route',
+    type: 'histogram',
+    aggregator: 'sum',
+    async get() {
+      const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+      for (const [route, t] of tallies) {
+        if (t.count === 0) continue;
+        let cumulative = 0;
+        UPSTREAM_BUCKETS.forEach((le, i) => {
+          cumulative += t.buckets[i]!;
+          values.push({ value: cumulative, labels: { le, route }, metricName: `${name}_bucket` });
+        });
+        values.push({ value: t.count, labels: { le: '+Inf', route }, metricName: `${name}_bucket` });
+        values.push({ value: t.sum, labels: { route }, metricName: `${name}_sum` });
+        values.push({ value: t.count, labels: { route }, metricName: `${name}_count` });
+      }
+      return { name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * What the gateway knows about a caller once its token is validated, and the
+ * reasons a token is refused. No HTTP here: the answers are rendered elsewhere.
+ */
+
+/** Why a token was refused: a bounded set (it is a metrics label). */
+export type FailureReason =
+  | 'missing' | 'too_large' | 'malformed' | 'algorithm' | 'unknown_key' | 'signature' | 'expired'
+  | 'not_yet_valid' | 'issuer' | 'audience' | 'type' | 'claims' | 'inactive' | 'not_introspectable';
+
+/** `error_description` per reason: fixed ASCII strings, safe inside a quoted header parameter. */
+export const FAILURE_DESCRIPTIONS: Record<FailureReason, string> = {
+  missing: 'An access token is required.',
+  too_large: 'The access token is too large.',
+  malformed: 'The access token is malformed.',
+  algorithm: 'The access token is signed with an algorithm that is not accepted.',
+  unknown_key: 'The access token is not signed by a key of the issuer.',
+  signature: 'The access token signature is invalid.',
+  expired: 'The access token has expired.',
+  not_yet_valid: 'The access token is not valid yet.',
+  issuer: 'The access token was issued by another issuer.',
+  audience: 'The access token is not meant for this API.',
+  type: 'The token is not an access token.',
+  claims: 'The access token lacks required claims.',
+  inactive: 'The access token is not active (revoked or expired).',
+  not_introspectable: 'This API checks revocation with the issuer, and the issuer cannot introspect this token.',
+};
+
+/** A validated caller; immutable and shared by every request presenting the same token. */
+export interface TokenContext {
+  readonly sub: string;
+  readonly tenant: string;
+  readonly clientId: string;
+  readonly scope: string;
+  readonly scopes: ReadonlySet<string>;
+  readonly roles: readonly string[];
+  readonly acr: string | undefined;
+  /** When the user signed in (epoch seconds), if the token says. */
+  readonly authTime: number | undefined;
+  /** Expiry, epoch seconds. */
+  readonly exp: number;
+  /** The context headers sent upstream, computed once per token. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+}
+
+export type AuthResult =
+  | { ok: true; token: TokenContext }
+  | { ok: false; reason: FailureReason }
+  /** The issuer (keys, introspection) could not be consulted: 503, since the token may be fine. */
+  | { ok: false; reason: 'unavailable'; detail: string };
+
+/** A claim value that may travel in an HTTP header: visible ASCII, no spaces. */
+const HEADER_TOKEN = /^[\x21-\x7E]{1,512}$/;
+/** A scope string: scope tokens separated by single spaces (RFC 6749 §3.3). */
+const SCOPE = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/;
+
+/**
+ * Builds the caller context from validated claims (a verified JWT payload or
+ * an introspection answer). Every value that is forwarded in a header is
+ * checked to be header-safe, so a token can never smuggle a line break or a
+ * forged header to the backend. Returns undefined when a required claim is
+ * missing or unusable.
+ */
+export function contextFromClaims(claims: Record<string, unknown>): TokenContext | undefined {
+  const { sub, tenant, scope, acr, roles, exp, auth_time: authTime } = claims;
+  const clientId = claims.client_id ?? claims.azp;
+  if (typeof sub !== 'string' || !HEADER_TOKEN.test(sub)) return undefined;
+  if (typeof tenant !== 'string' || !HEADER_TOKEN.test(tenant)) return undefined;
+  if (typeof clientId !== 'string' || !HEADER_TOKEN.test(clientId)) return undefined;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
+  if (scope !== undefined && (typeof scope !== 'string' || (scope !== '' && !SCOPE.test(scope)))) return undefined;
+  if (acr !== undefined && (typeof acr !== 'string' || !HEADER_TOKEN.test(acr))) return undefined;
+  if (authTime !== undefined && (typeof authTime !== 'number' || !Number.isFinite(authTime))) return undefined;
+  if (roles !== undefined && !(Array.isArray(roles) && roles.length <= 256 && roles.every((r) => typeof r === 'string' && HEADER_TOKEN.test(r)))) {
+    return undefined;
+  }
+  const scopeText = (scope as string | undefined) ?? '';
+  const roleList = (roles as string[] | undefined) ?? [];
+  const headers: Array<[string, string]> = [
+    ['x-tessera-sub', sub],
+    ['x-tessera-tenant', tenant],
+    ['x-tessera-client', clientId],
+    ['x-tessera-scope', scopeText],
+  ];
+  if (acr !== undefined) headers.push(['x-tessera-acr', acr as string]);
+  if (roleList.length) headers.push(['x-tessera-roles', roleList.join(' ')]);
+  return Object.freeze({
+    sub,
+    tenant,
+    clientId,
+    scope: scopeText,
+    scopes: new Set(scopeText ? scopeText.split(' ') : []),
+    roles: Object.freeze([...roleList]),
+    acr: acr as string | undefined,
+    authTime: authTime as number | undefined,
+    exp,
+    headers: Object.freeze(headers.map((h) => Object.freeze(h))),
+  });
+}

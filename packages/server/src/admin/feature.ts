@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import type { Platform } from '../platform.js';
+import { AccessService } from '../account/access.js';
+import { createSessionMetaRepository } from '../account/session-meta.js';
+import { AdminAccess } from './access.js';
+import { adminEmitter } from './audit.js';
+import { OpenApiRegistry } from './openapi.js';
+import { ADMIN_BASE, adminRouter } from './routing.js';
+import { createUserSearch } from './users/search.js';
+import { UserAdminService } from './users/service.js';
+import { registerUserRoutes } from './users/routes.js';
+import { TenantAdminService } from './tenants/service.js';
+import { registerAuditRoutes, registerTenantRoutes } from './tenants/routes.js';
+import { ClientAdminService } from './clients/service.js';
+import { registerClientRoutes } from './clients/routes.js';
+import { ApiAdminService } from './apis/service.js';
+import { registerApiRoutes } from './apis/routes.js';
+import { mfaAdminDeps, registerMfaAdminRoutes } from './mfa-routes.js';
+
+/** The OpenAPI document's stable URL. */
+export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
+
+/**
+ * The admin APIs (docs/admin.md): identity administration (scope
+ * identity.admin) and authorization-server administration (auth.admin),
+ * under /api/admin/v1, with their OpenAPI document. Returns the registry
+ * (tests check every route is documented).
+ */
+export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry {
+  const access = new AdminAccess({
+    issuer: p.settings.issuer,
+    publicJwks: () => p.keys.publicJwks(),
+    users: p.users,
+    clients: p.clients,
+    stepUpMaxAge: p.settings.adminStepUpMaxAge,
+  });
+  const registry = new OpenApiRegistry();
+  const route = adminRouter(app, access, registry);
+  const emit = adminEmitter(p.events, p.log);
+  const sessionMeta = createSessionMetaRepository(p.db);
+
+  registerUserRoutes(route, new UserAdminService({
+    users: p.users, tenants: p.tenants, roles: p.roles, identity: p.identity, search: createUserSearch(p.db),
+    sessions: new AccessService({ payloads: p.payloads, meta: sessionMeta, clients: p.clients, provider: p.provider, events: p.events, log: p.log }),
+    payloads: p.payloads, sessionMeta, emit,
+  }));
+  registerMfaAdminRoutes(route, mfaAdminDeps(p));
+  const tenants = new TenantAdminService({ tenants: p.tenants, roles: p.roles, emit });
+  registerTenantRoutes(route, tenants);
+  registerAuditRoutes(route, p.audit);
+  registerClientRoutes(route, new ClientAdminService({
+    clients: p.clients, emit,
+    validate: async (metadata) => {
+      await p.provider().Client.validate(metadata as never);
+    },
+  }));
+  registerApiRoutes(route, new ApiAdminService({ issuer: p.settings.issuer, apis: p.apis, keys: p.keys, rotateKeys: () => p.rotateKeys(), emit }));
+
+  // Public, like discovery: the document describes the API, it grants nothing.
+  app.get(OPENAPI_PATH, async (_request, reply) => reply.header('cache-control', 'public, max-age=300')
+    .send(registry.document(p.settings.issuer, ADMIN_BASE)));
+  return registry;
+}
