@@ -56,6 +56,8 @@ export function bearerToken(header: string | undefined): string | undefined {
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void> | void {
   const { settings, routes, authenticator, pools, limiter, metrics, log } = deps;
   const acrLevels = settings.acr_levels;
+  // Per-request lines exist only at debug; the level is fixed at boot, so ask once, not per request.
+  const debug = log.isLevelEnabled('debug');
 
   const refuse = (res: ServerResponse, label: string, answer: Answer, headers: Record<string, string>): void => {
     sendAnswer(res, answer, headers);
@@ -124,7 +126,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
         log.warn({ requestId, route: route.label, detail: result.detail }, 'issuer unavailable; answering 503');
         return refuse(res, route.label, answers.unavailable(), x.headers);
       }
-      if (log.isLevelEnabled('debug')) log.debug({ requestId, route: route.label, reason: result.reason }, 'token refused');
+      if (debug) log.debug({ requestId, route: route.label, reason: result.reason }, 'token refused');
       return refuse(res, route.label, answers.invalidToken(FAILURE_DESCRIPTIONS[result.reason]), x.headers);
     }
     const token = result.token;
@@ -140,7 +142,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       const answer = decision.error === 'insufficient_user_authentication'
         ? answers.stepUp(decision.description, decision.acrValues, decision.maxAge)
         : answers.insufficientScope(decision.description, decision.scope);
-      if (log.isLevelEnabled('debug')) log.debug({ requestId, route: route.label, sub: token.sub, client: token.clientId, error: decision.error }, 'policy refused');
+      if (debug) log.debug({ requestId, route: route.label, sub: token.sub, client: token.clientId, error: decision.error }, 'policy refused');
       return refuse(res, route.label, answer, x.headers);
     }
     forward(x, token);
@@ -172,12 +174,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     metrics.upstreamSeconds(route.label, (performance.now() - started) / 1000);
     if (outcome.ok) {
       metrics.request(route.label, outcome.status);
-      if (log.isLevelEnabled('debug')) log.debug({ requestId, route: route.label, status: outcome.status, sub: token?.sub }, 'forwarded');
+      if (debug) log.debug({ requestId, route: route.label, status: outcome.status, sub: token?.sub }, 'forwarded');
       return;
     }
     if (outcome.kind === 'client_closed') {
       metrics.request(route.label, outcome.status);
-      if (log.isLevelEnabled('debug')) log.debug({ requestId, route: route.label }, 'client closed the connection');
+      if (debug) log.debug({ requestId, route: route.label }, 'client closed the connection');
       return;
     }
     if (outcome.kind === 'aborted') {

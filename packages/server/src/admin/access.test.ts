@@ -7,12 +7,12 @@ import { ACR_MFA, ACR_PASSWORD } from '../oidc/acr.js';
 const ISSUER = 'https://id.example.test';
 const NOW = Date.UTC(2030, 0, 1);
 
-async function setup() {
+async function setup(verifierNow = NOW) {
   const { publicKey, privateKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
   const admin = { id: 'u1', tenantId: 'default', roles: ['admin'], status: 'active', lockedUntil: null };
   const access = new AdminAccess({
-    issuer: ISSUER, publicJwks: async () => ({ keys: [jwk] }), stepUpMaxAge: 300, now: () => NOW,
+    issuer: ISSUER, publicJwks: async () => ({ keys: [jwk] }), stepUpMaxAge: 300, now: () => verifierNow,
     users: { findById: async (id: string) => (id === 'u1' ? admin : undefined) } as never,
     clients: { find: async (id: string) => (id === 'console' ? { clientId: 'console', tenantId: 'default', firstParty: true, metadata: {}, secretHash: null } : undefined) },
   });
@@ -33,6 +33,16 @@ describe('AdminAccess', () => {
     expect(p).toMatchObject({ kind: 'user', id: 'u1', platform: true, acr: ACR_MFA, authTime: NOW / 1000 });
     await expect(access.authenticate(`Bearer ${await sign({}, 'JWT')}`, 'identity.admin')).rejects.toMatchObject({ code: 'invalid_token', status: 401 });
     await expect(access.authenticate(`Bearer ${await sign({})}`, 'auth.admin')).rejects.toMatchObject({ code: 'insufficient_scope', status: 403 });
+  });
+
+  test('refuses expired tokens, tokens signed by another key, and other token types in the header', async () => {
+    const { access, sign } = await setup(NOW + 3600_000); // the token (exp = NOW + 600 s) has expired by then
+    await expect(access.authenticate(`Bearer ${await sign({})}`, 'identity.admin')).rejects.toMatchObject({ code: 'invalid_token' });
+    const fresh = await setup();
+    const other = await setup();
+    await expect(fresh.access.authenticate(`Bearer ${await other.sign({})}`, 'identity.admin')).rejects.toMatchObject({ code: 'invalid_token' });
+    await expect(fresh.access.authenticate(`Basic ${await fresh.sign({})}`, 'identity.admin')).rejects.toMatchObject({ code: 'invalid_token' });
+    await expect(fresh.access.authenticate(`Bearer ${await fresh.sign({})}`, 'identity.admin')).resolves.toMatchObject({ id: 'u1' });
   });
 
   test('step-up: the MFA level, signed in within the window', async () => {

@@ -49,7 +49,7 @@ export function registerMfaAdminRoutes(route: AdminRouter, deps: MfaAdminDeps): 
     summary: 'Reset a user\'s multi-factor authentication',
     description: 'Removes every second factor of the user (authenticator apps, passkeys, recovery codes) and voids sign-ins waiting for one. '
       + 'Needs a multi-factor sign-in within the last 10 minutes for user callers (RFC 9470).',
-    tag: 'users',
+    tag: 'Users',
     scope: 'identity.admin',
     stepUp: 'always',
     params: userParams,
