@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ENGINE, createTestStore, startTestApp } from './helpers/app.js';
+import { createTestStore, startTestApp } from './helpers/app.js';
 import type { TestApp } from './helpers/app.js';
 import { hiddenField } from './helpers/agent.js';
 import type { UserAgent } from './helpers/agent.js';
@@ -209,8 +209,8 @@ describe('the development outbox', () => {
 });
 
 describe('tessera users invite', () => {
-  // The CLI opens the store named by DATABASE_URL; a PostgreSQL test schema cannot be named that way.
-  test.skipIf(ENGINE !== 'sqlite')('mails an invitation link that registers the invited address', async () => {
+  // The CLI opens the store named by DATABASE_URL; a PostgreSQL test schema is named with ?schema=.
+  test('mails an invitation link that registers the invited address', async () => {
     const testStore = await createTestStore();
     const app = await startTestApp({ config: { tenants: [{ id: 'club', name: 'Invite Club', policy: { registration: 'invite_only' } }] }, env: { SMTP_URL: h.smtp.url }, testStore });
     try {
@@ -218,7 +218,7 @@ describe('tessera users invite', () => {
       const run = (args: string[]) => new Promise<{ code: number; out: string }>((done) => {
         const child = spawn(process.execPath, [resolve(import.meta.dirname, '../bin/tessera.js'), ...args], {
           env: {
-            ...process.env, DATABASE_URL: testStore.url, TESSERA_DATA_DIR: testStore.dir, TESSERA_SECRET: 'test-secret-test-secret-test-secret',
+            ...process.env, DATABASE_URL: testStore.schema ? `${testStore.url}?schema=${testStore.schema}` : testStore.url, TESSERA_DATA_DIR: testStore.dir, TESSERA_SECRET: 'test-secret-test-secret-test-secret',
             TESSERA_ISSUER: app.issuer, SMTP_URL: h.smtp.url, LOG_LEVEL: 'warn', TESSERA_CONFIG: '',
           },
         });

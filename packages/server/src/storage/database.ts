@@ -32,7 +32,16 @@ export interface StoreOptions {
  */
 export function openStore(url: string, options: StoreOptions = {}): Store {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, options);
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    // `?schema=NAME` selects a PostgreSQL schema (one database, several Tessera deployments or test runs).
+    const parsed = new URL(url);
+    const schema = parsed.searchParams.get('schema');
+    if (schema) {
+      parsed.searchParams.delete('schema');
+      return openPostgres(parsed.toString(), { ...options, schema: options.schema ?? schema });
+    }
+    return openPostgres(url, options);
+  }
   throw new Error(`DATABASE_URL must start with sqlite: or postgres:// (got "${url.split(':')[0]}:")`);
 }
 
