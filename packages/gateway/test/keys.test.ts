@@ -18,7 +18,7 @@ beforeAll(async () => {
   gw = await startGateway({
     issuer: t.issuer,
     audience: RECORDS_API,
-    jwks: { cooldown: 1, max_age: 600 },
+    jwks: { cooldown: 2, max_age: 600 },
     routes: [{ prefix: '/echo', upstream: echo.url }],
   });
 });
@@ -37,7 +37,7 @@ const platformJwksRequests = () => t.logs.filter((l) => l.includes('"path":"/oid
 
 describe('signing keys', () => {
   test('an unknown kid refetches the JWKS at most once per cooldown, however many tokens name one', async () => {
-    await sleep(1100); // past the cooldown of the initial fetch
+    await sleep(2100); // past the cooldown of the initial fetch
     const { privateKey } = await generateKeyPair('ES256');
     const worker = await clientToken(t.issuer, 'worker', RECORDS_API, 'records:read');
     const forge = (kid: string) => new SignJWT(jwtParts(worker).payload).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(privateKey);
@@ -45,7 +45,8 @@ describe('signing keys', () => {
     const fetchesBefore = await jwksFetches('unknown_kid')();
     const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) => forge(`made-up-${i}`)));
     const answers = await Promise.all(tokens.map((token) => call(gw.url, '/echo', { token })));
-    for (let i = 0; i < 10; i++) answers.push(await call(gw.url, '/echo', { token: await forge(`later-${i}`) }));
+    const later = await Promise.all(Array.from({ length: 10 }, (_, i) => forge(`later-${i}`)));
+    for (const token of later) answers.push(await call(gw.url, '/echo', { token }));
     expect(answers.every((a) => a.status === 401 && /not signed by a key of the issuer/.test(a.challenge ?? ''))).toBe(true);
     expect(platformJwksRequests() - before).toBe(1);
     expect((await jwksFetches('unknown_kid')()) - fetchesBefore).toBe(1);
@@ -57,7 +58,7 @@ describe('signing keys', () => {
     await t.app.rotateKeys();
     const fresh = await clientToken(t.issuer, 'worker', RECORDS_API, 'records:read');
     expect(decodeProtectedHeader(fresh).kid).not.toBe(decodeProtectedHeader(old).kid);
-    await sleep(1100); // the previous test's refetch is inside the cooldown
+    await sleep(2100); // the previous test's refetch is inside the cooldown
     const before = await jwksFetches('unknown_kid')();
     expect((await call(gw.url, '/echo', { token: fresh })).status).toBe(200);
     expect((await jwksFetches('unknown_kid')()) - before).toBe(1);
