@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Platform } from '../platform.js';
 import type { User } from '../identity/model.js';
@@ -6,14 +5,9 @@ import type { EventContext } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
 import { MfaService } from '../mfa/service.js';
 import { createMfaRepository } from '../mfa/repository.js';
-import { AdminAccess } from './access.js';
 import type { AdminPrincipal } from './access.js';
-import { adminRouter } from './routing.js';
 import type { AdminRouter } from './routing.js';
-import { OpenApiRegistry } from './openapi.js';
 
-/** RFC 9470: resetting a user's MFA needs the caller's own multi-factor sign-in within this window. */
-export const MFA_RESET_STEP_UP_SECONDS = 600;
 
 export interface MfaAdminDeps {
   users: Pick<Platform['users'], 'findById'>;
@@ -64,23 +58,6 @@ export function registerMfaAdminRoutes(route: AdminRouter, deps: MfaAdminDeps): 
       return { user_id: user.id, removed };
     },
   });
-}
-
-/**
- * Wires the MFA admin route on its own (its own access checker and router)
- * until the admin API feature exists; that feature should then call
- * `registerMfaAdminRoutes` with its router (so the route is in its OpenAPI
- * document) and this wiring goes.
- */
-export function adminMfaFeature(app: FastifyInstance, p: Platform): void {
-  const access = new AdminAccess({
-    issuer: p.settings.issuer,
-    publicJwks: () => p.keys.publicJwks(),
-    users: p.users,
-    clients: p.clients,
-    stepUpMaxAge: MFA_RESET_STEP_UP_SECONDS,
-  });
-  registerMfaAdminRoutes(adminRouter(app, access, new OpenApiRegistry()), mfaAdminDeps(p));
 }
 
 /** The MFA reset route's dependencies over the platform (also used by the admin API feature, admin/feature.ts). */
