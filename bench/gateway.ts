@@ -20,19 +20,7 @@ import { API_IDENTIFIER, tokenRequest } from './targets.js';
 import { startBareProxy, startGatewayTarget, startTesseraProcess, startUpstream } from './gateway-targets.js';
 import type { GatewayTarget, HttpTarget, IssuerTarget } from './gateway-targets.js';
 
-function envNumber(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min} (got "${raw}")`);
-  return n;
-}
-
-const DURATION = envNumber('BENCH_DURATION', 6, 1);
-const CONNECTIONS = Math.round(envNumber('BENCH_CONNECTIONS', 10, 1));
-const WARMUP = envNumber('BENCH_WARMUP', 1, 0);
-const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 2, 1));
-const VERBOSE = process.env.BENCH_VERBOSE === '1';
+import { CONNECTIONS, DURATION, ROUNDS, VERBOSE, WARMUP } from './settings.js';
 const PATH = '/items?page=1';
 
 async function issueToken(tessera: IssuerTarget): Promise<string> {

@@ -12,6 +12,7 @@ import type { LoadOptions, LoadRequest, LoadSummary } from './load.js';
 import { API_IDENTIFIER, startBare, startTessera, tokenRequest } from './targets.js';
 import type { Target, TesseraTarget } from './targets.js';
 import { totalQueries } from './query-counter.js';
+import { CONNECTIONS, DURATION, ROUNDS, VERBOSE, WARMUP } from './settings.js';
 
 interface Scenario {
   name: string;
@@ -24,23 +25,6 @@ interface Measurement {
   /** SQL statements Tessera ran during the measured runs, by kind and table. */
   tesseraQueries: Map<string, number>;
 }
-
-function envNumber(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min} (got "${raw}")`);
-  return n;
-}
-
-/** Measured seconds per scenario and server, split over the rounds. */
-const DURATION = envNumber('BENCH_DURATION', 6, 1);
-const CONNECTIONS = Math.round(envNumber('BENCH_CONNECTIONS', 10, 1));
-const WARMUP = envNumber('BENCH_WARMUP', 1, 0);
-/** Tessera and bare take turns (T b, b T, …) so drift and noisy neighbours hit both alike. */
-const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 2, 1));
-/** BENCH_VERBOSE=1 prints each round's rate to stderr, to judge the noise. */
-const VERBOSE = process.env.BENCH_VERBOSE === '1';
 
 const SCENARIOS: Scenario[] = [
   {
