@@ -10,7 +10,7 @@ import type { OpaqueIssuer } from './opaque-issuer.js';
 /**
  * Routes with `introspect: true` ask the issuer (RFC 7662) on every request
  * (answers cached ≤ cache_ttl), so revocation takes effect at once. Tessera's
- * engine introspects opaque tokens only, and issues JWTs for APIs: against
+ * engine introspects opaque tokens only: for an API with JWT access tokens (the default), against
  * Tessera such routes fail closed; against an issuer with opaque API tokens
  * they work end to end, revocation included.
  */

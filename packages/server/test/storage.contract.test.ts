@@ -452,7 +452,7 @@ for (const engine of ENGINES) {
     describe('ApiRepository', () => {
       const orders: ApiRecord = {
         identifier: 'https://api.example/orders', name: 'Orders', scopes: ['orders:read', 'orders:write'],
-        signingAlg: 'RS256', accessTokenTtl: 900,
+        signingAlg: 'RS256', accessTokenTtl: 900, accessTokenFormat: 'jwt',
       };
 
       const read = (a: ApiRecord) => ({ ...a, version: expect.any(Number), createdAt: expect.any(Number), updatedAt: expect.any(Number) });
@@ -464,6 +464,7 @@ for (const engine of ENGINES) {
 
         const changes: Partial<ApiRecord>[] = [
           { name: 'Orders API' }, { scopes: ['orders:read'] }, { scopes: [] }, { signingAlg: 'ES256' }, { accessTokenTtl: 300 },
+          { accessTokenFormat: 'opaque' }, { accessTokenFormat: 'jwt' },
         ];
         let current = orders;
         for (const change of changes) {
@@ -487,8 +488,8 @@ for (const engine of ENGINES) {
         const created = await apis.create(orders);
         expect(created).toEqual(read(orders));
         expectDomainError(await rejection(apis.create(orders)), ConflictError);
-        const changed = await apis.replaceIfVersion({ ...orders, scopes: ['orders:read'] }, created.version!);
-        expect(changed).toMatchObject({ scopes: ['orders:read'], version: created.version! + 1 });
+        const changed = await apis.replaceIfVersion({ ...orders, scopes: ['orders:read'], accessTokenFormat: 'opaque' }, created.version!);
+        expect(changed).toMatchObject({ scopes: ['orders:read'], accessTokenFormat: 'opaque', version: created.version! + 1 });
         expectDomainError(await rejection(apis.replaceIfVersion({ ...orders, name: 'Lost' }, created.version!)), StaleWriteError);
         expect(await apis.delete(orders.identifier)).toBe(true);
         expect(await apis.delete(orders.identifier)).toBe(false);

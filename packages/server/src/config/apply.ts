@@ -63,7 +63,7 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
       if (!(await roles.list(t.id)).some((r) => r.name === 'admin')) await roles.upsert(t.id, 'admin', 'Tenant administrators');
     }
     for (const a of cfg.apis) {
-      count(await apis.upsert({ identifier: a.identifier, name: a.name, scopes: a.scopes, signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl }));
+      count(await apis.upsert({ identifier: a.identifier, name: a.name, scopes: a.scopes, signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl, accessTokenFormat: a.access_token_format }));
     }
     for (const r of cfg.roles) count(await roles.upsert(r.tenant, r.name, r.description ?? null));
     for (const c of cfg.clients) {

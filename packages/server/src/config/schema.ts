@@ -33,6 +33,8 @@ export const apiSchema = z.strictObject({
   scopes: z.array(scopeToken).default([]),
   signing_alg: z.enum(['ES256', 'RS256'], 'must be ES256 or RS256').default('ES256'),
   access_token_ttl: seconds.default(3600),
+  // jwt: RFC 9068 tokens the API verifies offline; opaque: references it introspects (RFC 7662), revocation bites at once.
+  access_token_format: z.enum(['jwt', 'opaque'], 'must be jwt or opaque').default('jwt'),
 });
 
 export const roleSchema = z.strictObject({

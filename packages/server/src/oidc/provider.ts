@@ -8,6 +8,7 @@ import { createAdapterFactory } from './adapter.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { ACR_VALUES } from './acr.js';
 import { CLIENT_MFA_MODES, TESSERA_CLIENT_PROPERTIES, verifyClientSecrets } from './clients.js';
+import { introspectionAllowed, revocationAllowed } from './introspection-policy.js';
 import { isStorableText } from '../storage/text.js';
 import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.js';
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
@@ -103,13 +104,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const resourceServerInfo = async (resourceIndicator: string): Promise<ResourceServer> => {
     const api = isStorableText(resourceIndicator) ? await deps.apis.find(resourceIndicator) : undefined;
     if (!api) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
-    return {
-      scope: api.scopes.join(' '),
-      audience: api.identifier,
-      accessTokenTTL: api.accessTokenTtl,
-      accessTokenFormat: 'jwt',
-      jwt: { sign: { alg: api.signingAlg as 'ES256' | 'RS256' } },
-    };
+    const info = { scope: api.scopes.join(' '), audience: api.identifier, accessTokenTTL: api.accessTokenTtl };
+    // Opaque tokens are stored references: the API introspects them (RFC 7662), so revocation bites at once.
+    if (api.accessTokenFormat === 'opaque') return { ...info, accessTokenFormat: 'opaque' };
+    return { ...info, accessTokenFormat: 'jwt', jwt: { sign: { alg: api.signingAlg as 'ES256' | 'RS256' } } };
   };
 
   const configuration: Configuration = {
@@ -160,8 +158,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       // OIDC Core §5.5: lets a client ask for individual claims (the account pages ask for `sid`).
       claimsParameter: { enabled: true },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: { enabled: true, allowedPolicy: introspectionAllowed as never },
+      revocation: { enabled: true, allowedPolicy: revocationAllowed as never },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {

@@ -25,6 +25,8 @@ export interface ClientRecord {
   updatedAt?: number;
 }
 
+export type AccessTokenFormat = 'jwt' | 'opaque';
+
 export interface ApiRecord {
   /** The resource indicator (RFC 8707) and the `aud` of its access tokens. */
   identifier: string;
@@ -32,6 +34,11 @@ export interface ApiRecord {
   scopes: string[];
   signingAlg: string;
   accessTokenTtl: number;
+  /**
+   * `jwt` (default): RFC 9068 JWTs the API verifies itself. `opaque`: references
+   * the API introspects (RFC 7662), for APIs that need revocation to bite at once.
+   */
+  accessTokenFormat?: AccessTokenFormat;
   /** Set on reads: bumped by every write (If-Match in the admin API). */
   version?: number;
   createdAt?: number;
@@ -166,6 +173,7 @@ export function createApiRepository(db: Kysely<Database>): ApiRepository {
     scopes: JSON.parse(r.scopes) as string[],
     signingAlg: r.signing_alg,
     accessTokenTtl: Number(r.access_token_ttl),
+    accessTokenFormat: r.access_token_format === 'opaque' ? 'opaque' : 'jwt',
     version: Number(r.version ?? 1),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -180,7 +188,10 @@ export function createApiRepository(db: Kysely<Database>): ApiRepository {
     },
     async upsert(a) {
       const now = Date.now();
-      const row = { name: a.name, scopes: JSON.stringify(a.scopes), signing_alg: a.signingAlg, access_token_ttl: a.accessTokenTtl };
+      const row = {
+        name: a.name, scopes: JSON.stringify(a.scopes), signing_alg: a.signingAlg, access_token_ttl: a.accessTokenTtl,
+        access_token_format: a.accessTokenFormat ?? 'jwt',
+      };
       const existing = await db.selectFrom('apis').selectAll().where('identifier', '=', a.identifier).executeTakeFirst();
       if (!existing) {
         await mapConflict('api', a.identifier, () => db.insertInto('apis')
@@ -188,7 +199,7 @@ export function createApiRepository(db: Kysely<Database>): ApiRepository {
         return 'created';
       }
       if (existing.name === row.name && existing.scopes === row.scopes && existing.signing_alg === row.signing_alg
-        && Number(existing.access_token_ttl) === row.access_token_ttl) return 'unchanged';
+        && Number(existing.access_token_ttl) === row.access_token_ttl && existing.access_token_format === row.access_token_format) return 'unchanged';
       await db.updateTable('apis').set((eb) => ({ ...row, updated_at: now, version: eb('version', '+', 1) }))
         .where('identifier', '=', a.identifier).execute();
       return 'updated';
@@ -197,14 +208,14 @@ export function createApiRepository(db: Kysely<Database>): ApiRepository {
       const now = Date.now();
       await mapConflict('api', a.identifier, () => db.insertInto('apis').values({
         identifier: a.identifier, name: a.name, scopes: JSON.stringify(a.scopes), signing_alg: a.signingAlg,
-        access_token_ttl: a.accessTokenTtl, created_at: now, updated_at: now,
+        access_token_ttl: a.accessTokenTtl, access_token_format: a.accessTokenFormat ?? 'jwt', created_at: now, updated_at: now,
       }).execute());
       return (await this.find(a.identifier))!;
     },
     async replaceIfVersion(a, version) {
       const res = await db.updateTable('apis').set((eb) => ({
         name: a.name, scopes: JSON.stringify(a.scopes), signing_alg: a.signingAlg, access_token_ttl: a.accessTokenTtl,
-        updated_at: Date.now(), version: eb('version', '+', 1),
+        access_token_format: a.accessTokenFormat ?? 'jwt', updated_at: Date.now(), version: eb('version', '+', 1),
       })).where('identifier', '=', a.identifier).where('version', '=', version).executeTakeFirst();
       const current = await db.selectFrom('apis').selectAll().where('identifier', '=', a.identifier).executeTakeFirst();
       if (!current) throw new NotFoundError('api', a.identifier);

@@ -79,6 +79,8 @@ export interface ApisTable {
   scopes: string;
   signing_alg: string;
   access_token_ttl: number;
+  /** 'jwt' | 'opaque' (migration 008). */
+  access_token_format: Generated<string>;
   created_at: number;
   updated_at: number;
   version: Generated<number>;

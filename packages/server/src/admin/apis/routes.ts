@@ -15,12 +15,13 @@ const apiView = z.object({
   scopes: z.array(z.string()),
   signing_alg: z.string(),
   access_token_ttl: z.number().int(),
+  access_token_format: z.enum(['jwt', 'opaque']),
   created_at: isoTime.nullable(),
   updated_at: isoTime.nullable(),
 });
 const toApiView = (a: ApiRecord): z.infer<typeof apiView> => ({
   identifier: a.identifier, name: a.name, scopes: a.scopes, signing_alg: a.signingAlg, access_token_ttl: a.accessTokenTtl,
-  created_at: iso(a.createdAt), updated_at: iso(a.updatedAt),
+  access_token_format: a.accessTokenFormat ?? 'jwt', created_at: iso(a.createdAt), updated_at: iso(a.updatedAt),
 });
 function sendApi(reply: FastifyReply, api: ApiRecord) {
   const view = toApiView(api);
@@ -35,6 +36,7 @@ const apiPatch = z.strictObject({
   scopes: apiFields.scopes.unwrap().optional(),
   signing_alg: apiFields.signing_alg.unwrap().optional(),
   access_token_ttl: apiFields.access_token_ttl.unwrap().optional(),
+  access_token_format: apiFields.access_token_format.unwrap().optional(),
 });
 
 const keyView = z.object({

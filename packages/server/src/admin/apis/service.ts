@@ -23,6 +23,7 @@ export interface ApiInput {
   scopes: string[];
   signing_alg: 'ES256' | 'RS256';
   access_token_ttl: number;
+  access_token_format: 'jwt' | 'opaque';
 }
 
 export interface KeyView extends KeySummary {
@@ -70,6 +71,7 @@ export class ApiAdminService {
     const next = toRecord({
       identifier: current.identifier, name: patch.name ?? current.name, scopes: patch.scopes ?? current.scopes,
       signing_alg: patch.signing_alg ?? (current.signingAlg as ApiInput['signing_alg']), access_token_ttl: patch.access_token_ttl ?? current.accessTokenTtl,
+      access_token_format: patch.access_token_format ?? current.accessTokenFormat ?? 'jwt',
     });
     const updated = await this.deps.apis.replaceIfVersion(next, current.version ?? 1);
     await this.deps.emit('api.updated', principal, { tenantId: null, subjectId: current.identifier }, ctx, { target: 'api', fields: Object.keys(patch) });
@@ -107,5 +109,5 @@ export class ApiAdminService {
 }
 
 function toRecord(a: ApiInput): ApiRecord {
-  return { identifier: a.identifier, name: a.name, scopes: [...new Set(a.scopes)], signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl };
+  return { identifier: a.identifier, name: a.name, scopes: [...new Set(a.scopes)], signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl, accessTokenFormat: a.access_token_format };
 }

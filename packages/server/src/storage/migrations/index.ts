@@ -6,6 +6,7 @@ import * as m004 from './004_account.js';
 import * as m005 from './005_mfa.js';
 import * as m006 from './006_passkeys.js';
 import * as m007 from './007_admin.js';
+import * as m008 from './008_api_token_format.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '005_mfa': m005,
   '006_passkeys': m006,
   '007_admin': m007,
+  '008_api_token_format': m008,
 };
 
 export const migrationProvider: MigrationProvider = {
