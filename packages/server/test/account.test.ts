@@ -198,6 +198,13 @@ describe('email change', () => {
     expect(res.status).toBe(409);
     expect(text(await res.text())).toContain('now used by another account');
     expect((await users().findByUsername('default', 'fay'))!.email).toBe('fay@example.test');
+
+    // The refusal did not use the link up: once the address is free again, the same link works.
+    await users().updateProfile(bob.id, { email: 'bob-elsewhere@example.test' });
+    const page2 = await (await browser.get(link)).text();
+    const retry = await browser.post(`${t.issuer}/account/email/confirm`, { _csrf: hiddenField(page2, '_csrf')!, token: hiddenField(page2, 'token')! });
+    expect(retry.status).toBe(200);
+    expect((await users().findByUsername('default', 'fay'))!.email).toBe('contested@example.test');
   });
 });
 

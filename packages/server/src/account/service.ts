@@ -131,6 +131,14 @@ export class AccountService {
    * @throws NotFoundError if the user vanished meanwhile.
    */
   async confirmEmailChange(token: string, locale: Locale, ctx: EventContext): Promise<ConfirmEmailResult> {
+    // An address someone else holds now is refused before the link is used up:
+    // once that address is free again, the same link still works.
+    const peek = await this.deps.tokens.inspectLink(token, 'email_change');
+    if (!peek.ok) return { ok: false, reason: peek.reason };
+    if (peek.target && peek.tenantId) {
+      const holder = await this.deps.users.findByEmail(peek.tenantId, peek.target);
+      if (holder && holder.id !== peek.userId) return { ok: false, reason: 'taken' };
+    }
     const consumed = await this.deps.tokens.consumeLink(token, 'email_change');
     if (!consumed.ok) return { ok: false, reason: consumed.reason };
     const user = await this.deps.users.findById(consumed.userId);
