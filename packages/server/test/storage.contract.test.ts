@@ -24,6 +24,7 @@ import type {
 import { createOidcPayloadStore } from '../src/oidc/payload-store.js';
 import { createActionTokenRepository } from '../src/identity/tokens.js';
 import { createSessionMetaRepository } from '../src/account/session-meta.js';
+import { createExternalLinkRepository } from '../src/federation/links.js';
 import type { OidcPayloadStore } from '../src/oidc/payload-store.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -733,6 +734,37 @@ for (const engine of ENGINES) {
         await meta.deleteByAccount('u1');
         expect(await meta.listByAccount('u1')).toEqual([]);
         expect(await meta.listByAccount('u2')).toHaveLength(1);
+      });
+    });
+
+    describe('ExternalLinkRepository', () => {
+      test('links, finds, lists, touches and unlinks; one user per provider subject and tenant; gone with the user', async () => {
+        const links = createExternalLinkRepository(store.db);
+        await tenants.upsert('acme', 'Acme');
+        await tenants.upsert('globex', 'Globex');
+        const ann = await users.create({ tenantId: 'acme', username: 'ann' });
+        const ben = await users.create({ tenantId: 'acme', username: 'ben' });
+        const gil = await users.create({ tenantId: 'globex', username: 'gil' });
+        const made = await links.link({ tenantId: 'acme', provider: 'google', subject: '1001', userId: ann.id, email: 'ann@gmail.example' }, 1000);
+        expect(made).toEqual({ tenantId: 'acme', provider: 'google', subject: '1001', userId: ann.id, email: 'ann@gmail.example', createdAt: 1000, lastUsedAt: null });
+        await links.link({ tenantId: 'acme', provider: 'corp-adfs', subject: 'S-1-5-21', userId: ann.id }, 1100);
+        // The same provider subject in another tenant is another person's business.
+        await links.link({ tenantId: 'globex', provider: 'google', subject: '1001', userId: gil.id }, 1200);
+        expectDomainError(await rejection(links.link({ tenantId: 'acme', provider: 'google', subject: '1001', userId: ben.id })), ConflictError);
+        expectDomainError(await rejection(links.link({ tenantId: 'acme', provider: 'google', subject: '2', userId: 'no-such-user' })), NotFoundError);
+
+        expect(await links.find('acme', 'google', '1001')).toEqual(made);
+        expect(await links.find('acme', 'google', 'other')).toBeUndefined();
+        expect((await links.listForUser(ann.id)).map((l) => l.provider)).toEqual(['corp-adfs', 'google']);
+        await links.touch('acme', 'google', '1001', 5000);
+        expect((await links.find('acme', 'google', '1001'))!.lastUsedAt).toBe(5000);
+
+        expect(await links.unlink(ben.id, 'google', '1001')).toBe(false);
+        expect(await links.unlink(ann.id, 'google', '1001')).toBe(true);
+        expect(await links.unlink(ann.id, 'google', '1001')).toBe(false);
+        expect(await links.find('globex', 'google', '1001')).toBeDefined();
+        await users.delete(ann.id);
+        expect(await links.listForUser(ann.id)).toEqual([]);
       });
     });
 

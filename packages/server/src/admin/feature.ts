@@ -16,6 +16,8 @@ import { registerClientRoutes } from './clients/routes.js';
 import { ApiAdminService } from './apis/service.js';
 import { registerApiRoutes } from './apis/routes.js';
 import { mfaAdminDeps, registerMfaAdminRoutes } from './mfa-routes.js';
+import { registerLinkRoutes } from './links-routes.js';
+import { createExternalLinkRepository } from '../federation/links.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -39,11 +41,13 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   const emit = adminEmitter(p.events, p.log);
   const sessionMeta = createSessionMetaRepository(p.db);
 
-  registerUserRoutes(route, new UserAdminService({
+  const userAdmin = new UserAdminService({
     users: p.users, tenants: p.tenants, roles: p.roles, identity: p.identity, search: createUserSearch(p.db),
     sessions: new AccessService({ payloads: p.payloads, meta: sessionMeta, clients: p.clients, provider: p.provider, events: p.events, log: p.log }),
     payloads: p.payloads, sessionMeta, emit,
-  }));
+  });
+  registerUserRoutes(route, userAdmin);
+  registerLinkRoutes(route, userAdmin, createExternalLinkRepository(p.db), emit);
   registerMfaAdminRoutes(route, mfaAdminDeps(p));
   const tenants = new TenantAdminService({ tenants: p.tenants, roles: p.roles, emit });
   registerTenantRoutes(route, tenants);

@@ -25,6 +25,8 @@ export type DomainEventType =
   | 'user.enabled'
   | 'user.unlocked'
   | 'user.roles_changed'
+  /** An administrator removed a user's link to an external identity provider (`data.provider`, `data.subject`). */
+  | 'user.link_removed'
   | 'membership.added'
   | 'membership.removed'
   | 'tenant.created'

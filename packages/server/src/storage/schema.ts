@@ -233,6 +233,16 @@ export interface MfaFailuresTable {
   window_start: number;
 }
 
+export interface ExternalLinksTable {
+  tenant_id: string;
+  provider: string;
+  subject: string;
+  user_id: string;
+  email: string | null;
+  created_at: number;
+  last_used_at: number | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -254,6 +264,7 @@ export interface Database {
   mfa_failures: MfaFailuresTable;
   passkeys: PasskeysTable;
   webauthn_challenges: WebauthnChallengesTable;
+  external_links: ExternalLinksTable;
 }
 
 export type { Generated };

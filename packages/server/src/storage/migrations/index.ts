@@ -7,6 +7,7 @@ import * as m005 from './005_mfa.js';
 import * as m006 from './006_passkeys.js';
 import * as m007 from './007_admin.js';
 import * as m008 from './008_api_token_format.js';
+import * as m009 from './009_external_links.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '006_passkeys': m006,
   '007_admin': m007,
   '008_api_token_format': m008,
+  '009_external_links': m009,
 };
 
 export const migrationProvider: MigrationProvider = {
