@@ -22,7 +22,7 @@ const USERS = ['rita', 'rose', 'cole', 'cara', 'dave', 'chad', 'tina', 'nora', '
 
 const config = {
   ...baseConfig,
-  tenants: [{ id: 'default', name: 'Default', policy: { password_reset_per_hour: 3 } }, ...baseConfig.tenants],
+  tenants: [{ id: 'default', name: 'Default', policy: { password_reset_per_hour: 3, registration: 'open' } }, ...baseConfig.tenants],
   users: [...baseConfig.users, ...USERS.map((username) => ({ username, password: PASSWORD, email: `${username}@example.test`, email_verified: true }))],
 };
 
@@ -330,6 +330,34 @@ describe('from the sign-in page and back', () => {
     const { url: landed } = await agent.follow(await agent.post(action, { username: 'olga', password: NEW_PASSWORD }), action.href);
     expect(new URL(landed).searchParams.get('state')).toBe('back');
     expect(new URL(landed).searchParams.get('code')).toBeTruthy();
+  });
+});
+
+describe('the client\'s ui_locales follow the user off the sign-in page', () => {
+  test('forgot-password and registration links carry ui_locales: German pages for an English browser, the POST too', async () => {
+    const agent = new UserAgent({ 'accept-language': 'en-US,en;q=0.9' });
+    const url = oidc.buildAuthorizationUrl(await discover(t.issuer, { clientId: 'spa' }), {
+      redirect_uri: REDIRECT, scope: 'openid', ui_locales: 'de',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    });
+    const { res } = await agent.follow(await agent.get(url), url.href);
+    const login = await res.text();
+    const forgotHref = decode(/<a href="([^"]*\/password\/forgot[^"]*)"/.exec(login)![1]!);
+    expect(new URL(forgotHref, t.issuer).searchParams.get('ui_locales')).toBe('de');
+    const html = decode(await (await agent.get(new URL(forgotHref, t.issuer))).text());
+    expect(html).toContain('Passwort zurücksetzen');
+    expect(hiddenField(html, 'ui_locales')).toBe('de');
+    const sent = await agent.post(`${t.issuer}/password/forgot`, {
+      _csrf: hiddenField(html, '_csrf')!, email: 'nobody-here@example.test', tenant: 'default', ui_locales: 'de',
+    });
+    expect(decode(await sent.text())).toContain('Prüfen Sie Ihre E-Mails');
+
+    const target = new URL(decode(/<a href="([^"]*\/register[^"]*)"/.exec(login)![1]!), t.issuer);
+    expect(target.searchParams.get('ui_locales')).toBe('de');
+    expect(await (await agent.get(target)).text()).toContain('lang="de"');
+    // Without ui_locales the browser's language decides, as before.
+    const plain = decode(await (await agent.get(`${t.issuer}/password/forgot`)).text());
+    expect(plain).toContain('Reset your password');
   });
 });
 

@@ -23,7 +23,7 @@ export interface InteractionDeps {
   throttle: FailureThrottle;
   metrics: Metrics;
   /** Links under the sign-in form (registration, password reset), as the client's tenant allows. */
-  loginLinks?: (clientId: string, uid: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
+  loginLinks?: (clientId: string, uid: string, uiLocales?: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
   /** The MFA step after the first factor, and step-up for a live session (mfa/login-step.ts). */
   mfa?: Pick<LoginStep, 'afterFirstFactor' | 'stepUp'>;
   /** The factor registry: factors that can sign in on their own add to the sign-in page (passkeys). */
@@ -159,7 +159,7 @@ async function renderLogin(deps: InteractionDeps, request: FastifyRequest, reply
     clientName: await clientName(deps, String(details.params.client_id)),
     username: extra.username ?? hint,
     error: extra.error ? ctx.t(extra.error) : undefined,
-    ...(deps.loginLinks ? await deps.loginLinks(String(details.params.client_id), uid) : {}),
+    ...(deps.loginLinks ? await deps.loginLinks(String(details.params.client_id), uid, typeof details.params.ui_locales === 'string' ? details.params.ui_locales : undefined) : {}),
   }));
 }
 

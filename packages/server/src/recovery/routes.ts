@@ -56,15 +56,17 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryRoute
     const q = forgotQuery.safeParse(request.query ?? {}).data ?? {};
     const tenant = q.interaction ? (await deps.tenantOfInteraction(q.interaction)) ?? q.tenant : q.tenant;
     const csrf = issueCsrf(request, reply, deps.secure);
-    return sendPage(reply, forgotPage(pageContext(request), { csrf, tenant, interaction: q.interaction }));
+    return sendPage(reply, forgotPage(pageContext(request, q.ui_locales), { csrf, tenant, interaction: q.interaction, uiLocales: q.ui_locales }));
   });
 
   app.post('/password/forgot', html, async (request, reply) => {
     verifyCsrf(request, deps.secure);
     const form = forgotForm.safeParse(request.body ?? {});
     if (!form.success) throw new AppError('invalid_request', 400, 'The form is malformed.');
-    const ctx = pageContext(request);
-    const view = { csrf: issueCsrf(request, reply, deps.secure), email: form.data.email, tenant: form.data.tenant, interaction: form.data.interaction };
+    const ctx = pageContext(request, form.data.ui_locales);
+    const view = {
+      csrf: issueCsrf(request, reply, deps.secure), email: form.data.email, tenant: form.data.tenant, interaction: form.data.interaction, uiLocales: form.data.ui_locales,
+    };
     if (!deps.limiter.take(request.ip)) {
       return sendPage(reply.code(429).header('retry-after', '60'), forgotPage(ctx, { ...view, alert: ctx.t('recovery.forgot.too_many') }));
     }

@@ -9,6 +9,8 @@ import { z } from 'zod';
 /** Tenant ids as the configuration allows them; interaction uids are the engine's nanoids. */
 const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/);
 const uid = z.string().regex(/^[A-Za-z0-9_-]{10,64}$/);
+/** OIDC `ui_locales`: space-separated BCP 47 tags, as the client sent them (negotiated against the catalogues). */
+const uiLocales = z.string().max(64);
 /** A form field; lengths are checked per field afterwards (the body itself is limited to 64 KiB). */
 const text = () => z.string().optional().default('');
 
@@ -16,12 +18,14 @@ const text = () => z.string().optional().default('');
 export const forgotQuery = z.object({
   tenant: tenantId.optional().catch(undefined),
   interaction: uid.optional().catch(undefined),
+  ui_locales: uiLocales.optional().catch(undefined),
 });
 
 export const forgotForm = z.object({
   email: text(),
   tenant: tenantId.optional().catch(undefined),
   interaction: uid.optional().catch(undefined),
+  ui_locales: uiLocales.optional().catch(undefined),
 });
 
 /** The JSON API takes the same, strictly. */

@@ -20,6 +20,7 @@ export interface ForgotView {
   tenant?: string;
   interaction?: string;
   alert?: string;
+  uiLocales?: string;
 }
 
 export function forgotPage(ctx: PageContext, v: ForgotView): string {
@@ -32,6 +33,7 @@ ${alert(v.alert)}
   ${csrfInput(v.csrf)}
   ${v.tenant ? `<input type="hidden" name="tenant" value="${esc(v.tenant)}">` : ''}
   ${v.interaction ? `<input type="hidden" name="interaction" value="${esc(v.interaction)}">` : ''}
+  ${v.uiLocales ? `<input type="hidden" name="ui_locales" value="${esc(v.uiLocales)}">` : ''}
   ${field({ name: 'email', label: t('recovery.forgot.email'), type: 'email', autocomplete: 'email', value: v.email, error: fieldMessage(ctx, v.errors?.email), required: true, autofocus: true })}
   <button type="submit">${esc(t('recovery.forgot.submit'))}</button>
 </form>
