@@ -74,6 +74,22 @@ async function register(agent: UserAgent, auth: SoftAuthenticator, f: Forgery = 
   return agent.post(`${t.issuer}/account/passkeys/verify`, { _csrf: await csrfOf(agent), name, credential: JSON.stringify(credential) });
 }
 
+/**
+ * The answer to adding a passkey: a user's first second factor comes with
+ * recovery codes (a page showing them once); later ones go back to the
+ * Security page. Returns which it was.
+ */
+async function expectAdded(res: Response): Promise<'codes' | 'redirect'> {
+  if (res.status === 303) {
+    expect(res.headers.get('location')).toBe('/account/security?passkeys=added#passkeys');
+    return 'redirect';
+  }
+  const html = await res.text();
+  expect(res.status, html.slice(0, 300)).toBe(200);
+  expect(html.match(/<li><code>/g)).toHaveLength(10);
+  return 'codes';
+}
+
 /** Starts a code flow at the first-party SPA client and stops at the sign-in page. */
 async function startSignIn(agent: UserAgent, params: Record<string, string> = {}) {
   const config = await discover(t.issuer, { clientId: 'spa', auth: 'none' });
@@ -128,9 +144,13 @@ describe('registration from the account page', () => {
     const res = await agent.post(`${t.issuer}/account/passkeys/verify`, {
       _csrf: await csrfOf(agent), name: 'Laptop', credential: JSON.stringify(auth.register(options)),
     });
-    expect(res.status, t.logs.filter((l) => l.includes('passkey.refused')).join('\n')).toBe(303);
-    expect(res.headers.get('location')).toBe('/account/security?passkeys=added#passkeys');
+    // The first second factor: recovery codes, shown once, then on to the Security page.
+    expect(res.status, t.logs.filter((l) => l.includes('passkey.refused')).join('\n')).toBe(200);
+    const codesPage = await res.text();
+    expect(codesPage.match(/<li><code>/g)).toHaveLength(10);
+    expect(codesPage.replace(/&#(\d+);/g, (_, c: string) => String.fromCharCode(Number(c)))).toContain('href="/account/security?passkeys=added#passkeys"');
     const id = await userId('reg');
+    expect((await audit(id, 'mfa.recovery_codes_regenerated'))[0]!.details).toMatchObject({ reason: 'first_factor' });
     const [stored] = await passkeys().listByUser(id);
     expect(stored).toMatchObject({ name: 'Laptop', signCount: 0, deviceType: 'singleDevice', backedUp: false, transports: ['internal'] });
     expect(stored!.id).toBe(auth.credentials[0]!.id.toString('base64url'));
@@ -145,7 +165,8 @@ describe('registration from the account page', () => {
 
     // The next options exclude it; a second one without a name gets a numbered default name.
     expect((await registrationOptions(agent)).excludeCredentials.map((c) => c.id)).toEqual([stored!.id]);
-    expect((await register(agent, authenticator())).status).toBe(303);
+    // A second one: no new codes (the first ones still stand).
+    expect(await expectAdded(await register(agent, authenticator()))).toBe('redirect');
     expect((await passkeys().listByUser(id)).map((k) => k.name)).toEqual(['Laptop', 'Passkey 2']);
   });
 
@@ -168,7 +189,7 @@ describe('registration from the account page', () => {
     const options = await registrationOptions(agent);
     const credential = JSON.stringify(authenticator().register(options));
     const csrf = await csrfOf(agent);
-    expect((await agent.post(`${t.issuer}/account/passkeys/verify`, { _csrf: csrf, credential })).status).toBe(303);
+    expect(await expectAdded(await agent.post(`${t.issuer}/account/passkeys/verify`, { _csrf: csrf, credential }))).toBe('codes');
     const before = await passkeys().listByUser(id);
     const replay = await agent.post(`${t.issuer}/account/passkeys/verify`, { _csrf: csrf, credential });
     expect(replay.status).toBe(400);
@@ -224,7 +245,7 @@ describe('passwordless sign-in', () => {
 
   test('a passkey alone finishes an OIDC code flow: the ID token has acr MFA and amr hwk + user', async () => {
     const auth = authenticator();
-    expect((await register(await signedIn('pwless'), auth)).status).toBe(303);
+    await expectAdded(await register(await signedIn('pwless'), auth));
 
     const agent = new UserAgent();
     const { uid, redeem } = await startSignIn(agent);
@@ -243,7 +264,7 @@ describe('passwordless sign-in', () => {
 
   test('a synced passkey (backup eligible, no counter) is swk', async () => {
     const auth = authenticator({ synced: true, counter: false });
-    expect((await register(await signedIn('synced'), auth)).status).toBe(303);
+    await expectAdded(await register(await signedIn('synced'), auth));
     const [stored] = await passkeys().listByUser(await userId('synced'));
     expect(stored).toMatchObject({ deviceType: 'multiDevice', backedUp: true });
     for (let i = 0; i < 2; i++) { // a counter that stays 0 is not a regression
@@ -257,7 +278,7 @@ describe('passwordless sign-in', () => {
 
   test('counter regression, replayed assertion, unknown credential, bad signature, wrong origin or RP ID: refused with the code, nothing changed', async () => {
     const auth = authenticator();
-    expect((await register(await signedIn('counter'), auth)).status).toBe(303);
+    await expectAdded(await register(await signedIn('counter'), auth));
     const id = await userId('counter');
     const agent = new UserAgent();
     const { uid, redeem } = await startSignIn(agent);
@@ -312,7 +333,7 @@ describe('passwordless sign-in', () => {
 
   test("another tenant's passkey is unknown here", async () => {
     const auth = authenticator();
-    expect((await register(await signedIn('tenant'), auth)).status).toBe(303);
+    await expectAdded(await register(await signedIn('tenant'), auth));
     // As if it had been registered by an account of tenant acme: the default tenant's sign-in does not know it.
     await t.app.store.db.updateTable('passkeys').set({ tenant_id: 'acme' }).where('user_id', '=', await userId('tenant')).execute();
     const agent = new UserAgent();
@@ -326,7 +347,7 @@ describe('passwordless sign-in', () => {
 describe('the passkey as the second factor', () => {
   test('after the password, the MFA step offers "Use a passkey"; the ID token has acr MFA and amr pwd + hwk', async () => {
     const auth = authenticator();
-    expect((await register(await signedIn('second'), auth)).status).toBe(303);
+    await expectAdded(await register(await signedIn('second'), auth));
 
     const agent = new UserAgent();
     const { uid, html, redeem } = await startSignIn(agent);
@@ -357,9 +378,9 @@ describe('the passkey as the second factor', () => {
 
   test("another user's passkey is not this user's second factor", async () => {
     const mine = authenticator();
-    expect((await register(await signedIn('manage'), mine)).status).toBe(303);
+    await expectAdded(await register(await signedIn('manage'), mine));
     const theirs = authenticator();
-    expect((await register(await signedIn('theirs'), theirs)).status).toBe(303);
+    await expectAdded(await register(await signedIn('theirs'), theirs));
     const agent = new UserAgent();
     const { uid, html } = await startSignIn(agent);
     await agent.post(new URL(formAction(html, '/login'), t.issuer), { username: 'manage', password: PASSWORD });
@@ -387,9 +408,15 @@ describe('enrollment inside a sign-in', () => {
 
     const auth = authenticator();
     const options = await (await postJson(agent, `/interaction/${uid}/passkey/enroll/options`, {})).json() as Parameters<SoftAuthenticator['register']>[0];
-    const res = await agent.post(`${t.issuer}/interaction/${uid}/passkey/enroll`, { name: 'Phone', credential: JSON.stringify(auth.register(options)) });
+    const enrolled = await agent.post(`${t.issuer}/interaction/${uid}/passkey/enroll`, { name: 'Phone', credential: JSON.stringify(auth.register(options)) });
+    // The first factor comes with recovery codes, shown once inside the sign-in; "I have saved them" goes on.
+    const codesHtml = await enrolled.text();
+    expect(enrolled.status).toBe(200);
+    expect(codesHtml.match(/<li><code>/g)).toHaveLength(10);
+    expect(formAction(codesHtml, '/mfa/continue')).toBe(`/interaction/${uid}/mfa/continue`);
+    const res = await agent.post(`${t.issuer}/interaction/${uid}/mfa/continue`, {});
     expect(res.status).toBe(303);
-    const tokens = await redeem(await toCallback(agent, res, `${t.issuer}/interaction/${uid}/passkey/enroll`));
+    const tokens = await redeem(await toCallback(agent, res, `${t.issuer}/interaction/${uid}/mfa/continue`));
     expect(tokens.claims()!.acr).toBe(ACR_MFA);
     expect(tokens.claims()!.amr).toEqual(expect.arrayContaining(['pwd', 'hwk']));
     const id = await userId('enroller');
@@ -412,7 +439,7 @@ describe('managing passkeys', () => {
   test('rename, remove; the last second factor cannot be removed while MFA is required', async () => {
     const agent = await signedIn('keeper');
     const id = await userId('keeper');
-    expect((await register(agent, authenticator(), {}, 'Phone')).status).toBe(303);
+    expect(await expectAdded(await register(agent, authenticator(), {}, 'Phone'))).toBe('codes');
     const [key] = await passkeys().listByUser(id);
     const csrf = await csrfOf(agent);
 
@@ -438,7 +465,7 @@ describe('managing passkeys', () => {
     expect(refused.status).toBe(409);
     expect(await passkeys().listByUser(id)).toHaveLength(1);
 
-    expect((await register(agent, authenticator(), {}, 'Key')).status).toBe(303);
+    expect(await expectAdded(await register(agent, authenticator(), {}, 'Key'))).toBe('redirect');
     const removed = await agent.post(`${t.issuer}/account/security/factors/remove`, { _csrf: csrf, kind: 'passkey', id: key!.id });
     expect(removed.status).toBe(303);
     expect((await passkeys().listByUser(id)).map((k) => k.name)).toEqual(['Key']);

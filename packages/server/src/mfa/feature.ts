@@ -10,6 +10,13 @@ import { registerMfaAccountRoutes } from './account-routes.js';
  * registry the passkeys feature plugs into) is installed by the composition
  * root before the interaction routes (mfa/login-step.ts).
  */
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The MFA service (TOTP, recovery codes); set by `mfaFeature`, which runs before the passkeys feature. */
+    tesseraMfaService?: MfaService;
+  }
+}
+
 export function mfaFeature(app: FastifyInstance, p: Platform): void {
   const step = app.tesseraLoginStep;
   const service = new MfaService({
@@ -18,6 +25,8 @@ export function mfaFeature(app: FastifyInstance, p: Platform): void {
     onEventError: (err) => p.log.error({ err }, 'event listener failed'),
   });
   for (const provider of service.providers()) p.mfa.register(provider);
+  // Other factor kinds (passkeys) give a first-time user recovery codes too.
+  app.decorate('tesseraMfaService', service);
   registerMfaLoginRoutes(app, { platform: p, step, service });
   registerMfaAccountRoutes(app, { sessions: p.accountSessions, secure: p.secureCookies, platform: p, service });
 }

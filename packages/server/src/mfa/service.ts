@@ -111,9 +111,20 @@ export class MfaService {
     const hadSecondFactor = await this.deps.factors.hasSecondFactor(user.id);
     if (!(await this.deps.repo.confirmTotp(user.id, id, label, step))) return { ok: false, reason: 'expired' };
     await this.emit('mfa.enrolled', user, context, { kind: 'totp', factorId: id, label });
+    const recoveryCodes = await this.codesForFirstFactor(user, hadSecondFactor, context);
+    return recoveryCodes ? { ok: true, factorId: id, recoveryCodes } : { ok: true, factorId: id };
+  }
+
+  /**
+   * Recovery codes for a user who just enrolled their first second factor of
+   * any kind (an authenticator app, a passkey) and has none yet: returned once,
+   * to show. Undefined when the user had a factor before or still has codes.
+   */
+  async codesForFirstFactor(user: User, hadSecondFactor: boolean, context: EventContext = {}): Promise<string[] | undefined> {
+    if (hadSecondFactor) return undefined;
     const { remaining } = await this.deps.repo.recoveryStatus(user.id);
-    if (hadSecondFactor || remaining > 0) return { ok: true, factorId: id };
-    return { ok: true, factorId: id, recoveryCodes: await this.regenerateRecoveryCodes(user, context, 'first_factor') };
+    if (remaining > 0) return undefined;
+    return this.regenerateRecoveryCodes(user, context, 'first_factor');
   }
 
   /**

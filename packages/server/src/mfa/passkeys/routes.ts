@@ -7,12 +7,14 @@ import { verifyCsrf } from '../../http/csrf.js';
 import { pageContext, sendPage } from '../../web/layout.js';
 import type { PageContext } from '../../web/layout.js';
 import { eventContext, signedIn } from '../../account/http.js';
-import { loadInteraction } from '../../interaction/details.js';
+import { interactionPageContext, interactionPageHeaders, loadInteraction } from '../../interaction/details.js';
 import { completeMfa, completePasswordless, loginStepOf, pendingSecondFactor } from '../login-step.js';
 import { PasskeyError, toAppError } from './errors.js';
 import type { PasskeyService } from './service.js';
 import { passkeyName, renameBody } from './schemas.js';
 import { passkeyErrorPage } from './views.js';
+import { interactionPage, recoveryCodesBody } from '../views.js';
+import { accountLayout } from '../../account/views.js';
 
 export interface PasskeyRouteDeps {
   platform: Platform;
@@ -79,12 +81,17 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     const { user } = page.account;
     const body = (request.body ?? {}) as Record<string, unknown>;
     try {
+      const hadSecondFactor = await p.mfa.hasSecondFactor(user.id);
       const existing = await service.passkeys.listByUser(user.id);
       const typed = passkeyName.safeParse(typeof body.name === 'string' ? body.name : '');
       const name = typed.success ? typed.data : page.ctx.t('passkeys.default_name', { n: existing.length + 1 });
       const passkey = await service.register(user, parseCredential(body.credential), name);
       await emit('mfa.enrolled', request, user, { kind: 'passkey', id: passkey.id, name: passkey.name, deviceType: passkey.deviceType, aaguid: passkey.aaguid });
-      return reply.redirect(`${accountPage}?passkeys=added#passkeys`, 303);
+      // A first factor comes with recovery codes, whatever its kind: a lost passkey must not lock the account for good.
+      const codes = await request.server.tesseraMfaService?.codesForFirstFactor(user, hadSecondFactor, eventContext(request, user.id));
+      if (!codes) return reply.redirect(`${accountPage}?passkeys=added#passkeys`, 303);
+      const title = page.ctx.t('mfa.recovery.title');
+      return sendPage(reply, accountLayout(page.ctx, accountPage, title, recoveryCodesBody(page.ctx, codes, { href: `${accountPage}?passkeys=added#passkeys` }), p.accountSessions.logoutUrl()));
     } catch (err) {
       return refuse(request, reply, page.ctx, err, `${accountPage}#passkeys`, { stage: 'register', user });
     }
@@ -197,7 +204,15 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     }
     await emit('mfa.enrolled', request, user, { kind: 'passkey', id: passkey.id, name: passkey.name, deviceType: passkey.deviceType, aaguid: passkey.aaguid, during: 'sign-in' });
     // Creating the credential (with user verification) after the password is the second factor of this sign-in.
-    return loginStepOf(request).finishMfa(request, reply, pending, [passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk']);
+    const amr = [passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk'];
+    const step = loginStepOf(request);
+    // Enrollment here is for users without a second factor: the first one comes with recovery codes, shown once before going on.
+    const codes = await request.server.tesseraMfaService?.codesForFirstFactor(user, false, eventContext(request, user.id));
+    if (!codes) return step.finishMfa(request, reply, pending, amr);
+    await step.repo.setLoginDone(uid, amr);
+    const pageCtx = interactionPageContext(request, pending.details);
+    const codesBody = recoveryCodesBody(pageCtx, codes, { action: `/interaction/${uid}/mfa/continue` });
+    return interactionPageHeaders(reply, pending.details).send(interactionPage(pageCtx, pageCtx.t('mfa.recovery.title'), codesBody));
   });
 
   /**
