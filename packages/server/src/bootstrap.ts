@@ -4,6 +4,7 @@ import type { RoleRepository, TenantRepository, UserRepository } from './identit
 import type { ApiRepository, ClientRepository } from './oidc/repository.js';
 import { ADMIN_SCOPES, adminAudience } from './admin/access.js';
 import { ACCOUNT_CLIENT_ID } from './account/session.js';
+import { consoleClient } from './console/client.js';
 
 export interface BootstrapDeps {
   tenants: TenantRepository;
@@ -22,8 +23,8 @@ export interface BootstrapResult {
 
 /**
  * What every store needs before anything else: the default tenant, the admin
- * role, the built-in account client (its URIs follow the issuer), and, on an
- * empty store, the first administrator.
+ * role, the built-in account and console clients (their URIs follow the
+ * issuer), and, on an empty store, the first administrator.
  */
 export async function bootstrap(deps: BootstrapDeps, issuer: string, adminPassword?: string): Promise<BootstrapResult> {
   if (!(await deps.tenants.findById('default'))) await deps.tenants.upsert('default', 'Default');
@@ -51,6 +52,9 @@ export async function bootstrap(deps: BootstrapDeps, issuer: string, adminPasswo
       token_endpoint_auth_method: 'none',
     },
   });
+
+  // The admin console's client (console/client.ts): public, first-party, its URIs follow the issuer.
+  await deps.clients.upsert(consoleClient(issuer));
 
   if ((await deps.users.count()) > 0) return {};
   const password = adminPassword ?? randomBytes(15).toString('base64url');

@@ -7,6 +7,7 @@ import { outboxFeature } from './notify/routes.js';
 import { passkeysFeature } from './mfa/passkeys/feature.js';
 import { mfaFeature } from './mfa/feature.js';
 import { adminFeature } from './admin/feature.js';
+import { consoleFeature } from './console/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -21,5 +22,7 @@ export const FEATURES: Feature[] = [
   mfaFeature,
   // The admin APIs under /api/admin/v1 (the MFA reset route included, admin/mfa-routes.ts).
   adminFeature,
+  // The admin console (a SPA calling the admin APIs) at /admin.
+  consoleFeature,
   passkeysFeature,
 ];

@@ -29,6 +29,7 @@ export async function serve(): Promise<number> {
       '',
       '  Tessera created the first administrator.',
       `  Sign in at ${issuer}/account`,
+      `  (the admin console: ${issuer}/admin/)`,
       `    username: ${admin.username}`,
       admin.generated ? `    password: ${admin.password}` : '    password: (the value of TESSERA_BOOTSTRAP_ADMIN_PASSWORD)',
       '  This password is shown only this once.',

@@ -4,6 +4,17 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError, formatIssues } from './errors.js';
 import { envSchema, fileSchema } from './schema.js';
 import type { DeclarativeConfig } from './schema.js';
+import { CONSOLE_CLIENT_ID } from '../console/client.js';
+import { DEFAULT_CONSOLE_DIR } from '../console/files.js';
+
+/**
+ * Clients Tessera registers itself at every start (bootstrap.ts). The file
+ * must not declare them: it is applied after that registration, so the two
+ * would overwrite each other at every start. (`tessera-account` is
+ * ACCOUNT_CLIENT_ID of account/session.ts, spelled out to keep this module
+ * free of the protocol engine.)
+ */
+export const BUILT_IN_CLIENT_IDS: readonly string[] = ['tessera-account', CONSOLE_CLIENT_ID];
 
 /** Everything Tessera needs to know at boot, parsed once and frozen. */
 export interface Settings {
@@ -25,6 +36,8 @@ export interface Settings {
   mailFrom: string;
   /** Seconds a multi-factor sign-in counts as recent for sensitive admin operations. */
   adminStepUpMaxAge: number;
+  /** The admin console's build directory (index.html, assets/), served at /admin. */
+  consoleDir: string;
 }
 
 /**
@@ -55,6 +68,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     adminStepUpMaxAge: e.TESSERA_ADMIN_STEP_UP_MAX_AGE,
+    consoleDir: e.TESSERA_CONSOLE_DIR ? resolve(e.TESSERA_CONSOLE_DIR) : DEFAULT_CONSOLE_DIR,
     ...overrides,
   };
   return Object.freeze(settings);
@@ -113,6 +127,9 @@ function crossReferenceProblems(cfg: DeclarativeConfig): string[] {
   });
   cfg.clients.forEach((c, i) => {
     if (!tenants.has(c.tenant)) problems.push(`clients[${i}].tenant: unknown tenant "${c.tenant}"`);
+    if (BUILT_IN_CLIENT_IDS.includes(c.client_id)) {
+      problems.push(`clients[${i}].client_id: "${c.client_id}" is a built-in client that Tessera registers itself; use another id`);
+    }
   });
   cfg.users.forEach((u, i) => {
     if (!tenants.has(u.tenant)) problems.push(`users[${i}].tenant: unknown tenant "${u.tenant}"`);

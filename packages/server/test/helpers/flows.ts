@@ -16,12 +16,17 @@ export type MfaHandler = (html: string, url: string, agent: UserAgent) => Promis
 /**
  * Drives the hosted pages from an authorization URL to the redirect back to
  * the client: sign in (if asked), MFA (if asked: `opts.mfa` answers), consent
- * (if asked). Returns the callback URL.
+ * (if asked). Returns the callback URL: the first one off the issuer's
+ * origin, or one at the request's `redirect_uri` (clients on the issuer's
+ * origin, such as the admin console at /admin/callback).
  */
 export async function signInThrough(agent: UserAgent, authorizationUrl: URL | string, issuer: string, creds?: Credentials, opts: { consent?: boolean; mfa?: MfaHandler } = {}): Promise<URL> {
+  const redirectUri = new URL(authorizationUrl).searchParams.get('redirect_uri');
+  const atCallback = (u: string) => new URL(u).origin !== new URL(issuer).origin
+    || (redirectUri !== null && u.split(/[?#]/)[0] === redirectUri);
   let { res, url } = await agent.follow(await agent.get(authorizationUrl), String(authorizationUrl));
   for (let step = 0; step < 8; step++) {
-    if (new URL(url).origin !== new URL(issuer).origin) return new URL(url);
+    if (atCallback(url)) return new URL(url);
     if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url}: ${await res.text()}`);
     const html = await res.text();
     if (html.includes('autocomplete="current-password"')) {

@@ -4,7 +4,7 @@ import type { ClientConfig } from '../../config/schema.js';
 import { clientMetadata } from '../../config/apply.js';
 import { generateClientSecret, hashClientSecret } from '../../oidc/clients.js';
 import type { ClientRecord, ClientRepository } from '../../oidc/repository.js';
-import { ACCOUNT_CLIENT_ID } from '../../account/session.js';
+import { BUILT_IN_CLIENT_IDS } from '../../config/load.js';
 import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import { isStorableText } from '../../storage/text.js';
 import type { AdminPrincipal } from '../access.js';
@@ -155,7 +155,8 @@ export class ClientAdminService {
   }
 
   private refuseBuiltIn(client: ClientRecord): void {
-    if (client.clientId === ACCOUNT_CLIENT_ID) throw new AdminConflict('The built-in account client is managed by Tessera.');
+    // Registered by Tessera at every start (bootstrap.ts): an edit would be undone at the next one.
+    if (BUILT_IN_CLIENT_IDS.includes(client.clientId)) throw new AdminConflict(`The built-in client ${client.clientId} is managed by Tessera.`);
   }
 }
 
