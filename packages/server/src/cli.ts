@@ -9,6 +9,7 @@ import { generateClientSecret } from './oidc/clients.js';
 import { createClientRepository } from './oidc/repository.js';
 import { inviteCommand } from './registration/cli.js';
 import { seedCommand } from './admin/seed-cli.js';
+import { USERNAME_MAX, usernameProblem } from './identity/model.js';
 
 const USAGE = `usage: tessera <command>
 
@@ -133,6 +134,10 @@ async function usersCreate(args: string[]): Promise<number> {
   });
   if (!values.username && !values.email) {
     console.error('tessera users create: --username or --email is required');
+    return 2;
+  }
+  if (values.username !== undefined && usernameProblem(values.username)) {
+    console.error(`tessera users create: --username must be 1 to ${USERNAME_MAX} characters without spaces, "@" or control characters`);
     return 2;
   }
   const generated = !values.password;

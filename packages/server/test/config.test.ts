@@ -27,6 +27,16 @@ describe('declarative file validation', () => {
     expect(problems(cfg)).toEqual(['clients[2].redirect_uris[0]: must be an absolute URL without a fragment']);
   });
 
+  test('usernames follow the one rule every way of making users shares (no spaces, "@" or control characters; at most 64)', () => {
+    const users = ['ok.name', 'bob@example.test', 'two words', 'x'.repeat(65), 'tab\there', 'ünïcode-ok'].map((username) => ({ username, password: 'a long enough password' }));
+    expect(problems({ users })).toEqual([
+      'users[1].username: must not contain spaces, "@" or control characters',
+      'users[2].username: must not contain spaces, "@" or control characters',
+      'users[3].username: must be at most 64 characters',
+      'users[4].username: must not contain spaces, "@" or control characters',
+    ]);
+  });
+
   test.each([
     [{ clients: [client({ surprise: 1 })] }, 'clients[0]: unknown key "surprise"'],
     [{ clients: [client({ token_endpoint_auth_method: 'client_secret_basic' })] }, 'clients[0].client_secret: is required when token_endpoint_auth_method is client_secret_basic'],

@@ -84,6 +84,10 @@ describe('tessera CLI', () => {
     expect(dup.stderr).toContain('already in use');
     const generated = await run(['users', 'create', '--username', 'carol']);
     expect(generated.stdout).toMatch(/password: \S{20}/);
+    // The same username rule as the file and the admin API: an address-shaped username would shadow an email sign-in.
+    const shaped = await run(['users', 'create', '--username', 'dan@example.test', '--password', 'dan-password-12']);
+    expect(shaped.code).toBe(2);
+    expect(shaped.stderr).toContain('without spaces, "@" or control characters');
   });
 
   test('clients create prints the secret once; config apply is idempotent; bad files are named', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { LOCALES } from '../i18n/index.js';
+import { USERNAME_MAX, usernameProblem } from '../identity/model.js';
 
 /**
  * Boundary schemas of the account pages. Each issue's message is the stable
@@ -13,8 +14,8 @@ export const E164 = /^\+[1-9]\d{6,14}$/;
 export const profileForm = z.object({
   given_name: text(100),
   family_name: text(100),
-  // No whitespace (it would not survive sign-in forms) and no '@', which sign-in reads as an email address.
-  username: text(64).refine((v) => v === '' || /^[^\s@\p{Cc}]+$/u.test(v), 'invalid_username'),
+  // The rule every username follows (identity/model.ts); empty removes the username.
+  username: text(USERNAME_MAX).refine((v) => v === '' || usernameProblem(v) === undefined, 'invalid_username'),
   // Spaces, dashes, dots and brackets are accepted as people type them, then dropped.
   phone_number: text(32).transform((v) => v.replace(/[\s().-]/g, '')).refine((v) => v === '' || E164.test(v), 'invalid_phone'),
   locale: z.union([z.literal(''), z.enum(LOCALES)], 'invalid'),

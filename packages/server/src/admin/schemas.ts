@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isStorableText } from '../storage/text.js';
+import { USERNAME_MAX, usernameProblem } from '../identity/model.js';
 
 /**
  * Boundary schemas shared by the admin routes. Custom checks carry a stable
@@ -21,8 +22,8 @@ export const pathId = z.string().min(1).max(512).refine(isStorableText, custom('
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 export const emailSchema = z.string().trim().max(254).refine((v) => EMAIL.test(v), custom('invalid_email', 'must be an email address'));
 /** No whitespace, no "@" (a username must never shadow someone's email sign-in), no control characters. */
-export const usernameSchema = z.string().trim().min(1).max(64)
-  .refine((v) => !/[\s@]/.test(v) && noControl(v), custom('invalid_username', 'must not contain spaces, "@" or control characters'));
+export const usernameSchema = z.string().trim().min(1).max(USERNAME_MAX)
+  .refine((v) => usernameProblem(v) !== 'invalid_username', custom('invalid_username', 'must not contain spaces, "@" or control characters'));
 export const nameSchema = z.string().trim().max(256).refine(noControl, custom('invalid', 'must not contain control characters'));
 export const phoneSchema = z.string().refine((v) => /^\+[1-9]\d{6,14}$/.test(v), custom('invalid_phone', 'must be an E.164 number such as +4930123456'));
 export const passwordSchema = z.string().min(1).max(1024).refine(isStorableText, custom('invalid', 'must not contain NUL'));

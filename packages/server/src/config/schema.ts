@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { tenantPolicySchema } from '../identity/policy.js';
+import { USERNAME_MAX, usernameProblem } from '../identity/model.js';
 import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
 
 /**
@@ -96,7 +97,8 @@ export const clientSchema = z.strictObject({
 });
 
 export const userSchema = z.strictObject({
-  username: z.string().trim().min(1).max(256).optional(),
+  username: z.string().trim().min(1, 'must not be empty').max(USERNAME_MAX, `must be at most ${USERNAME_MAX} characters`)
+    .refine((v) => usernameProblem(v) !== 'invalid_username', 'must not contain spaces, "@" or control characters').optional(),
   email: z.email('must be an email address').optional(),
   email_verified: z.boolean().default(false),
   given_name: z.string().max(256).optional(),

@@ -56,6 +56,25 @@ export type UserProfilePatch = Partial<
   Pick<User, 'username' | 'email' | 'emailVerified' | 'givenName' | 'familyName' | 'phoneNumber' | 'phoneNumberVerified' | 'status' | 'locale'>
 >;
 
+/** The longest username, in characters (code points). */
+export const USERNAME_MAX = 64;
+
+/**
+ * What every username must be, however it is made (configuration file, CLI,
+ * admin API, account page; self-service registration asks for more, see
+ * registration/fields.ts): 1–64 characters after trimming, no whitespace, no
+ * control characters, and no "@" — sign-in tries the typed login as a
+ * username first, so a username shaped like an address would shadow that
+ * person's email sign-in.
+ */
+export function usernameProblem(value: string): 'required' | 'too_long' | 'invalid_username' | undefined {
+  const v = value.trim();
+  if (v === '') return 'required';
+  if ([...v].length > USERNAME_MAX) return 'too_long';
+  if (/[\s@\p{Cc}]/u.test(v)) return 'invalid_username';
+  return undefined;
+}
+
 /** Usernames compare case-insensitively after trimming and Unicode NFKC normalisation. */
 export function normalizeUsername(value: string): string {
   return value.trim().normalize('NFKC').toLowerCase();
