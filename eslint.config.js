@@ -34,7 +34,7 @@ export default defineConfig(
   // turns off core rules that TypeScript itself already checks (no-undef...).
   tseslint.configs.recommended,
   {
-    files: ['**/*.ts', '**/*.js', '**/*.mjs'],
+    files: ['**/*.ts', '**/*.tsx', '**/*.js', '**/*.mjs'],
     languageOptions: {
       ecmaVersion: 2023,
       sourceType: 'module',

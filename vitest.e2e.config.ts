@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['packages/*/test/e2e/**/*.test.ts'],
+    // Builds the admin console first when its sources changed (the tests serve packages/console/dist).
+    globalSetup: ['packages/console/scripts/e2e-global-setup.js'],
     testTimeout: 90_000,
     hookTimeout: 90_000,
     pool: 'forks',
