@@ -32,6 +32,29 @@ export interface ConsoleConfig {
 }
 
 let configPromise: Promise<ConsoleConfig> | undefined;
+
+const TENANT_KEY = 'tessera.console.tenant';
+const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * Whose administrators sign in: `/admin/?tenant=acme` opens the console for
+ * the acme tenant's administrators (the platform's sign-in asks for an acme
+ * user); without it, the `default` tenant's (platform administrators). Read
+ * at the console's entry only (other pages use `tenant` as a filter), then
+ * kept for the tab, so sign-in, step-up and sign-out stay in that tenant.
+ */
+export function signInTenant(): string | undefined {
+  const entry = window.location.pathname === import.meta.env.BASE_URL;
+  const fromUrl = entry ? new URLSearchParams(window.location.search).get('tenant') : null;
+  if (fromUrl !== null && TENANT_ID.test(fromUrl)) window.sessionStorage.setItem(TENANT_KEY, fromUrl);
+  return window.sessionStorage.getItem(TENANT_KEY) ?? undefined;
+}
+
+/** The sign-in request's parameters beyond OIDC's: the admin API as resource (RFC 8707), and the tenant. */
+function signInParams(config: ConsoleConfig): Record<string, string> {
+  const tenant = signInTenant();
+  return { resource: config.resource, ...(tenant ? { tenant } : {}) };
+}
 let manager: UserManager | undefined;
 
 /** The console's configuration (fetched once). */
@@ -62,7 +85,7 @@ export async function userManager(): Promise<UserManager> {
     response_type: 'code',
     scope: config.scope,
     // RFC 8707: ask for a token whose audience is the admin API, at the authorization and at the token endpoint.
-    extraQueryParams: { resource: config.resource },
+    extraQueryParams: signInParams(config),
     extraTokenParams: { resource: config.resource },
     userStore: store,
     stateStore: store,
@@ -136,7 +159,7 @@ export async function signIn(opts: { returnTo?: string; acrValues?: string; maxA
   const state: SigninState = { returnTo: opts.returnTo ?? currentLocation(), ...(opts.acrValues ? { stepUp: true } : {}) };
   await um.signinRedirect({
     state,
-    extraQueryParams: { resource: config.resource },
+    extraQueryParams: signInParams(config),
     extraTokenParams: { resource: config.resource },
     ...(opts.acrValues ? { acr_values: opts.acrValues } : {}),
     ...(opts.maxAge !== undefined ? { max_age: opts.maxAge } : {}),

@@ -667,8 +667,11 @@ for (const engine of ENGINES) {
         await payloads.upsert('Grant', 'g1', { accountId: 'u1' }, 600);
         await payloads.upsert('AccessToken', 'at2', { grantId: 'g2' }, 600);
         await payloads.upsert('Session', 's1', { accountId: 'u1' }, 600);
+        // A sign-in under way that would reuse the grant is not issued under it.
+        await payloads.upsert('Interaction', 'i1', { grantId: 'g1' }, 600);
 
         await payloads.revokeByGrantId('g1');
+        expect(await payloads.find('Interaction', 'i1')).toEqual({ grantId: 'g1' });
         expect(await payloads.find('AuthorizationCode', 'c1')).toBeUndefined();
         expect(await payloads.find('AccessToken', 'at1')).toBeUndefined();
         expect(await payloads.find('RefreshToken', 'rt1')).toBeUndefined();

@@ -11,7 +11,10 @@ import { isUsable } from '../identity/model.js';
 import { callbackQuery } from '../interaction/schemas.js';
 
 /** The built-in first-party client behind the account pages. */
-export const ACCOUNT_CLIENT_ID = 'tessera-account';
+export { ACCOUNT_CLIENT_ID } from '../oidc/built-in-clients.js';
+/** A tenant id as the configuration allows it: the `tenant` the sign-in is for. */
+const TENANT_PARAM = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+import { ACCOUNT_CLIENT_ID } from '../oidc/built-in-clients.js';
 
 const FLOW_COOKIE = 'tessera_signin';
 const SESSION_COOKIE = 'tessera_account';
@@ -70,7 +73,10 @@ export class AccountSessions {
     const account = await this.current(request);
     if (!account) {
       const path = request.url.split('?')[0] ?? '/account';
-      await reply.redirect(`/account/signin?return_to=${encodeURIComponent(path)}`, 303);
+      // `?tenant=` says whose users sign in (the account pages serve every tenant: interaction/tenant.ts).
+      const tenant = (request.query as { tenant?: unknown } | undefined)?.tenant;
+      const query = new URLSearchParams({ return_to: path, ...(typeof tenant === 'string' && TENANT_PARAM.test(tenant) ? { tenant } : {}) });
+      await reply.redirect(`/account/signin?${query}`, 303);
     }
     return account;
   }
@@ -83,7 +89,7 @@ export class AccountSessions {
     const redirectUri = `${this.deps.issuer}/account/callback`;
 
     app.get('/account/signin', { config: { html: true } }, async (request, reply) => {
-      const q = request.query as { return_to?: unknown; ui_locales?: unknown };
+      const q = request.query as { return_to?: unknown; ui_locales?: unknown; tenant?: unknown };
       const returnTo = typeof q.return_to === 'string' && /^\/account(\/[a-z-]*)?$/.test(q.return_to) ? q.return_to : '/account';
       const flow: FlowState = {
         state: randomBytes(16).toString('base64url'),
@@ -104,6 +110,7 @@ export class AccountSessions {
         // The session id binds the account cookie to the platform session (sign-out ends both).
         claims: JSON.stringify({ id_token: { sid: null } }),
         ...(typeof q.ui_locales === 'string' && q.ui_locales.length < 64 ? { ui_locales: q.ui_locales } : {}),
+        ...(typeof q.tenant === 'string' && TENANT_PARAM.test(q.tenant) ? { tenant: q.tenant } : {}),
       }).toString();
       setCookie(reply, FLOW_COOKIE, this.signer.sign(flow), { path: '/account', maxAge: 600, secure: this.secure, sameSite: 'Lax' });
       return reply.redirect(url.pathname + url.search, 303);

@@ -4,17 +4,15 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError, formatIssues } from './errors.js';
 import { envSchema, fileSchema } from './schema.js';
 import type { DeclarativeConfig } from './schema.js';
-import { CONSOLE_CLIENT_ID } from '../console/client.js';
+import { BUILT_IN_CLIENT_IDS } from '../oidc/built-in-clients.js';
 import { DEFAULT_CONSOLE_DIR } from '../console/files.js';
 
 /**
  * Clients Tessera registers itself at every start (bootstrap.ts). The file
  * must not declare them: it is applied after that registration, so the two
- * would overwrite each other at every start. (`tessera-account` is
- * ACCOUNT_CLIENT_ID of account/session.ts, spelled out to keep this module
- * free of the protocol engine.)
+ * would overwrite each other at every start.
  */
-export const BUILT_IN_CLIENT_IDS: readonly string[] = ['tessera-account', CONSOLE_CLIENT_ID];
+export { BUILT_IN_CLIENT_IDS };
 
 /** Everything Tessera needs to know at boot, parsed once and frozen. */
 export interface Settings {

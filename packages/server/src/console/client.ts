@@ -1,7 +1,8 @@
 import type { ClientRecord } from '../oidc/repository.js';
 
 /** The built-in client the admin console (the SPA at /admin) signs in with. */
-export const CONSOLE_CLIENT_ID = 'tessera-console';
+export { CONSOLE_CLIENT_ID } from '../oidc/built-in-clients.js';
+import { CONSOLE_CLIENT_ID } from '../oidc/built-in-clients.js';
 
 /** Where the console is served. */
 export const CONSOLE_PATH = '/admin';

@@ -15,6 +15,7 @@ import { finishInteraction, loadInteraction } from './details.js';
 import type { LoginStep } from '../mfa/login-step.js';
 import type { MfaFactors } from '../mfa/factors.js';
 import { renderSlots } from '../mfa/views.js';
+import { signInTenant } from './tenant.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
@@ -23,7 +24,7 @@ export interface InteractionDeps {
   throttle: FailureThrottle;
   metrics: Metrics;
   /** Links under the sign-in form (registration, password reset), as the client's tenant allows. */
-  loginLinks?: (clientId: string, uid: string, uiLocales?: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
+  loginLinks?: (params: Record<string, unknown>, uid: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
   /** The MFA step after the first factor, and step-up for a live session (mfa/login-step.ts). */
   mfa?: Pick<LoginStep, 'afterFirstFactor' | 'stepUp'>;
   /** The factor registry: factors that can sign in on their own add to the sign-in page (passkeys). */
@@ -74,7 +75,7 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
       deps.metrics.logins.inc({ outcome: 'throttled' });
       throw new AppError('too_many_requests', 429, 'Too many failed sign-in attempts. Wait a minute and try again.');
     }
-    const tenantId = (await deps.clients.find(String(details.params.client_id)))?.tenantId ?? 'default';
+    const tenantId = await signInTenant(deps.clients, details.params);
     const context = { ip, userAgent: request.headers['user-agent'] ?? null };
     const outcome = await deps.identity.verifyLogin(tenantId, body.data.username, body.data.password, context);
     if (!outcome.ok && outcome.reason === 'pending') {
@@ -159,7 +160,7 @@ async function renderLogin(deps: InteractionDeps, request: FastifyRequest, reply
     clientName: await clientName(deps, String(details.params.client_id)),
     username: extra.username ?? hint,
     error: extra.error ? ctx.t(extra.error) : undefined,
-    ...(deps.loginLinks ? await deps.loginLinks(String(details.params.client_id), uid, typeof details.params.ui_locales === 'string' ? details.params.ui_locales : undefined) : {}),
+    ...(deps.loginLinks ? await deps.loginLinks(details.params, uid) : {}),
   }));
 }
 

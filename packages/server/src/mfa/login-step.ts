@@ -13,6 +13,7 @@ import type { LoginState, MfaRepository } from './repository.js';
 import { clientMfaMode, combineAmr, decideMfa } from './policy.js';
 import type { MfaAction } from './policy.js';
 import { STEP_UP_REASONS, wantsMfa } from './step-up.js';
+import { signInTenant } from '../interaction/tenant.js';
 
 /**
  * The MFA step of the hosted sign-in, between the first factor and the
@@ -177,8 +178,7 @@ export class LoginStep {
       throw new AppError('session_expired', 400, 'This sign-in session has expired. Go back to the application and start again.');
     }
     const user = await this.deps.users.findById(result.accountId);
-    const client = await this.deps.clients.find(String(details.params.client_id));
-    if (!user || !isUsable(user) || user.tenantId !== (client?.tenantId ?? 'default')) {
+    if (!user || !isUsable(user) || user.tenantId !== (await signInTenant(this.deps.clients, details.params))) {
       throw new AppError('access_denied', 403, 'This passkey cannot be used to sign in here.');
     }
     await this.deps.users.clearLoginFailures(user.id);

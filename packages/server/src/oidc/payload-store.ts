@@ -3,6 +3,9 @@ import type { Database } from '../storage/schema.js';
 
 type Payload = Record<string, unknown>;
 
+/** The engine models that are issued under a grant (they carry its `grantId`). */
+const ISSUED_UNDER_GRANT = ['AuthorizationCode', 'AccessToken', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];
+
 /**
  * Storage for the protocol engine's short-lived artefacts (sessions,
  * interactions, codes, refresh tokens, grants…), one table for all models.
@@ -18,7 +21,12 @@ export interface OidcPayloadStore {
   destroy(model: string, id: string): Promise<void>;
   /** Deletes by the stable `uid` (a Session's id changes on every login; its uid does not). Says whether it deleted. */
   destroyByUid(model: string, uid: string): Promise<boolean>;
-  /** Deletes everything issued under a grant (reuse detection, revocation, logout). */
+  /**
+   * Deletes the codes and tokens issued under a grant (reuse detection,
+   * revocation, logout). Not an Interaction that merely points at the grant
+   * it would reuse: ending a session while another user's sign-in is under
+   * way (the engine logs the old user out, then resumes) must leave it.
+   */
   revokeByGrantId(grantId: string): Promise<void>;
   /** Deletes expired rows; returns how many. */
   sweep(now?: number): Promise<number>;
@@ -79,7 +87,7 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
       return Number(res.numDeletedRows) > 0;
     },
     async revokeByGrantId(grantId) {
-      await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).execute();
+      await db.deleteFrom('oidc_payloads').where('grant_id', '=', grantId).where('model', 'in', ISSUED_UNDER_GRANT).execute();
     },
     async listByAccount(model, accountId) {
       const rows = await db.selectFrom('oidc_payloads').selectAll()

@@ -7,6 +7,7 @@ import { RateLimiter } from '../http/rate-limit.js';
 import { pageContext, sendPage } from '../web/layout.js';
 import { accountLayout } from '../account/views.js';
 import { ACCOUNT_CLIENT_ID } from '../account/session.js';
+import { signInTenant } from '../interaction/tenant.js';
 import type { AccountSessions } from '../account/session.js';
 import type { IdentityService } from '../identity/service.js';
 import { RecoveryService } from './service.js';
@@ -39,8 +40,7 @@ export function registerRecovery(app: FastifyInstance, p: Platform): void {
     limiter: new RateLimiter(p.settings.authFailuresPerMinute),
     async tenantOfInteraction(uid) {
       const interaction = await p.provider().Interaction.find(uid).catch(() => undefined);
-      const clientId = interaction?.params.client_id;
-      return typeof clientId === 'string' ? (await p.clients.find(clientId))?.tenantId : undefined;
+      return interaction ? signInTenant(p.clients, interaction.params) : undefined;
     },
   });
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startTestApp } from '../helpers/app.js';
 import type { TestApp } from '../helpers/app.js';
-import { PASSWORD, PLATFORM_ADMIN, adminApi, adminConfig, machineToken, withAuthenticator } from '../helpers/admin.js';
+import { ACME_ADMIN, PASSWORD, PLATFORM_ADMIN, adminApi, adminConfig, machineToken, withAuthenticator } from '../helpers/admin.js';
 import { signInToAccount } from '../helpers/mfa.js';
 import type { Authenticator } from '../helpers/mfa.js';
 import { launchBrowser, newSession } from './browser.js';
@@ -270,6 +270,32 @@ describe('admin console: users', () => {
     expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
     await shot(page, 'phone-user-detail', true);
 
+    expect(csp.violations).toEqual([]);
+    await context.close();
+  }, 120_000);
+
+  test('a tenant administrator: /admin/?tenant=acme signs in an acme administrator, who sees acme only', async () => {
+    const { context, page } = await newSession(browser, { viewport: { width: 1280, height: 800 } });
+    const csp = watchCsp(page);
+    await signInToConsole(page, t.issuer, ACME_ADMIN, undefined, '/admin/?tenant=acme');
+    await expect.poll(() => page.locator('header .badge').first().textContent()).toBe('acme');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' }).click();
+    await expect.poll(() => heading(page)).toBe('Users');
+    await expect.poll(() => page.locator('table.table tbody tr').count()).toBeGreaterThan(0);
+    const usernames = await page.locator('table.table tbody tr td:nth-child(2)').allTextContents();
+    expect(usernames).toContain('ada');
+    expect(usernames).not.toContain('admin');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tenants' }).click();
+    await expect.poll(() => page.locator('table.table tbody tr').count()).toBe(1);
+    // The same console without ?tenant= (a new tab) is the platform administrators' sign-in: ada is not found there.
+    const other = await context.newPage();
+    await other.goto(`${t.issuer}/admin/`);
+    await other.waitForURL(/\/interaction\//);
+    await other.getByLabel('Username or email').fill(ACME_ADMIN.username);
+    await other.getByLabel('Password').fill(ACME_ADMIN.password);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => other.getByRole('alert').count()).toBeGreaterThan(0);
+    expect(other.url()).toMatch(/\/interaction\//);
     expect(csp.violations).toEqual([]);
     await context.close();
   }, 120_000);

@@ -61,8 +61,8 @@ export async function answerTotp(page: Page, authenticator: Authenticator): Prom
  * password; the authenticator answers the MFA page if one is shown), then
  * waits for the console's start page.
  */
-export async function signInToConsole(page: Page, issuer: string, creds: Credentials, authenticator?: Authenticator): Promise<void> {
-  await page.goto(`${issuer}/admin/`);
+export async function signInToConsole(page: Page, issuer: string, creds: Credentials, authenticator?: Authenticator, entry = '/admin/'): Promise<void> {
+  await page.goto(`${issuer}${entry}`);
   await page.waitForURL(/\/interaction\//);
   await page.getByLabel('Username or email').fill(creds.username);
   await page.getByLabel('Password').fill(creds.password);

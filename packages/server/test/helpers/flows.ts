@@ -29,7 +29,12 @@ export async function signInThrough(agent: UserAgent, authorizationUrl: URL | st
     if (atCallback(url)) return new URL(url);
     if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${url}: ${await res.text()}`);
     const html = await res.text();
-    if (html.includes('autocomplete="current-password"')) {
+    if (html.includes('<title>Submitting Callback</title>')) {
+      // The engine's self-submitting form (a browser posts it by script): e.g. ending another user's session before this sign-in.
+      const action = new URL(formAction(html, '/'), issuer);
+      const inputs = Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/?>/g)].map((m) => [m[1]!, m[2]!]));
+      ({ res, url } = await agent.follow(await agent.post(action, inputs), action.href));
+    } else if (html.includes('autocomplete="current-password"')) {
       if (!creds) throw new Error('sign-in page shown but no credentials given');
       const action = new URL(formAction(html, '/login'), issuer);
       ({ res, url } = await agent.follow(await agent.post(action, { username: creds.username, password: creds.password }), action.href));

@@ -13,6 +13,7 @@ import { PasskeyError, toAppError } from './errors.js';
 import type { PasskeyService } from './service.js';
 import { passkeyName, renameBody } from './schemas.js';
 import { passkeyErrorPage } from './views.js';
+import { signInTenant } from '../../interaction/tenant.js';
 import { interactionPage, recoveryCodesBody } from '../views.js';
 import { accountLayout } from '../../account/views.js';
 
@@ -129,7 +130,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     const { details, uid } = await loadInteraction(p.provider, request, reply);
     const ctx = pageContext(request, typeof details.params.ui_locales === 'string' ? details.params.ui_locales : undefined);
     if (details.prompt.name !== 'login') throw new AppError('invalid_request', 400, 'This sign-in step has already been completed.');
-    const tenantId = (await p.clients.find(String(details.params.client_id)))?.tenantId ?? 'default';
+    const tenantId = await signInTenant(p.clients, details.params);
     let assertion;
     try {
       const credential = parseCredential((request.body as Record<string, unknown> | undefined)?.credential);

@@ -1,0 +1,23 @@
+import type { ClientRepository } from '../oidc/repository.js';
+import { BUILT_IN_CLIENT_IDS } from '../oidc/built-in-clients.js';
+
+/** Tenant ids as the configuration allows them (config/schema.ts). */
+const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+const DEFAULT_TENANT = 'default';
+
+/**
+ * The tenant whose users sign in through an authorization request. A
+ * client belongs to one tenant and its users sign in there; the built-in
+ * apps (the account pages and the admin console, oidc/built-in-clients.ts)
+ * serve every tenant, so for them the request's `tenant` parameter decides
+ * (`/account/signin?tenant=acme`, `/admin/?tenant=acme`), the `default`
+ * tenant without it. An unknown tenant is simply one without users: its
+ * sign-in fails like any wrong password.
+ */
+export async function signInTenant(clients: Pick<ClientRepository, 'find'>, params: Record<string, unknown>): Promise<string> {
+  const clientId = typeof params.client_id === 'string' ? params.client_id : '';
+  if (BUILT_IN_CLIENT_IDS.includes(clientId)) {
+    return typeof params.tenant === 'string' && TENANT_ID.test(params.tenant) ? params.tenant : DEFAULT_TENANT;
+  }
+  return (await clients.find(clientId))?.tenantId ?? DEFAULT_TENANT;
+}
