@@ -94,6 +94,10 @@ async function addPasskey(page: Page, username: string, name: string): Promise<v
   // The script fetches options, the authenticator creates a discoverable credential, the form posts it.
   await page.getByLabel('Name for a new passkey (optional)').fill(name);
   await page.getByRole('button', { name: 'Add a passkey' }).click();
+  // A first second factor comes with recovery codes, shown once; then on to the Security page.
+  await page.locator('#recovery-codes').waitFor();
+  expect(await page.locator('#recovery-codes li').count()).toBe(10);
+  await page.getByRole('link', { name: 'I have saved these codes' }).click();
   await page.waitForURL(/\/account\/security\?passkeys=added/);
   await expect.poll(() => page.getByRole('status').first().textContent()).toContain('Your passkey has been added.');
   expect(await page.locator('#passkeys').textContent()).toContain(name);
