@@ -30,7 +30,11 @@ export class Authenticator {
 
   constructor(private readonly opts: AuthenticatorOptions) {}
 
-  /** One verifier (and token cache) per audience. */
+  /**
+   * One verifier (and token cache) per audience. The handler keeps each
+   * route's verifier and asks its cache synchronously first (`lookup`): a
+   * token verified moments ago needs no promise.
+   */
   verifier(audience: string): JwtVerifier {
     let v = this.verifiers.get(audience);
     if (!v) {
@@ -49,15 +53,6 @@ export class Authenticator {
     let n = 0;
     for (const v of this.verifiers.values()) n += v.cacheSize;
     return n;
-  }
-
-  /**
-   * A JWT verified earlier for this audience, without waiting (the hot path:
-   * most requests carry a token seen moments ago). Never for introspected
-   * routes, whose answer must come from the issuer.
-   */
-  lookup(token: string, audience: string, introspect: boolean): AuthResult | undefined {
-    return introspect ? undefined : this.verifiers.get(audience)?.lookup(token);
   }
 
   async authenticate(token: string, audience: string, introspect: boolean): Promise<AuthResult> {

@@ -4,14 +4,15 @@ import type { GatewaySettings } from './config.js';
 import { answers, corsHeaders, preflight, sendAnswer } from './answers.js';
 import type { Answer } from './answers.js';
 import type { Authenticator } from './authenticate.js';
-import type { ForwardOutcome, UpstreamPools } from './forward.js';
-import type { GatewayMetrics } from './metrics.js';
+import type { ForwardFailure, Forwarding, Upstream, UpstreamPools } from './forward.js';
+import type { GatewayMetrics, RouteTally } from './metrics.js';
 import { authorize } from './policy.js';
 import type { RateLimiter } from './rate-limit.js';
 import { isSafePath, upstreamPath } from './routes.js';
 import type { CompiledRoute, RouteTable } from './routes.js';
 import { FAILURE_DESCRIPTIONS } from './token.js';
 import type { AuthResult, TokenContext } from './token.js';
+import type { JwtVerifier } from './verify.js';
 
 export interface HandlerDeps {
   settings: Readonly<GatewaySettings>;
@@ -52,28 +53,89 @@ export function bearerToken(header: string | undefined): string | undefined {
  * (JWT, optionally introspection) → per-client rate limit → route policy
  * (client, scopes, roles, acr step-up) → forward with trusted context.
  * Every refusal is answered by the gateway; the upstream never sees it.
+ *
+ * `path` is the request target without its query (the caller has cut it
+ * already to tell the gateway's own paths from proxied ones).
  */
-export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void> | void {
+export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse, requestId: string, path: string) => Promise<void> | void {
   const { settings, routes, authenticator, pools, limiter, metrics, log } = deps;
   const acrLevels = settings.acr_levels;
   // Per-request lines exist only at debug; the level is fixed at boot, so ask once, not per request.
   const debug = log.isLevelEnabled('debug');
 
-  const refuse = (res: ServerResponse, label: string, answer: Answer, headers: Record<string, string>): void => {
+  // Everything per route that does not depend on the request, prepared once and found by route index:
+  // its way upstream (pool, timeouts), its metric tallies, and the verifier holding its verified-token cache.
+  const upstreams: readonly Upstream[] = routes.routes.map((r) =>
+    pools.upstream(r.upstreamOrigin, { forwardToken: r.config.forward_token, timeoutMs: r.config.timeout * 1000 }));
+  const tallies: readonly RouteTally[] = routes.routes.map((r) => metrics.tally(r.label));
+  // Introspected routes never answer from the cache (the issuer must be asked); public ones take no token.
+  const verifiers: ReadonlyArray<JwtVerifier | undefined> = routes.routes.map((r) =>
+    (r.config.public || r.config.introspect ? undefined : authenticator.verifier(r.audience!)));
+  const unmatched = metrics.tally('unmatched');
+
+  const refuse = (res: ServerResponse, tally: RouteTally, answer: Answer, headers: Record<string, string>): void => {
     sendAnswer(res, answer, headers);
-    metrics.request(label, answer.status);
+    tally.request(answer.status);
   };
 
-  /** Everything that varies per request, handed from step to step. */
-  interface Exchange {
-    req: IncomingMessage;
-    res: ServerResponse;
-    requestId: string;
-    url: string;
-    route: CompiledRoute;
+  /**
+   * Everything that varies per request, handed from step to step and to
+   * undici (as the request's opaque): one object per request, with its
+   * fields all set in the constructor (one shape) and the completion as a
+   * method, so the common path creates no closure.
+   */
+  class Exchange implements Forwarding {
+    declare readonly req: IncomingMessage;
+    declare readonly res: ServerResponse;
+    declare readonly requestId: string;
+    declare readonly route: CompiledRoute;
+    declare readonly responseHeaders: Record<string, string> | undefined;
+    declare token: TokenContext | undefined;
+    declare status: number;
+    /** performance.now() when forwarding started. */
+    declare started: number;
+
+    constructor(req: IncomingMessage, res: ServerResponse, requestId: string, route: CompiledRoute, cors: Record<string, string> | undefined) {
+      this.req = req;
+      this.res = res;
+      this.requestId = requestId;
+      this.route = route;
+      this.responseHeaders = cors;
+      this.token = undefined;
+      this.status = 0;
+      this.started = 0;
+    }
+
     /** Headers on the gateway's own answers: request id, CORS. */
-    headers: Record<string, string>;
-    cors: Record<string, string> | undefined;
+    answerHeaders(): Record<string, string> {
+      return this.responseHeaders ? { 'x-request-id': this.requestId, ...this.responseHeaders } : { 'x-request-id': this.requestId };
+    }
+
+    /** The forwarded request ended (see UpstreamPools.forward): count it, and answer 502/504 if nothing was sent yet. */
+    finished(failure: ForwardFailure | undefined): void {
+      const { route, req, res, requestId } = this;
+      const tally = tallies[route.index]!;
+      tally.upstreamSeconds((performance.now() - this.started) / 1000);
+      if (failure === undefined) {
+        tally.request(this.status);
+        if (debug) log.debug({ requestId, route: route.label, status: this.status, sub: this.token?.sub }, 'forwarded');
+        return;
+      }
+      if (failure === 'client_closed') {
+        tally.request(this.status);
+        if (debug) log.debug({ requestId, route: route.label }, 'client closed the connection');
+        return;
+      }
+      if (failure === 'aborted') {
+        log.warn({ requestId, route: route.label, status: this.status }, 'upstream response aborted');
+        tally.request(this.status);
+        return;
+      }
+      log.warn({ requestId, route: route.label, upstream: route.upstreamOrigin, kind: failure }, 'upstream failed');
+      // The request body may be half-read: drain it so the client's connection stays usable.
+      if (!req.readableEnded) req.resume();
+      return refuse(res, tally, failure === 'timeout' ? answers.gatewayTimeout() : answers.badGateway(), this.answerHeaders());
+    }
   }
 
   /**
@@ -81,38 +143,32 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
    * ago is a cache hit): no promise is created on the common path. Returns
    * a promise only when the token needs verifying or introspecting.
    */
-  return function handle(req, res, requestId) {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    const base: Record<string, string> = { 'x-request-id': requestId };
-
-    if (!isSafePath(path)) return refuse(res, 'unmatched', answers.badPath(), base);
+  return function handle(req, res, requestId, path) {
+    if (!isSafePath(path)) return refuse(res, unmatched, answers.badPath(), { 'x-request-id': requestId });
     const method = req.method ?? 'GET';
     // A CORS preflight asks about the request it announces: match that method's route (no token: preflights carry none).
     const announced = method === 'OPTIONS' ? req.headers['access-control-request-method'] : undefined;
     if (announced !== undefined && req.headers.origin !== undefined) {
       const target = routes.match(announced.toUpperCase(), path);
       if (target.kind === 'route' && target.route.config.cors) {
-        metrics.request(target.route.label, preflight(target.route, req, res, base));
+        tallies[target.route.index]!.request(preflight(target.route, req, res, { 'x-request-id': requestId }));
         return;
       }
     }
     const match = routes.match(method, path);
-    if (match.kind === 'none') return refuse(res, 'unmatched', answers.notFound(), base);
-    if (match.kind === 'method') return refuse(res, match.route.label, answers.methodNotAllowed(match.allow), base);
+    if (match.kind === 'none') return refuse(res, unmatched, answers.notFound(), { 'x-request-id': requestId });
     const route = match.route;
-    const cors = route.config.cors ? corsHeaders(route, req) : undefined;
-    const x: Exchange = { req, res, requestId, url, route, headers: cors ? { ...base, ...cors } : base, cors };
+    if (match.kind === 'method') return refuse(res, tallies[route.index]!, answers.methodNotAllowed(match.allow), { 'x-request-id': requestId });
+    const x = new Exchange(req, res, requestId, route, route.config.cors ? corsHeaders(route, req) : undefined);
 
-    if (route.config.public) return forward(x, undefined);
+    if (route.config.public) return forward(x);
     const bearer = bearerToken(req.headers.authorization);
     if (bearer === undefined) {
       metrics.tokenFailure('missing');
-      return refuse(res, route.label, answers.missingToken(), x.headers);
+      return refuse(res, tallies[route.index]!, answers.missingToken(), x.answerHeaders());
     }
     if (bearer === '') return admit(x, MALFORMED);
-    const known = authenticator.lookup(bearer, route.audience!, route.config.introspect);
+    const known = verifiers[route.index]?.lookup(bearer);
     if (known) return admit(x, known);
     return authenticator.authenticate(bearer, route.audience!, route.config.introspect).then((result) => admit(x, result));
   };
@@ -124,28 +180,30 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       metrics.tokenFailure(result.reason);
       if (result.reason === 'unavailable') {
         log.warn({ requestId, route: route.label, detail: result.detail }, 'issuer unavailable; answering 503');
-        return refuse(res, route.label, answers.unavailable(), x.headers);
+        return refuse(res, tallies[route.index]!, answers.unavailable(), x.answerHeaders());
       }
       if (debug) log.debug({ requestId, route: route.label, reason: result.reason }, 'token refused');
-      return refuse(res, route.label, answers.invalidToken(FAILURE_DESCRIPTIONS[result.reason]), x.headers);
+      return refuse(res, tallies[route.index]!, answers.invalidToken(FAILURE_DESCRIPTIONS[result.reason]), x.answerHeaders());
     }
     const token = result.token;
 
     const limit = route.config.rate_limit;
     if (limit) {
       const retryAfter = limiter.take(`${route.index} ${token.clientId}`, limit.per_client_per_minute);
-      if (retryAfter > 0) return refuse(res, route.label, answers.rateLimited(retryAfter), x.headers);
+      if (retryAfter > 0) return refuse(res, tallies[route.index]!, answers.rateLimited(retryAfter), x.answerHeaders());
     }
 
-    const decision = authorize(route, token, acrLevels, Date.now() / 1000);
+    // The clock is read only for routes that limit the sign-in's age.
+    const decision = authorize(route, token, acrLevels, route.maxAge === undefined ? 0 : Date.now() / 1000);
     if (!decision.ok) {
       const answer = decision.error === 'insufficient_user_authentication'
         ? answers.stepUp(decision.description, decision.acrValues, decision.maxAge)
         : answers.insufficientScope(decision.description, decision.scope);
       if (debug) log.debug({ requestId, route: route.label, sub: token.sub, client: token.clientId, error: decision.error }, 'policy refused');
-      return refuse(res, route.label, answer, x.headers);
+      return refuse(res, tallies[route.index]!, answer, x.answerHeaders());
     }
-    forward(x, token);
+    x.token = token;
+    forward(x);
   }
 
   /**
@@ -154,42 +212,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
    * echo; the gateway's own answers carry it. (Every added header costs
    * measurable time per request; see bench/README.md.)
    */
-  function forward(x: Exchange, token: TokenContext | undefined): void {
-    const { route, req, res, requestId } = x;
-    const started = performance.now();
-    pools.forward(route.upstreamOrigin, req, res, {
-      path: upstreamPath(route, x.url),
-      requestId,
-      token,
-      forwardToken: route.config.forward_token,
-      upstreamSecret: settings.upstreamSecret,
-      trustProxy: settings.trustProxy,
-      timeoutMs: route.config.timeout * 1000,
-      responseHeaders: x.cors,
-    }, (outcome) => settle(x, token, outcome, started));
-  }
-
-  function settle(x: Exchange, token: TokenContext | undefined, outcome: ForwardOutcome, started: number): void {
-    const { route, req, res, requestId } = x;
-    metrics.upstreamSeconds(route.label, (performance.now() - started) / 1000);
-    if (outcome.ok) {
-      metrics.request(route.label, outcome.status);
-      if (debug) log.debug({ requestId, route: route.label, status: outcome.status, sub: token?.sub }, 'forwarded');
-      return;
-    }
-    if (outcome.kind === 'client_closed') {
-      metrics.request(route.label, outcome.status);
-      if (debug) log.debug({ requestId, route: route.label }, 'client closed the connection');
-      return;
-    }
-    if (outcome.kind === 'aborted') {
-      log.warn({ requestId, route: route.label, status: outcome.status }, 'upstream response aborted');
-      metrics.request(route.label, outcome.status);
-      return;
-    }
-    log.warn({ requestId, route: route.label, upstream: route.upstreamOrigin, kind: outcome.kind }, 'upstream failed');
-    // The request body may be half-read: drain it so the client's connection stays usable.
-    if (!req.readableEnded) req.resume();
-    return refuse(res, route.label, outcome.kind === 'timeout' ? answers.gatewayTimeout() : answers.badGateway(), x.headers);
+  function forward(x: Exchange): void {
+    x.started = performance.now();
+    pools.forward(upstreams[x.route.index]!, upstreamPath(x.route, x.req.url ?? '/'), x);
   }
 }

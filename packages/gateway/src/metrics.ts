@@ -4,12 +4,35 @@ import type { FailureReason } from './token.js';
 
 const UPSTREAM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
-/** Per-route tallies kept as plain numbers on the hot path; turned into Prometheus samples at scrape time. */
-interface RouteTally {
-  statuses: Map<number, number>;
-  buckets: Float64Array;
-  sum: number;
-  count: number;
+/** HTTP status codes are three digits (Node refuses others): counted by index, no hashing per request. */
+const STATUS_SLOTS = 1000;
+
+/**
+ * One route's per-request tallies, kept as plain numbers on the hot path and
+ * turned into Prometheus samples at scrape time. The handler holds one per
+ * route, so counting a request is an array increment, not a lookup.
+ */
+export class RouteTally {
+  /** Requests by status code, since the last scrape. */
+  readonly statuses = new Float64Array(STATUS_SLOTS);
+  readonly buckets = new Float64Array(UPSTREAM_BUCKETS.length);
+  sum = 0;
+  count = 0;
+
+  request(status: number): void {
+    this.statuses[status >= 0 && status < STATUS_SLOTS ? status : 0]!++;
+  }
+
+  upstreamSeconds(seconds: number): void {
+    this.sum += seconds;
+    this.count++;
+    for (let i = 0; i < UPSTREAM_BUCKETS.length; i++) {
+      if (seconds <= UPSTREAM_BUCKETS[i]!) {
+        this.buckets[i]!++;
+        break;
+      }
+    }
+  }
 }
 
 /**
@@ -18,7 +41,7 @@ interface RouteTally {
  * "unmatched"/"gateway"), failure reasons a fixed set.
  *
  * The two per-request metrics (requests by route and status, upstream
- * latency) are counted in plain arrays and maps and only handed to
+ * latency) are counted in plain arrays (RouteTally) and only handed to
  * prom-client when /metrics is scraped: prom-client resolves and hashes the
  * label set on every `inc`/`observe`, which cost more per request than the
  * rest of the gateway's own pipeline (bench/README.md).
@@ -51,9 +74,12 @@ export class GatewayMetrics {
       // At scrape time: move what was counted since the last scrape into the counter.
       collect() {
         for (const [route, t] of tallies) {
-          for (const [status, n] of t.statuses) {
-            if (n > 0) this.inc({ route, status: String(status) }, n);
-            t.statuses.set(status, 0);
+          const statuses = t.statuses;
+          for (let status = 0; status < statuses.length; status++) {
+            const n = statuses[status]!;
+            if (n === 0) continue;
+            this.inc({ route, status: String(status) }, n);
+            statuses[status] = 0;
           }
         }
       },
@@ -62,30 +88,22 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'tessera_gateway_' });
   }
 
-  private tally(route: string): RouteTally {
+  /** The tallies of one route label (created on first use; the hot path keeps the handle). */
+  tally(route: string): RouteTally {
     let t = this.tallies.get(route);
     if (!t) {
-      t = { statuses: new Map(), buckets: new Float64Array(UPSTREAM_BUCKETS.length), sum: 0, count: 0 };
+      t = new RouteTally();
       this.tallies.set(route, t);
     }
     return t;
   }
 
   request(route: string, status: number): void {
-    const statuses = this.tally(route).statuses;
-    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    this.tally(route).request(status);
   }
 
   upstreamSeconds(route: string, seconds: number): void {
-    const t = this.tally(route);
-    t.sum += seconds;
-    t.count++;
-    for (let i = 0; i < UPSTREAM_BUCKETS.length; i++) {
-      if (seconds <= UPSTREAM_BUCKETS[i]!) {
-        t.buckets[i]!++;
-        break;
-      }
-    }
+    this.tally(route).upstreamSeconds(seconds);
   }
 
   tokenFailure(reason: FailureReason | 'unavailable'): void {

@@ -59,6 +59,8 @@ export function compileRoutes(settings: Pick<GatewaySettings, 'routes' | 'audien
   });
   // Longest prefix wins; among equal prefixes, method-specific routes before catch-alls.
   const ordered = [...routes].sort((a, b) => b.prefix.length - a.prefix.length || Number(!a.methods) - Number(!b.methods));
+  // The answers for a hit, made once: matching runs on every request.
+  const hits: readonly RouteMatch[] = routes.map((route) => Object.freeze({ kind: 'route' as const, route }));
 
   return {
     routes,
@@ -69,15 +71,17 @@ export function compileRoutes(settings: Pick<GatewaySettings, 'routes' | 'audien
         // A longer prefix that matched the path but not the method shadows shorter prefixes:
         // `/admin` (GET only) must not fall through to a catch-all `/` for DELETE.
         if (pathOwner && pathOwner.prefix !== route.prefix) break;
-        if (!route.methods || route.methods.has(method)) return { kind: 'route', route };
+        if (!route.methods || route.methods.has(method)) return hits[route.index]!;
         pathOwner = route;
       }
-      if (!pathOwner) return { kind: 'none' };
+      if (!pathOwner) return NO_MATCH;
       const allow = ordered.filter((r) => r.prefix === pathOwner!.prefix).flatMap((r) => [...(r.methods ?? [])]);
       return { kind: 'method', allow: [...new Set(allow)], route: pathOwner };
     },
   };
 }
+
+const NO_MATCH: RouteMatch = Object.freeze({ kind: 'none' });
 
 /** `/api` matches `/api`, `/api/…` and `/api?…`, never `/apis`. */
 export function prefixMatches(prefix: string, path: string): boolean {
@@ -94,7 +98,10 @@ export function prefixMatches(prefix: string, path: string): boolean {
  * request matched against a public prefix could reach a protected path.
  */
 export function isSafePath(path: string): boolean {
-  return path.charCodeAt(0) === 47 /* / */ && !UNSAFE.test(path);
+  if (path.charCodeAt(0) !== 47 /* / */) return false;
+  // Every unsafe form contains "%", "\\" or "/.": most paths have none of them and need no regular expression.
+  if (path.indexOf('%') === -1 && path.indexOf('\\') === -1 && path.indexOf('/.') === -1) return true;
+  return !UNSAFE.test(path);
 }
 const UNSAFE = /%2e|%2f|%5c|%00|\\|\/\.\.?(?:\/|$)/i;
 

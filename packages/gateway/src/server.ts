@@ -44,7 +44,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  */
 const ID_PREFIX = randomBytes(6).toString('hex');
 let idCounter = 0;
-const nextRequestId = () => `${ID_PREFIX}-${(++idCounter).toString(36)}`;
+const nextRequestId = () => `${ID_PREFIX}-${++idCounter}`;
 /** Paths Fastify answers; every other request goes to the proxy pipeline. */
 const OWN_PATHS: ReadonlySet<string> = new Set(RESERVED_PATHS);
 
@@ -131,7 +131,12 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
   }
 
   const routes = compileRoutes(settings);
-  const pools = new UpstreamPools({ connections: settings.upstream.connections, keepAliveTimeoutMs: settings.upstream.keep_alive_timeout * 1000 });
+  const pools = new UpstreamPools({
+    connections: settings.upstream.connections,
+    keepAliveTimeoutMs: settings.upstream.keep_alive_timeout * 1000,
+    upstreamSecret: settings.upstreamSecret,
+    trustProxy: settings.trustProxy,
+  });
   const limiter = new RateLimiter();
   limiter.startSweeping((key) => routes.routes[Number(key.slice(0, key.indexOf(' ')))]?.config.rate_limit?.per_client_per_minute ?? 1);
 
@@ -144,7 +149,7 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
    * hosts the gateway's own paths (health, readiness, metrics) and the
    * server lifecycle (listen, graceful close, client errors).
    */
-  const proxy = (req: IncomingMessage, res: ServerResponse): void => {
+  const proxy = (req: IncomingMessage, res: ServerResponse, path: string): void => {
     const given = req.headers['x-request-id'];
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : nextRequestId();
     if (closed) {
@@ -156,7 +161,7 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
     // No closure is created unless the request has to wait (see handler.ts): under tsx, a
     // named closure per request also costs a defineProperty (esbuild's keepNames).
     try {
-      handle(req, res, requestId)?.catch((err: unknown) => unexpected(err, res, requestId));
+      handle(req, res, requestId, path)?.catch((err: unknown) => unexpected(err, res, requestId));
     } catch (err) {
       unexpected(err, res, requestId);
     }
@@ -175,8 +180,9 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
       const server = createServer({ maxHeaderSize: settings.limits.max_header_bytes }, (req, res) => {
         const url = req.url ?? '/';
         const q = url.indexOf('?');
-        if (OWN_PATHS.has(q === -1 ? url : url.slice(0, q))) fastifyHandler(req, res);
-        else proxy(req, res);
+        const path = q === -1 ? url : url.slice(0, q);
+        if (OWN_PATHS.has(path)) fastifyHandler(req, res);
+        else proxy(req, res, path);
       });
       // Longer than the usual load balancer idle timeout (60 s), so the balancer closes first.
       server.keepAliveTimeout = 65_000;

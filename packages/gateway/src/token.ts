@@ -39,8 +39,8 @@ export interface TokenContext {
   readonly authTime: number | undefined;
   /** Expiry, epoch seconds. */
   readonly exp: number;
-  /** The context headers sent upstream, computed once per token. */
-  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** The context headers sent upstream as a flat `[name, value, …]` list, computed once per token. */
+  readonly headerList: readonly string[];
 }
 
 export type AuthResult =
@@ -76,14 +76,9 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
   }
   const scopeText = (scope as string | undefined) ?? '';
   const roleList = (roles as string[] | undefined) ?? [];
-  const headers: Array<[string, string]> = [
-    ['x-tessera-sub', sub],
-    ['x-tessera-tenant', tenant],
-    ['x-tessera-client', clientId],
-    ['x-tessera-scope', scopeText],
-  ];
-  if (acr !== undefined) headers.push(['x-tessera-acr', acr as string]);
-  if (roleList.length) headers.push(['x-tessera-roles', roleList.join(' ')]);
+  const headerList: string[] = ['x-tessera-sub', sub, 'x-tessera-tenant', tenant, 'x-tessera-client', clientId, 'x-tessera-scope', scopeText];
+  if (acr !== undefined) headerList.push('x-tessera-acr', acr as string);
+  if (roleList.length) headerList.push('x-tessera-roles', roleList.join(' '));
   return Object.freeze({
     sub,
     tenant,
@@ -94,6 +89,6 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
     acr: acr as string | undefined,
     authTime: authTime as number | undefined,
     exp,
-    headers: Object.freeze(headers.map((h) => Object.freeze(h))),
+    headerList: Object.freeze(headerList),
   });
 }

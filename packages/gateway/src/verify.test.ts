@@ -71,6 +71,22 @@ describe('JwtVerifier', () => {
     expect(v.cacheSize).toBe(2);
   });
 
+  test('the cache answers only for the identical token text, whatever its key (the token\'s end) says', async () => {
+    const v = verifier();
+    const good = await sign({ sub: 'alice' });
+    expect(v.lookup(good)).toBeUndefined();
+    await v.verify(good);
+    expect(v.lookup(good)?.token.sub).toBe('alice');
+    // Same last characters (the cache key), different claims: a miss, then refused by the signature check.
+    const [, payload] = good.split('.');
+    const forged = `${Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' })).toString('base64url')}.${payload!.slice(0, -2)}AA.${good.split('.')[2]}`;
+    expect(forged.slice(-32)).toBe(good.slice(-32));
+    expect(v.lookup(forged)).toBeUndefined();
+    expect(await v.verify(forged)).toEqual({ ok: false, reason: 'signature' });
+    // The forged attempt did not displace the verified token.
+    expect(v.lookup(good)?.token.sub).toBe('alice');
+  });
+
   test('keys that cannot be loaded: unavailable (503), not a verdict on the token', async () => {
     const v = verifier({ getKey: () => { throw new IssuerUnavailableError('down'); } });
     expect(await v.verify(await sign({}))).toEqual({ ok: false, reason: 'unavailable', detail: 'down' });

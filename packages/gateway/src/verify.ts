@@ -30,6 +30,16 @@ interface CacheEntry {
 /** Three base64url segments; anything else is refused before any parsing. */
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
+/**
+ * Characters at the end of a token that key its cache entry: always inside
+ * the signature (86 characters for ES256/EdDSA, 342 for RS256/PS256), whose
+ * bits the issuer's key determines. Only verified tokens are stored and a hit
+ * must equal the whole text, so a key shared by two tokens costs a cache
+ * miss, never a wrong answer.
+ */
+const KEY_CHARS = 32;
+const cacheKey = (token: string): string => (token.length > KEY_CHARS ? token.slice(token.length - KEY_CHARS) : token);
+
 /** True when the text has the shape of a JWS (so it is verified locally, never sent anywhere first). */
 export function looksLikeJwt(token: string): boolean {
   return JWS_COMPACT.test(token);
@@ -43,8 +53,9 @@ export function looksLikeJwt(token: string): boolean {
  * A verified token is remembered until it expires or `cache.maxAgeMs`
  * passes, whichever is first: the signature of identical bytes cannot verify
  * differently, so the hot path pays for each token's signature check once.
- * Entries are keyed by the signature segment (short, so cheap to hash) and a
- * hit must match the whole token text. The cache is bounded and cleared when
+ * Entries are keyed by the token's last characters (part of its signature:
+ * short, so cheap to hash, and found without searching for the last dot) and
+ * a hit must match the whole token text. The cache is bounded and cleared when
  * the issuer's key set changes, so an unpublished key stops verifying within
  * a refetch.
  */
@@ -67,7 +78,7 @@ export class JwtVerifier {
   /** The cached answer for a token verified before and still within its lifetime; synchronous (the hot path). */
   lookup(token: string): { ok: true; token: TokenContext } | undefined {
     if (this.cache.size === 0) return undefined;
-    const key = token.slice(token.lastIndexOf('.') + 1);
+    const key = cacheKey(token);
     const hit = this.cache.get(key);
     if (hit === undefined || hit.text !== token) return undefined;
     if (this.now() < hit.until) return hit.result;
@@ -109,7 +120,7 @@ export class JwtVerifier {
       }
       const expiresAt = (context.exp + this.opts.clockTolerance) * 1000;
       const result = { ok: true as const, token: context };
-      this.cache.set(token.slice(token.lastIndexOf('.') + 1), { text: token, result, until: Math.min(expiresAt, now + maxAgeMs) });
+      this.cache.set(cacheKey(token), { text: token, result, until: Math.min(expiresAt, now + maxAgeMs) });
       return result;
     }
     return { ok: true, token: context };

@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TestApp } from '../../server/test/helpers/app.js';
@@ -123,6 +123,42 @@ describe('the trusted context', () => {
     const { headers } = received({ json: JSON.parse(body) as Record<string, unknown> });
     expect(headers['x-hop']).toBeUndefined();
     expect(headers['x-end']).toBe('kept');
+  });
+
+  test('the upstream\'s answer: repeated headers relayed, hop-by-hop ones dropped, the route\'s CORS headers win', async () => {
+    const upstream = createServer((_req, res) => {
+      res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+      res.setHeader('x-multi', ['one', 'two']);
+      res.setHeader('proxy-authenticate', 'Basic realm="upstream"');
+      res.setHeader('access-control-allow-origin', '*');
+      res.setHeader('x-upstream', 'relay');
+      res.writeHead(201, { 'content-type': 'text/plain' });
+      res.end('made');
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+    const relay = await startGateway({ issuer: t.issuer, audience: RECORDS_API, routes: [
+      { prefix: '/plain', upstream: origin },
+      { prefix: '/cors', upstream: origin, cors: { origins: [APP] } },
+    ] });
+    try {
+      const plain = await call(relay.url, '/plain', { token: worker });
+      expect(plain.status).toBe(201);
+      expect(plain.text).toBe('made');
+      expect(plain.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+      expect(plain.headers.get('x-multi')).toBe('one, two');
+      expect(plain.headers.get('x-upstream')).toBe('relay');
+      expect(plain.headers.get('proxy-authenticate')).toBeNull();
+      expect(plain.headers.get('access-control-allow-origin')).toBe('*');
+      const cors = await call(relay.url, '/cors', { token: worker, headers: { origin: APP } });
+      expect(cors.status).toBe(201);
+      expect(cors.headers.get('access-control-allow-origin')).toBe(APP);
+      expect(cors.headers.get('vary')).toBe('Origin');
+      expect(cors.headers.get('x-upstream')).toBe('relay');
+    } finally {
+      await relay.close();
+      await new Promise((r) => upstream.close(r));
+    }
   });
 
   test('unusual but legal header bytes are forwarded; a client that disconnects mid-body does not hurt the gateway', async () => {
