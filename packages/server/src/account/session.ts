@@ -7,13 +7,11 @@ import { ROUTES } from '../oidc/provider.js';
 import type { OidcPayloadStore } from '../oidc/payload-store.js';
 import type { UserRepository } from '../identity/repository.js';
 import type { User } from '../identity/model.js';
-import { isUsable } from '../identity/model.js';
+import { ID_PATTERN, isUsable } from '../identity/model.js';
 import { callbackQuery } from '../interaction/schemas.js';
 
 /** The built-in first-party client behind the account pages. */
 export { ACCOUNT_CLIENT_ID } from '../oidc/built-in-clients.js';
-/** A tenant id as the configuration allows it: the `tenant` the sign-in is for. */
-const TENANT_PARAM = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 import { ACCOUNT_CLIENT_ID } from '../oidc/built-in-clients.js';
 
 const FLOW_COOKIE = 'tessera_signin';
@@ -75,7 +73,7 @@ export class AccountSessions {
       const path = request.url.split('?')[0] ?? '/account';
       // `?tenant=` says whose users sign in (the account pages serve every tenant: interaction/tenant.ts).
       const tenant = (request.query as { tenant?: unknown } | undefined)?.tenant;
-      const query = new URLSearchParams({ return_to: path, ...(typeof tenant === 'string' && TENANT_PARAM.test(tenant) ? { tenant } : {}) });
+      const query = new URLSearchParams({ return_to: path, ...(typeof tenant === 'string' && ID_PATTERN.test(tenant) ? { tenant } : {}) });
       await reply.redirect(`/account/signin?${query}`, 303);
     }
     return account;
@@ -110,7 +108,7 @@ export class AccountSessions {
         // The session id binds the account cookie to the platform session (sign-out ends both).
         claims: JSON.stringify({ id_token: { sid: null } }),
         ...(typeof q.ui_locales === 'string' && q.ui_locales.length < 64 ? { ui_locales: q.ui_locales } : {}),
-        ...(typeof q.tenant === 'string' && TENANT_PARAM.test(q.tenant) ? { tenant: q.tenant } : {}),
+        ...(typeof q.tenant === 'string' && ID_PATTERN.test(q.tenant) ? { tenant: q.tenant } : {}),
       }).toString();
       setCookie(reply, FLOW_COOKIE, this.signer.sign(flow), { path: '/account', maxAge: 600, secure: this.secure, sameSite: 'Lax' });
       return reply.redirect(url.pathname + url.search, 303);

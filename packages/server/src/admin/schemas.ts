@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isStorableText } from '../storage/text.js';
-import { USERNAME_MAX, usernameProblem } from '../identity/model.js';
+import { ID_PATTERN, USERNAME_MAX, usernameProblem } from '../identity/model.js';
 
 /**
  * Boundary schemas shared by the admin routes. Custom checks carry a stable
@@ -14,7 +14,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 const noControl = (v: string) => !CONTROL.test(v);
 
 /** Tenant ids and role names, as the configuration file allows them. */
-export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, custom('invalid', 'must be 1-128 letters, digits, ".", "_", ":" or "-"'));
+export const idSchema = z.string().regex(ID_PATTERN, custom('invalid', 'must be 1-128 letters, digits, ".", "_", ":" or "-"'));
 /** Path parameters: anything storable, so an odd value is simply not found (never a driver error). */
 export const pathId = z.string().min(1).max(512).refine(isStorableText, custom('invalid', 'must not contain NUL'));
 

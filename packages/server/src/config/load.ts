@@ -7,13 +7,6 @@ import type { DeclarativeConfig } from './schema.js';
 import { BUILT_IN_CLIENT_IDS } from '../oidc/built-in-clients.js';
 import { DEFAULT_CONSOLE_DIR } from '../console/files.js';
 
-/**
- * Clients Tessera registers itself at every start (bootstrap.ts). The file
- * must not declare them: it is applied after that registration, so the two
- * would overwrite each other at every start.
- */
-export { BUILT_IN_CLIENT_IDS };
-
 /** Everything Tessera needs to know at boot, parsed once and frozen. */
 export interface Settings {
   port: number;
@@ -125,6 +118,7 @@ function crossReferenceProblems(cfg: DeclarativeConfig): string[] {
   });
   cfg.clients.forEach((c, i) => {
     if (!tenants.has(c.tenant)) problems.push(`clients[${i}].tenant: unknown tenant "${c.tenant}"`);
+    // Registered by Tessera at every start (bootstrap.ts); the file, applied after it, would fight it at every start.
     if (BUILT_IN_CLIENT_IDS.includes(c.client_id)) {
       problems.push(`clients[${i}].client_id: "${c.client_id}" is a built-in client that Tessera registers itself; use another id`);
     }

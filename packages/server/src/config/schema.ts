@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { tenantPolicySchema } from '../identity/policy.js';
-import { USERNAME_MAX, usernameProblem } from '../identity/model.js';
+import { ID_PATTERN, USERNAME_MAX, usernameProblem } from '../identity/model.js';
 import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
 
 /**
@@ -18,7 +18,7 @@ const absoluteUrl = z.string().refine((v) => {
   }
 }, 'must be an absolute URL without a fragment');
 
-const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
+const id = z.string().regex(ID_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope token (RFC 6749 §3.3)');
 const seconds = z.number().int('must be a whole number of seconds').positive('must be positive').max(366 * 24 * 3600, 'must be at most a year');
 

@@ -56,6 +56,9 @@ export type UserProfilePatch = Partial<
   Pick<User, 'username' | 'email' | 'emailVerified' | 'givenName' | 'familyName' | 'phoneNumber' | 'phoneNumberVerified' | 'status' | 'locale'>
 >;
 
+/** Tenant, role and client ids, as the configuration file allows them: 1–128 letters, digits, ".", "_", ":" or "-". */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
 /** The longest username, in characters (code points). */
 export const USERNAME_MAX = 64;
 

@@ -1,8 +1,7 @@
 import type { ClientRepository } from '../oidc/repository.js';
 import { BUILT_IN_CLIENT_IDS } from '../oidc/built-in-clients.js';
+import { ID_PATTERN } from '../identity/model.js';
 
-/** Tenant ids as the configuration allows them (config/schema.ts). */
-const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const DEFAULT_TENANT = 'default';
 
 /**
@@ -17,7 +16,7 @@ const DEFAULT_TENANT = 'default';
 export async function signInTenant(clients: Pick<ClientRepository, 'find'>, params: Record<string, unknown>): Promise<string> {
   const clientId = typeof params.client_id === 'string' ? params.client_id : '';
   if (BUILT_IN_CLIENT_IDS.includes(clientId)) {
-    return typeof params.tenant === 'string' && TENANT_ID.test(params.tenant) ? params.tenant : DEFAULT_TENANT;
+    return typeof params.tenant === 'string' && ID_PATTERN.test(params.tenant) ? params.tenant : DEFAULT_TENANT;
   }
   return (await clients.find(clientId))?.tenantId ?? DEFAULT_TENANT;
 }

@@ -9,8 +9,7 @@ import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { ACR_VALUES } from './acr.js';
 import { CLIENT_MFA_MODES, TESSERA_CLIENT_PROPERTIES, verifyClientSecrets } from './clients.js';
 import { introspectionAllowed, revocationAllowed } from './introspection-policy.js';
-import { withTenantCheck } from './tenant-policy.js';
-import { signInTenant } from '../interaction/tenant.js';
+import { sessionOfOtherTenant, withTenantCheck } from './tenant-policy.js';
 import { isStorableText } from '../storage/text.js';
 import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.js';
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
@@ -190,8 +189,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       if (clientExtra(ctx, 'first_party') !== true) return existing;
       // A session of another tenant's user is about to be asked to sign in again (tenant-policy.ts): no grant for it.
-      const user = await deps.users.findById(ctx.oidc.session!.accountId!);
-      if (!user || user.tenantId !== (await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>))) return existing;
+      if (await sessionOfOtherTenant(ctx, deps)) return existing;
       // First-party clients skip consent: the grant simply covers what they ask for.
       const grant = existing ?? new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
       grant.addOIDCScope([...ctx.oidc.requestParamOIDCScopes].join(' '));

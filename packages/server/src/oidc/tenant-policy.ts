@@ -1,4 +1,5 @@
 import { interactionPolicy } from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { UserRepository } from '../identity/repository.js';
 import type { ClientRepository } from './repository.js';
 import { signInTenant } from '../interaction/tenant.js';
@@ -8,20 +9,41 @@ const { Check } = interactionPolicy;
 /** The login prompt's reason when the live session belongs to another tenant's user. */
 export const TENANT_MISMATCH = 'tenant_mismatch';
 
+export interface TenantCheckDeps {
+  users: Pick<UserRepository, 'findById'>;
+  clients: Pick<ClientRepository, 'find'>;
+}
+
+/** One answer per request: the interaction policy and the grant loader both ask (provider.ts). */
+const answers = new WeakMap<KoaContextWithOIDC, Promise<boolean>>();
+
+/**
+ * True when the request's live session belongs to a user of another tenant
+ * than the one signing in (interaction/tenant.ts). False without a session,
+ * or when its account is gone (the engine's own checks deal with that).
+ */
+export function sessionOfOtherTenant(ctx: KoaContextWithOIDC, deps: TenantCheckDeps): Promise<boolean> {
+  let answer = answers.get(ctx);
+  if (!answer) {
+    answer = (async () => {
+      const accountId = ctx.oidc.session?.accountId;
+      const user = accountId ? await deps.users.findById(accountId) : undefined;
+      if (!user) return false;
+      return user.tenantId !== (await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>));
+    })();
+    answers.set(ctx, answer);
+  }
+  return answer;
+}
+
 /**
  * Single sign-on stays inside a tenant: a platform session of a user of
  * tenant A does not sign that user in to a client of tenant B (whose users
  * are another user space). The request prompts `login`, and B's sign-in page
  * asks for one of B's users; signing in there replaces the session.
  */
-export function withTenantCheck(policy: interactionPolicy.DefaultPolicy, deps: { users: Pick<UserRepository, 'findById'>; clients: Pick<ClientRepository, 'find'> }): interactionPolicy.DefaultPolicy {
-  policy.get('login')!.checks.add(new Check(TENANT_MISMATCH, 'the session belongs to another tenant', 'login_required', async (ctx) => {
-    const accountId = ctx.oidc.session?.accountId;
-    if (!accountId) return Check.NO_NEED_TO_PROMPT; // no_session prompts already
-    const user = await deps.users.findById(accountId);
-    if (!user) return Check.NO_NEED_TO_PROMPT; // the engine's own checks end sessions of accounts that are gone
-    const tenant = await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>);
-    return user.tenantId === tenant ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
-  }));
+export function withTenantCheck(policy: interactionPolicy.DefaultPolicy, deps: TenantCheckDeps): interactionPolicy.DefaultPolicy {
+  policy.get('login')!.checks.add(new Check(TENANT_MISMATCH, 'the session belongs to another tenant', 'login_required',
+    async (ctx) => ((await sessionOfOtherTenant(ctx, deps)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)));
   return policy;
 }

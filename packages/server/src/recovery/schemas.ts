@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ID_PATTERN } from '../identity/model.js';
 
 /**
  * Boundary schemas of the password pages and API. Forms are parsed leniently
@@ -7,7 +8,7 @@ import { z } from 'zod';
  */
 
 /** Tenant ids as the configuration allows them; interaction uids are the engine's nanoids. */
-const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/);
+const tenantId = z.string().regex(ID_PATTERN);
 const uid = z.string().regex(/^[A-Za-z0-9_-]{10,64}$/);
 /** OIDC `ui_locales`: space-separated BCP 47 tags, as the client sent them (negotiated against the catalogues). */
 const uiLocales = z.string().max(64);

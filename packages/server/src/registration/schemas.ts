@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ID_PATTERN } from '../identity/model.js';
 
 /**
  * Boundary schemas of the registration pages and API. Values are only
@@ -7,7 +8,7 @@ import { z } from 'zod';
  */
 
 /** Tenant ids as the configuration file allows them (config/schema.ts). */
-export const tenantId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/);
+export const tenantId = z.string().regex(ID_PATTERN);
 /** Interaction uids are the engine's nanoids (interaction/schemas.ts). */
 const interactionUid = z.string().regex(/^[A-Za-z0-9_-]{10,64}$/);
 /** Link tokens are 43 base64url characters; anything longer is not one of ours. */

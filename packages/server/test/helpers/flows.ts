@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
 import { UserAgent, formAction } from './agent.js';
+import { hiddenInputs } from './forms.js';
 
 export interface Credentials {
   username: string;
@@ -32,8 +33,7 @@ export async function signInThrough(agent: UserAgent, authorizationUrl: URL | st
     if (html.includes('<title>Submitting Callback</title>')) {
       // The engine's self-submitting form (a browser posts it by script): e.g. ending another user's session before this sign-in.
       const action = new URL(formAction(html, '/'), issuer);
-      const inputs = Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/?>/g)].map((m) => [m[1]!, m[2]!]));
-      ({ res, url } = await agent.follow(await agent.post(action, inputs), action.href));
+      ({ res, url } = await agent.follow(await agent.post(action, hiddenInputs(html)), action.href));
     } else if (html.includes('autocomplete="current-password"')) {
       if (!creds) throw new Error('sign-in page shown but no credentials given');
       const action = new URL(formAction(html, '/login'), issuer);

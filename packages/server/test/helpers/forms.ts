@@ -7,7 +7,8 @@ export function decodeHtml(s: string): string {
 
 /** The hidden inputs of a page (the CSRF token and the context a form carries), decoded. */
 export function hiddenInputs(html: string): Record<string, string> {
-  return Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, decodeHtml(m[2]!)]));
+  // `/>` too: the protocol engine's self-submitting forms close their inputs that way.
+  return Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/?>/g)].map((m) => [m[1]!, decodeHtml(m[2]!)]));
 }
 
 /**

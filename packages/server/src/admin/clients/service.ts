@@ -4,7 +4,7 @@ import type { ClientConfig } from '../../config/schema.js';
 import { clientMetadata } from '../../config/apply.js';
 import { generateClientSecret, hashClientSecret } from '../../oidc/clients.js';
 import type { ClientRecord, ClientRepository } from '../../oidc/repository.js';
-import { BUILT_IN_CLIENT_IDS } from '../../config/load.js';
+import { BUILT_IN_CLIENT_IDS } from '../../oidc/built-in-clients.js';
 import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import { isStorableText } from '../../storage/text.js';
 import type { AdminPrincipal } from '../access.js';
