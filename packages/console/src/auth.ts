@@ -1,6 +1,7 @@
 import { UserManager, WebStorageStateStore } from 'oidc-client-ts';
 import type { User } from 'oidc-client-ts';
 import { currentLocation } from './router';
+import type { ConsoleConfig } from '../../server/src/console/config';
 
 /**
  * Signing in to the console: OpenID Connect code flow with PKCE (S256,
@@ -18,18 +19,8 @@ import { currentLocation } from './router';
  * that a quick round of redirects).
  */
 
-/** `GET /admin/config.json`, written by the platform. */
-export interface ConsoleConfig {
-  issuer: string;
-  client_id: string;
-  redirect_uri: string;
-  post_logout_redirect_uri: string;
-  resource: string;
-  scope: string;
-  api_base: string;
-  acr_mfa: string;
-  step_up_max_age: number;
-}
+/** `GET /admin/config.json`, written by the platform (one definition for both sides). */
+export type { ConsoleConfig };
 
 let configPromise: Promise<ConsoleConfig> | undefined;
 

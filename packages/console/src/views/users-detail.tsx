@@ -4,10 +4,10 @@ import { ApiError, api, takeReplayed } from '../api';
 import type { ApiResult } from '../api';
 import { currentWho } from '../auth';
 import { Link, navigate } from '../router';
-import { ErrorBox, Field, Loading, Notice, Page, StatusBadge, Time, useLoad } from '../ui';
+import { ErrorBox, Loading, Notice, Page, StatusBadge, Time, useLoad } from '../ui';
 import { useTenantRoles } from './tenants';
 import { ExternalLinks, Memberships, Sessions } from './users-sessions';
-import { displayName, roleError } from './users';
+import { ProfileFields, displayName, roleError } from './users';
 import type { UserView } from './users';
 
 type Flash = { kind: 'success' | 'warning'; text: string } | undefined;
@@ -247,28 +247,7 @@ function Profile(props: { user: UserView; etag: string | undefined; path: string
         </div>
       ) : <ErrorBox error={error} />}
       <div class="grid2">
-        <Field label="Username" name="username" error={fe}>
-          <input name="username" value={form.username} onInput={set('username')} autoComplete="off" />
-        </Field>
-        <Field label="Email" name="email" error={fe}>
-          <input name="email" type="email" value={form.email} onInput={set('email')} autoComplete="off" />
-        </Field>
-        <Field label="Given name" name="given_name" error={fe}>
-          <input name="given_name" value={form.given_name} onInput={set('given_name')} autoComplete="off" />
-        </Field>
-        <Field label="Family name" name="family_name" error={fe}>
-          <input name="family_name" value={form.family_name} onInput={set('family_name')} autoComplete="off" />
-        </Field>
-        <Field label="Phone number" name="phone_number" error={fe}>
-          <input name="phone_number" type="tel" value={form.phone_number} onInput={set('phone_number')} autoComplete="off" />
-        </Field>
-        <Field label="Language" name="locale" error={fe}>
-          <select name="locale" value={form.locale} onChange={set('locale')}>
-            <option value="">Browser default</option>
-            <option value="en">English</option>
-            <option value="de">Deutsch</option>
-          </select>
-        </Field>
+        <ProfileFields form={form} set={set} error={fe} />
       </div>
       <div class="field">
         <label class="check"><input type="checkbox" checked={form.email_verified} onChange={set('email_verified')} /> Email address is verified</label>

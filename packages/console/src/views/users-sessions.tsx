@@ -21,34 +21,48 @@ interface SessionView {
   applications: string[];
 }
 
+/**
+ * A section's write: ask (when `question` is given), run, show what it says
+ * happened, reload the list; a failure is shown in the section instead.
+ */
+function useSectionAction(reload: () => void) {
+  const [error, setError] = useState<unknown>();
+  const [note, setNote] = useState<string>();
+  const run = async (question: string | null, work: () => Promise<string | undefined>): Promise<boolean> => {
+    if (question !== null && !window.confirm(question)) return false;
+    setError(undefined);
+    setNote(undefined);
+    try {
+      setNote(await work());
+      reload();
+      return true;
+    } catch (err) {
+      setError(err);
+      return false;
+    }
+  };
+  return { error, note, run };
+}
+
 export function Memberships(props: { user: UserView; path: string; addKey: string; removeKey: string }): JSX.Element {
   const list = useLoad(() => api<{ items: Membership[] }>('GET', `${props.path}/memberships`).then((r) => r.data.items), [props.path]);
   const tenants = useTenants();
   const [tenant, setTenant] = useState('');
-  const [error, setError] = useState<unknown>();
+  const { error, run } = useSectionAction(list.reload);
   const member = new Set((list.data ?? []).map((m) => m.tenant));
   const add = async (e: Event) => {
     e.preventDefault();
     if (!tenant) return;
-    setError(undefined);
-    try {
+    const done = await run(null, async () => {
       await api('PUT', `${props.path}/memberships/${encodeURIComponent(tenant)}`, { replayKey: props.addKey });
-      setTenant('');
-      list.reload();
-    } catch (err) {
-      setError(err);
-    }
+      return undefined;
+    });
+    if (done) setTenant('');
   };
-  const remove = async (t: string) => {
-    if (!window.confirm(`Remove ${displayName(props.user)} from tenant ${t}? Their roles there go too.`)) return;
-    setError(undefined);
-    try {
-      await api('DELETE', `${props.path}/memberships/${encodeURIComponent(t)}`, { replayKey: props.removeKey });
-      list.reload();
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const remove = (t: string) => run(`Remove ${displayName(props.user)} from tenant ${t}? Their roles there go too.`, async () => {
+    await api('DELETE', `${props.path}/memberships/${encodeURIComponent(t)}`, { replayKey: props.removeKey });
+    return undefined;
+  });
   const candidates = tenants.filter((t) => !member.has(t.id));
   return (
     <div class="card">
@@ -90,20 +104,11 @@ export function Memberships(props: { user: UserView; path: string; addKey: strin
 /** Links to accounts at external identity providers; removing one needs step-up (replayed after it). */
 export function ExternalLinks(props: { path: string; removeKey: string }): JSX.Element {
   const list = useLoad(() => api<{ items: LinkView[] }>('GET', `${props.path}/links`).then((r) => r.data.items), [props.path]);
-  const [error, setError] = useState<unknown>();
-  const [note, setNote] = useState<string>();
-  const remove = async (l: LinkView) => {
-    if (!window.confirm(`Remove the link to ${l.provider} account ${l.subject}? That account will no longer sign in as this user.`)) return;
-    setError(undefined);
-    setNote(undefined);
-    try {
-      await api('DELETE', `${props.path}/links/${encodeURIComponent(l.provider)}/${encodeURIComponent(l.subject)}`, { replayKey: props.removeKey });
-      setNote('External link removed.');
-      list.reload();
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const { error, note, run } = useSectionAction(list.reload);
+  const remove = (l: LinkView) => run(`Remove the link to ${l.provider} account ${l.subject}? That account will no longer sign in as this user.`, async () => {
+    await api('DELETE', `${props.path}/links/${encodeURIComponent(l.provider)}/${encodeURIComponent(l.subject)}`, { replayKey: props.removeKey });
+    return 'External link removed.';
+  });
   const items = list.data ?? [];
   return (
     <div class="card">
@@ -139,32 +144,15 @@ export function ExternalLinks(props: { path: string; removeKey: string }): JSX.E
 
 export function Sessions(props: { path: string }): JSX.Element {
   const list = useLoad(() => api<{ items: SessionView[] }>('GET', `${props.path}/sessions`).then((r) => r.data.items), [props.path]);
-  const [error, setError] = useState<unknown>();
-  const [note, setNote] = useState<string>();
-  const revoke = async (sid: string) => {
-    if (!window.confirm('Sign the user out of this session?')) return;
-    setError(undefined);
-    setNote(undefined);
-    try {
-      await api('DELETE', `${props.path}/sessions/${encodeURIComponent(sid)}`);
-      setNote('Session revoked.');
-      list.reload();
-    } catch (err) {
-      setError(err);
-    }
-  };
-  const revokeAll = async () => {
-    if (!window.confirm('Sign the user out everywhere?')) return;
-    setError(undefined);
-    setNote(undefined);
-    try {
-      const { data } = await api<{ revoked: number }>('DELETE', `${props.path}/sessions`);
-      setNote(`Signed out everywhere: ${data.revoked} session${data.revoked === 1 ? '' : 's'} revoked.`);
-      list.reload();
-    } catch (err) {
-      setError(err);
-    }
-  };
+  const { error, note, run } = useSectionAction(list.reload);
+  const revoke = (sid: string) => run('Sign the user out of this session?', async () => {
+    await api('DELETE', `${props.path}/sessions/${encodeURIComponent(sid)}`);
+    return 'Session revoked.';
+  });
+  const revokeAll = () => run('Sign the user out everywhere?', async () => {
+    const { data } = await api<{ revoked: number }>('DELETE', `${props.path}/sessions`);
+    return `Signed out everywhere: ${data.revoked} session${data.revoked === 1 ? '' : 's'} revoked.`;
+  });
   const items = list.data ?? [];
   return (
     <div class="card">

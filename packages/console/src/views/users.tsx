@@ -217,28 +217,7 @@ export function UserCreate(_props: { params: Record<string, string> }): JSX.Elem
           </Field>
         ) : null}
         <div class="grid2">
-          <Field label="Username" name="username" error={fe} hint="Username, email or both.">
-            <input name="username" value={form.username} onInput={set('username')} autoComplete="off" />
-          </Field>
-          <Field label="Email" name="email" error={fe}>
-            <input name="email" type="email" value={form.email} onInput={set('email')} autoComplete="off" />
-          </Field>
-          <Field label="Given name" name="given_name" error={fe}>
-            <input name="given_name" value={form.given_name} onInput={set('given_name')} autoComplete="off" />
-          </Field>
-          <Field label="Family name" name="family_name" error={fe}>
-            <input name="family_name" value={form.family_name} onInput={set('family_name')} autoComplete="off" />
-          </Field>
-          <Field label="Phone number" name="phone_number" error={fe} hint="International format, e.g. +4930123456.">
-            <input name="phone_number" type="tel" value={form.phone_number} onInput={set('phone_number')} autoComplete="off" />
-          </Field>
-          <Field label="Language" name="locale" error={fe}>
-            <select name="locale" value={form.locale} onChange={set('locale')}>
-              <option value="">Browser default</option>
-              <option value="en">English</option>
-              <option value="de">Deutsch</option>
-            </select>
-          </Field>
+          <ProfileFields form={form} set={set} error={fe} usernameHint="Username, email or both." />
         </div>
         <Field label="Password" name="password" error={fe}
           hint="Optional. Checked against the tenant's password policy. Without one, the user cannot sign in with a password until they reset it.">
@@ -282,4 +261,49 @@ export function UserCreate(_props: { params: Record<string, string> }): JSX.Elem
 export function roleError(e: ApiError | null): string | undefined {
   const entry = Object.entries(e?.fields ?? {}).find(([k]) => k === 'roles' || k.startsWith('roles.'));
   return entry ? fieldMessage(entry[1]) : undefined;
+}
+
+/** The profile fields a user is created and edited with (users.tsx create form, users-detail.tsx profile). */
+export interface ProfileValues {
+  username: string;
+  email: string;
+  given_name: string;
+  family_name: string;
+  phone_number: string;
+  locale: string;
+}
+
+export function ProfileFields(props: {
+  form: ProfileValues;
+  set(name: keyof ProfileValues): (e: Event) => void;
+  error: ApiError | null;
+  usernameHint?: string;
+}): JSX.Element {
+  const { form, set, error: fe } = props;
+  return (
+    <>
+      <Field label="Username" name="username" error={fe} hint={props.usernameHint}>
+        <input name="username" value={form.username} onInput={set('username')} autoComplete="off" />
+      </Field>
+      <Field label="Email" name="email" error={fe}>
+        <input name="email" type="email" value={form.email} onInput={set('email')} autoComplete="off" />
+      </Field>
+      <Field label="Given name" name="given_name" error={fe}>
+        <input name="given_name" value={form.given_name} onInput={set('given_name')} autoComplete="off" />
+      </Field>
+      <Field label="Family name" name="family_name" error={fe}>
+        <input name="family_name" value={form.family_name} onInput={set('family_name')} autoComplete="off" />
+      </Field>
+      <Field label="Phone number" name="phone_number" error={fe} hint="International format, e.g. +4930123456.">
+        <input name="phone_number" type="tel" value={form.phone_number} onInput={set('phone_number')} autoComplete="off" />
+      </Field>
+      <Field label="Language" name="locale" error={fe}>
+        <select name="locale" value={form.locale} onChange={set('locale')}>
+          <option value="">Browser default</option>
+          <option value="en">English</option>
+          <option value="de">Deutsch</option>
+        </select>
+      </Field>
+    </>
+  );
 }

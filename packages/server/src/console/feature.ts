@@ -9,21 +9,9 @@ import { pageContext } from '../web/layout.js';
 import { CONSOLE_CLIENT_ID, CONSOLE_PATH, CONSOLE_SCOPE, consoleUrls } from './client.js';
 import { contentTypeOf, readInside } from './files.js';
 import { notBuiltPage } from './views.js';
+import type { ConsoleConfig } from './config.js';
 
-/** What the SPA reads at start (GET /admin/config.json): everything it needs to sign in and call the admin API. */
-export interface ConsoleConfig {
-  issuer: string;
-  client_id: string;
-  redirect_uri: string;
-  post_logout_redirect_uri: string;
-  /** The admin API's resource indicator (RFC 8707): the `aud` of the tokens the console asks for. */
-  resource: string;
-  scope: string;
-  api_base: string;
-  /** Step-up (RFC 9470): the console asks for this acr, with `max_age` = step_up_max_age, then retries. */
-  acr_mfa: string;
-  step_up_max_age: number;
-}
+export type { ConsoleConfig };
 
 export function consoleConfig(issuer: string, stepUpMaxAge: number): ConsoleConfig {
   const urls = consoleUrls(issuer);
