@@ -88,7 +88,9 @@ function finishStore(db: Kysely<Database>, engine: Engine, prepare: () => Promis
     engine,
     async migrate() {
       const migrationTableSchema = await prepare();
-      const migrator = new Migrator({ db, provider: migrationProvider, migrationTableSchema });
+      // Unordered: features developed side by side add migrations with interleaved numbers; each
+      // migration touches only its own tables, so a store that ran a later number first is still sound.
+      const migrator = new Migrator({ db, provider: migrationProvider, migrationTableSchema, allowUnorderedMigrations: true });
       const { error, results } = await migrator.migrateToLatest();
       const failed = results?.find((r) => r.status === 'Error');
       if (error || failed) {
