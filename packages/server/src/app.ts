@@ -36,6 +36,7 @@ import { createSessionMetaRepository, recordSessionMeta } from './account/sessio
 import { registerOpsRoutes } from './http/ops.js';
 import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage } from './interaction/views.js';
 import { bootstrap } from './bootstrap.js';
+import { createInstanceRepository } from './instance/repository.js';
 import { MfaFactors } from './mfa/factors.js';
 import { installLoginStep } from './mfa/login-step.js';
 import { pageContext } from './web/layout.js';
@@ -47,6 +48,12 @@ export interface AppDeps {
   /** An already-open store (tests, CLI); otherwise opened from settings and closed with the app. */
   store?: Store;
   logStream?: NodeJS.WritableStream;
+  /**
+   * A CLI command, not a server: nothing that follows the issuer is
+   * registered (bootstrap.ts), and start-up notices meant for operators of a
+   * server (the SMTP outbox) stay quiet. Servers leave it unset.
+   */
+  cli?: boolean;
 }
 
 export interface TesseraApp {
@@ -145,7 +152,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     };
     let engine = await buildEngine();
 
-    const bootstrapped = await bootstrap({ tenants, roles, users, clients, identity, apis }, settings.issuer, settings.bootstrapAdminPassword);
+    const bootstrapped = await bootstrap({ tenants, roles, users, clients, identity, apis, instance: createInstanceRepository(db) },
+      settings.issuer, settings.bootstrapAdminPassword, { serving: !deps.cli });
     const configApplied = await applyDeclarativeConfig(settings.declarative, {
       db,
       validateClient: (md) => engine.provider.Client.validate(md as never),
@@ -156,7 +164,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     events.on((event) => audit.append(event));
     const outbox = createOutboxRepository(db);
     const mailer = settings.smtpUrl ? createSmtpMailer(settings.smtpUrl, settings.mailFrom) : createOutboxMailer(outbox, log);
-    if (mailer.kind === 'outbox') log.warn('SMTP_URL is not set: mail goes to the development outbox (/dev/outbox, loopback only)');
+    if (mailer.kind === 'outbox' && !deps.cli) log.warn('SMTP_URL is not set: mail goes to the development outbox (/dev/outbox, loopback only)');
     const platform: Platform = {
       settings, log, metrics, throttle, db, tenants, roles, users, clients, apis, payloads, identity, events, audit, outbox, mailer,
       tokens: createActionTokenRepository(db),

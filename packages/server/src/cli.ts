@@ -10,6 +10,8 @@ import { createClientRepository } from './oidc/repository.js';
 import { inviteCommand } from './registration/cli.js';
 import { seedCommand } from './admin/seed-cli.js';
 import { USERNAME_MAX, usernameProblem } from './identity/model.js';
+import { createInstanceRepository } from './instance/repository.js';
+import { cliIssuer } from './instance/issuer.js';
 
 const USAGE = `usage: tessera <command>
 
@@ -96,19 +98,30 @@ async function migrate(): Promise<number> {
   }
 }
 
-/** Quiet app (no HTTP listener) for commands that need the full service graph. */
+/**
+ * Quiet app (no HTTP listener) for commands that need the full service graph.
+ * It works with the issuer the store is served as (instance/issuer.ts) and
+ * registers nothing that follows the issuer: a running server keeps working.
+ */
 async function withApp<T>(fn: (app: Awaited<ReturnType<typeof createApp>>) => Promise<T>, overrides = {}): Promise<T> {
-  const settings = loadSettings({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, overrides);
-  const app = await createApp(settings);
+  const loaded = loadSettings({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, overrides);
+  const store = openStore(loaded.databaseUrl);
   try {
-    // A store set up from the CLI gets its first administrator here; say how to sign in, once.
-    const admin = app.bootstrapped.admin;
-    if (admin) {
-      console.log(`created the first administrator: username ${admin.username}, password ${admin.generated ? admin.password : '(TESSERA_BOOTSTRAP_ADMIN_PASSWORD)'} (shown only this once)`);
+    await store.migrate();
+    const issuer = await cliIssuer(createInstanceRepository(store.db), loaded.issuer, process.env, (m) => console.error(m));
+    const app = await createApp(Object.freeze({ ...loaded, issuer }), { store, cli: true });
+    try {
+      // A store set up from the CLI gets its first administrator here; say how to sign in, once.
+      const admin = app.bootstrapped.admin;
+      if (admin) {
+        console.log(`created the first administrator: username ${admin.username}, password ${admin.generated ? admin.password : '(TESSERA_BOOTSTRAP_ADMIN_PASSWORD)'} (shown only this once)`);
+      }
+      return await fn(app);
+    } finally {
+      await app.close();
     }
-    return await fn(app);
   } finally {
-    await app.close();
+    await store.close();
   }
 }
 
@@ -217,7 +230,7 @@ async function clientsCreate(args: string[]): Promise<number> {
   }
   // Validate and write through the same path as the declarative file (schema + engine checks).
   const declarative = parseDeclarative(JSON.stringify({ clients: [entry] }), 'command line');
-  await withApp(async () => undefined, { declarative });
+  const issuer = await withApp(async (app) => app.platform.settings.issuer, { declarative });
   // Everything a partner needs to connect, in one block.
   const notes = [
     ...(secret ? ['The client secret is shown only this once: Tessera stores only a digest of it.'] : []),
@@ -228,7 +241,7 @@ async function clientsCreate(args: string[]): Promise<number> {
     '',
     `  client_id: ${values.id}`,
     ...(secret ? [`  client_secret: ${secret}`] : ['  client_secret: (none: a public client)']),
-    `  token_endpoint: ${settings.issuer}/oidc/token`,
+    `  token_endpoint: ${issuer}/oidc/token`,
     `  grant_types: ${grants.join(' ')}`,
     ...(ipAllow.length ? [`  ip_allowlist: ${ipAllow.join(' ')}`] : []),
     ...(notes.length ? ['', ...notes] : []),

@@ -26,6 +26,7 @@ import { createActionTokenRepository } from '../src/identity/tokens.js';
 import { createSessionMetaRepository } from '../src/account/session-meta.js';
 import { createExternalLinkRepository } from '../src/federation/links.js';
 import type { OidcPayloadStore } from '../src/oidc/payload-store.js';
+import { createInstanceRepository } from '../src/instance/repository.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -768,6 +769,16 @@ for (const engine of ENGINES) {
         expect(await links.find('globex', 'google', '1001')).toBeDefined();
         await users.delete(ann.id);
         expect(await links.listForUser(ann.id)).toEqual([]);
+      });
+    });
+
+    describe('InstanceRepository', () => {
+      test('the served issuer: none before the first serve, then the latest recorded', async () => {
+        const instance = createInstanceRepository(store.db);
+        expect(await instance.servedIssuer()).toBeUndefined();
+        await instance.recordServedIssuer('https://id.example.com');
+        await instance.recordServedIssuer('https://login.example.com');
+        expect(await instance.servedIssuer()).toBe('https://login.example.com');
       });
     });
 
