@@ -76,6 +76,7 @@ describe('the CLI beside a running server', () => {
       // The outbox notice is for whoever runs the server, once, not for every command.
       expect(r.stdout + r.stderr).not.toContain('SMTP_URL is not set: mail goes to the development outbox');
     }
+    expect(server.output()).toContain('SMTP_URL is not set: mail goes to the development outbox');
     expect(await builtInRedirectUris()).toEqual({ account: [`${issuer}/account/callback`], console: [`${issuer}/admin/callback`] });
 
     // The invitation links to the server, where the invitee can use it.
