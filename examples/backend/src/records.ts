@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { onlyOwnTenant, ownTenant } from '@tessera/backend';
+import type { Caller } from '@tessera/backend';
 
 /**
  * The example backend's domain: records that belong to a tenant and an owner.
@@ -6,16 +8,6 @@ import { randomUUID } from 'node:crypto';
  * requests into calls here. Every operation takes the caller, so no code path
  * can read or change data without saying on whose behalf.
  */
-
-/** Who is calling, as the gateway vouched for it (context.ts). */
-export interface Caller {
-  sub: string;
-  tenant: string;
-  client: string;
-  scopes: ReadonlySet<string>;
-  roles: readonly string[];
-  acr: string | undefined;
-}
 
 export interface RecordItem {
   id: string;
@@ -39,7 +31,7 @@ export class RecordService {
 
   /** Records of the caller's tenant only: another tenant's data is never even filtered in. */
   list(caller: Caller): RecordItem[] {
-    return [...this.records.values()].filter((r) => r.tenant === caller.tenant);
+    return onlyOwnTenant(caller, this.records.values());
   }
 
   /**
@@ -47,8 +39,7 @@ export class RecordService {
    * tenant*: answering 403 for the latter would confirm that the id exists.
    */
   get(caller: Caller, id: string): RecordItem | undefined {
-    const r = this.records.get(id);
-    return r && r.tenant === caller.tenant ? r : undefined;
+    return ownTenant(caller, this.records.get(id));
   }
 
   /** Creates a record owned by the caller, in the caller's tenant (neither can be chosen by the client). */
@@ -56,6 +47,17 @@ export class RecordService {
     const record: RecordItem = { id: randomUUID(), tenant: caller.tenant, owner: caller.sub, title: input.title, createdAt: new Date().toISOString() };
     this.records.set(record.id, record);
     return record;
+  }
+
+  /**
+   * Deletes every record of the caller's tenant; returns how many. Who may
+   * (an admin who signed in with a second factor recently) is decided at the
+   * HTTP edge (server.ts), where the step-up answer can be given.
+   */
+  purge(caller: Caller): number {
+    const own = this.list(caller);
+    for (const r of own) this.records.delete(r.id);
+    return own.length;
   }
 
   /** Owners delete their own records; moderators (MODERATOR_ROLES) any record of their tenant. */

@@ -4,9 +4,9 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { callerFrom } from './context.js';
+import { ACR_MFA, callerJson, createAuditor, requireAnyRole, requireAuthentication } from '@tessera/backend';
+import { callerOf, registerTessera } from '@tessera/backend/fastify';
 import { RecordService } from './records.js';
-import type { Caller } from './records.js';
 
 export interface BackendOptions {
   /** When set, requests must carry it in `x-tessera-gateway-secret` (GATEWAY_UPSTREAM_SECRET at the gateway). */
@@ -15,19 +15,17 @@ export interface BackendOptions {
   logStream?: NodeJS.WritableStream;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    caller: Caller;
-  }
-}
-
 const createBody = z.strictObject({ title: z.string().trim().min(1).max(200) });
+
+/** Purging a tenant's records: an admin, signed in with a second factor within this many seconds. */
+export const PURGE_MAX_AGE_S = 600;
 
 /**
  * An example service behind the gateway. It does domain authorization from
- * the forwarded context: tenant isolation (records of other tenants are
- * invisible, not forbidden), ownership, a role check, and an audit line for
- * deletions. It never sees a token: the gateway validated it.
+ * the forwarded context with @tessera/backend: tenant isolation (records of
+ * other tenants are invisible, not forbidden), ownership, a role check, a
+ * step-up for the one destructive bulk operation, and audit lines. It never
+ * sees a token: the gateway validated it.
  */
 export function createBackend(opts: BackendOptions = {}): { app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>; records: RecordService; log: Logger } {
   const log = pino({ level: opts.logLevel ?? 'info', base: { service: 'example-backend' } }, opts.logStream ?? process.stdout);
@@ -35,59 +33,66 @@ export function createBackend(opts: BackendOptions = {}): { app: FastifyInstance
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
   });
   const records = new RecordService();
-  const audit = log.child({ audit: true });
+  const audit = createAuditor(log.child({ audit: true }));
 
-  app.decorateRequest('caller', null as unknown as Caller);
+  // The caller from the gateway's headers (and its secret); requests without them get 401 here.
+  registerTessera(app, {
+    gatewaySecret: opts.gatewaySecret ?? null,
+    skip: (path) => path === '/healthz',
+    onRefused: (reason) => log.warn({ reason }, 'request without gateway context refused'),
+  });
   // The gateway sends its request id upstream; echoing it lets a client quote one id for both hops.
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
-  });
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.routeOptions.url === '/healthz') return;
-    const result = callerFrom(request.headers, opts.gatewaySecret);
-    if (!result.ok) {
-      // Not the gateway's request, or no context: this service has no other way to know who calls.
-      request.log.warn({ reason: result.reason }, 'request without gateway context refused');
-      return reply.code(401).send({ error: 'unauthorized', error_description: 'Requests must come through the Tessera gateway.' });
-    }
-    request.caller = result.caller;
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   /** What the backend was told about the caller, and which context headers arrived (for demos and tests). */
   app.get('/whoami', async (request) => ({
-    caller: { ...request.caller, scopes: [...request.caller.scopes] },
+    caller: callerJson(callerOf(request)),
     received: Object.keys(request.headers).filter((h) => h.startsWith('x-tessera-') || h === 'authorization').sort(),
   }));
 
-  app.get('/records', async (request) => ({ records: records.list(request.caller) }));
+  app.get('/records', async (request) => ({ records: records.list(callerOf(request)) }));
 
   app.get('/records/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
-    const record = records.get(request.caller, id);
+    const record = records.get(callerOf(request), id);
     return record ? { record } : notFound(reply);
   });
 
   app.post('/records', async (request, reply) => {
     const body = createBody.safeParse(request.body);
     if (!body.success) return reply.code(400).send({ error: 'invalid_request', error_description: 'Send {"title": "…"} (1-200 characters).' });
-    return reply.code(201).send({ record: records.create(request.caller, body.data) });
+    return reply.code(201).send({ record: records.create(callerOf(request), body.data) });
+  });
+
+  /**
+   * Deletes every record of the caller's tenant: an admin only, and only
+   * after a multi-factor sign-in in the last ten minutes. A password-only or
+   * older sign-in gets the RFC 9470 answer (401, WWW-Authenticate with
+   * acr_values and max_age): the client signs the user in again and retries.
+   */
+  app.post('/records/purge', async (request) => {
+    const caller = callerOf(request);
+    const role = requireAnyRole(caller, 'admin');
+    requireAuthentication(caller, { acr: ACR_MFA, maxAge: PURGE_MAX_AGE_S });
+    const count = records.purge(caller);
+    audit(caller, 'records.purged', { count, via: `role:${role}` });
+    return { deleted: count };
   });
 
   app.delete('/records/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
-    const result = records.remove(request.caller, id);
+    const caller = callerOf(request);
+    const result = records.remove(caller, id);
     if (result.outcome === 'not_found') return notFound(reply);
     if (result.outcome === 'forbidden') {
       return reply.code(403).send({ error: 'forbidden', error_description: 'Only the owner, an editor or an admin may delete this record.' });
     }
     // A sensitive operation: one structured line with who, what, on whose behalf and why it was allowed.
-    const c = request.caller;
-    audit.info({
-      event: 'record.deleted', requestId: request.id, actor: c.sub, client: c.client, tenant: c.tenant,
-      record: result.record.id, owner: result.record.owner, via: result.via, acr: c.acr ?? null,
-    }, 'audit');
+    audit(caller, 'record.deleted', { record: result.record.id, owner: result.record.owner, via: result.via });
     return reply.code(204).send();
   });
 

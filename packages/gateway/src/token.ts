@@ -79,6 +79,8 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
   const headerList: string[] = ['x-tessera-sub', sub, 'x-tessera-tenant', tenant, 'x-tessera-client', clientId, 'x-tessera-scope', scopeText];
   if (acr !== undefined) headerList.push('x-tessera-acr', acr as string);
   if (roleList.length) headerList.push('x-tessera-roles', roleList.join(' '));
+  // Backends answering RFC 9470 step-up with max_age need to know how old the sign-in is (@tessera/backend).
+  if (authTime !== undefined) headerList.push('x-tessera-auth-time', String(Math.floor(authTime as number)));
   return Object.freeze({
     sub,
     tenant,

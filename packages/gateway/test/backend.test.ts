@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TestApp } from '../../server/test/helpers/app.js';
 import { ALICE, BOB, CAROL, DAVE, RECORDS_API, UPSTREAM_SECRET, call, clientToken, startBackend, startGateway, startPlatform, userToken } from './helpers.js';
 import type { StartedBackend, StartedGateway } from './helpers.js';
+import { withAuthenticator } from '../../server/test/helpers/admin.js';
+import { totpHandler } from '../../server/test/helpers/mfa.js';
 
 /**
  * The example backend behind the gateway: the platform issues the tokens,
@@ -103,9 +105,12 @@ describe('ownership, roles, audit', () => {
 
     const lines = audits();
     const by = (id: string) => lines.find((l) => l.record === id);
-    expect(by(own.id)).toMatchObject({ event: 'record.deleted', tenant: 'default', owner: own.owner, actor: own.owner, via: 'owner', client: 'spa', acr: 'urn:tessera:acr:pwd' });
+    expect(by(own.id)).toMatchObject({
+      event: 'record.deleted', tenant: 'default', owner: own.owner, actor: own.owner, actor_type: 'user', via: 'owner', client: 'spa',
+      acr: 'urn:tessera:acr:pwd', outcome: 'success',
+    });
     expect(by(forEditor.id)).toMatchObject({ via: 'role:editor', owner: forEditor.owner });
-    expect(by(forAdmin.id)).toMatchObject({ via: 'role:admin', requestId: 'audit-trace-1' });
+    expect(by(forAdmin.id)).toMatchObject({ via: 'role:admin', request_id: 'audit-trace-1' });
     const raw = backend.logs.join('\n');
     for (const token of Object.values(tokens)) expect(raw).not.toContain(token.split('.')[2]);
   });
@@ -116,6 +121,32 @@ describe('ownership, roles, audit', () => {
     expect(r.status).toBe(403);
     expect(r.challenge).toMatch(/insufficient_scope.*scope="records:read records:write"/);
     expect(backend.logs.length).toBe(before);
+  });
+});
+
+describe('step-up for a destructive operation (RFC 9470, answered by the backend)', () => {
+  test('purging the tenant\'s records: no admin role is 403; an admin with a password sign-in is asked to step up; after MFA it works and is audited', async () => {
+    const doomed = await create('dave', 'purged with the rest');
+    expect((await call(gw.url, '/records/purge', { token: tokens.alice, method: 'POST' })).status).toBe(403);
+
+    const weak = await call(gw.url, '/records/purge', { token: tokens.dave, method: 'POST' });
+    expect(weak.status).toBe(401);
+    expect(weak.json.error).toBe('insufficient_user_authentication');
+    expect(weak.challenge).toMatch(/error="insufficient_user_authentication".*acr_values="urn:tessera:acr:mfa", max_age="600"/);
+    expect((await call(gw.url, `/records/${doomed.id}`, { token: tokens.dave })).status).toBe(200);
+
+    // What the client does with the challenge: sends the user through sign-in with acr_values, then retries.
+    const authenticator = await withAuthenticator(t.issuer, DAVE);
+    const stepped = await userToken(t.issuer, 'spa', DAVE, RECORDS_API, 'records:read records:write', { acr_values: 'urn:tessera:acr:mfa' }, totpHandler(authenticator));
+    const acme = await create('carol', 'another tenant keeps this');
+    const done = await call(gw.url, '/records/purge', { token: stepped, method: 'POST' });
+    expect(done.status).toBe(200);
+    expect((done.json as { deleted: number }).deleted).toBeGreaterThan(0);
+    expect(await list('dave')).toEqual([]);
+    expect((await list('carol')).map((r) => r.id)).toContain(acme.id);
+    expect(audits().find((l) => l.event === 'records.purged')).toMatchObject({
+      tenant: 'default', acr: 'urn:tessera:acr:mfa', via: 'role:admin', count: (done.json as { deleted: number }).deleted, actor_type: 'user',
+    });
   });
 });
 
@@ -131,7 +162,7 @@ describe('the backend trusts only the gateway', () => {
     const body = r.json as { caller: { roles: string[]; tenant: string }; received: string[] };
     expect(body.caller).toMatchObject({ roles: ['editor'], tenant: 'default' });
     expect(body.received).toEqual([
-      'x-tessera-acr', 'x-tessera-client', 'x-tessera-gateway-secret', 'x-tessera-roles', 'x-tessera-scope', 'x-tessera-sub', 'x-tessera-tenant',
+      'x-tessera-acr', 'x-tessera-auth-time', 'x-tessera-client', 'x-tessera-gateway-secret', 'x-tessera-roles', 'x-tessera-scope', 'x-tessera-sub', 'x-tessera-tenant',
     ]);
   });
 });

@@ -57,7 +57,8 @@ describe('the trusted context', () => {
     expect(r.status).toBe(200);
     const { headers, url } = received(r);
     expect(url).toBe('/echo/items?x=1');
-    const sub = JSON.parse(Buffer.from(alice.split('.')[1]!, 'base64url').toString()).sub as string;
+    const claims = JSON.parse(Buffer.from(alice.split('.')[1]!, 'base64url').toString()) as { sub: string; auth_time: number };
+    const sub = claims.sub;
     expect(Object.fromEntries(Object.entries(headers).filter(([k]) => k.startsWith('x-tessera-')))).toEqual({
       'x-tessera-sub': sub,
       'x-tessera-tenant': 'default',
@@ -65,6 +66,8 @@ describe('the trusted context', () => {
       'x-tessera-scope': 'records:read',
       'x-tessera-acr': 'urn:tessera:acr:pwd',
       'x-tessera-roles': 'editor',
+      // When the user signed in (the token's auth_time), for backends that demand a recent sign-in.
+      'x-tessera-auth-time': String(claims.auth_time),
       'x-tessera-gateway-secret': UPSTREAM_SECRET,
     });
     // The token stays at the gateway; forwarding metadata is the gateway's own observation.
@@ -107,6 +110,7 @@ describe('the trusted context', () => {
     expect(headers['x-tessera-scope']).toBe('records:read records:write');
     expect(headers['x-tessera-acr']).toBeUndefined();
     expect(headers['x-tessera-roles']).toBeUndefined();
+    expect(headers['x-tessera-auth-time']).toBeUndefined();
   });
 
   test('headers named in Connection and hop-by-hop headers are not forwarded', async () => {

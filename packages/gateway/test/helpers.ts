@@ -6,7 +6,7 @@ import { startTestApp } from '../../server/test/helpers/app.js';
 import type { TestApp } from '../../server/test/helpers/app.js';
 import { UserAgent } from '../../server/test/helpers/agent.js';
 import { codeFlow, discover } from '../../server/test/helpers/flows.js';
-import type { Credentials } from '../../server/test/helpers/flows.js';
+import type { Credentials, MfaHandler } from '../../server/test/helpers/flows.js';
 import { loadGatewaySettings } from '../src/config.js';
 import { createGateway } from '../src/server.js';
 import type { Gateway } from '../src/server.js';
@@ -70,10 +70,10 @@ export async function clientToken(issuer: string, clientId: string, resource: st
   return tokens.access_token;
 }
 
-/** A user's access token through the hosted sign-in (code + PKCE, openid-client). */
-export async function userToken(issuer: string, clientId: string, creds: Credentials, resource: string, scope: string, params: Record<string, string> = {}): Promise<string> {
+/** A user's access token through the hosted sign-in (code + PKCE, openid-client); `mfa` answers the second-factor page. */
+export async function userToken(issuer: string, clientId: string, creds: Credentials, resource: string, scope: string, params: Record<string, string> = {}, mfa?: MfaHandler): Promise<string> {
   const config = await discover(issuer, { clientId, auth: 'none' });
-  const { tokens } = await codeFlow(config, new UserAgent(), issuer, creds, { scope: `openid ${scope}`, resource, ...params });
+  const { tokens } = await codeFlow(config, new UserAgent(), issuer, creds, { scope: `openid ${scope}`, resource, ...params }, { mfa });
   return tokens.access_token;
 }
 
