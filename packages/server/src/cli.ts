@@ -33,6 +33,8 @@ const USAGE = `usage: tessera <command>
   keys rotate                   add new signing keys; old ones stay published until their tokens expire
   keys list                     list signing keys
   gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
+  mock-providers [--port 4000] [--personas FILE] ...
+                                mock Google, Facebook, Entra ID and Keycloak for development (docs/mock-providers.md)
 
 Environment: DATABASE_URL, TESSERA_SECRET, TESSERA_DATA_DIR, TESSERA_CONFIG, PORT, TESSERA_ISSUER (docs/configuration.md).`;
 
@@ -40,6 +42,11 @@ Environment: DATABASE_URL, TESSERA_SECRET, TESSERA_DATA_DIR, TESSERA_CONFIG, POR
 export async function runCli(argv: string[]): Promise<number> {
   const [cmd, sub, ...rest] = argv;
   try {
+    if (cmd === 'mock-providers') {
+      // A development tool in its own package, loaded only when asked for (like the gateway).
+      const { runMockProvidersCli } = await import('../../mock-providers/src/cli.js');
+      return await runMockProvidersCli(argv.slice(1));
+    }
     switch (`${cmd ?? ''} ${sub ?? ''}`.trim()) {
       case 'serve':
       case '':

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { describeZodError, PersonaError, personaSchema, resolvePersonas, type Persona } from './personas.js';
+import type { MockClient } from './server.js';
+
+const clientSchema = z.object({
+  client_id: z.string().min(1).max(200),
+  client_secret: z.string().min(1).max(500),
+  redirect_uris: z.array(z.url()).min(1),
+  post_logout_redirect_uris: z.array(z.url()).optional(),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
+  backchannel_logout_uri: z.url().optional(),
+}).strict();
+
+/** The mock providers' file (`--personas FILE`): personas, and optionally clients. */
+export const mockFileSchema = z.object({
+  local_email: z.email().optional(),
+  personas: z.array(personaSchema).min(1),
+  clients: z.array(clientSchema).min(1).optional(),
+}).strict();
+
+/** Reads a YAML (or JSON) mock file. @throws PersonaError naming the file and the field */
+export function loadMockFile(path: string): { personas: Persona[]; localEmail?: string; clients?: MockClient[] } {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new PersonaError(`${path}: ${(err as Error).message}`);
+  }
+  const result = mockFileSchema.safeParse(raw);
+  if (!result.success) throw new PersonaError(`${path}: ${describeZodError(result.error)}`);
+  return { personas: resolvePersonas(result.data.personas), localEmail: result.data.local_email, clients: result.data.clients };
+}

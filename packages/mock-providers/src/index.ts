@@ -1,0 +1,15 @@
+/**
+ * Mock identity providers for development and tests (docs/mock-providers.md). Never for production:
+ * startMockProviders refuses NODE_ENV=production.
+ */
+export {
+  startMockProviders, ProductionRefusedError, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+  type MockOptions, type MockProviders, type MockEndpoints, type MockClient,
+} from './server.js';
+export {
+  MOCK_NAMES, DEFAULT_PERSONAS, DEFAULT_LOCAL_EMAIL, PersonaError, resolvePersonas,
+  type MockName, type Persona, type PersonaInput,
+} from './personas.js';
+export { SCENARIOS, SCENARIO_HELP, scenariosFor, type Scenario, type SignIn } from './scenarios.js';
+export { loadMockFile } from './config-file.js';
+export { runMockProvidersCli } from './cli.js';
