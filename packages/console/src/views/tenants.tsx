@@ -4,6 +4,7 @@ import { ApiError, api, takeReplayed } from '../api';
 import { currentWho, isPlatformAdmin } from '../auth';
 import { Link, navigate } from '../router';
 import { ErrorBox, Field, Loading, Notice, Page, Time, useLoad } from '../ui';
+import { TenantDelete, takeDeletedNotice } from './tenant-delete';
 
 /** A tenant as GET /tenants/{tenant} shows it. */
 export interface TenantView {
@@ -66,9 +67,11 @@ export function useTenantRoles(tenant: string | undefined): RoleView[] {
 export function TenantsList(_props: { params: Record<string, string> }): JSX.Element {
   const { data, error, loading, reload } = useLoad(() => api<{ items: TenantView[] }>('GET', '/tenants').then((r) => r.data.items), []);
   const [creating, setCreating] = useState(false);
+  const [deleted] = useState(takeDeletedNotice);
   const platform = isPlatformAdmin();
   return (
     <Page title="Tenants" actions={platform && !creating ? <button type="button" class="btn primary" onClick={() => setCreating(true)}>New tenant</button> : null}>
+      {deleted ? <Notice kind="success">{deleted}</Notice> : null}
       {creating ? <TenantCreate onDone={() => { setCreating(false); tenantsCache = undefined; reload(); }} /> : null}
       <ErrorBox error={error} />
       {loading && !data ? <Loading /> : null}
@@ -157,6 +160,7 @@ export function TenantDetail(props: { params: Record<string, string> }): JSX.Ele
           onSaved={(msg) => { setNotice(msg); setReplayError(undefined); tenantsCache = undefined; tenant.reload(); }} onReload={tenant.reload} />
       ) : null}
       <TenantRoles tenant={id} />
+      {isPlatformAdmin() && id !== 'default' ? <TenantDelete tenant={id} /> : null}
     </Page>
   );
 }

@@ -17,6 +17,8 @@ import { ApiAdminService } from './apis/service.js';
 import { registerApiRoutes } from './apis/routes.js';
 import { mfaAdminDeps, registerMfaAdminRoutes } from './mfa-routes.js';
 import { registerLinkRoutes } from './links-routes.js';
+import { TenantDeletionService } from './tenants/deletion.js';
+import { registerTenantDeletionRoute } from './tenants/deletion-routes.js';
 import { createExternalLinkRepository } from '../federation/links.js';
 
 /** The OpenAPI document's stable URL. */
@@ -51,6 +53,9 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   registerMfaAdminRoutes(route, mfaAdminDeps(p));
   const tenants = new TenantAdminService({ tenants: p.tenants, roles: p.roles, emit });
   registerTenantRoutes(route, tenants);
+  registerTenantDeletionRoute(route, new TenantDeletionService({
+    db: p.db, tenants: p.tenants, clients: p.clients, emit, declaredTenants: new Set(p.settings.declarative.tenants.map((t) => t.id)),
+  }));
   registerAuditRoutes(route, p.audit);
   registerClientRoutes(route, new ClientAdminService({
     clients: p.clients, emit,

@@ -31,6 +31,8 @@ export type DomainEventType =
   | 'membership.removed'
   | 'tenant.created'
   | 'tenant.updated'
+  /** A platform administrator deleted a tenant (`data.cascade`, `data.deleted`: rows removed by kind). */
+  | 'tenant.deleted'
   | 'role.saved'
   | 'role.deleted'
   | 'client.created'

@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   insufficient_user_authentication: 'The operation needs a recent multi-factor sign-in; sign in again as WWW-Authenticate asks (RFC 9470).',
   precondition_required: 'The write needs an If-Match header with the resource\'s current ETag (RFC 6585 §3).',
   precondition_failed: 'The resource changed since the ETag in If-Match was read; read it again and retry (RFC 9110 §13.1.1).',
+  tenant_not_empty: 'The tenant still has users, clients or members (named in `fields`); delete them first or pass cascade=true.',
   server_error: 'An unexpected error; the log has the detail under the request id.',
 } as const;
 
