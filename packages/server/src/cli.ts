@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadSettings, parseDeclarative, readDeclarativeFile } from './config/load.js';
-import { ConfigError } from './config/errors.js';
+import { reportStartupFailure } from './startup/checks.js';
 import { createApp } from './app.js';
 import { openStore } from './storage/database.js';
 import { ConflictError } from './storage/errors.js';
@@ -82,10 +82,9 @@ export async function runCli(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`tessera: ${err.message}`);
-      return 1;
-    }
+    // Configuration, port and database problems: one line (startup/checks.ts), exit code 1.
+    const startupCode = reportStartupFailure(err, databaseUrlOrUndefined());
+    if (startupCode !== undefined) return startupCode;
     if (err instanceof ConflictError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error(`tessera: ${(err as Error).message}`);
       return 2;
@@ -267,4 +266,13 @@ async function keysCommand(action: 'rotate' | 'list'): Promise<number> {
     }
     return 0;
   });
+}
+
+/** The store a failed command was using, to name it in the error line (undefined when the settings themselves are bad). */
+function databaseUrlOrUndefined(): string | undefined {
+  try {
+    return loadSettings().databaseUrl;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,7 @@
 import { loadSettings } from './config/load.js';
-import { ConfigError } from './config/errors.js';
+import type { Settings } from './config/load.js';
+import { checkPortFree, checkStoreReachable, reportStartupFailure } from './startup/checks.js';
+import { portProblem } from './startup/errors.js';
 import { createApp } from './app.js';
 import type { TesseraApp } from './app.js';
 
@@ -9,19 +11,30 @@ import type { TesseraApp } from './app.js';
  */
 export async function serve(): Promise<number> {
   let app: TesseraApp;
+  let settings: Readonly<Settings> | undefined;
+  let address: string;
   try {
-    const settings = loadSettings();
+    settings = loadSettings();
+    // Before anything is written: the port and the database (startup/checks.ts).
+    await checkPortFree(settings.host, settings.port);
+    await checkStoreReachable(settings.databaseUrl);
     app = await createApp(settings);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tessera: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    const code = reportStartupFailure(err, settings?.databaseUrl);
+    if (code === undefined) throw err;
+    return code;
   }
-  const address = await app.listen();
+  try {
+    address = await app.listen();
+  } catch (err) {
+    // Taken between the check and now (another process was quicker).
+    await app.close().catch(() => {});
+    const code = reportStartupFailure(portProblem(err, settings.host, settings.port) ?? err, settings.databaseUrl);
+    if (code === undefined) throw err;
+    return code;
+  }
+  app.log.info({ address, issuer: app.provider().issuer }, 'Tessera is listening');
   const issuer = app.provider().issuer;
-  app.log.info({ address, issuer }, 'Tessera is listening');
   const admin = app.bootstrapped.admin;
   if (admin) {
     // Printed once, to the terminal only (never to the JSON log): how to sign in for the first time.

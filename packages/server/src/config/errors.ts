@@ -2,8 +2,15 @@ import type { z } from 'zod';
 
 /** A configuration problem, reported as `path: message` lines before anything starts. */
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], source: string) {
-    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  /**
+   * One problem is told on one line (`invalid configuration in SOURCE: PROBLEM`), several as a list.
+   * `opts.headline` replaces the first line (e.g. a file that cannot be read is not "invalid");
+   * `opts.excerpt` follows it (the lines of a YAML syntax error, with a caret).
+   */
+  constructor(readonly problems: string[], source: string, opts: { headline?: string; excerpt?: string } = {}) {
+    const text = opts.headline
+      ?? (problems.length === 1 ? `invalid configuration in ${source}: ${problems[0]}` : `invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(opts.excerpt ? `${text}\n${opts.excerpt}` : text);
     this.name = 'ConfigError';
   }
 }

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, formatIssues } from './errors.js';
+import { yamlProblem } from './yaml-errors.js';
+import { fileErrorText } from '../startup/errors.js';
 import { envSchema, fileSchema } from './schema.js';
 import type { DeclarativeConfig } from './schema.js';
 import { BUILT_IN_CLIENT_IDS } from '../oidc/built-in-clients.js';
@@ -50,7 +52,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     secret: e.TESSERA_SECRET,
     secretFile: join(dataDir, 'secret'),
     configFile,
-    declarative: configFile ? readDeclarativeFile(configFile) : fileSchema.parse({}),
+    declarative: configFile ? readDeclarativeFile(configFile, 'TESSERA_CONFIG') : fileSchema.parse({}),
     trustProxy: e.TESSERA_TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     authFailuresPerMinute: e.TESSERA_AUTH_FAILURES_PER_MINUTE,
@@ -70,12 +72,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
  * references between entries (tenants, roles, duplicates).
  * @throws ConfigError
  */
-export function readDeclarativeFile(path: string): DeclarativeConfig {
+export function readDeclarativeFile(path: string, namedBy?: string): DeclarativeConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError([`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], path);
+    const problem = `cannot read the file: ${fileErrorText(err)}`;
+    throw new ConfigError([problem], path, { headline: `cannot read the configuration file ${path}${namedBy ? ` (${namedBy})` : ''}: ${fileErrorText(err)}` });
   }
   return parseDeclarative(text, path);
 }
@@ -85,7 +88,8 @@ export function parseDeclarative(text: string, source = 'configuration'): Declar
   try {
     raw = parseYaml(text, { uniqueKeys: true }) ?? {};
   } catch (err) {
-    throw new ConfigError([`not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`], source);
+    const { problem, excerpt } = yamlProblem(err, text);
+    throw new ConfigError([problem], source, { excerpt });
   }
   const result = fileSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(formatIssues(result.error), source);

@@ -18,6 +18,16 @@ const absoluteUrl = z.string().refine((v) => {
   }
 }, 'must be an absolute URL without a fragment');
 
+/** The issuer: what clients put in front of every endpoint, so nothing but an http(s) origin (and path). */
+const issuerUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && !u.search && !u.hash && !v.includes('#') && !v.includes('?');
+  } catch {
+    return false;
+  }
+}, { error: (iss) => `must be an absolute http:// or https:// URL without a query or fragment, such as https://id.example.com (got "${String(iss.input)}")` });
+
 const id = z.string().regex(ID_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope token (RFC 6749 §3.3)');
 const seconds = z.number().int('must be a whole number of seconds').positive('must be positive').max(366 * 24 * 3600, 'must be at most a year');
@@ -126,7 +136,7 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => [
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
-  TESSERA_ISSUER: absoluteUrl.optional(),
+  TESSERA_ISSUER: issuerUrl.optional(),
   TESSERA_DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://').optional(),
   TESSERA_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
