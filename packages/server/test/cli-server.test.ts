@@ -54,7 +54,7 @@ async function builtInRedirectUris(): Promise<Record<string, unknown>> {
 }
 
 describe('the CLI beside a running server', () => {
-  test('commands without PORT / TESSERA_ISSUER leave the built-in clients alone and use the served issuer', async () => {
+  test('commands without PORT / TESSERA_ISSUER leave the built-in clients alone and use the served issuer', { timeout: 120_000 }, async () => {
     const keys = await runTessera(['keys', 'list'], cliEnv);
     expect(keys.code, keys.stderr).toBe(0);
     const user = await runTessera(['users', 'create', '--username', 'bob', '--password', 'bob-password-1'], cliEnv);
