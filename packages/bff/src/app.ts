@@ -2,6 +2,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import type { JWTVerifyGetKey } from 'jose';
 import type { BffConfig } from './config.js';
 import { clearCookie, cookieNames, readCookie, serializeCookie } from './cookies.js';
 import { BffError, sendError } from './errors.js';
@@ -9,6 +10,9 @@ import { OidcClient } from './oidc.js';
 import { registerProxy } from './proxy.js';
 import { Renewer } from './renewal.js';
 import { registerBffRoutes } from './routes.js';
+import { registerBackchannelLogout } from './backchannel.js';
+import { registerPublicRoutes } from './publicroutes.js';
+import formbody from '@fastify/formbody';
 import { Sessions, TRANSACTION_TTL_SECONDS, Transactions } from './session.js';
 import { MemorySessionStore } from './store.js';
 import type { SessionStore } from './store.js';
@@ -24,6 +28,8 @@ export interface BffDeps {
   now?: () => number;
   /** The HTTP client pool towards the API. */
   dispatcher?: Dispatcher;
+  /** Keys that verify back-channel logout tokens; the platform's JWKS by default. */
+  logoutKeys?: JWTVerifyGetKey;
 }
 
 /**
@@ -75,6 +81,12 @@ export function createBff(config: BffConfig, deps: BffDeps = {}): FastifyInstanc
     clearLoginCookie: (reply) => appendCookie(reply, clearCookie(names.login, secure)),
   });
   registerProxy(app, { config, renewer, loadSession, forgetSession, ...(deps.dispatcher ? { dispatcher: deps.dispatcher } : {}) });
+  registerPublicRoutes(app, config, deps.dispatcher);
+  app.register(async (scope) => {
+    // The platform posts logout tokens form-encoded (Back-Channel Logout §2.5).
+    await scope.register(formbody);
+    registerBackchannelLogout(scope, { config, oidc, sessions, replay: txStore, now, ...(deps.logoutKeys ? { keys: deps.logoutKeys } : {}) });
+  });
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof BffError) return sendError(reply, err);

@@ -35,6 +35,8 @@ export interface BffConfig {
   readonly publicOrigin: string;
   /** Derived: path of `redirectUri`, where the callback route is mounted. */
   readonly callbackPath: string;
+  /** Unauthenticated pass-through routes: `/bff/public/<name>/*` → `target/*` (registration, password reset). */
+  readonly publicRoutes: ReadonlyArray<{ name: string; target: string }>;
 }
 
 export class BffConfigError extends Error {
@@ -79,6 +81,8 @@ const EnvSchema = z.object({
   BFF_SESSION_TTL: seconds(8 * 3600),
   BFF_API_TIMEOUT: seconds(30),
   BFF_BODY_LIMIT: z.coerce.number().int().positive().default(1024 * 1024),
+  // `name=https://platform/path,...`: see docs/bff.md#public-routes.
+  BFF_PUBLIC_ROUTES: z.string().trim().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -113,6 +117,7 @@ export function loadBffConfig(env: Record<string, string | undefined> = process.
   if (e.BFF_POST_LOGOUT_REDIRECT_URI && new URL(e.BFF_POST_LOGOUT_REDIRECT_URI).protocol === 'http:' && https) {
     problems.push('BFF_POST_LOGOUT_REDIRECT_URI: must be https when BFF_REDIRECT_URI is');
   }
+  const publicRoutes = parsePublicRoutes(e.BFF_PUBLIC_ROUTES, problems);
   if (problems.length) throw new BffConfigError(problems);
 
   return Object.freeze({
@@ -136,5 +141,31 @@ export function loadBffConfig(env: Record<string, string | undefined> = process.
     logLevel: e.LOG_LEVEL,
     publicOrigin: redirect.origin,
     callbackPath: redirect.pathname,
+    publicRoutes,
   });
+}
+
+/** `register=https://id.example.com/api/self-service/registration,reset=…` → validated entries. */
+function parsePublicRoutes(value: string | undefined, problems: string[]): Array<{ name: string; target: string }> {
+  if (!value) return [];
+  const routes: Array<{ name: string; target: string }> = [];
+  for (const entry of value.split(',').map((v) => v.trim()).filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const name = entry.slice(0, at);
+    const target = entry.slice(at + 1);
+    if (at < 1 || !/^[a-z0-9-]{1,64}$/.test(name)) {
+      problems.push(`BFF_PUBLIC_ROUTES: "${entry.slice(0, 80)}" must be name=URL with a name of lowercase letters, digits and "-"`);
+      continue;
+    }
+    if (!httpUrl.safeParse(target).success || new URL(target).search) {
+      problems.push(`BFF_PUBLIC_ROUTES: ${name}: must be an absolute http(s) URL without a query or fragment`);
+      continue;
+    }
+    if (routes.some((r) => r.name === name)) {
+      problems.push(`BFF_PUBLIC_ROUTES: ${name} is listed twice`);
+      continue;
+    }
+    routes.push({ name, target: target.replace(/\/+$/, '') });
+  }
+  return routes;
 }

@@ -10,6 +10,10 @@ export interface TokenSet {
   refreshToken: string | undefined;
   idToken: string | undefined;
   claims: Record<string, unknown> | undefined;
+  /** The granted scopes (the token response's `scope`), when the platform said. */
+  scopes: string[] | undefined;
+  /** The ID token's `sid` (the platform session), kept for back-channel logout. */
+  sid: string | undefined;
 }
 
 /**
@@ -25,8 +29,11 @@ const CLAIMS_BY_SCOPE: Record<string, string[]> = {
   roles: ['roles'],
 };
 
+/** Tessera's MFA state of the user for this client (docs/protocol.md), asked for with every sign-in. */
+const MFA_CLAIMS = ['mfa_enrolled', 'mfa_required'];
+
 /** What `/bff/user` may show: identity claims, never token material (`nonce`, `at_hash`, `sid`). */
-export const USER_CLAIMS = ['sub', 'tenant', 'auth_time', 'acr', 'amr', ...Object.values(CLAIMS_BY_SCOPE).flat()];
+export const USER_CLAIMS = ['sub', 'tenant', 'auth_time', 'acr', 'amr', ...MFA_CLAIMS, ...Object.values(CLAIMS_BY_SCOPE).flat()];
 
 /** Used when a token response lacks `expires_in` (Tessera always sends it). */
 const FALLBACK_EXPIRES_IN = 60;
@@ -69,9 +76,11 @@ export class OidcClient {
   }
 
   /** The authorization request for a new transaction (PKCE S256: Tessera requires it of every client). */
-  async authorizationUrl(tx: Transaction): Promise<URL> {
+  async authorizationUrl(tx: Transaction, extra: Record<string, string> = {}): Promise<URL> {
     const config = await this.config();
     const params: Record<string, string> = {
+      // Validated pass-through parameters first, so they can never replace the protocol's own.
+      ...extra,
       redirect_uri: this.cfg.redirectUri,
       scope: this.cfg.scope,
       state: tx.state,
@@ -79,7 +88,7 @@ export class OidcClient {
       code_challenge: await oidc.calculatePKCECodeChallenge(tx.verifier),
       code_challenge_method: 'S256',
     };
-    const claims = this.cfg.scope.split(' ').flatMap((s) => CLAIMS_BY_SCOPE[s] ?? []);
+    const claims = [...MFA_CLAIMS, ...this.cfg.scope.split(' ').flatMap((s) => CLAIMS_BY_SCOPE[s] ?? [])];
     if (claims.length) params.claims = JSON.stringify({ id_token: Object.fromEntries(claims.map((c) => [c, null])) });
     if (this.cfg.resource) params.resource = this.cfg.resource;
     return oidc.buildAuthorizationUrl(config, params);
@@ -140,6 +149,8 @@ export class OidcClient {
       refreshToken: res.refresh_token ?? previousRefresh,
       idToken: res.id_token,
       claims: idClaims ? pickClaims(idClaims as Record<string, unknown>) : undefined,
+      scopes: typeof res.scope === 'string' ? res.scope.split(' ').filter(Boolean) : undefined,
+      sid: typeof idClaims?.sid === 'string' ? idClaims.sid : undefined,
     };
   }
 }

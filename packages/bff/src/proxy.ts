@@ -19,7 +19,7 @@ export interface ProxyDeps {
 
 export const API_PREFIX = '/api';
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 /**
  * Request headers never forwarded. Hop-by-hop headers (RFC 9110 §7.6.1) belong
@@ -97,9 +97,9 @@ export function registerProxy(app: FastifyInstance, deps: ProxyDeps): void {
  * encoded slashes are refused: URL parsers (ours or the API's) would resolve
  * them and a request could climb out of the base path (`/api/../admin`).
  */
-export function targetUrl(apiBase: string, rawUrl: string): string | undefined {
-  if (rawUrl !== API_PREFIX && !rawUrl.startsWith(`${API_PREFIX}/`) && !rawUrl.startsWith(`${API_PREFIX}?`)) return undefined;
-  const rest = rawUrl.slice(API_PREFIX.length);
+export function targetUrl(apiBase: string, rawUrl: string, prefix: string = API_PREFIX): string | undefined {
+  if (rawUrl !== prefix && !rawUrl.startsWith(`${prefix}/`) && !rawUrl.startsWith(`${prefix}?`)) return undefined;
+  const rest = rawUrl.slice(prefix.length);
   const q = rest.indexOf('?');
   const path = q < 0 ? rest : rest.slice(0, q);
   if (path.includes('\\')) return undefined;
@@ -120,13 +120,14 @@ export function targetUrl(apiBase: string, rawUrl: string): string | undefined {
   return target;
 }
 
-function forward(dispatcher: Dispatcher, target: string, req: FastifyRequest, body: Buffer | undefined, accessToken: string) {
+/** Forwards the browser's request; with an access token as `Authorization`, or without any credential (public routes). */
+export function forward(dispatcher: Dispatcher, target: string, req: FastifyRequest, body: Buffer | undefined, accessToken: string | undefined) {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value === undefined || DROP_REQUEST.has(name) || name.startsWith('x-tessera-')) continue;
     headers[name] = value;
   }
-  headers.authorization = `Bearer ${accessToken}`;
+  if (accessToken) headers.authorization = `Bearer ${accessToken}`;
   // The browser's address as this hop saw it (the gateway decides whether to trust it, e.g. for rate limits).
   headers['x-forwarded-for'] = req.ip;
   return request(target, {
@@ -137,7 +138,7 @@ function forward(dispatcher: Dispatcher, target: string, req: FastifyRequest, bo
   });
 }
 
-function relay(reply: FastifyReply, res: Dispatcher.ResponseData): FastifyReply {
+export function relay(reply: FastifyReply, res: Dispatcher.ResponseData): FastifyReply {
   reply.code(res.statusCode);
   for (const [name, value] of Object.entries(res.headers)) {
     if (value === undefined || DROP_RESPONSE.has(name)) continue;

@@ -85,6 +85,7 @@ export class Renewer {
       refreshToken: tokens.refreshToken,
       idToken: tokens.idToken ?? session.idToken,
       claims: tokens.claims ?? session.claims,
+      scopes: tokens.scopes ?? session.scopes,
     };
     // Logout may have run while the platform answered; never resurrect a destroyed session.
     if (!(await sessions.loadByKey(key))) throw new LoginRequired('session ended');

@@ -7,6 +7,7 @@ import { ERRORS, LoginRequired, loggableError, safeReturnTo, sendError } from '.
 import { oauthErrorCode } from './oidc.js';
 import type { OidcClient } from './oidc.js';
 import { randomId } from './session.js';
+import { LoginQuerySchema, passThroughParams } from './login-params.js';
 import type { LoadedSession, Sessions, Transactions } from './session.js';
 
 export interface RouteDeps {
@@ -23,7 +24,6 @@ export interface RouteDeps {
   forgetSession(reply: FastifyReply): void;
 }
 
-const LoginQuery = z.object({ returnTo: z.string().optional() }).loose();
 const LogoutForm = z.object({ csrf: z.string().optional() }).loose();
 
 /** The BFF's own endpoints under `/bff`: sign in, callback, who am I, sign out. */
@@ -41,16 +41,20 @@ export function registerBffRoutes(app: FastifyInstance, deps: RouteDeps): void {
 
     /** Starts code + PKCE + state + nonce; the transaction is kept server-side, keyed by a cookie. */
     scope.get('/bff/login', async (req, reply) => {
-      const query = LoginQuery.safeParse(req.query);
+      const query = LoginQuerySchema.safeParse(req.query);
+      if (!query.success) {
+        const issue = query.error.issues[0];
+        return failurePage(reply, 400, `The sign-in request is not valid (${issue?.path.join('.') || 'query'}).`);
+      }
       const tx = {
         state: randomId(),
         nonce: randomId(),
         verifier: randomId(),
-        returnTo: safeReturnTo(query.success ? query.data.returnTo : undefined),
+        returnTo: safeReturnTo(query.data.returnTo),
       };
       let url: URL;
       try {
-        url = await oidc.authorizationUrl(tx);
+        url = await oidc.authorizationUrl(tx, passThroughParams(query.data));
       } catch (err) {
         req.log.error({ err: loggableError(err) }, 'cannot build the authorization request (discovery failed?)');
         return sendError(reply, ERRORS.platform());
@@ -97,6 +101,8 @@ export function registerBffRoutes(app: FastifyInstance, deps: RouteDeps): void {
         accessToken: tokens.accessToken,
         accessTokenExpiresAt: tokens.accessTokenExpiresAt,
         refreshToken: tokens.refreshToken,
+        ...(tokens.scopes ? { scopes: tokens.scopes } : {}),
+        ...(tokens.sid ? { sid: tokens.sid } : {}),
       }, config.sessionTtlSeconds);
       deps.setSessionCookie(reply, id);
       req.log.info({ sub }, 'signed in');
@@ -114,6 +120,8 @@ export function registerBffRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return {
         sub: session.sub,
         claims: session.claims,
+        scopes: session.scopes ?? config.scope.split(' '),
+        mfa: mfaState(session.claims),
         csrf_token: session.csrf,
         session_expires_at: new Date(session.expiresAt).toISOString(),
       };
@@ -156,6 +164,16 @@ export function registerBffRoutes(app: FastifyInstance, deps: RouteDeps): void {
       return wantsJson ? reply.send({ redirect }) : reply.redirect(redirect, 303);
     });
   });
+}
+
+/**
+ * Whether the user has a second factor and whether policy requires one for
+ * this app, from the platform's `mfa_enrolled` / `mfa_required` ID token
+ * claims; `null` where the platform did not say.
+ */
+function mfaState(claims: Record<string, unknown>): { enrolled: boolean | null; required: boolean | null } {
+  const bool = (v: unknown) => (typeof v === 'boolean' ? v : null);
+  return { enrolled: bool(claims.mfa_enrolled), required: bool(claims.mfa_required) };
 }
 
 /** A minimal page for a failed callback (a navigation, so HTML); no script, no user input echoed. */

@@ -13,6 +13,10 @@ export const SessionSchema = z.object({
   /** Epoch ms. */
   accessTokenExpiresAt: z.number(),
   refreshToken: z.string().optional(),
+  /** The scopes the platform granted (shown by `/bff/user`). */
+  scopes: z.array(z.string()).optional(),
+  /** The platform session id (ID token `sid`): back-channel logout names it. */
+  sid: z.string().optional(),
   /** Per-session CSRF token (synchronizer token), compared with `x-bff-csrf`. */
   csrf: z.string().min(32),
   createdAt: z.number(),
@@ -31,6 +35,9 @@ export const TransactionSchema = z.object({
 export type Transaction = z.infer<typeof TransactionSchema>;
 
 export const TRANSACTION_TTL_SECONDS = 600;
+
+/** Sessions remembered per user or platform session for back-channel logout. */
+const MAX_INDEXED = 50;
 
 /** 32 random bytes, base64url: the only thing a cookie ever holds. */
 export function randomId(): string {
@@ -64,7 +71,45 @@ export class Sessions {
     const session: Session = { v: 1, ...data, csrf: randomId(), createdAt: now, expiresAt: now + ttlSeconds * 1000 };
     const key = this.keyOf(id);
     await this.store.set(key, session, ttlSeconds);
+    await this.index('sub', session.sub, key, ttlSeconds);
+    if (session.sid) await this.index('sid', session.sid, key, ttlSeconds);
     return { id, key, session };
+  }
+
+  /**
+   * Ends every local session of a platform session (`sid`) or, without one,
+   * of a user (`sub`): what an OIDC back-channel logout token names (§2.4).
+   * When both are given, only sessions of that user and that platform session end.
+   * @returns how many sessions ended
+   */
+  async destroyMatching(match: { sub?: string; sid?: string }): Promise<number> {
+    const keys = match.sid ? await this.indexed('sid', match.sid) : match.sub ? await this.indexed('sub', match.sub) : [];
+    let ended = 0;
+    for (const key of keys) {
+      const loaded = await this.loadByKey(key);
+      if (!loaded) continue;
+      if (match.sub && loaded.session.sub !== match.sub) continue;
+      if (match.sid && loaded.session.sid !== match.sid) continue;
+      await this.store.delete(key);
+      ended++;
+    }
+    return ended;
+  }
+
+  /**
+   * Secondary index: store keys of the sessions per user and per platform
+   * session. Entries may outlive their sessions (readers skip those); the list
+   * is bounded so one user signing in endlessly cannot grow it without limit.
+   */
+  private async index(kind: 'sub' | 'sid', value: string, key: string, ttlSeconds: number): Promise<void> {
+    const indexKey = storeKey(`x${kind}`, value);
+    const keys = [...(await this.indexed(kind, value)).filter((k) => k !== key), key].slice(-MAX_INDEXED);
+    await this.store.set(indexKey, keys, ttlSeconds);
+  }
+
+  private async indexed(kind: 'sub' | 'sid', value: string): Promise<string[]> {
+    const raw = await this.store.get(storeKey(`x${kind}`, value));
+    return Array.isArray(raw) ? raw.filter((k): k is string => typeof k === 'string') : [];
   }
 
   async load(id: string): Promise<LoadedSession | undefined> {

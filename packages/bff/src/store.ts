@@ -75,6 +75,12 @@ export class MemorySessionStore implements SessionStore {
     return this.entries.size;
   }
 
+  /** Live keys (tests and diagnostics). */
+  keys(): string[] {
+    this.sweep();
+    return [...this.entries.keys()];
+  }
+
   /** Live values (tests and diagnostics). */
   values(): unknown[] {
     this.sweep();

@@ -26,7 +26,13 @@ export interface StackOptions {
   https?: boolean;
   /** The BFF's public host name (the browser test uses `localhost`, a different site from the issuer). */
   host?: string;
-  env?: Record<string, string>;
+  env?: Record<string, string> | ((issuer: string) => Record<string, string>);
+  /** Environment of the platform (e.g. TESSERA_OUTBOUND_PRIVATE_HOSTS for back-channel logout). */
+  platformEnv?: Record<string, string>;
+  /** More metadata for the BFF's client at the platform (`{publicOrigin}` is replaced in strings). */
+  client?: (publicOrigin: string) => Record<string, unknown>;
+  /** More declarative configuration of the platform (tenants…). */
+  platformConfig?: Record<string, unknown>;
   deps?: BffDeps;
   /** Serve more routes on the BFF (the example's pages) before it listens. */
   extend?: (app: FastifyInstance, config: BffConfig) => void | Promise<void>;
@@ -44,7 +50,7 @@ export interface Stack {
   store: MemorySessionStore;
   bffLogs: string[];
   /** Signs `agent` in through the BFF and the hosted page; returns the callback's response. */
-  signIn(agent: UserAgent, returnTo?: string): Promise<Response>;
+  signIn(agent: UserAgent, returnTo?: string, extraQuery?: string): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -54,13 +60,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const host = opts.host ?? '127.0.0.1';
   const publicOrigin = `${opts.https ? 'https' : 'http'}://${host}:${port}`;
   const platform = await startTestApp({
+    ...(opts.platformEnv ? { env: opts.platformEnv } : {}),
     config: {
+      ...opts.platformConfig,
       apis: [{ identifier: API, name: 'BFF test API', scopes: ['read', 'write'], access_token_ttl: opts.apiTtl ?? 600 }],
       clients: [{
         client_id: BFF_CLIENT, client_name: 'BFF example', client_secret: BFF_SECRET,
         redirect_uris: [`${publicOrigin}/bff/callback`], post_logout_redirect_uris: [`${publicOrigin}/`],
         grant_types: ['authorization_code', 'refresh_token'], first_party: true,
         ...(opts.refreshTtl ? { refresh_token_ttl: opts.refreshTtl } : {}),
+        ...opts.client?.(publicOrigin),
       }],
       users: [{ ...USER, email: 'alice@example.test', email_verified: true, given_name: 'Alice', family_name: 'Liddell' }],
     },
@@ -78,7 +87,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     BFF_HOST: '127.0.0.1',
     BFF_PORT: String(port),
     LOG_LEVEL: 'debug',
-    ...opts.env,
+    ...(typeof opts.env === 'function' ? opts.env(platform.issuer) : opts.env),
   });
   const bffLogs: string[] = [];
   const store = opts.deps?.store instanceof MemorySessionStore ? opts.deps.store : new MemorySessionStore();
@@ -98,8 +107,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   return {
     platform, api, bff, bffUrl, publicOrigin, config, store, bffLogs,
-    async signIn(agent, returnTo = '/home') {
-      const start = await agent.get(`${bffUrl}/bff/login?returnTo=${encodeURIComponent(returnTo)}`);
+    async signIn(agent, returnTo = '/home', extra = '') {
+      const start = await agent.get(`${bffUrl}/bff/login?returnTo=${encodeURIComponent(returnTo)}${extra}`);
       if (start.status !== 302) throw new Error(`login: ${start.status} ${await start.text()}`);
       const callback = await signInThrough(agent, start.headers.get('location')!, platform.issuer, USER);
       // The https variant's public origin is not served: deliver the callback to where the BFF listens.
@@ -122,4 +131,9 @@ export function scriptAgent(): UserAgent {
 /** The cookie header value the agent would send for `name` (from a Set-Cookie line). */
 export function setCookieLine(res: Response, name: string): string | undefined {
   return res.headers.getSetCookie().find((line) => line.startsWith(`${name}=`));
+}
+
+/** Signed-in sessions in a store (its other entries are the back-channel logout index). */
+export function sessionCount(store: MemorySessionStore): number {
+  return store.keys().filter((k) => k.startsWith('s:')).length;
 }
