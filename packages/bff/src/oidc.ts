@@ -29,8 +29,12 @@ const CLAIMS_BY_SCOPE: Record<string, string[]> = {
   roles: ['roles'],
 };
 
-/** Tessera's MFA state of the user for this client (docs/protocol.md), asked for with every sign-in. */
-const MFA_CLAIMS = ['mfa_enrolled', 'mfa_required'];
+/**
+ * Asked for with every sign-in: how the user signed in (OIDC Core §2; an ID
+ * token carries them only when asked) and Tessera's MFA state of the user for
+ * this client (docs/protocol.md).
+ */
+const MFA_CLAIMS = ['acr', 'amr', 'auth_time', 'mfa_enrolled', 'mfa_required'];
 
 /** What `/bff/user` may show: identity claims, never token material (`nonce`, `at_hash`, `sid`). */
 export const USER_CLAIMS = ['sub', 'tenant', 'auth_time', 'acr', 'amr', ...MFA_CLAIMS, ...Object.values(CLAIMS_BY_SCOPE).flat()];

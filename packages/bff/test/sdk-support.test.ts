@@ -112,7 +112,7 @@ describe('back-channel logout', () => {
 
 describe('back-channel logout tokens are validated (OIDC Back-Channel Logout §2.6)', () => {
   let k: Stack;
-  let key: CryptoKey;
+  let key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   const kid = 'test-key';
   beforeAll(async () => {
     const pair = await generateKeyPair('ES256');
@@ -124,7 +124,7 @@ describe('back-channel logout tokens are validated (OIDC Back-Channel Logout §2
     await k?.close();
   });
 
-  const token = (claims: Record<string, unknown>, opts: { aud?: string; iss?: string; signWith?: CryptoKey } = {}) =>
+  const token = (claims: Record<string, unknown>, opts: { aud?: string; iss?: string; signWith?: typeof key } = {}) =>
     new SignJWT({ events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, jti: crypto.randomUUID(), ...claims })
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'logout+jwt' })
       .setIssuer(opts.iss ?? k.platform.issuer).setAudience(opts.aud ?? BFF_CLIENT).setIssuedAt()

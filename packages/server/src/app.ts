@@ -21,6 +21,7 @@ import { FailureThrottle } from './http/throttle.js';
 import { enforceClientIpAllowlists } from './oidc/ip-allowlist.js';
 import type { IpDenial } from './oidc/ip-allowlist.js';
 import { mfaDueForPasswordGrant } from './oidc/password-grant.js';
+import { mfaStateClaims } from './oidc/mfa-claims.js';
 import { pageCsp } from './http/security.js';
 import { registerInteractionRoutes } from './interaction/routes.js';
 import { createLoginLinks } from './interaction/links.js';
@@ -140,6 +141,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
           loggedOut: (lang, client) => loggedOutPage(langContext(lang), client),
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,
+        mfaState: mfaStateClaims({ clients, tenants, factors: () => platform.mfa }),
         // The legacy password grant, for clients that list it: the sign-in page's lockout, throttle and MFA rules.
         passwordGrant: { identity, throttle, metrics, mfaRequired: mfaDueForPasswordGrant({ clients, tenants, factors: () => platform.mfa }) },
       });

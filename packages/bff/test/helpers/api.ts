@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 
+export const STEP_UP_ACR = 'urn:tessera:acr:mfa';
+
 /** What the test API saw, per request. */
 export interface ApiRecord {
   method: string;
@@ -50,6 +52,15 @@ export async function startTestApi(issuer: string, audience: string): Promise<Te
         }
       }
       requests.push({ method: req.method!, url: req.url!, headers: req.headers, body, token, claims });
+      // A route that needs the MFA level (RFC 9470 step-up), as a gateway route with `acr` would.
+      if (claims && req.url!.startsWith('/v1/payouts') && claims.acr !== STEP_UP_ACR) {
+        res.writeHead(401, {
+          'www-authenticate': `Bearer error="insufficient_user_authentication", error_description="A second factor is required.", acr_values="${STEP_UP_ACR}"`,
+          'content-type': 'application/json',
+        });
+        res.end(JSON.stringify({ error: 'insufficient_user_authentication' }));
+        return;
+      }
       if (!claims || refuse > 0) {
         if (claims) refuse--;
         res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"', 'content-type': 'application/json' });

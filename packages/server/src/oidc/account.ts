@@ -2,6 +2,8 @@ import type { Account, AccountClaims, FindAccount } from 'oidc-provider';
 import type { UserRepository } from '../identity/repository.js';
 import type { User } from '../identity/model.js';
 import { isUsable } from '../identity/model.js';
+import { MFA_STATE_CLAIMS } from './mfa-claims.js';
+import type { MfaStateClaims } from './mfa-claims.js';
 
 /** Which claims each scope releases (OIDC Core §5.4, plus Tessera's `tenant` and `roles`). */
 export const SCOPE_CLAIMS = {
@@ -18,11 +20,18 @@ export const SCOPE_CLAIMS = {
  * their refresh tokens and sessions stop working at once. When a temporary
  * lock runs out, they work again.
  */
-export function createFindAccount(users: UserRepository): FindAccount {
-  return async (_ctx, sub): Promise<Account | undefined> => {
+export function createFindAccount(users: UserRepository, mfaState?: MfaStateClaims): FindAccount {
+  return async (ctx, sub): Promise<Account | undefined> => {
     const user = await users.findById(sub);
     if (!user || !isUsable(user)) return undefined;
-    return { accountId: user.id, claims: async () => userClaims(user) };
+    return {
+      accountId: user.id,
+      claims: async (_use, _scope, requested) => {
+        // Computed only when a client asked for them (claims parameter): they cost queries.
+        const wantsMfaState = mfaState && MFA_STATE_CLAIMS.some((c) => requested && c in requested);
+        return wantsMfaState ? { ...userClaims(user), ...(await mfaState(user, ctx?.oidc?.client?.clientId)) } : userClaims(user);
+      },
+    };
   };
 }
 

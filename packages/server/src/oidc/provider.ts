@@ -6,6 +6,8 @@ import type { ApiRepository, ClientRepository } from './repository.js';
 import type { OidcPayloadStore } from './payload-store.js';
 import { createAdapterFactory } from './adapter.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
+import { MFA_STATE_CLAIMS } from './mfa-claims.js';
+import type { MfaStateClaims } from './mfa-claims.js';
 import { ACR_VALUES } from './acr.js';
 import { CLIENT_MFA_MODES, TESSERA_CLIENT_PROPERTIES, verifyClientSecrets } from './clients.js';
 import { introspectionAllowed, revocationAllowed } from './introspection-policy.js';
@@ -67,6 +69,8 @@ export interface ProviderDeps {
   pages: EnginePages;
   /** Hostnames exempt from the engine's SSRF guard (private/loopback targets). */
   outboundPrivateHosts: string[];
+  /** The `mfa_enrolled` / `mfa_required` claims (mfa-claims.ts). */
+  mfaState?: MfaStateClaims;
   /** Registers the legacy password grant, for clients that list `password` in their grant types (password-grant.ts). */
   passwordGrant?: Omit<PasswordGrantDeps, 'resourceServer'>;
 }
@@ -114,10 +118,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: createAdapterFactory(deps.store, deps.clients),
     jwks: deps.jwks as Configuration['jwks'],
-    findAccount: createFindAccount(deps.users),
+    findAccount: createFindAccount(deps.users, deps.mfaState),
     routes: ROUTES,
     // Standalone claims (null) are released whenever they have a value: acr/amr/auth_time come from the login.
-    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])) },
+    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, ...Object.fromEntries(MFA_STATE_CLAIMS.map((c) => [c, null])), ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])) },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'roles'],
     acrValues: ACR_VALUES,
     responseTypes: ['code'],
