@@ -44,6 +44,7 @@ import { pageContext } from './web/layout.js';
 import { negotiateLocale, translator } from './i18n/index.js';
 import type { EngineLanguage } from './oidc/provider.js';
 import type { BootstrapResult } from './bootstrap.js';
+import { UserDataService } from './userdata/service.js';
 
 export interface AppDeps {
   /** An already-open store (tests, CLI); otherwise opened from settings and closed with the app. */
@@ -179,6 +180,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       keys,
       // Defined below, once the engine can be reloaded; only called by requests, after start-up.
       rotateKeys: () => rotateKeys(),
+      userData: new UserDataService({ db, users }),
     };
 
     registerInteractionRoutes(http, {

@@ -19,6 +19,7 @@ import type { AccountSessions } from './account/session.js';
 import type { KeyEncryptionKey } from './oidc/kek.js';
 import type { MfaFactors } from './mfa/factors.js';
 import type { KeyService } from './oidc/keys.js';
+import type { UserDataService } from './userdata/service.js';
 
 /**
  * The services a feature may depend on, built once by the composition root
@@ -58,6 +59,8 @@ export interface Platform {
   keys: KeyService;
   /** Rotates the signing keys (old ones stay published for the longest token lifetime) and reloads the engine. */
   rotateKeys(): Promise<void>;
+  /** Custom attributes and external ids (docs/users.md). */
+  userData: UserDataService;
 }
 
 /** A feature adds its routes (and event listeners) to the app. */

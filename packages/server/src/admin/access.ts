@@ -32,6 +32,11 @@ export interface AdminPrincipal {
   acr: string | null;
   /** Epoch seconds of the user's sign-in behind the token. */
   authTime: number | null;
+  /**
+   * A machine client's `attribute_source` (docs/users.md#source-ownership): the
+   * client writes, besides what any administrator may, the attributes that source owns.
+   */
+  attributeSource?: string;
 }
 
 /**
@@ -116,7 +121,11 @@ export class AdminAccess {
       if (!client) throw new AdminAccessError('invalid_token', 401, 'The client no longer exists.');
       const granted = Array.isArray(client.metadata.admin_scopes) ? client.metadata.admin_scopes : [];
       if (!granted.includes(scope)) throw new AdminAccessError('access_denied', 403, `The client is not granted ${scope} (admin_scopes).`);
-      return { kind: 'client', id: clientId, clientId, tenantId: client.tenantId, platform: client.tenantId === PLATFORM_TENANT, scopes, acr, authTime };
+      const attributeSource = typeof client.metadata.attribute_source === 'string' ? client.metadata.attribute_source : undefined;
+      return {
+        kind: 'client', id: clientId, clientId, tenantId: client.tenantId, platform: client.tenantId === PLATFORM_TENANT, scopes, acr, authTime,
+        ...(attributeSource ? { attributeSource } : {}),
+      };
     }
     const user = isStorableText(sub) ? await this.deps.users.findById(sub) : undefined;
     // Disabled or locked since the token was issued: refused at once, not when the token expires.

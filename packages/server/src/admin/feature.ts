@@ -20,6 +20,7 @@ import { registerLinkRoutes } from './links-routes.js';
 import { TenantDeletionService } from './tenants/deletion.js';
 import { registerTenantDeletionRoute } from './tenants/deletion-routes.js';
 import { createExternalLinkRepository } from '../federation/links.js';
+import { registerAttributeRoutes } from './users/attribute-routes.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -46,9 +47,10 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   const userAdmin = new UserAdminService({
     users: p.users, tenants: p.tenants, roles: p.roles, identity: p.identity, search: createUserSearch(p.db),
     sessions: new AccessService({ payloads: p.payloads, meta: sessionMeta, clients: p.clients, provider: p.provider, events: p.events, log: p.log }),
-    payloads: p.payloads, sessionMeta, emit,
+    payloads: p.payloads, sessionMeta, emit, userData: p.userData,
   });
   registerUserRoutes(route, userAdmin);
+  registerAttributeRoutes(route, { userData: p.userData, tenants: p.tenants, emit });
   registerLinkRoutes(route, userAdmin, createExternalLinkRepository(p.db), emit);
   registerMfaAdminRoutes(route, mfaAdminDeps(p));
   const tenants = new TenantAdminService({ tenants: p.tenants, roles: p.roles, emit });

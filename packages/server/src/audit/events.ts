@@ -27,6 +27,9 @@ export type DomainEventType =
   | 'user.roles_changed'
   /** An administrator removed a user's link to an external identity provider (`data.provider`, `data.subject`). */
   | 'user.link_removed'
+  /** A tenant's attribute schema changed (`data.attribute`; docs/users.md). */
+  | 'attribute.saved'
+  | 'attribute.deleted'
   | 'membership.added'
   | 'membership.removed'
   | 'tenant.created'

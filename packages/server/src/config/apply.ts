@@ -11,6 +11,7 @@ import { ConfigError } from './errors.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import { ConflictError } from '../storage/errors.js';
 import type { ClientConfig, DeclarativeConfig, UserConfig } from './schema.js';
+import { applyAttributeConfig, applyUserAttributes } from '../userdata/config.js';
 
 export interface ApplySummary {
   created: number;
@@ -66,13 +67,24 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
       count(await apis.upsert({ identifier: a.identifier, name: a.name, scopes: a.scopes, signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl, accessTokenFormat: a.access_token_format }));
     }
     for (const r of cfg.roles) count(await roles.upsert(r.tenant, r.name, r.description ?? null));
+    // Attribute schemas before users, whose attributes they type.
+    const attributes = await applyAttributeConfig(trx, cfg.attributes ?? []);
+    if (attributes.problems.length) throw new ConfigError(attributes.problems, source);
+    attributes.outcomes.forEach(count);
     for (const c of cfg.clients) {
       const existing = await clients.find(c.client_id);
       count(await clients.upsert(await clientRecord(c, existing)));
     }
     for (const [i, u] of cfg.users.entries()) {
       try {
-        count(await applyUser(u, users));
+        let outcome = await applyUser(u, users);
+        if (u.attributes && Object.keys(u.attributes).length) {
+          const user = (u.username ? await users.findByUsername(u.tenant, u.username) : await users.findByEmail(u.tenant, u.email!))!;
+          const applied = await applyUserAttributes(trx, i, user, u.attributes);
+          if (applied.problems.length) throw new ConfigError(applied.problems, source);
+          if (applied.changed && outcome === 'unchanged') outcome = 'updated';
+        }
+        count(outcome);
       } catch (err) {
         // The transaction rolls back: nothing from the file is kept.
         if (err instanceof ConflictError) throw new ConfigError([`users[${i}]: ${err.detail} in tenant "${u.tenant}"`], source);
@@ -101,6 +113,8 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     mfa: c.mfa,
     ip_allowlist: c.ip_allowlist,
     admin_scopes: c.admin_scopes,
+    attribute_claims: c.attribute_claims,
+    attribute_source: c.attribute_source,
   })) as Record<string, unknown>;
 }
 

@@ -115,6 +115,10 @@ function crossReferenceProblems(cfg: DeclarativeConfig): string[] {
   duplicates(cfg.clients, (c) => c.client_id, 'clients', 'client_id');
   duplicates(cfg.roles, (r) => `${r.tenant}/${r.name}`, 'roles', 'name');
   duplicates(cfg.users.filter((u) => u.username), (u) => `${u.tenant}/${u.username!.toLowerCase()}`, 'users', 'username');
+  duplicates(cfg.attributes, (a) => `${a.tenant}/${a.name}`, 'attributes', 'name');
+  cfg.attributes.forEach((a, i) => {
+    if (!tenants.has(a.tenant)) problems.push(`attributes[${i}].tenant: unknown tenant "${a.tenant}"`);
+  });
 
   const roles = new Set(cfg.roles.map((r) => `${r.tenant}/${r.name}`));
   cfg.roles.forEach((r, i) => {

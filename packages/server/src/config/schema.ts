@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { tenantPolicySchema } from '../identity/policy.js';
 import { ID_PATTERN, USERNAME_MAX, usernameProblem } from '../identity/model.js';
 import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
+import { attributeConfigSchema, userAttributesConfigSchema } from '../userdata/config.js';
+import { attributeClaimsSchema } from '../oidc/attribute-claims.js';
+import { SOURCE_NAME } from '../userdata/model.js';
 
 /**
  * One schema for Tessera's configuration: the environment (process settings)
@@ -87,6 +90,10 @@ export const clientSchema = z.strictObject({
    * API accepts a machine caller only for the scopes listed here.
    */
   admin_scopes: z.array(z.enum(['identity.admin', 'auth.admin'], 'must be identity.admin or auth.admin')).optional(),
+  /** Attributes and external ids this client receives as claims, per scope and token (docs/users.md#claims). */
+  attribute_claims: attributeClaimsSchema.optional(),
+  /** With admin_scopes: the client writes the attributes this source owns (docs/users.md#source-ownership). */
+  attribute_source: z.string().regex(SOURCE_NAME, 'must be a source name (lower-case letters, digits, ".", "_" or "-")').optional(),
 }).superRefine((c, ctx) => {
   const confidential = c.token_endpoint_auth_method !== 'none';
   if (confidential && !c.client_secret) {
@@ -117,6 +124,8 @@ export const userSchema = z.strictObject({
   password: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
   tenant: id.default('default'),
   roles: z.array(id).default([]),
+  /** Custom attributes (docs/users.md): only those listed are set; source-owned ones are refused. */
+  attributes: userAttributesConfigSchema,
 }).refine((u) => u.username || u.email, { message: 'needs a username or an email', path: ['username'] });
 
 export const fileSchema = z.strictObject({
@@ -125,6 +134,8 @@ export const fileSchema = z.strictObject({
   roles: z.array(roleSchema).default([]),
   clients: z.array(clientSchema).default([]),
   users: z.array(userSchema).default([]),
+  /** Tenants' attribute schemas (docs/users.md#attributes). */
+  attributes: z.array(attributeConfigSchema).default([]),
 });
 
 export type DeclarativeConfig = z.infer<typeof fileSchema>;

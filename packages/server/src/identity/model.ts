@@ -35,6 +35,8 @@ export interface User {
   lockedUntil: number | null;
   passwordChangedAt: number | null;
   locale: string | null;
+  /** When an account created without a password (an import) got one through its activation link. */
+  activatedAt: number | null;
   /** Bumped by profile, role and admin writes; an admin If-Match edit is conditional on it. */
   version: number;
 }

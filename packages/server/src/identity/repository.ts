@@ -171,6 +171,7 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         version: 1,
         name_family_first: names.familyFirst,
         name_given_first: names.givenFirst,
+        activated_at: null,
       };
       await mapMissingReference('tenant', input.tenantId, () =>
         mapConflict('user', conflictDetail, () => inTransaction(db, async (trx) => {
@@ -379,6 +380,7 @@ export function toUser(r: Selectable<UsersTable>, roles: string[]): User {
     lockedUntil: r.locked_until === null ? null : Number(r.locked_until),
     passwordChangedAt: r.password_changed_at === null ? null : Number(r.password_changed_at),
     locale: r.locale,
+    activatedAt: r.activated_at === null || r.activated_at === undefined ? null : Number(r.activated_at),
     version: Number(r.version ?? 1),
   };
 }

@@ -35,7 +35,8 @@ function digest(salt: string, secret: string): string {
 }
 
 /** Tessera's own client metadata, beside RFC 7591's. */
-export const TESSERA_CLIENT_PROPERTIES = ['first_party', 'tenant', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'mfa', 'ip_allowlist', 'previous_secret'] as const;
+export const TESSERA_CLIENT_PROPERTIES = ['first_party', 'tenant', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'mfa', 'ip_allowlist', 'previous_secret',
+  'attribute_claims', 'attribute_source'] as const;
 
 /** The per-client MFA setting (`mfa` metadata; docs/mfa.md). Unset: the tenant's policy decides. */
 export const CLIENT_MFA_MODES = ['off', 'optional', 'required'] as const;

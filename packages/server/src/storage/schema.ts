@@ -41,6 +41,8 @@ export interface UsersTable {
   /** Derived, normalised "family given" and "given family" names for prefix search (identity/model.ts nameKeys). */
   name_family_first: string | null;
   name_given_first: string | null;
+  /** When an account created without a password got one through its activation link (migration 017). */
+  activated_at: number | null;
 }
 
 export interface RolesTable {
@@ -243,6 +245,40 @@ export interface ExternalLinksTable {
   last_used_at: number | null;
 }
 
+/** A tenant's attribute schema (migration 017; userdata/). */
+export interface AttributeDefinitionsTable {
+  tenant_id: string;
+  name: string;
+  type: string;
+  required: number;
+  unique_values: number;
+  source: string | null;
+  /** JSON array (enum). */
+  enum_values: string | null;
+  account: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface UserAttributesTable {
+  user_id: string;
+  tenant_id: string;
+  name: string;
+  /** JSON text. */
+  value: string;
+  /** A unique attribute's value, under the unique (tenant_id, name, lookup) index; null otherwise. */
+  lookup: string | null;
+}
+
+export interface UserExternalIdsTable {
+  tenant_id: string;
+  source: string;
+  external_id: string;
+  user_id: string;
+  created_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -265,6 +301,9 @@ export interface Database {
   passkeys: PasskeysTable;
   webauthn_challenges: WebauthnChallengesTable;
   external_links: ExternalLinksTable;
+  attribute_definitions: AttributeDefinitionsTable;
+  user_attributes: UserAttributesTable;
+  user_external_ids: UserExternalIdsTable;
 }
 
 export type { Generated };

@@ -32,6 +32,8 @@ type StepUp = () => void;
 export const SENSITIVE_CLIENT_FIELDS = [
   'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'token_endpoint_auth_method', 'scope', 'backchannel_logout_uri',
   'first_party', 'tenant', 'admin_scopes', 'mfa', 'ip_allowlist',
+  // Which user data leaves in tokens, and which attributes the client may write.
+  'attribute_claims', 'attribute_source',
 ] as const;
 
 /** Only used to validate a confidential client's metadata; the stored digest never changes through an edit. */

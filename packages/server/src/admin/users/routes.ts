@@ -1,11 +1,10 @@
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
-import type { User } from '../../identity/model.js';
 import { AppError } from '../../http/errors.js';
 import { checkIfMatch, etagOf } from '../routing.js';
 import type { AdminRouter } from '../routing.js';
 import { decodeCursor, encodeCursor, listOf, pageOf } from '../schemas.js';
-import type { UserAdminService } from './service.js';
+import type { AdminUser, UserAdminService } from './service.js';
 import {
   createUserBody, membershipParams, membershipsView, patchUserBody, rolesBody, searchCursor, searchQuery, sessionParams, sessionView,
   toSessionView, toUserView, userParams, userView,
@@ -15,14 +14,14 @@ const tag = 'Users';
 const scope = 'identity.admin' as const;
 
 /** Sends a user with its ETag (the value If-Match must carry to change it). */
-function sendUser(reply: FastifyReply, user: User) {
+function sendUser(reply: FastifyReply, user: AdminUser) {
   const view = toUserView(user);
   reply.header('etag', etagOf(view));
   return view;
 }
 
 /** The user as the caller last read it: 412 when If-Match names an older representation. */
-function unchangedSince(ifMatch: string | undefined, user: User): User {
+function unchangedSince(ifMatch: string | undefined, user: AdminUser): AdminUser {
   checkIfMatch(ifMatch, etagOf(toUserView(user)));
   return user;
 }
@@ -31,14 +30,15 @@ function unchangedSince(ifMatch: string | undefined, user: User): User {
 export function registerUserRoutes(route: AdminRouter, users: UserAdminService): void {
   route({
     method: 'GET', path: '/users', tag, scope, summary: 'Search users',
-    description: 'Exact email or username, name prefix, status; keyset-paginated (newest last for created order, name order for name_prefix).',
+    description: 'Exact email or username, name prefix, status; keyset-paginated (newest last for created order, name order for name_prefix). '
+      + 'external_id (source:id) or attribute (name:value of a unique attribute) find the one user with it (docs/users.md#lookup).',
     query: searchQuery, response: pageOf(userView), errors: [400, 404],
     async handler({ principal, query }) {
       const after = decodeCursor(query.cursor, searchCursor);
       if (after === 'invalid') throw new AppError('validation_failed', 400, 'The cursor is not one this API issued.', { cursor: 'invalid' });
       const page = await users.search(principal, {
         tenant: query.tenant, email: query.email, username: query.username, namePrefix: query.name_prefix, status: query.status,
-        after, limit: query.limit,
+        externalId: query.external_id, attribute: query.attribute, after, limit: query.limit,
       });
       return { items: page.users.map(toUserView), next_cursor: page.next ? encodeCursor(page.next) : null };
     },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { User } from '../../identity/model.js';
+import type { AdminUser } from './service.js';
+import { attributeQuery, attributesInput, attributesView, externalIdQuery, externalIdsInput, externalIdsView } from './data.js';
 import { isLocked } from '../../identity/model.js';
 import type { SessionView } from '../../account/access.js';
 import {
@@ -27,15 +28,20 @@ export const userView = z.object({
   has_password: z.boolean(),
   created_at: isoTime,
   updated_at: isoTime,
+  /** When an account created without a password set one through its activation link (docs/users.md#activation). */
+  activated_at: isoTime.nullable(),
+  attributes: attributesView,
+  external_ids: externalIdsView,
 });
 export type UserView = z.infer<typeof userView>;
 
-export function toUserView(u: User): UserView {
+export function toUserView(u: AdminUser): UserView {
   return {
     id: u.id, tenant: u.tenantId, username: u.username, email: u.email, email_verified: u.emailVerified,
     given_name: u.givenName, family_name: u.familyName, phone_number: u.phoneNumber, phone_number_verified: u.phoneNumberVerified,
     status: u.status, locked: isLocked(u), locked_until: iso(u.lockedUntil), roles: u.roles, locale: u.locale,
     has_password: u.passwordHash !== null, created_at: iso(u.createdAt)!, updated_at: iso(u.updatedAt)!,
+    activated_at: iso(u.activatedAt), attributes: u.data.attributes, external_ids: u.data.externalIds,
   };
 }
 
@@ -47,6 +53,8 @@ export const searchQuery = z.strictObject({
   username: z.string().max(256).optional().describe('Exact username (case-insensitive).'),
   name_prefix: z.string().min(1).max(100).optional().describe('Start of the family name or of the given name ("lidd", "alice l"), case-insensitive.'),
   status: userStatusSchema.optional(),
+  external_id: externalIdQuery.optional(),
+  attribute: attributeQuery.optional(),
   cursor: cursorSchema.optional(),
   limit: limitSchema,
 });
@@ -63,6 +71,8 @@ export const createUserBody = z.strictObject({
   status: z.enum(['active', 'pending', 'disabled']).default('active'),
   roles: z.array(idSchema).max(100).default([]).describe('Roles in the home tenant; granting admin needs step-up.'),
   locale: localeSchema.optional(),
+  attributes: attributesInput.optional(),
+  external_ids: externalIdsInput.optional(),
 });
 
 export const patchUserBody = z.strictObject({
@@ -74,6 +84,8 @@ export const patchUserBody = z.strictObject({
   phone_number: phoneSchema.nullable().optional(),
   phone_number_verified: z.boolean().optional(),
   locale: localeSchema.nullable().optional(),
+  attributes: attributesInput.optional().describe('Merged into the current attributes; null removes one.'),
+  external_ids: externalIdsInput.optional().describe('Merged into the current external ids; null removes one.'),
 });
 
 export const rolesBody = z.strictObject({

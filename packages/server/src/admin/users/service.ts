@@ -15,6 +15,11 @@ import type { AdminEmit } from '../audit.js';
 import { AdminConflict, AdminInvalid } from '../errors.js';
 import { administers, visible, visibleTenant } from '../tenancy.js';
 import type { SearchCursor, UserSearch, UserSearchPage } from './search.js';
+import type { UserDataService } from '../../userdata/service.js';
+import type { UserData } from '../../userdata/repository.js';
+import { callerOf, dataChange, withDataErrors } from './data.js';
+import type { DataInput } from './data.js';
+import { hashPassword } from '../../identity/password.js';
 
 export interface UserAdminDeps {
   users: UserRepository;
@@ -27,12 +32,17 @@ export interface UserAdminDeps {
   payloads: OidcPayloadStore;
   sessionMeta: SessionMetaRepository;
   emit: AdminEmit;
+  /** Attributes and external ids (userdata/): shown with every user, written with create and PATCH. */
+  userData: UserDataService;
 }
+
+/** A user as the admin API answers it: with its attributes and external ids. */
+export type AdminUser = User & { data: UserData };
 
 /** Demands a recent multi-factor sign-in of the caller (RFC 9470); the HTTP layer supplies it. */
 export type StepUp = () => void;
 
-export interface NewUserInput {
+export interface NewUserInput extends DataInput {
   tenant?: string;
   username?: string;
   email?: string;
@@ -47,7 +57,7 @@ export interface NewUserInput {
 }
 
 /** A PATCH: absent fields stay, `null` clears an optional one. */
-export interface UserPatchInput {
+export interface UserPatchInput extends DataInput {
   username?: string | null;
   email?: string | null;
   email_verified?: boolean;
@@ -73,21 +83,38 @@ export class UserAdminService {
   constructor(private readonly deps: UserAdminDeps) {}
 
   /** @throws NotFoundError for an unknown user or one in another tenant. */
-  async get(principal: AdminPrincipal, id: string): Promise<User> {
+  async get(principal: AdminPrincipal, id: string): Promise<AdminUser> {
     const user = isStorableText(id) ? await this.deps.users.findById(id) : undefined;
-    return visible(principal, user, 'user', id);
+    return this.withData(visible(principal, user, 'user', id));
   }
 
-  async search(principal: AdminPrincipal, q: Omit<UserSearch, 'tenantId'> & { tenant?: string }): Promise<UserSearchPage> {
+  /**
+   * The search, or with `externalId` (`source:id`) / `attribute` (`name:value`
+   * of a unique attribute) the one user they name, still filtered by the
+   * other criteria: one index probe at any number of users.
+   */
+  async search(principal: AdminPrincipal, q: Omit<UserSearch, 'tenantId'> & { tenant?: string; externalId?: { source: string; id: string }; attribute?: { name: string; value: string } }):
+    Promise<{ users: AdminUser[]; next?: SearchCursor }> {
     const tenantId = visibleTenant(principal, q.tenant);
-    return this.deps.search.search({ ...q, tenantId });
+    if (q.externalId || q.attribute) {
+      const byId = q.externalId ? await this.deps.userData.findByExternalId(tenantId, q.externalId.source, q.externalId.id) : undefined;
+      const byAttr = q.attribute ? await this.deps.userData.findByAttribute(tenantId, q.attribute.name, q.attribute.value) : undefined;
+      const found = q.externalId && q.attribute ? (byId && byAttr && byId.id === byAttr.id ? byId : undefined) : byId ?? byAttr;
+      const matches = found && (q.email === undefined || normalizeEmail(found.email ?? '') === normalizeEmail(q.email))
+        && (q.username === undefined || normalizeUsername(found.username ?? '') === normalizeUsername(q.username))
+        && (q.status === undefined || found.status === q.status) && !q.after;
+      return { users: matches ? [await this.withData(found)] : [] };
+    }
+    const page = await this.deps.search.search({ ...q, tenantId });
+    const data = await this.deps.userData.dataOfMany(page.users.map((u) => u.id));
+    return { users: page.users.map((u) => ({ ...u, data: data.get(u.id)! })), next: page.next };
   }
 
   /**
    * @throws AdminInvalid (fields), AdminConflict (`fields.email|username: taken`), NotFoundError;
    * the step-up answer when the new user would be an administrator.
    */
-  async create(principal: AdminPrincipal, input: NewUserInput, ctx: EventContext, stepUp: StepUp): Promise<User> {
+  async create(principal: AdminPrincipal, input: NewUserInput, ctx: EventContext, stepUp: StepUp): Promise<AdminUser> {
     const tenantId = input.tenant ?? principal.tenantId;
     const tenant = administers(principal, tenantId) ? await this.deps.tenants.findById(tenantId) : undefined;
     if (!tenant) throw new AdminInvalid({ tenant: 'unknown_tenant' });
@@ -98,15 +125,30 @@ export class UserAdminService {
       if (violations.length) throw new AdminInvalid({ password: violations[0]! });
     }
     await this.checkUnique(tenantId, null, input.email, input.username);
-    if (input.roles.includes(ADMIN_ROLE)) stepUp();
-    const user = await this.deps.identity.createUser({
-      tenantId, username: input.username ?? null, email: input.email ?? null, emailVerified: input.email_verified,
-      givenName: input.given_name ?? null, familyName: input.family_name ?? null, phoneNumber: input.phone_number ?? null,
-      status: input.status, locale: input.locale ?? null, password: input.password, roles: input.roles,
+    const caller = callerOf(principal);
+    const write = await withDataErrors(async () => {
+      const planned = await this.deps.userData.plan(tenantId, caller, dataChange(input), null);
+      const taken = await this.deps.userData.conflicts(tenantId, null, planned);
+      if (Object.keys(taken).length) throw new AdminConflict('Already used by another user in the tenant.', taken);
+      return planned;
     });
+    if (input.roles.includes(ADMIN_ROLE)) stepUp();
+    const passwordHash = input.password !== undefined ? await hashPassword(input.password) : null;
+    // The user, its roles and its data in one transaction: a unique value lost to a race leaves no user behind.
+    const user = await withDataErrors(() => this.deps.userData.transaction(async (tx) => {
+      const created = await tx.users.create({
+        tenantId, username: input.username ?? null, email: input.email ?? null, emailVerified: input.email_verified,
+        givenName: input.given_name ?? null, familyName: input.family_name ?? null, phoneNumber: input.phone_number ?? null,
+        status: input.status, locale: input.locale ?? null, passwordHash,
+      });
+      if (input.roles.length) await tx.users.setRoles(created.id, tenantId, input.roles);
+      await tx.data.write(created.id, tenantId, write);
+      return created;
+    }));
     await this.deps.emit('user.created', principal, { tenantId, subjectId: user.id }, ctx,
-      { status: user.status, roles: user.roles, has_password: input.password !== undefined });
-    return (await this.deps.users.findById(user.id))!;
+      { status: input.status, roles: [...new Set(input.roles)].sort(), has_password: input.password !== undefined,
+        attributes: write.set?.map((v) => v.name) ?? [], external_ids: Object.keys(write.externalIds ?? {}) });
+    return this.withData((await this.deps.users.findById(user.id))!);
   }
 
   /**
@@ -115,7 +157,7 @@ export class UserAdminService {
    * unverified unless the patch says otherwise.
    * @throws AdminInvalid, AdminConflict, StaleWriteError, NotFoundError
    */
-  async update(principal: AdminPrincipal, current: User, input: UserPatchInput, ctx: EventContext): Promise<User> {
+  async update(principal: AdminPrincipal, current: AdminUser, input: UserPatchInput, ctx: EventContext): Promise<AdminUser> {
     const next = {
       username: input.username === undefined ? current.username : input.username,
       email: input.email === undefined ? current.email : input.email,
@@ -137,18 +179,33 @@ export class UserAdminService {
     if (input.phone_number_verified !== undefined) patch.phoneNumberVerified = input.phone_number_verified;
     else if (input.phone_number !== undefined && input.phone_number !== current.phoneNumber) patch.phoneNumberVerified = false;
     if (input.locale !== undefined) patch.locale = input.locale;
-    const updated = await this.deps.users.updateProfile(current.id, patch, current.version);
-    await this.deps.emit('user.updated', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx, { fields: Object.keys(input).sort() });
-    return updated;
+    const change = dataChange(input);
+    const write = await withDataErrors(async () => {
+      const planned = await this.deps.userData.plan(current.tenantId, callerOf(principal), change, current.data);
+      const taken = await this.deps.userData.conflicts(current.tenantId, current.id, planned);
+      if (Object.keys(taken).length) throw new AdminConflict('Already used by another user in the tenant.', taken);
+      return planned;
+    });
+    // Profile and data in one transaction, conditional on the version the caller read.
+    await withDataErrors(() => this.deps.userData.transaction(async (tx) => {
+      await tx.users.updateProfile(current.id, patch, current.version);
+      await tx.data.write(current.id, current.tenantId, write);
+    }));
+    await this.deps.emit('user.updated', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx, {
+      fields: Object.keys(input).filter((k) => k !== 'attributes' && k !== 'external_ids').sort(),
+      ...(write.set?.length || write.remove?.length ? { attributes: [...(write.set ?? []).map((v) => v.name), ...(write.remove ?? [])].sort() } : {}),
+      ...(Object.keys(write.externalIds ?? {}).length ? { external_ids: Object.keys(write.externalIds!).sort() } : {}),
+    });
+    return this.withData((await this.deps.users.findById(current.id))!);
   }
 
   /** Disables the account and signs it out everywhere (its sessions, grants and tokens end now). Idempotent. */
-  async disable(principal: AdminPrincipal, current: User, ctx: EventContext): Promise<User> {
+  async disable(principal: AdminPrincipal, current: AdminUser, ctx: EventContext): Promise<AdminUser> {
     if (current.status === 'disabled') return current;
     const updated = await this.deps.users.updateProfile(current.id, { status: 'disabled' }, current.version);
     await this.signOutEverywhere(current, ctx);
     await this.deps.emit('user.disabled', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx, { previous_status: current.status });
-    return updated;
+    return { ...updated, data: current.data };
   }
 
   /**
@@ -157,23 +214,23 @@ export class UserAdminService {
    * account is unlocked with `unlock` instead. Idempotent for active accounts.
    * @throws AdminConflict for a locked account.
    */
-  async enable(principal: AdminPrincipal, current: User, ctx: EventContext): Promise<User> {
+  async enable(principal: AdminPrincipal, current: AdminUser, ctx: EventContext): Promise<AdminUser> {
     if (current.status === 'active') return current;
     if (current.status === 'locked') throw new AdminConflict('The account is locked; unlock it instead.');
     const updated = await this.deps.users.updateProfile(current.id, { status: 'active' }, current.version);
     await this.deps.emit('user.enabled', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx, { previous_status: current.status });
-    return updated;
+    return { ...updated, data: current.data };
   }
 
   /** Ends a temporary lock and an administrator's lock, and forgets failed sign-ins. A disabled or pending status stays. */
-  async unlock(principal: AdminPrincipal, current: User, ctx: EventContext): Promise<User> {
+  async unlock(principal: AdminPrincipal, current: AdminUser, ctx: EventContext): Promise<AdminUser> {
     const locked = isLocked(current) || current.status === 'locked';
     if (!locked && current.failedLogins === 0) return current;
     await this.deps.users.clearLockout(current.id);
     let updated = (await this.deps.users.findById(current.id))!;
     if (updated.status === 'locked') updated = await this.deps.users.updateProfile(current.id, { status: 'active' });
     await this.deps.emit('user.unlocked', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx, { was_locked: locked });
-    return updated;
+    return { ...updated, data: current.data };
   }
 
   /** Deletes the user after ending every session, grant and token. The audit log keeps its entries. */
@@ -190,7 +247,7 @@ export class UserAdminService {
    * elevation: it needs the caller's step-up.
    * @throws AdminInvalid (unknown role, not a member), NotFoundError, StaleWriteError
    */
-  async setRoles(principal: AdminPrincipal, current: User, input: { tenant?: string; roles: string[] }, ctx: EventContext, stepUp: StepUp): Promise<User> {
+  async setRoles(principal: AdminPrincipal, current: AdminUser, input: { tenant?: string; roles: string[] }, ctx: EventContext, stepUp: StepUp): Promise<AdminUser> {
     const tenantId = input.tenant ?? current.tenantId;
     if (!administers(principal, tenantId)) throw new AdminInvalid({ tenant: 'unknown_tenant' });
     if (!(await this.deps.users.listMemberships(current.id)).includes(tenantId)) throw new AdminInvalid({ tenant: 'not_a_member' });
@@ -205,7 +262,7 @@ export class UserAdminService {
     await this.deps.users.updateProfile(current.id, {}, current.version);
     await this.deps.users.setRoles(current.id, tenantId, wanted);
     await this.deps.emit('user.roles_changed', principal, { tenantId, subjectId: current.id }, ctx, { added, removed });
-    return (await this.deps.users.findById(current.id))!;
+    return { ...(await this.deps.users.findById(current.id))!, data: current.data };
   }
 
   async memberships(current: User): Promise<MembershipView[]> {
@@ -252,6 +309,10 @@ export class UserAdminService {
     await this.deps.sessions.revokeAllSessions(user.id, user.tenantId, ctx);
     await this.deps.payloads.revokeByAccount(user.id);
     await this.deps.sessionMeta.deleteByAccount(user.id);
+  }
+
+  private async withData(user: User): Promise<AdminUser> {
+    return { ...user, data: await this.deps.userData.dataOf(user.id) };
   }
 
   private async rolesIn(userId: string, tenantId: string): Promise<string[]> {
