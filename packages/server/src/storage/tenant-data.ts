@@ -155,6 +155,9 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenantUsers('passkeys', 'passkeys'),
   byTenantUsers('passkey_challenges', 'webauthn_challenges'),
   byTenant('external_links', 'external_links', 'dependents'),
+  // user data (userdata/): attribute values and external ids of the tenant's users
+  byTenant('attribute_values', 'user_attributes', 'dependents'),
+  byTenant('external_ids', 'user_external_ids', 'dependents'),
   outsideMembers,
   byTenantUsers('memberships', 'memberships'),
   byTenantUsers('role_assignments', 'user_roles'),
@@ -163,6 +166,7 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('clients', 'clients', 'principals', { blocks: true }),
   // configuration
   byTenant('roles', 'roles', 'configuration'),
+  byTenant('attribute_definitions', 'attribute_definitions', 'configuration'),
 ];
 
 const STAGES: TenantDataStage[] = ['dependents', 'principals', 'configuration'];
