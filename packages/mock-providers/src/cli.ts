@@ -2,15 +2,17 @@ import { parseArgs } from 'node:util';
 import { loadMockFile } from './config-file.js';
 import { PersonaError, type PersonaInput } from './personas.js';
 import type { MockClient, MockProviders } from './server.js';
+import type { SamlServiceProvider } from './saml.js';
 import { scenariosFor } from './scenarios.js';
 import { PRODUCTION_REFUSAL } from './refusal.js';
 
 export const MOCK_USAGE = `usage: tessera mock-providers [--port 4000] [--host 127.0.0.1] [--public-url URL]
                               [--personas FILE] [--local-email EMAIL] [--slow-ms MS]
                               [--tessera-url URL] [--redirect-uri URI ...]
+                              [--ldap-port 3890 | --no-ldap]
 
-Mock Google, Facebook, Entra ID and Keycloak for development (docs/mock-providers.md).
-Refuses to start with NODE_ENV=production.`;
+Mock Google, Facebook, Entra ID, Keycloak, an LDAP directory and a SAML IdP for development
+(docs/mock-providers.md). Refuses to start with NODE_ENV=production.`;
 
 /**
  * `tessera mock-providers`: runs until SIGINT/SIGTERM. Returns the exit code
@@ -34,6 +36,8 @@ export async function runMockProvidersCli(args: string[], env: NodeJS.ProcessEnv
         'slow-ms': { type: 'string', default: '10000' },
         'tessera-url': { type: 'string', default: env.TESSERA_ISSUER ?? 'http://localhost:3000' },
         'redirect-uri': { type: 'string', multiple: true, default: [] },
+        'ldap-port': { type: 'string', default: '3890' },
+        'no-ldap': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -47,19 +51,23 @@ export async function runMockProvidersCli(args: string[], env: NodeJS.ProcessEnv
   }
   const port = Number(values.port);
   const slowMs = Number(values['slow-ms']);
-  if (!Number.isInteger(port) || port < 0 || port > 65535 || !Number.isInteger(slowMs) || slowMs < 0) {
-    console.error(`tessera mock-providers: --port must be 0-65535 and --slow-ms a whole number of milliseconds\n\n${MOCK_USAGE}`);
+  const ldapPort = Number(values['ldap-port']);
+  const badPort = (p: number) => !Number.isInteger(p) || p < 0 || p > 65535;
+  if (badPort(port) || badPort(ldapPort) || !Number.isInteger(slowMs) || slowMs < 0) {
+    console.error(`tessera mock-providers: --port and --ldap-port must be 0-65535 and --slow-ms a whole number of milliseconds\n\n${MOCK_USAGE}`);
     return 2;
   }
   let personas: PersonaInput[] | undefined;
   let localEmail = values['local-email'];
   let clients: MockClient[] | undefined;
+  let samlServiceProviders: SamlServiceProvider[] | undefined;
   if (values.personas) {
     try {
       const file = loadMockFile(values.personas);
       personas = file.personas;
       localEmail ??= file.localEmail;
       clients = file.clients;
+      samlServiceProviders = file.samlServiceProviders;
     } catch (err) {
       if (err instanceof PersonaError) {
         console.error(`tessera mock-providers: ${err.message}`);
@@ -75,7 +83,8 @@ export async function runMockProvidersCli(args: string[], env: NodeJS.ProcessEnv
   try {
     mock = await startMockProviders({
       port, host: values.host, publicUrl: values['public-url'], personas, localEmail, slowMs, clients,
-      tesseraUrl: values['tessera-url'], env,
+      tesseraUrl: values['tessera-url'], env, ldap: values['no-ldap'] ? false : { port: ldapPort },
+      saml: { serviceProviders: samlServiceProviders },
     });
   } catch (err) {
     console.error(`tessera mock-providers: ${(err as Error).message}`);
@@ -102,6 +111,14 @@ export function describe(mock: MockProviders): string {
       lines.push(`            authorization ${p.authorizationEndpoint}`, `            token ${p.tokenEndpoint}`, `            profile ${p.profileEndpoint}`);
     }
     lines.push(`            client_id ${p.clientId}, client_secret ${p.clientSecret}`);
+  }
+  if (mock.ldap) {
+    const d = mock.ldap;
+    lines.push(`  ldap      ${d.url} (plain), base ${d.baseDn}, service account ${d.bindDn} / ${d.bindPassword}`,
+      `            user filter ${d.userFilter}; scenarios per persona at ${mock.url}/ldap`);
+  }
+  if (mock.saml) {
+    lines.push(`  saml      metadata ${mock.saml.metadataUrl}`, `            SSO ${mock.saml.ssoUrl} (HTTP-Redirect and HTTP-POST)`);
   }
   lines.push('', `  personas: ${mock.personas.map((p) => p.id).join(', ')} (local account email for duplicate/link_required: ${mock.localEmail})`);
   lines.push(`  scenarios: ${scenariosFor('google').join(', ')}`);

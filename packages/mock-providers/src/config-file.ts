@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { describeZodError, PersonaError, personaSchema, resolvePersonas, type Persona } from './personas.js';
 import type { MockClient } from './server.js';
+import type { SamlServiceProvider } from './saml.js';
 
 const clientSchema = z.object({
   client_id: z.string().min(1).max(200),
@@ -13,15 +14,23 @@ const clientSchema = z.object({
   backchannel_logout_uri: z.url().optional(),
 }).strict();
 
+const samlSpSchema = z.object({
+  entity_id: z.string().min(1).max(1000),
+  acs_urls: z.array(z.url()).min(1),
+}).strict();
+
 /** The mock providers' file (`--personas FILE`): personas, and optionally clients. */
 export const mockFileSchema = z.object({
   local_email: z.email().optional(),
   personas: z.array(personaSchema).min(1),
   clients: z.array(clientSchema).min(1).optional(),
+  saml_service_providers: z.array(samlSpSchema).min(1).optional(),
 }).strict();
 
 /** Reads a YAML (or JSON) mock file. @throws PersonaError naming the file and the field */
-export function loadMockFile(path: string): { personas: Persona[]; localEmail?: string; clients?: MockClient[] } {
+export function loadMockFile(path: string): {
+  personas: Persona[]; localEmail?: string; clients?: MockClient[]; samlServiceProviders?: SamlServiceProvider[];
+} {
   let raw: unknown;
   try {
     raw = parseYaml(readFileSync(path, 'utf8'));
@@ -30,5 +39,8 @@ export function loadMockFile(path: string): { personas: Persona[]; localEmail?: 
   }
   const result = mockFileSchema.safeParse(raw);
   if (!result.success) throw new PersonaError(`${path}: ${describeZodError(result.error)}`);
-  return { personas: resolvePersonas(result.data.personas), localEmail: result.data.local_email, clients: result.data.clients };
+  return {
+    personas: resolvePersonas(result.data.personas), localEmail: result.data.local_email, clients: result.data.clients,
+    samlServiceProviders: result.data.saml_service_providers?.map((sp) => ({ entityId: sp.entity_id, acsUrls: sp.acs_urls })),
+  };
 }

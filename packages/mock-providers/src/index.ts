@@ -13,3 +13,6 @@ export {
 export { SCENARIOS, SCENARIO_HELP, scenariosFor, type Scenario, type SignIn } from './scenarios.js';
 export { loadMockFile } from './config-file.js';
 export { runMockProvidersCli } from './cli.js';
+export { LDAP_SCENARIOS, LDAP_SCENARIO_HELP, type LdapScenario, type MockDirectory } from './ldap.js';
+export { type MockSamlIdp, type SamlServiceProvider, type SamlSignIn } from './saml.js';
+export { SAML_SCENARIOS, SAML_SCENARIO_HELP, type SamlScenario } from './saml-xml.js';

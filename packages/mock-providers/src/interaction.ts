@@ -17,12 +17,12 @@ export interface InteractionDeps {
 
 const MAX_FORM = 16 * 1024;
 
-export function sendHtml(res: ServerResponse, status: number, html: string, formTargets: string[] = []): void {
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp(formTargets) });
+export function sendHtml(res: ServerResponse, status: number, html: string, formTargets: string[] = [], scriptHash?: string): void {
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp(formTargets, scriptHash) });
   res.end(html);
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+export async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
   if (!String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return undefined;
   let size = 0;
   const chunks: Buffer[] = [];

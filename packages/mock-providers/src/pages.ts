@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Persona } from './personas.js';
-import { SCENARIO_HELP, type Scenario } from './scenarios.js';
+import { SCENARIO_HELP } from './scenarios.js';
 
 /** Pages are plain HTML forms: no script at all, one inline stylesheet allowed by its hash. */
 const CSS = `body{font:15px/1.4 system-ui,sans-serif;margin:2rem auto;max-width:46rem;padding:0 1rem;color:#1b1b1b}
@@ -14,9 +14,10 @@ const CSS_HASH = createHash('sha256').update(CSS).digest('base64');
  * Strict CSP: nothing but the page's own stylesheet; forms post to the mock itself and (Chromium
  * applies form-action to the redirects that follow a submission) to the client's redirect origin.
  */
-export function csp(formTargets: string[] = []): string {
+export function csp(formTargets: string[] = [], scriptHash?: string): string {
   const targets = ["'self'", ...new Set(formTargets)].join(' ');
-  return `default-src 'none'; style-src 'sha256-${CSS_HASH}'; img-src 'self'; form-action ${targets}; frame-ancestors 'none'; base-uri 'none'`;
+  const script = scriptHash ? `; script-src 'sha256-${scriptHash}'` : '';
+  return `default-src 'none'; style-src 'sha256-${CSS_HASH}'${script}; img-src 'self'; form-action ${targets}; frame-ancestors 'none'; base-uri 'none'`;
 }
 
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -42,20 +43,28 @@ export interface PickerView {
   clientId: string;
   redirectUri?: string;
   personas: Persona[];
-  scenarios: Scenario[];
+  scenarios: readonly string[];
+  /** What each scenario does (default: the OIDC mocks' texts). */
+  help?: Record<string, string>;
+  /** Extra hidden fields every form carries (the SAML request's handle). */
+  hidden?: Record<string, string>;
+  /** How scripts skip the page (default: the login_hint sentence). */
+  skipHint?: string;
   error?: string;
 }
 
 /** The persona picker: one form per persona, a scenario select on each, and a cancel button. */
 export function pickerPage(v: PickerView): string {
+  const help: Record<string, string> = v.help ?? SCENARIO_HELP;
+  const hidden = Object.entries(v.hidden ?? {}).map(([k, val]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(val)}">`).join('');
   const options = v.scenarios
-    .map((s) => `<option value="${s}"${s === 'ok' ? ' selected' : ''}>${s}: ${escapeHtml(SCENARIO_HELP[s])}</option>`)
+    .map((s) => `<option value="${s}"${s === 'ok' ? ' selected' : ''}>${s}: ${escapeHtml(help[s] ?? '')}</option>`)
     .join('');
   const rows = v.personas.map((p) => {
     const details = [p.email ?? '(no email)', p.tenant ? `tenant ${p.tenant}` : '', p.groups.length ? `groups ${p.groups.join(', ')}` : '', p.mfa ? 'MFA' : '']
       .filter(Boolean).map(escapeHtml).join(' · ');
     return `<tr><td><strong>${escapeHtml(p.name)}</strong> <code>${escapeHtml(p.id)}</code><br><span class="small">${details}</span></td>`
-      + `<td><form method="post" action="${escapeHtml(v.action)}"><input type="hidden" name="persona" value="${escapeHtml(p.id)}">`
+      + `<td><form method="post" action="${escapeHtml(v.action)}">${hidden}<input type="hidden" name="persona" value="${escapeHtml(p.id)}">`
       + `<select name="scenario" aria-label="Scenario for ${escapeHtml(p.name)}">${options}</select> `
       + `<button type="submit">Sign in as ${escapeHtml(p.name)}</button></form></td></tr>`;
   }).join('');
@@ -63,8 +72,8 @@ export function pickerPage(v: PickerView): string {
     + (v.error ? `<p class="error" role="alert">${escapeHtml(v.error)}</p>` : '')
     + (v.redirectUri ? `<p class="small">Answer goes to ${escapeHtml(v.redirectUri)}</p>` : '')
     + `<table><thead><tr><th>Persona</th><th>Scenario</th></tr></thead><tbody>${rows}</tbody></table>`
-    + `<form method="post" action="${escapeHtml(v.action)}"><input type="hidden" name="cancel" value="1"><button type="submit">Cancel (access_denied)</button></form>`
-    + `<p class="small">Scripts skip this page with <code>login_hint=persona:scenario</code>, e.g. <code>login_hint=${escapeHtml(v.personas[0]?.id ?? 'alice')}:ok</code>.</p>`);
+    + `<form method="post" action="${escapeHtml(v.action)}">${hidden}<input type="hidden" name="cancel" value="1"><button type="submit">Cancel (deny)</button></form>`
+    + `<p class="small">${v.skipHint ?? `Scripts skip this page with <code>login_hint=persona:scenario</code>, e.g. <code>login_hint=${escapeHtml(v.personas[0]?.id ?? 'alice')}:ok</code>.`}</p>`);
 }
 
 export function errorPage(title: string, message: string): string {

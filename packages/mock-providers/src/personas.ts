@@ -21,6 +21,8 @@ export const personaSchema = z.object({
   hd: z.string().max(200).optional(),
   locale: z.string().max(20).optional(),
   sub: z.string().min(1).max(255).optional(),
+  /** The directory password (mock LDAP binds); the same default for everyone. */
+  password: z.string().min(1).max(200).default('password'),
 }).strict();
 
 export type PersonaInput = z.input<typeof personaSchema>;

@@ -9,6 +9,9 @@ import { DEFAULT_LOCAL_EMAIL, MOCK_NAMES, resolvePersonas, type MockName, type P
 import { createMockProvider } from './provider.js';
 import { isScenario, type Scenario, type SignIn } from './scenarios.js';
 import { createSigner } from './tamper.js';
+import { startMockDirectory, type MockDirectory } from './ldap.js';
+import { handleLdapPage } from './ldap-page.js';
+import { createSamlIdp, type MockSamlIdp, type SamlServiceProvider } from './saml.js';
 import { PRODUCTION_REFUSAL } from './refusal.js';
 
 export interface MockClient {
@@ -39,6 +42,10 @@ export interface MockOptions {
   clients?: MockClient[];
   /** The environment checked for NODE_ENV=production; default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** The mock LDAP directory: its port (default 3890, or a free one when `port` is 0) and accounts; false: none. */
+  ldap?: false | { port?: number; baseDn?: string; bindDn?: string; bindPassword?: string };
+  /** The mock SAML IdP at /saml: its service providers (default: Tessera's alias `saml`); false: none. */
+  saml?: false | { serviceProviders?: SamlServiceProvider[] };
 }
 
 export interface MockEndpoints {
@@ -68,6 +75,10 @@ export interface MockProviders {
   registerClient(mock: MockName | 'all', client: MockClient): void;
   addRedirectUri(mock: MockName | 'all', uri: string, clientId?: string): void;
   nextSignIn(mock: MockName, persona: string, scenario?: Scenario): void;
+  /** The mock LDAP directory (absent with `ldap: false`). */
+  ldap?: MockDirectory;
+  /** The mock SAML IdP (absent with `saml: false`). */
+  saml?: MockSamlIdp;
   close(): Promise<void>;
 }
 
@@ -166,6 +177,21 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
       if (emitted.length > MAX_REMEMBERED) emitted.shift();
     },
   });
+  const ldapOptions = options.ldap === false ? undefined : options.ldap ?? {};
+  const directory = ldapOptions && await startMockDirectory({
+    port: ldapOptions.port ?? ((options.port ?? 4000) === 0 ? 0 : 3890), host,
+    baseDn: ldapOptions.baseDn ?? 'dc=example,dc=com', bindDn: ldapOptions.bindDn ?? 'cn=admin,dc=example,dc=com',
+    bindPassword: ldapOptions.bindPassword ?? 'admin-secret', localEmail, personas, slow,
+  }).catch(async (err: unknown) => {
+    server.close();
+    throw err;
+  });
+  const samlIdp = options.saml === false ? undefined : await createSamlIdp({
+    baseUrl: url, personas, localEmail,
+    serviceProviders: options.saml?.serviceProviders ?? [{
+      entityId: `${tesseraUrl}/federation/saml/saml/metadata`, acsUrls: [`${tesseraUrl}/federation/saml/saml/acs`],
+    }],
+  });
   const callbacks = new Map([...providers].map(([n, p]) => [n, p.callback()]));
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -181,6 +207,8 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
     const [, first = '', ...restParts] = full.pathname.split('/');
     const rest = '/' + restParts.join('/');
     if (full.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) return sendHtml(res, 200, indexPage());
+    if (full.pathname === '/ldap' && directory) return handleLdapPage(directory, personas, req, res);
+    if (first === 'saml' && samlIdp) return samlIdp.handle(rest, req, res, full);
     const name = MOCK_NAMES.find((n) => n === first);
     if (!name) return sendHtml(res, 404, errorPage('Not found', `No mock at ${full.pathname}. Mocks: ${MOCK_NAMES.map((n) => `/${n}`).join(', ')}.`));
     const interaction = rest.match(/^\/interaction\/([\w-]+)$/);
@@ -208,7 +236,8 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
 
   const pick = (mock: MockName | 'all') => (mock === 'all' ? [...MOCK_NAMES] : [mock]);
   return {
-    url, port, personas, localEmail, emitted, providers: endpoints,
+    url, port, personas, localEmail, emitted, providers: endpoints, ...(directory ? { ldap: directory } : {}),
+    ...(samlIdp ? { saml: { ...samlIdp, handle: undefined } as MockSamlIdp } : {}),
     registerClient(mock, client) {
       for (const n of pick(mock)) registries.get(n)!.set({ ...client });
     },
@@ -229,6 +258,7 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
     },
     async close() {
       for (const wake of [...sleeping]) wake();
+      await directory?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

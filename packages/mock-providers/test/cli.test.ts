@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { SAML } from '@node-saml/node-saml';
 import * as oidc from 'openid-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PersonaError, ProductionRefusedError, resolvePersonas, startMockProviders } from '../src/index.js';
@@ -51,7 +52,7 @@ describe('tessera mock-providers', () => {
     expect((await run(['--port', 'abc'], { NODE_ENV: 'development' })).code).toBe(2);
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'personas:\n  - id: Bad Id\n    name: X\n');
-    const r = await run(['--port', '0', '--personas', file], { NODE_ENV: 'development' });
+    const r = await run(['--port', '0', '--ldap-port', '0', '--personas', file], { NODE_ENV: 'development' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${file}: personas.0.id`);
   });
@@ -71,20 +72,30 @@ describe('tessera mock-providers', () => {
       '  - client_id: dev-app',
       '    client_secret: dev-secret-123',
       '    redirect_uris: [http://localhost:3999/federation/corp/callback]',
+      'saml_service_providers:',
+      '  - entity_id: http://localhost:3999/federation/adfs/saml/metadata',
+      '    acs_urls: [http://localhost:3999/federation/adfs/saml/acs]',
     ].join('\n'));
-    const r = await run(['--port', '0', '--personas', file], { NODE_ENV: 'development' }, async (url) => {
+    const r = await run(['--port', '0', '--ldap-port', '0', '--personas', file], { NODE_ENV: 'development' }, async (url) => {
       const config = await oidc.discovery(new URL(`${url}/entra`), 'dev-app', 'dev-secret-123', undefined, { execute: [oidc.allowInsecureRequests] });
       const redirect = 'http://localhost:3999/federation/corp/callback';
       const authUrl = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'openid email', state: 'st', nonce: 'nn', login_hint: 'erin:link_required' });
       const out = await new Browser().run(authUrl, redirect);
       const tokens = await oidc.authorizationCodeGrant(config, out.callback!, { expectedState: 'st', expectedNonce: 'nn' });
       expect(tokens.claims()).toMatchObject({ tid: 'corp', groups: ['ops'], amr: ['pwd', 'mfa'], email: 'owner@corp.example' });
+      // The SAML service provider from the file is known to the IdP: its AuthnRequest gets the picker.
+      const sp = new SAML({ entryPoint: `${url}/saml/sso`, issuer: 'http://localhost:3999/federation/adfs/saml/metadata', callbackUrl: 'http://localhost:3999/federation/adfs/saml/acs', idpCert: 'unused' });
+      const picker = await fetch(await sp.getAuthorizeUrlAsync('', undefined, {}));
+      expect(picker.status).toBe(200);
+      expect(await picker.text()).toContain('Erin Engel');
     });
     expect(r.error).toBeUndefined();
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('client_id dev-app, client_secret dev-secret-123');
     expect(r.stdout).toContain('personas: erin');
     expect(r.stdout).toMatch(/facebook\s+issuer http:\/\/127\.0\.0\.1:\d+\/facebook/);
+    expect(r.stdout).toMatch(/ldap\s+ldap:\/\/127\.0\.0\.1:\d+ \(plain\), base dc=example,dc=com/);
+    expect(r.stdout).toMatch(/saml\s+metadata http:\/\/127\.0\.0\.1:\d+\/saml\/metadata/);
   });
 });
 

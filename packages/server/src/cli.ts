@@ -34,7 +34,7 @@ const USAGE = `usage: tessera <command>
   keys list                     list signing keys
   gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
   mock-providers [--port 4000] [--personas FILE] ...
-                                mock Google, Facebook, Entra ID and Keycloak for development (docs/mock-providers.md)
+                                mock Google, Facebook, Entra ID, Keycloak, LDAP directory and SAML IdP for development (docs/mock-providers.md)
 
 Environment: DATABASE_URL, TESSERA_SECRET, TESSERA_DATA_DIR, TESSERA_CONFIG, PORT, TESSERA_ISSUER (docs/configuration.md).`;
 
