@@ -9,9 +9,13 @@ import { generateClientSecret } from './oidc/clients.js';
 import { createClientRepository } from './oidc/repository.js';
 import { inviteCommand } from './registration/cli.js';
 import { seedCommand } from './admin/seed-cli.js';
+import { parseWho, setPasswordCommand, unlockCommand } from './admin/recovery-cli.js';
 import { USERNAME_MAX, usernameProblem } from './identity/model.js';
 import { createInstanceRepository } from './instance/repository.js';
 import { cliIssuer } from './instance/issuer.js';
+
+const SET_PASSWORD_USAGE = 'tessera users set-password (--username U | --email E) [--tenant T] [--generate]';
+const UNLOCK_USAGE = 'tessera users unlock (--username U | --email E) [--tenant T]';
 
 const USAGE = `usage: tessera <command>
 
@@ -24,6 +28,10 @@ const USAGE = `usage: tessera <command>
                                 mail an invitation to register (single use, for that address; 7 days by default)
   users seed --count N [--tenant T] [--batch B]
                                 bulk test users for load and search benchmarks (one shared password; not for production)
+  ${SET_PASSWORD_USAGE.slice('tessera '.length)}
+                                set a user's password: typed at a hidden prompt, read from stdin, or generated and printed once
+  ${UNLOCK_USAGE.slice('tessera '.length)}
+                                end a lockout and forget failed sign-ins
   clients create --id ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
                  [--grant authorization_code|refresh_token|client_credentials|password ...]
                  [--public] [--first-party] [--tenant T] [--password-grant] [--ip-allow CIDR ...]
@@ -61,6 +69,14 @@ export async function runCli(argv: string[]): Promise<number> {
         return await usersInvite(rest);
       case 'users seed':
         return await seedCommand(rest);
+      case 'users set-password': {
+        const who = parseWho(rest, SET_PASSWORD_USAGE, ['generate']);
+        return who ? await withApp((app) => setPasswordCommand(app.platform, who)) : 2;
+      }
+      case 'users unlock': {
+        const who = parseWho(rest, UNLOCK_USAGE);
+        return who ? await withApp((app) => unlockCommand(app.platform, who)) : 2;
+      }
       case 'clients create':
         return await clientsCreate(rest);
       case 'keys rotate':

@@ -38,7 +38,7 @@ type Filters = Record<(typeof FILTERS)[number], string>;
 const ACTIONS = [
   'client.created', 'client.updated', 'client.deleted', 'client.secret_rotated', 'client.ip_denied',
   'api.created', 'api.updated', 'api.deleted', 'keys.rotated',
-  'user.created', 'user.updated', 'user.deleted', 'user.disabled', 'user.enabled', 'user.unlocked', 'user.roles_changed',
+  'user.created', 'user.updated', 'user.deleted', 'user.disabled', 'user.enabled', 'user.unlocked', 'user.password_set', 'user.roles_changed',
   'user.registered', 'user.confirmed', 'user.invited', 'user.locked', 'user.email_change_requested', 'user.phone_confirmed',
   'membership.added', 'membership.removed', 'tenant.created', 'tenant.updated', 'role.saved', 'role.deleted',
   'login.succeeded', 'login.failed', 'session.revoked', 'grant.revoked',

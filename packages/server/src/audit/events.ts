@@ -24,6 +24,8 @@ export type DomainEventType =
   | 'user.disabled'
   | 'user.enabled'
   | 'user.unlocked'
+  /** An operator set a user's password with `tessera users set-password` (`data.via: cli`). */
+  | 'user.password_set'
   | 'user.roles_changed'
   /** An administrator removed a user's link to an external identity provider (`data.provider`, `data.subject`). */
   | 'user.link_removed'
