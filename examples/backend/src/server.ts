@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ACR_MFA, callerJson, createAuditor, requireAnyRole, requireAuthentication } from '@tessera/backend';
 import { callerOf, registerTessera } from '@tessera/backend/fastify';
 import { RecordService } from './records.js';
+import { OrderService } from './orders.js';
 
 export interface BackendOptions {
   /** When set, requests must carry it in `x-tessera-gateway-secret` (GATEWAY_UPSTREAM_SECRET at the gateway). */
@@ -16,6 +17,10 @@ export interface BackendOptions {
 }
 
 const createBody = z.strictObject({ title: z.string().trim().min(1).max(200) });
+const payoutBody = z.strictObject({ order: z.string().min(1).max(64), amount: z.number().positive().max(100_000) });
+
+/** Paying out: the `payouts` role, and a second factor within this many seconds (the shell demo's step-up). */
+export const PAYOUT_MAX_AGE_S = 600;
 
 /** Purging a tenant's records: an admin, signed in with a second factor within this many seconds. */
 export const PURGE_MAX_AGE_S = 600;
@@ -33,6 +38,7 @@ export function createBackend(opts: BackendOptions = {}): { app: FastifyInstance
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
   });
   const records = new RecordService();
+  const orders = new OrderService();
   const audit = createAuditor(log.child({ audit: true }));
 
   // The caller from the gateway's headers (and its secret); requests without them get 401 here.
@@ -81,6 +87,32 @@ export function createBackend(opts: BackendOptions = {}): { app: FastifyInstance
     const count = records.purge(caller);
     audit(caller, 'records.purged', { count, via: `role:${role}` });
     return { deleted: count };
+  });
+
+  // The shell demo's orders (examples/shell): reading needs the `orders` role.
+  app.get('/orders', async (request) => {
+    requireAnyRole(callerOf(request), 'orders');
+    return { orders: orders.list(callerOf(request)) };
+  });
+
+  app.get('/orders/:id', async (request, reply) => {
+    const caller = callerOf(request);
+    requireAnyRole(caller, 'orders');
+    const order = orders.get(caller, (request.params as { id: string }).id);
+    return order ? { order } : reply.code(404).send({ error: 'not_found', error_description: 'No such order.' });
+  });
+
+  /** Money leaves: the `payouts` role and a recent multi-factor sign-in (RFC 9470 step-up answer otherwise). */
+  app.post('/payouts', async (request, reply) => {
+    const caller = callerOf(request);
+    const role = requireAnyRole(caller, 'payouts');
+    requireAuthentication(caller, { acr: ACR_MFA, maxAge: PAYOUT_MAX_AGE_S });
+    const body = payoutBody.safeParse(request.body);
+    if (!body.success) return reply.code(400).send({ error: 'invalid_request', error_description: 'Send {"order": "<id>", "amount": <positive number>}.' });
+    const payout = orders.payout(caller, body.data);
+    if (!payout) return reply.code(404).send({ error: 'not_found', error_description: 'No such order.' });
+    audit(caller, 'payout.created', { payout: payout.id, order: payout.order, amount: payout.amount, via: `role:${role}` });
+    return reply.code(201).send({ payout });
   });
 
   app.delete('/records/:id', async (request, reply) => {
