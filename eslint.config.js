@@ -62,4 +62,12 @@ export default defineConfig(
       globals: nodeGlobals,
     },
   },
+  // Scripts that run in the browser (example pages, the demo shell).
+  {
+    files: ['examples/shell/public/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['document', 'window', 'location', 'sessionStorage', 'localStorage', 'navigator', 'HTMLElement', 'CustomEvent']
+        .map((name) => [name, 'readonly'])),
+    },
+  },
 );

@@ -35,7 +35,7 @@ import { createActionTokenRepository } from './identity/tokens.js';
 import { AccountSessions } from './account/session.js';
 import { createSessionMetaRepository, recordSessionMeta } from './account/session-meta.js';
 import { registerOpsRoutes } from './http/ops.js';
-import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage } from './interaction/views.js';
+import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage, signingOutPage } from './interaction/views.js';
 import { bootstrap } from './bootstrap.js';
 import { createInstanceRepository } from './instance/repository.js';
 import { MfaFactors } from './mfa/factors.js';
@@ -139,6 +139,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         pages: {
           error: (lang, status, out) => engineErrorPage(langContext(lang), status, out),
           logoutConfirm: (lang, form, client) => logoutConfirmPage(langContext(lang), form, client),
+          signingOut: (lang, form, script) => signingOutPage(langContext(lang), form, script),
           loggedOut: (lang, client) => loggedOutPage(langContext(lang), client),
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,

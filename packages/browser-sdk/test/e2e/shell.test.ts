@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, newSession } from '../../../server/test/e2e/browser.js';
-import { answerTotp, watchCsp } from '../../../server/test/e2e/console.js';
+import { watchCsp } from '../../../server/test/e2e/console.js';
 import { enrollTotp, signInToAccount } from '../../../server/test/helpers/mfa.js';
 import type { Authenticator } from '../../../server/test/helpers/mfa.js';
 import { DEMO_USERS, startShellDemo } from '../../../../examples/shell/demo.js';

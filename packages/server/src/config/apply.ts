@@ -115,6 +115,9 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     admin_scopes: c.admin_scopes,
     attribute_claims: c.attribute_claims,
     attribute_source: c.attribute_source,
+    logout_confirmation: c.logout_confirmation,
+    default_resource: c.default_resource,
+    require_pkce: c.require_pkce,
   })) as Record<string, unknown>;
 }
 

@@ -94,6 +94,12 @@ export const clientSchema = z.strictObject({
   attribute_claims: attributeClaimsSchema.optional(),
   /** With admin_scopes: the client writes the attributes this source owns (docs/users.md#source-ownership). */
   attribute_source: z.string().regex(SOURCE_NAME, 'must be a source name (lower-case letters, digits, ".", "_" or "-")').optional(),
+  /** RP-initiated logout with a valid id_token_hint: `auto` signs out without the question (docs/protocol.md#logout). */
+  logout_confirmation: z.enum(['auto', 'always'], 'must be auto or always').optional(),
+  /** The API (an `apis[].identifier`) a request is for when it names no `resource` (docs/relying-parties.md). */
+  default_resource: absoluteUrl.optional(),
+  /** `false`: a confidential client that sends a nonce may leave out PKCE (docs/relying-parties.md#pkce). */
+  require_pkce: z.boolean().optional(),
 }).superRefine((c, ctx) => {
   const confidential = c.token_endpoint_auth_method !== 'none';
   if (confidential && !c.client_secret) {
@@ -107,6 +113,9 @@ export const clientSchema = z.strictObject({
   }
   if (!confidential && c.grant_types.includes('password')) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'password (the legacy password grant) needs a confidential client' });
+  }
+  if (!confidential && c.require_pkce === false) {
+    ctx.addIssue({ code: 'custom', path: ['require_pkce'], message: 'cannot be false for a public client (PKCE is its only protection of the code)' });
   }
   if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'must list at least one URI for the authorization_code grant' });
@@ -136,6 +145,14 @@ export const fileSchema = z.strictObject({
   users: z.array(userSchema).default([]),
   /** Tenants' attribute schemas (docs/users.md#attributes). */
   attributes: z.array(attributeConfigSchema).default([]),
+}).superRefine((f, ctx) => {
+  // A default resource must be an API the file declares (an unknown one would fail every request of the client).
+  const apis = new Set(f.apis.map((a) => a.identifier));
+  f.clients.forEach((c, i) => {
+    if (c.default_resource && !apis.has(c.default_resource)) {
+      ctx.addIssue({ code: 'custom', path: ['clients', i, 'default_resource'], message: 'must be the identifier of an API in apis' });
+    }
+  });
 });
 
 export type DeclarativeConfig = z.infer<typeof fileSchema>;

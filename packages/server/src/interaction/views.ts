@@ -101,6 +101,16 @@ ${form}
 <button type="submit" form="op.logoutForm" class="secondary">${esc(t('logout.no'))}</button>`);
 }
 
+/** Sign-out without a question (a valid id_token_hint): the form posts itself; without JavaScript, one click. */
+export function signingOutPage(ctx: PageContext, form: string, script: string): string {
+  const { t } = ctx;
+  return layout(ctx, t('logout.signing_out'), `
+<h1>${esc(t('logout.signing_out'))}</h1>
+${form}
+<noscript><button autofocus type="submit" form="op.logoutForm">${esc(t('logout.continue'))}</button></noscript>
+${script}`);
+}
+
 export function loggedOutPage(ctx: PageContext, clientName: string | undefined): string {
   const { t } = ctx;
   return layout(ctx, t('loggedout.title'), `

@@ -17,6 +17,7 @@ import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.j
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
 import { ipAllowlistProblem } from './cidr.js';
 import { stepUpInteractionPolicy } from '../mfa/step-up.js';
+import { RP_CLIENT_PROPERTIES, autoLogoutPage, defaultResource, pkceRequired, revocationWithoutBody, rpMetadataProblem, skipsLogoutConfirmation } from './rp-compat.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -49,6 +50,8 @@ export interface EngineLanguage {
 export interface EnginePages {
   error(lang: EngineLanguage, status: number, out: Record<string, string>): string;
   logoutConfirm(lang: EngineLanguage, form: string, clientName: string | undefined): string;
+  /** Sign-out without the question: the engine's form (logout=yes) and the script that posts it. */
+  signingOut(lang: EngineLanguage, form: string, script: string): string;
   loggedOut(lang: EngineLanguage, clientName: string | undefined): string;
 }
 
@@ -135,7 +138,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
     },
-    pkce: { required: () => true },
+    // S256 for every client; a confidential client may opt out when it sends a nonce (rp-compat.ts).
+    pkce: { required: pkceRequired as never },
     allowOmittingSingleRegisteredRedirectUri: false,
     clockTolerance: 5,
     cookies: {
@@ -144,8 +148,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     extraClientMetadata: {
-      properties: [...TESSERA_CLIENT_PROPERTIES],
-      validator(_ctx, key, value) {
+      properties: [...TESSERA_CLIENT_PROPERTIES, ...RP_CLIENT_PROPERTIES],
+      validator(_ctx, key, value, metadata) {
+        const rpProblem = rpMetadataProblem(key, value, metadata as Record<string, unknown>);
+        if (rpProblem) throw new errors.InvalidClientMetadata(rpProblem);
         if (key.endsWith('_ttl') && value !== undefined && !(Number.isInteger(value) && (value as number) > 0)) {
           throw new errors.InvalidClientMetadata(`${key} must be a positive integer`);
         }
@@ -172,6 +178,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       rpInitiatedLogout: {
         enabled: true,
         async logoutSource(ctx, form) {
+          // A valid id_token_hint for this session signs out without the question (rp-compat.ts).
+          if (skipsLogoutConfirmation(ctx)) return autoLogoutPage(ctx, form, (f, script) => deps.pages.signingOut(languageOf(ctx), f, script));
           ctx.type = 'html';
           ctx.body = deps.pages.logoutConfirm(languageOf(ctx), form, ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
         },
@@ -183,7 +191,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       resourceIndicators: {
         enabled: true,
         // Without `resource`, a token is for UserInfo only (opaque).
-        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        // ... or the client's `default_resource` (rp-compat.ts).
+        defaultResource: async (_ctx, client, oneOf) => defaultResource(client as never, oneOf) as never,
         useGrantedResource: async () => true,
         getResourceServerInfo: (_ctx, resourceIndicator) => resourceServerInfo(resourceIndicator),
       },
@@ -291,6 +300,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     async function compareClientSecret(this: { clientSecret?: string; previous_secret?: unknown }, actual: string) {
       return verifyClientSecrets(this, actual);
     };
+  // An empty 200 without a content type from the revocation endpoint (rp-compat.ts).
+  provider.use((ctx, next) => revocationWithoutBody(ctx, next, ROUTES.revocation));
   if (deps.passwordGrant) registerPasswordGrant(provider, { ...deps.passwordGrant, resourceServer: resourceServerInfo });
   return provider;
 }
