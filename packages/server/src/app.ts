@@ -45,6 +45,7 @@ import { negotiateLocale, translator } from './i18n/index.js';
 import type { EngineLanguage } from './oidc/provider.js';
 import type { BootstrapResult } from './bootstrap.js';
 import { UserDataService } from './userdata/service.js';
+import { claimCatalog } from './oidc/attribute-claims.js';
 
 export interface AppDeps {
   /** An already-open store (tests, CLI); otherwise opened from settings and closed with the app. */
@@ -125,8 +126,15 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const throttle = new FailureThrottle(settings.authFailuresPerMinute);
     const cookieKey = kek.derive('cookie signing');
 
+    const userData = new UserDataService({ db, users });
+    // The engine is built from the key set and from the scopes and claim names clients release attributes
+    // under (docs/users.md#claims): a change of either rebuilds it (reloadKeys below).
+    const engineInputs = async () => {
+      const catalog = claimCatalog(await clients.list());
+      return { catalog, fingerprint: `${await keys.fingerprint()}|${catalog.fingerprint}` };
+    };
     const buildEngine = async (): Promise<{ provider: Provider; callback: RequestListener; fingerprint: string }> => {
-      const fingerprint = await keys.fingerprint();
+      const { catalog, fingerprint } = await engineInputs();
       const provider = buildProvider({
         issuer: settings.issuer,
         jwks: await keys.engineJwks(),
@@ -144,6 +152,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,
         mfaState: mfaStateClaims({ clients, tenants, factors: () => platform.mfa }),
+        attributeClaims: { catalog, dataOf: (userId) => userData.dataOf(userId) },
         // The legacy password grant, for clients that list it: the sign-in page's lockout, throttle and MFA rules.
         passwordGrant: { identity, throttle, metrics, mfaRequired: mfaDueForPasswordGrant({ clients, tenants, factors: () => platform.mfa }) },
       });
@@ -163,6 +172,9 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       validateClient: (md) => engine.provider.Client.validate(md as never),
     }, settings.configFile);
 
+    // Clients declared in the file may release attribute claims the engine built before the file did not know.
+    if ((await engineInputs()).fingerprint !== engine.fingerprint) engine = await buildEngine();
+
     await mountEngine(http, () => engine.callback, throttle);
     const audit = createAuditRepository(db);
     events.on((event) => audit.append(event));
@@ -181,7 +193,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       keys,
       // Defined below, once the engine can be reloaded; only called by requests, after start-up.
       rotateKeys: () => rotateKeys(),
-      userData: new UserDataService({ db, users }),
+      userData,
     };
 
     registerInteractionRoutes(http, {
@@ -200,11 +212,17 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
 
     const reloadKeys = async () => {
       await keys.retireDue();
-      if ((await keys.fingerprint()) !== engine.fingerprint) {
+      if ((await engineInputs()).fingerprint !== engine.fingerprint) {
         engine = await buildEngine();
-        log.info('signing keys changed; protocol engine reloaded');
+        log.info('signing keys or attribute claims changed; protocol engine reloaded');
       }
     };
+    // A client's attribute claims changed through the admin API: this instance picks them up at once (others within 30 s).
+    events.on((event) => {
+      if (event.type === 'client.created' || event.type === 'client.updated' || event.type === 'client.deleted') {
+        reloadKeys().catch((err) => log.error({ err }, 'engine reload failed'));
+      }
+    });
     const rotateKeys = async () => {
       await keys.rotate(await signingKeyOverlapSeconds(apis, clients));
       await reloadKeys();

@@ -4,6 +4,8 @@ import type { User } from '../identity/model.js';
 import { isUsable } from '../identity/model.js';
 import { MFA_STATE_CLAIMS } from './mfa-claims.js';
 import type { MfaStateClaims } from './mfa-claims.js';
+import { clientAttributeClaims } from './attribute-claims.js';
+import type { AttributeClaimSource, ClaimUse } from './attribute-claims.js';
 
 /** Which claims each scope releases (OIDC Core §5.4, plus Tessera's `tenant` and `roles`). */
 export const SCOPE_CLAIMS = {
@@ -20,16 +22,19 @@ export const SCOPE_CLAIMS = {
  * their refresh tokens and sessions stop working at once. When a temporary
  * lock runs out, they work again.
  */
-export function createFindAccount(users: UserRepository, mfaState?: MfaStateClaims): FindAccount {
+export function createFindAccount(users: UserRepository, mfaState?: MfaStateClaims, attributes?: AttributeClaimSource): FindAccount {
   return async (ctx, sub): Promise<Account | undefined> => {
     const user = await users.findById(sub);
     if (!user || !isUsable(user)) return undefined;
     return {
       accountId: user.id,
-      claims: async (_use, _scope, requested) => {
+      claims: async (use, scope, requested) => {
         // Computed only when a client asked for them (claims parameter): they cost queries.
         const wantsMfaState = mfaState && MFA_STATE_CLAIMS.some((c) => requested && c in requested);
-        return wantsMfaState ? { ...userClaims(user), ...(await mfaState(user, ctx?.oidc?.client?.clientId)) } : userClaims(user);
+        const base = wantsMfaState ? { ...userClaims(user), ...(await mfaState(user, ctx?.oidc?.client?.clientId)) } : userClaims(user);
+        // Custom attributes: only those this client lists for this use and a granted scope (docs/users.md#claims).
+        const extra = await clientAttributeClaims(attributes, ctx?.oidc?.client, user.id, use as ClaimUse, scope);
+        return { ...extra, ...base };
       },
     };
   };

@@ -18,6 +18,7 @@ const RESERVED_CLAIMS = new Set([
   'scope', 'client_id', 'cnf', 'tenant', 'roles', 'name', 'given_name', 'family_name', 'middle_name', 'nickname', 'preferred_username',
   'profile', 'picture', 'website', 'email', 'email_verified', 'gender', 'birthdate', 'zoneinfo', 'locale', 'phone_number',
   'phone_number_verified', 'address', 'updated_at', 'events', 'txn', 'act', 'may_act', 'typ', 'htm', 'htu', 'ath',
+  'mfa_enrolled', 'mfa_required',
 ]);
 const CLAIM_NAME = /^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/;
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
@@ -64,10 +65,39 @@ export function claimName(c: Pick<AttributeClaim, 'claim' | 'attribute' | 'exter
   return c.claim ?? c.attribute ?? `${c.external_id}_id`;
 }
 
+const parsedLists = new WeakMap<object, AttributeClaim[]>();
+
 /** A client's `attribute_claims` as stored (metadata is checked when written; anything else reads as none). */
 export function attributeClaimsOf(metadata: Record<string, unknown> | undefined): AttributeClaim[] {
-  const parsed = attributeClaimsSchema.safeParse(metadata?.attribute_claims ?? []);
-  return parsed.success ? parsed.data : [];
+  const raw = metadata?.attribute_claims;
+  if (!Array.isArray(raw) || raw.length === 0) return [];
+  let list = parsedLists.get(raw);
+  if (!list) {
+    const parsed = attributeClaimsSchema.safeParse(raw);
+    list = parsed.success ? parsed.data : [];
+    parsedLists.set(raw, list);
+  }
+  return list;
+}
+
+/** What the engine's hooks need to release attribute claims. */
+export interface AttributeClaimSource {
+  catalog: ClaimCatalog;
+  dataOf(userId: string): Promise<UserData>;
+}
+
+/**
+ * The attribute claims `client` (the engine's client, whose metadata holds
+ * `attribute_claims`) receives about `userId` for one use, given the
+ * granted scopes (space-separated). No query when the client lists none.
+ */
+export async function clientAttributeClaims(source: AttributeClaimSource | undefined, client: unknown, userId: string, use: ClaimUse,
+  scope: string | undefined): Promise<Record<string, unknown>> {
+  if (!source || !client || !scope) return {};
+  const granted = new Set(scope.split(' '));
+  const relevant = attributeClaimsOf(client as Record<string, unknown>).filter((c) => c[use] && granted.has(c.scope));
+  if (!relevant.length) return {};
+  return releasedClaims(relevant, use, granted, await source.dataOf(userId));
 }
 
 /**

@@ -8,6 +8,8 @@ import { createAdapterFactory } from './adapter.js';
 import { createFindAccount, SCOPE_CLAIMS } from './account.js';
 import { MFA_STATE_CLAIMS } from './mfa-claims.js';
 import type { MfaStateClaims } from './mfa-claims.js';
+import { clientAttributeClaims } from './attribute-claims.js';
+import type { AttributeClaimSource } from './attribute-claims.js';
 import { ACR_VALUES } from './acr.js';
 import { CLIENT_MFA_MODES, TESSERA_CLIENT_PROPERTIES, verifyClientSecrets } from './clients.js';
 import { introspectionAllowed, revocationAllowed } from './introspection-policy.js';
@@ -74,6 +76,12 @@ export interface ProviderDeps {
   outboundPrivateHosts: string[];
   /** The `mfa_enrolled` / `mfa_required` claims (mfa-claims.ts). */
   mfaState?: MfaStateClaims;
+  /**
+   * Custom attributes as per-client claims (docs/users.md#claims). The engine
+   * learns the scopes and claim names clients use from `catalog` (it is
+   * rebuilt when they change); each client gets only what it lists.
+   */
+  attributeClaims?: AttributeClaimSource;
   /** Registers the legacy password grant, for clients that list `password` in their grant types (password-grant.ts). */
   passwordGrant?: Omit<PasswordGrantDeps, 'resourceServer'>;
 }
@@ -121,11 +129,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: createAdapterFactory(deps.store, deps.clients),
     jwks: deps.jwks as Configuration['jwks'],
-    findAccount: createFindAccount(deps.users, deps.mfaState),
+    findAccount: createFindAccount(deps.users, deps.mfaState, deps.attributeClaims),
     routes: ROUTES,
     // Standalone claims (null) are released whenever they have a value: acr/amr/auth_time come from the login.
-    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, ...Object.fromEntries(MFA_STATE_CLAIMS.map((c) => [c, null])), ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])) },
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'roles'],
+    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, ...Object.fromEntries(MFA_STATE_CLAIMS.map((c) => [c, null])), ...Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([k, v]) => [k, [...v]])),
+      // Attribute claims under `openid`, so the engine lets them into ID tokens (conformIdTokenClaims masks those to
+      // openid's claims) and UserInfo; whether a client gets one is decided per client and granted scope (attribute-claims.ts).
+      openid: [...SCOPE_CLAIMS.openid, ...(deps.attributeClaims?.catalog.claims ?? [])] },
+    scopes: [...new Set(['openid', 'offline_access', 'profile', 'email', 'phone', 'roles', ...(deps.attributeClaims?.catalog.scopes ?? [])])],
     acrValues: ACR_VALUES,
     responseTypes: ['code'],
     clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
@@ -240,7 +251,12 @@ export function buildProvider(deps: ProviderDeps): Provider {
         const amr = login?.amr;
         // RFC 9470 §3 / RFC 9068 §2.2.1: with acr, the resource server (the admin API) checks how recent the sign-in was.
         const authTime = (login as { authTime?: unknown } | undefined)?.authTime;
+        // The scopes of the grant behind the token (a resource's token lists only the API's scopes).
+        const granted = (login as { scope?: unknown } | undefined)?.scope;
+        const attributes = await clientAttributeClaims(deps.attributeClaims, ctx?.oidc?.client, user.id, 'access_token',
+          typeof granted === 'string' ? granted : (token as { scope?: string }).scope);
         return {
+          ...attributes,
           tenant: user.tenantId,
           ...(user.roles.length ? { roles: [...user.roles] } : {}),
           ...(typeof acr === 'string' ? { acr } : {}),
