@@ -5,7 +5,8 @@
 export class UserAgent {
   private readonly jar = new Map<string, string>();
 
-  constructor(readonly headers: Record<string, string> = {}) {}
+  /** `transport`: how requests are sent (the platform's fetch by default; a test may need other wire headers). */
+  constructor(readonly headers: Record<string, string> = {}, private readonly transport: typeof fetch = fetch) {}
 
   async get(url: string | URL): Promise<Response> {
     return this.request(url, { method: 'GET' });
@@ -22,7 +23,7 @@ export class UserAgent {
   async request(url: string | URL, init: RequestInit): Promise<Response> {
     const target = new URL(url);
     const cookie = [...this.jar.entries()].map(([k, v]) => `${k}=${v}`).join('; ');
-    const res = await fetch(target, {
+    const res = await this.transport(target, {
       ...init,
       redirect: 'manual',
       headers: { ...this.headers, ...(init.headers as Record<string, string>), ...(cookie ? { cookie } : {}) },
