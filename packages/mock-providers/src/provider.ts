@@ -25,6 +25,9 @@ export interface MockRuntime {
   otherIssuer: string;
 }
 
+/** The engine's own claims (its defaults, kept when the scope claims below replace them): `sid` for logout. */
+const ENGINE_CLAIMS = { acr: null, auth_time: null, iss: null, sid: null };
+
 /** Which claims each scope releases, per mock (Google, Entra and Keycloak put them in the ID token). */
 const CLAIMS: Record<MockName, Configuration['claims']> = {
   google: { openid: ['sub', 'hd'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name', 'picture', 'locale'] },
@@ -36,12 +39,20 @@ const CLAIMS: Record<MockName, Configuration['claims']> = {
 /** Facebook's real paths, so a client configured for Facebook needs only the host changed. */
 const FACEBOOK_ROUTES = { authorization: '/dialog/oauth', token: '/oauth/access_token' };
 
-function htmlPage(ctx: KoaContextWithOIDC, body: string, status = 200): void {
+function htmlPage(ctx: KoaContextWithOIDC, body: string, status = 200, formTargets: string[] = []): void {
   ctx.status = status;
   ctx.type = 'html';
   for (const [k, v] of Object.entries(SECURITY_HEADERS)) ctx.set(k, v);
-  ctx.set('content-security-policy', csp());
+  ctx.set('content-security-policy', csp(formTargets));
   ctx.body = body;
+}
+
+function originOf(uri: unknown): string[] {
+  try {
+    return typeof uri === 'string' ? [new URL(uri).origin] : [];
+  } catch {
+    return [];
+  }
 }
 
 /** Builds the oidc-provider instance of one mock; mounted by the server under `/{name}`. */
@@ -58,7 +69,7 @@ export function createMockProvider(rt: MockRuntime): Provider {
     adapter: adapterFactory(rt.clients),
     jwks: { keys: [rt.signingKey] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
-    claims: CLAIMS[rt.name],
+    claims: { ...ENGINE_CLAIMS, ...CLAIMS[rt.name] },
     // Real Google/Entra/Keycloak put the profile claims into the ID token of the code flow too.
     conformIdTokenClaims: false,
     scopes: isFacebook ? ['email', 'public_profile'] : ['openid', 'offline_access', 'email', 'profile'],
@@ -77,9 +88,10 @@ export function createMockProvider(rt: MockRuntime): Provider {
       backchannelLogout: { enabled: !isFacebook },
       rpInitiatedLogout: {
         enabled: !isFacebook,
+        // The confirmation redirects on to the client: its origin must be a form-action target.
         logoutSource: async (ctx, form) => htmlPage(ctx, page('Sign out', `<h1>Sign out of the mock ${escapeHtml(rt.name)}?</h1>${form}`
           + '<button type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button> '
-          + '<button type="submit" form="op.logoutForm">No</button>')),
+          + '<button type="submit" form="op.logoutForm">No</button>'), 200, originOf(ctx.oidc.params?.post_logout_redirect_uri)),
         postLogoutSuccessSource: async (ctx) => htmlPage(ctx, page('Signed out', `<h1>Signed out of the mock ${escapeHtml(rt.name)}</h1>`)),
       },
     },
@@ -87,6 +99,9 @@ export function createMockProvider(rt: MockRuntime): Provider {
       policy,
       url: (_ctx, interaction) => `${prefix}/interaction/${interaction.uid}`,
     },
+    // The engine refuses outgoing requests to loopback and private addresses (SSRF protection); a
+    // development mock calls back (back-channel logout) to a Tessera on localhost, so it drops that guard.
+    fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined } as RequestInit),
     ttl: { AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, Interaction: 600, Session: 3600, Grant: 3600 },
     findAccount: async (ctx, sub) => {
       const e = ctx.oidc.entities;
@@ -100,6 +115,10 @@ export function createMockProvider(rt: MockRuntime): Provider {
     },
   };
   const provider = new Provider(rt.issuer, config);
+  // A developer wants to know why their back-channel logout endpoint heard nothing.
+  provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }) => {
+    console.error(`mock ${rt.name}: back-channel logout to client ${client.clientId} failed: ${err.message}`);
+  });
 
   provider.use(async (koaCtx, next) => {
     const ctx = koaCtx as unknown as KoaContextWithOIDC;

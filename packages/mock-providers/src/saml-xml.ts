@@ -6,6 +6,7 @@ import { nameParts, uuidFor, type Persona } from './personas.js';
 /** What a SAML sign-in at the mock IdP does (docs/mock-providers.md has the table). */
 export const SAML_SCENARIOS = [
   'ok', 'deny', 'missing_email', 'duplicate', 'stale_group', 'bad_signature', 'expired', 'replay', 'unsigned', 'wrong_audience',
+  'signature_wrapping',
 ] as const;
 export type SamlScenario = (typeof SAML_SCENARIOS)[number];
 
@@ -20,6 +21,7 @@ export const SAML_SCENARIO_HELP: Record<SamlScenario, string> = {
   replay: 'a fresh Response around the assertion ID of this persona\'s previous sign-in',
   unsigned: 'neither the Response nor the Assertion is signed',
   wrong_audience: 'validly signed, for another audience',
+  signature_wrapping: 'an unsigned forged assertion (the local account\'s email) placed before the genuine signed one',
 };
 
 export function isSamlScenario(s: string): s is SamlScenario {
@@ -118,6 +120,17 @@ export function buildResponse(i: ResponseInput): BuiltResponse {
     + `<saml:AuthnStatement AuthnInstant="${iso(t)}" SessionIndex="${newId()}"><saml:AuthnContext><saml:AuthnContextClassRef>${p.mfa ? MFA_CONTEXT : PASSWORD_CONTEXT}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>`
     + (attrXml ? `<saml:AttributeStatement>${attrXml}</saml:AttributeStatement>` : '')
     + '</saml:Assertion>';
+  if (i.scenario === 'signature_wrapping') {
+    // XML signature wrapping (XSW): the genuine assertion keeps its valid signature, and a forged,
+    // unsigned one for another identity comes first, where a careless SP reads. The Response
+    // itself stays unsigned (a signature over it would break with the insertion).
+    const genuine = sign(`${head}${assertion}</samlp:Response>`, 'Assertion', i.key);
+    const forged = assertion
+      .replace(` ID="${assertionId}"`, ` ID="${newId()}"`)
+      .replace(`>${xmlEscape(nameId)}</saml:NameID>`, `>${xmlEscape(i.localEmail)}</saml:NameID>`)
+      .replace(email ? `>${xmlEscape(email)}</saml:AttributeValue>` : '\u0000', `>${xmlEscape(i.localEmail)}</saml:AttributeValue>`);
+    return { xml: genuine.replace('<saml:Assertion ', `${forged}<saml:Assertion `), assertionId, nameId, attributes };
+  }
   let xml = `${head}${assertion}</samlp:Response>`;
   if (i.scenario !== 'unsigned') {
     const key = i.scenario === 'bad_signature' ? i.rogue : i.key;

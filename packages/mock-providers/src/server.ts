@@ -21,7 +21,12 @@ export interface MockClient {
   post_logout_redirect_uris?: string[];
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post';
   backchannel_logout_uri?: string;
+  /** Default true with a backchannel_logout_uri: ID tokens then carry `sid`, which logout tokens name. */
+  backchannel_logout_session_required?: boolean;
 }
+
+/** Client metadata as the engine takes it (sid in ID tokens whenever back-channel logout is wanted). */
+const asMetadata = (c: MockClient) => ({ ...(c.backchannel_logout_uri ? { backchannel_logout_session_required: true } : {}), ...c });
 
 export interface MockOptions {
   /** Default 4000; 0 picks a free port. */
@@ -144,7 +149,7 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
       client_id: DEFAULT_CLIENT_ID, client_secret: DEFAULT_CLIENT_SECRET,
       redirect_uris: [`${tesseraUrl}/federation/${name}/callback`], post_logout_redirect_uris: [`${tesseraUrl}/`],
     }];
-    for (const c of defaults) clients.set({ ...c });
+    for (const c of defaults) clients.set(asMetadata(c));
     const { signer, privateJwk } = await createSigner(name);
     const provider = createMockProvider({
       name, issuer, clients, signingKey: privateJwk, signer, otherIssuer: rogueIssuer(name), slow,
@@ -239,7 +244,7 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
     url, port, personas, localEmail, emitted, providers: endpoints, ...(directory ? { ldap: directory } : {}),
     ...(samlIdp ? { saml: { ...samlIdp, handle: undefined } as MockSamlIdp } : {}),
     registerClient(mock, client) {
-      for (const n of pick(mock)) registries.get(n)!.set({ ...client });
+      for (const n of pick(mock)) registries.get(n)!.set(asMetadata(client));
     },
     addRedirectUri(mock, uri, clientId = DEFAULT_CLIENT_ID) {
       for (const n of pick(mock)) {

@@ -108,6 +108,22 @@ describe('mock SAML IdP (@node-saml/node-saml as the SP)', () => {
     expect(bad).not.toContain(pinned);
   });
 
+  it('signature_wrapping: a forged unsigned assertion before the genuine signed one is refused', async () => {
+    // An SP that needs only a signed assertion (the setting XSW targets) must still refuse.
+    const { validate, SAMLResponse } = await signIn('bob', 'signature_wrapping', sp({ wantAuthnResponseSigned: false }));
+    const xml = Buffer.from(SAMLResponse, 'base64').toString();
+    const assertions = xml.split('<saml:Assertion ').slice(1);
+    expect(assertions).toHaveLength(2);
+    expect(assertions[0]).toContain(LOCAL);
+    expect(assertions[0]).not.toContain('<ds:Signature');
+    expect(assertions[1]).toContain('bob@example.com');
+    expect(assertions[1]).toContain('<ds:Signature');
+    await expect(validate()).rejects.toThrow(/assertion|signature/i);
+    // The same SP takes a genuine assertion-only-signed answer, so the refusal is about the wrapping.
+    const genuine = await signIn('bob', 'ok', sp({ wantAuthnResponseSigned: false }));
+    await expect(genuine.validate()).resolves.toBeTruthy();
+  });
+
   it('replay: a fresh Response around the previous assertion ID; the same POST twice is refused', async () => {
     const first = await signIn('dave', 'ok');
     await first.validate();
