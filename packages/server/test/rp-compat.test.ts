@@ -23,6 +23,7 @@ beforeAll(async () => {
         { client_id: 'careful', client_secret: CONF_SECRET, redirect_uris: [REDIRECT], post_logout_redirect_uris: [AFTER], logout_confirmation: 'always', first_party: true },
         { client_id: 'rp', client_secret: CONF_SECRET, redirect_uris: [REDIRECT], post_logout_redirect_uris: [AFTER], first_party: true, default_resource: API },
         { client_id: 'legacy-rp', client_secret: CONF_SECRET, redirect_uris: [REDIRECT], first_party: true, require_pkce: false },
+        { client_id: 'authjs', client_secret: CONF_SECRET, redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], first_party: true, id_token_claims: true },
       ],
     },
   });
@@ -103,6 +104,25 @@ describe('RP-initiated logout with a valid id_token_hint needs no confirmation',
     expect(await (await agent.get(oidc.buildEndSessionUrl(config, { id_token_hint: elsewhere.tokens.id_token! }))).text()).toContain('Sign out?');
     // Alice's own hint still signs her out without the question.
     expect(await (await agent.get(oidc.buildEndSessionUrl(config, { id_token_hint: alice.id_token! }))).text()).toContain('Signing you out');
+  });
+});
+
+describe('id_token_claims: the scopes\' claims in the ID token too', () => {
+  test('profile and email claims are in the ID token of a client that asks for it, and only for granted scopes', async () => {
+    const config = await confidential('authjs');
+    const { tokens } = await codeFlow(config, new UserAgent(), t.issuer, USER, { scope: 'openid profile offline_access' });
+    expect(tokens.claims()).toMatchObject({ name: 'Alice Liddell', preferred_username: 'alice', given_name: 'Alice' });
+    // email was not asked for: not released.
+    expect(tokens.claims()).not.toHaveProperty('email');
+    // A refresh's ID token carries them too.
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(refreshed.claims()).toMatchObject({ preferred_username: 'alice' });
+  });
+
+  test('another client gets them from UserInfo only (OIDC Core §5.4)', async () => {
+    const { tokens } = await codeFlow(await confidential('web'), new UserAgent(), t.issuer, USER, { scope: 'openid profile email' });
+    expect(tokens.claims()).not.toHaveProperty('preferred_username');
+    expect(tokens.claims()).not.toHaveProperty('email');
   });
 });
 

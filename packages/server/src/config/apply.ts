@@ -118,6 +118,7 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     logout_confirmation: c.logout_confirmation,
     default_resource: c.default_resource,
     require_pkce: c.require_pkce,
+    id_token_claims: c.id_token_claims,
   })) as Record<string, unknown>;
 }
 

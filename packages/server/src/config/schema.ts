@@ -100,6 +100,8 @@ export const clientSchema = z.strictObject({
   default_resource: absoluteUrl.optional(),
   /** `false`: a confidential client that sends a nonce may leave out PKCE (docs/relying-parties.md#pkce). */
   require_pkce: z.boolean().optional(),
+  /** `true`: the granted scopes' claims go in the ID token too, for RPs that read only the ID token (docs/relying-parties.md). */
+  id_token_claims: z.boolean().optional(),
 }).superRefine((c, ctx) => {
   const confidential = c.token_endpoint_auth_method !== 'none';
   if (confidential && !c.client_secret) {

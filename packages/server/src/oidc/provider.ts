@@ -19,7 +19,7 @@ import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.j
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
 import { ipAllowlistProblem } from './cidr.js';
 import { stepUpInteractionPolicy } from '../mfa/step-up.js';
-import { RP_CLIENT_PROPERTIES, autoLogoutPage, defaultResource, pkceRequired, revocationWithoutBody, rpMetadataProblem, skipsLogoutConfirmation } from './rp-compat.js';
+import { RP_CLIENT_PROPERTIES, autoLogoutPage, defaultResource, pkceRequired, releaseScopeClaimsInIdToken, revocationWithoutBody, rpMetadataProblem, skipsLogoutConfirmation } from './rp-compat.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -318,6 +318,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     };
   // An empty 200 without a content type from the revocation endpoint (rp-compat.ts).
   provider.use((ctx, next) => revocationWithoutBody(ctx, next, ROUTES.revocation));
+  // Scope claims in the ID token for clients with id_token_claims (rp-compat.ts).
+  releaseScopeClaimsInIdToken(provider);
   if (deps.passwordGrant) registerPasswordGrant(provider, { ...deps.passwordGrant, resourceServer: resourceServerInfo });
   return provider;
 }

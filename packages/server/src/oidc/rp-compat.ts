@@ -8,7 +8,7 @@ import { originOf } from '../http/security.js';
  */
 
 /** Client metadata these settings add (beside RFC 7591's and Tessera's others). */
-export const RP_CLIENT_PROPERTIES = ['logout_confirmation', 'default_resource', 'require_pkce'] as const;
+export const RP_CLIENT_PROPERTIES = ['logout_confirmation', 'default_resource', 'require_pkce', 'id_token_claims'] as const;
 
 export const LOGOUT_CONFIRMATION = ['auto', 'always'] as const;
 
@@ -17,6 +17,7 @@ export function rpMetadataProblem(key: string, value: unknown, metadata: Record<
   if (value === undefined) return undefined;
   if (key === 'logout_confirmation' && !(LOGOUT_CONFIRMATION as readonly unknown[]).includes(value)) return 'logout_confirmation must be auto or always';
   if (key === 'default_resource' && (typeof value !== 'string' || !URL.canParse(value))) return 'default_resource must be an API identifier (an absolute URI)';
+  if (key === 'id_token_claims' && typeof value !== 'boolean') return 'id_token_claims must be true or false';
   if (key === 'require_pkce') {
     if (typeof value !== 'boolean') return 'require_pkce must be true or false';
     if (!value && metadata.token_endpoint_auth_method === 'none') return 'require_pkce cannot be false for a public client';
@@ -95,4 +96,27 @@ export async function revocationWithoutBody(ctx: { path: string; status: number;
     ctx.body = null;
     ctx.status = 200;
   }
+}
+
+/**
+ * `id_token_claims: true`: the claims of the granted scopes (`profile`,
+ * `email`, …) go in the ID token too, for relying parties that read only the
+ * ID token (Auth.js by default). The engine otherwise keeps them for UserInfo
+ * when the access token can be used there (OIDC Core §5.4); it then narrows
+ * the ID token's scope to `openid`, which this widens back to the grant's
+ * OpenID scopes for such clients.
+ */
+export function releaseScopeClaimsInIdToken(provider: { IdToken: unknown }): void {
+  type Entities = { AuthorizationCode?: { scope?: string }; RefreshToken?: { scope?: string }; Grant?: { getOIDCScopeFiltered(s: Set<string>): string } };
+  type IdTokenLike = { scope?: string; client?: Client; ctx?: KoaContextWithOIDC; payload(): Promise<Record<string, unknown>> };
+  const proto = (provider.IdToken as { prototype: IdTokenLike }).prototype;
+  const payload = proto.payload;
+  proto.payload = async function payloadWithScopeClaims(this: IdTokenLike) {
+    if (this.scope === 'openid' && extra(this.client, 'id_token_claims') === true) {
+      const entities = this.ctx?.oidc?.entities as Entities | undefined;
+      const requested = entities?.AuthorizationCode?.scope ?? entities?.RefreshToken?.scope;
+      if (requested && entities?.Grant) this.scope = entities.Grant.getOIDCScopeFiltered(new Set(requested.split(' ')));
+    }
+    return payload.call(this);
+  };
 }
