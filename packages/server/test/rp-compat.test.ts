@@ -132,6 +132,9 @@ describe('default_resource', () => {
     const claims = decodeJwt(tokens.access_token);
     expect(claims.aud).toBe(API);
     expect(claims.client_id).toBe('rp');
+    // That token cannot be used at UserInfo, so the ID token carries the scopes' claims.
+    const withProfile = await codeFlow(await confidential('rp'), new UserAgent(), t.issuer, USER, { scope: 'openid profile' });
+    expect(withProfile.tokens.claims()).toMatchObject({ preferred_username: 'alice' });
     // Another client without one still gets an opaque token for UserInfo.
     const plain = await codeFlow(await confidential('web'), new UserAgent(), t.issuer, USER, { scope: 'openid' });
     expect(plain.tokens.access_token.split('.').length).toBe(1);
