@@ -38,6 +38,7 @@ import { registerOpsRoutes } from './http/ops.js';
 import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage, signingOutPage } from './interaction/views.js';
 import { bootstrap } from './bootstrap.js';
 import { createInstanceRepository } from './instance/repository.js';
+import { logEngineErrors } from './oidc/error-log.js';
 import { MfaFactors } from './mfa/factors.js';
 import { installLoginStep } from './mfa/login-step.js';
 import { pageContext } from './web/layout.js';
@@ -157,6 +158,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         passwordGrant: { identity, throttle, metrics, mfaRequired: mfaDueForPasswordGrant({ clients, tenants, factors: () => platform.mfa }) },
       });
       wireEngineEvents(provider, log, metrics, throttle);
+      logEngineErrors(provider, log);
       enforceClientIpAllowlists(provider, (denial) => auditIpDenial(events, log, denial));
       // Device details for the account's sessions page (the engine stores none).
       recordSessionMeta(provider, sessionMeta, log);

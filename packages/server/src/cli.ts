@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadSettings, parseDeclarative, readDeclarativeFile } from './config/load.js';
 import { reportStartupFailure } from './startup/checks.js';
+import { unknownCommand } from './cli-help.js';
 import { createApp } from './app.js';
 import { openStore } from './storage/database.js';
 import { ConflictError } from './storage/errors.js';
@@ -94,8 +95,8 @@ export async function runCli(argv: string[]): Promise<number> {
         console.log(USAGE);
         return 0;
       default:
-        console.error(`tessera: unknown command "${argv.join(' ')}"\n\n${USAGE}`);
-        return 2;
+        // `tessera users` lists the users commands (generated from USAGE); typos get a suggestion.
+        return unknownCommand(argv, USAGE);
     }
   } catch (err) {
     // Configuration, port and database problems: one line (startup/checks.ts), exit code 1.

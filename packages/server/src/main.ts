@@ -33,6 +33,10 @@ export async function serve(): Promise<number> {
     if (code === undefined) throw err;
     return code;
   }
+  if (settings.configFile) {
+    const { created, updated, unchanged } = app.configApplied;
+    app.log.info({ file: settings.configFile, created, updated, unchanged }, `config applied: ${created} created, ${updated} updated, ${unchanged} unchanged`);
+  }
   app.log.info({ address, issuer: app.provider().issuer }, 'Tessera is listening');
   const issuer = app.provider().issuer;
   const admin = app.bootstrapped.admin;

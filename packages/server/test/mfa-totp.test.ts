@@ -148,10 +148,12 @@ describe('sign-in with TOTP', () => {
     const second = await toMfaPage('pia');
     const replay = await second.agent.post(new URL(formAction(second.html, '/mfa/totp'), t.issuer), { code });
     expect(replay.status).toBe(401);
-    expect(text(await replay.text())).toContain('The code is not valid');
+    // The right code a second time: told so, with what to do (issue 19).
+    expect(text(await replay.text())).toContain('This code was already used. Wait for the next code in your app');
     // An older code (below the last used step) is refused too.
     const older = await second.agent.post(new URL(formAction(second.html, '/mfa/totp'), t.issuer), { code: authenticator.codeAt(Authenticator.currentStep() - 2) });
     expect(older.status).toBe(401);
+    expect(text(await older.text())).toContain('The code is not valid');
     expect(await audit('pia', 'mfa.challenge_failed')).toHaveLength(2);
     // The interaction still waits for a good code.
     const fine = await second.agent.post(new URL(formAction(second.html, '/mfa/totp'), t.issuer), { code: await authenticator.nextCode() });

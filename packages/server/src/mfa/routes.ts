@@ -49,8 +49,9 @@ export function registerMfaLoginRoutes(app: FastifyInstance, deps: MfaLoginDeps)
     const outcome = await service.verifyTotp(pending.user, form.data.code, context(request));
     if (outcome.ok) return step.finishMfa(request, reply, pending, ['otp']);
     deps.platform.throttle.recordFailure(request.ip);
-    // Wrong, replayed, expired, or the account is locked: one message for all.
-    return renderChallenge(request, reply.code(401), pending, { form: 'totp', code: 'invalid_code' });
+    // Wrong, expired, or the account is locked: one message. The right code a second time gets its own
+    // (whoever typed it already knows the code was right; it tells them to wait for the next one).
+    return renderChallenge(request, reply.code(401), pending, { form: 'totp', code: outcome.reason === 'already_used' ? 'code_already_used' : 'invalid_code' });
   });
 
   app.post('/interaction/:uid/mfa/recovery', html, async (request, reply) => {

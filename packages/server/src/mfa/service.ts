@@ -6,7 +6,7 @@ import type { KeyEncryptionKey } from '../oidc/kek.js';
 import type { DomainEventType, EventBus, EventContext } from '../audit/events.js';
 import type { EnrolledFactor, FactorKind, FactorProvider, MfaFactors } from './factors.js';
 import type { MfaRepository } from './repository.js';
-import { generateTotpSecret, groupSecret, matchTotp, qrDataUri, totpUri } from './totp.js';
+import { generateTotpSecret, groupSecret, matchTotp, totpCodeAlreadyUsed, qrDataUri, totpUri } from './totp.js';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
 import { mfaRequired } from './policy.js';
 import type { MfaMode } from './policy.js';
@@ -32,7 +32,8 @@ export interface TotpSetup {
   qr: string;
 }
 
-export type VerifyOutcome = { ok: true } | { ok: false; reason: 'invalid' | 'locked' };
+/** `already_used`: the right code a second time (refused and counted like a wrong one; only the message differs). */
+export type VerifyOutcome = { ok: true } | { ok: false; reason: 'invalid' | 'already_used' | 'locked' };
 export type RecoveryOutcome = { ok: true; remaining: number } | { ok: false; reason: 'invalid' | 'locked' };
 export type RemoveOutcome = 'removed' | 'not_found' | 'last_factor_required';
 
@@ -136,14 +137,18 @@ export class MfaService {
   async verifyTotp(user: User, code: string, context: EventContext = {}): Promise<VerifyOutcome> {
     const current = await this.deps.users.findById(user.id);
     if (!current || isLocked(current)) return { ok: false, reason: 'locked' };
+    let alreadyUsed = false;
     for (const t of await this.deps.repo.listTotp(user.id)) {
-      const step = matchTotp(this.deps.kek.decrypt(t.encryptedSecret), code, t.lastStep);
+      const secret = this.deps.kek.decrypt(t.encryptedSecret);
+      const step = matchTotp(secret, code, t.lastStep);
       if (step !== null && (await this.deps.repo.advanceTotpStep(t.id, step))) {
         await this.afterSuccess(user.id);
         return { ok: true };
       }
+      alreadyUsed ||= totpCodeAlreadyUsed(secret, code, t.lastStep);
     }
-    return (await this.recordFailure(current, 'totp', context)) ? { ok: false, reason: 'locked' } : { ok: false, reason: 'invalid' };
+    if (await this.recordFailure(current, 'totp', context)) return { ok: false, reason: 'locked' };
+    return { ok: false, reason: alreadyUsed ? 'already_used' : 'invalid' };
   }
 
   // ---- recovery codes ---------------------------------------------------

@@ -51,6 +51,23 @@ export function matchTotp(secretBase32: string, code: string, lastStep: number |
   return found;
 }
 
+/**
+ * True when the code is one of the window's steps at or below `lastStep`:
+ * right, but already used (typically the same code typed twice within 30 s).
+ * The caller still refuses it; it only picks a more helpful message.
+ */
+export function totpCodeAlreadyUsed(secretBase32: string, code: string, lastStep: number | null, now = Date.now()): boolean {
+  if (lastStep === null || !/^\d{6}$/.test(code)) return false;
+  const generator = totp(secretBase32);
+  const current = currentStep(now);
+  let used = false;
+  for (let step = current - TOTP_WINDOW; step <= Math.min(lastStep, current + TOTP_WINDOW); step++) {
+    const expected = generator.generate({ timestamp: step * TOTP_PARAMS.period * 1000 });
+    if (timingSafeEqual(Buffer.from(expected), Buffer.from(code))) used = true;
+  }
+  return used;
+}
+
 /** The key URI as an SVG QR code, as a data: URI for an <img> (the page CSP allows img-src data:). */
 export async function qrDataUri(uri: string): Promise<string> {
   const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
