@@ -9,7 +9,7 @@ import { PRODUCTION_REFUSAL } from './refusal.js';
 export const MOCK_USAGE = `usage: tessera mock-providers [--port 4000] [--host 127.0.0.1] [--public-url URL]
                               [--personas FILE] [--local-email EMAIL] [--slow-ms MS]
                               [--tessera-url URL] [--redirect-uri URI ...]
-                              [--ldap-port 3890 | --no-ldap]
+                              [--ldap-port 3890] [--ldaps-port 6360 | --no-ldaps] [--no-ldap]
 
 Mock Google, Facebook, Entra ID, Keycloak, an LDAP directory and a SAML IdP for development
 (docs/mock-providers.md). Refuses to start with NODE_ENV=production.`;
@@ -38,6 +38,8 @@ export async function runMockProvidersCli(args: string[], env: NodeJS.ProcessEnv
         'redirect-uri': { type: 'string', multiple: true, default: [] },
         'ldap-port': { type: 'string', default: '3890' },
         'no-ldap': { type: 'boolean', default: false },
+        'ldaps-port': { type: 'string', default: '6360' },
+        'no-ldaps': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -52,9 +54,10 @@ export async function runMockProvidersCli(args: string[], env: NodeJS.ProcessEnv
   const port = Number(values.port);
   const slowMs = Number(values['slow-ms']);
   const ldapPort = Number(values['ldap-port']);
+  const ldapsPort = Number(values['ldaps-port']);
   const badPort = (p: number) => !Number.isInteger(p) || p < 0 || p > 65535;
-  if (badPort(port) || badPort(ldapPort) || !Number.isInteger(slowMs) || slowMs < 0) {
-    console.error(`tessera mock-providers: --port and --ldap-port must be 0-65535 and --slow-ms a whole number of milliseconds\n\n${MOCK_USAGE}`);
+  if (badPort(port) || badPort(ldapPort) || badPort(ldapsPort) || !Number.isInteger(slowMs) || slowMs < 0) {
+    console.error(`tessera mock-providers: --port, --ldap-port and --ldaps-port must be 0-65535 and --slow-ms a whole number of milliseconds\n\n${MOCK_USAGE}`);
     return 2;
   }
   let personas: PersonaInput[] | undefined;
@@ -83,7 +86,7 @@ export async function runMockProvidersCli(args: string[], env: NodeJS.ProcessEnv
   try {
     mock = await startMockProviders({
       port, host: values.host, publicUrl: values['public-url'], personas, localEmail, slowMs, clients,
-      tesseraUrl: values['tessera-url'], env, ldap: values['no-ldap'] ? false : { port: ldapPort },
+      tesseraUrl: values['tessera-url'], env, ldap: values['no-ldap'] ? false : { port: ldapPort, ldapsPort: values['no-ldaps'] ? false : ldapsPort },
       saml: { serviceProviders: samlServiceProviders },
     });
   } catch (err) {
@@ -115,6 +118,7 @@ export function describe(mock: MockProviders): string {
   if (mock.ldap) {
     const d = mock.ldap;
     lines.push(`  ldap      ${d.url} (plain), base ${d.baseDn}, service account ${d.bindDn} / ${d.bindPassword}`,
+      ...(d.ldapsUrl ? [`            ${d.ldapsUrl} (TLS; trust the CA at ${mock.url}/ldap/ca.pem)`] : []),
       `            user filter ${d.userFilter}; scenarios per persona at ${mock.url}/ldap`);
   }
   if (mock.saml) {

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import ldap from 'ldapjs';
 import { uuidFor, nameParts, type Persona } from './personas.js';
+import type { TlsMaterial } from './cert.js';
 
 /** What a persona's directory entry and binds do (switch per persona with setScenario or the /ldap page). */
 export const LDAP_SCENARIOS = ['ok', 'deny', 'missing_email', 'duplicate', 'stale_group', 'slow', 'account_disabled', 'password_expired'] as const;
@@ -33,10 +34,16 @@ export interface LdapOptions {
   localEmail: string;
   personas: Persona[];
   slow(): Promise<void>;
+  /** Also serve LDAPS (TLS from the first byte) on this port with this certificate. */
+  tls?: { port: number; material: TlsMaterial };
 }
 
 export interface MockDirectory {
+  /** Plain LDAP. */
   url: string;
+  /** LDAPS, when served: trust `caCertificatePem` (also at GET /ldap/ca.pem). */
+  ldapsUrl?: string;
+  caCertificatePem?: string;
   port: number;
   baseDn: string;
   usersDn: string;
@@ -104,72 +111,80 @@ export async function startMockDirectory(o: LdapOptions): Promise<MockDirectory>
     return out;
   }
 
-  const server = ldap.createServer();
   const norm = (dn: string) => ldap.parseDN(dn).toString().toLowerCase();
 
-  server.bind(base, async (req: BindRequest, res: LdapRes, next: (e?: unknown) => void) => {
-    const dn = norm(req.dn.toString());
-    const password = String(req.credentials ?? '');
-    const persona = o.personas.find((p) => norm(personDn(p)) === dn);
-    const s = persona ? scenarioOf(persona.id) : 'ok';
-    if (s === 'slow') await o.slow();
-    let ok = false;
-    let error: unknown = new ldap.InvalidCredentialsError(AD_BIND_ERROR('52e'));
-    if (dn === norm(o.bindDn)) ok = password === o.bindPassword;
-    else if (persona && password === persona.password) {
-      if (s === 'account_disabled') error = new ldap.InvalidCredentialsError(AD_BIND_ERROR('533'));
-      else if (s === 'password_expired') error = new ldap.InvalidCredentialsError(AD_BIND_ERROR('532'));
-      else ok = s !== 'deny';
-    }
-    binds.push({ dn: req.dn.toString(), ok, at: Date.now() });
-    if (binds.length > 10_000) binds.shift();
-    if (!ok) return fail(res, next, error);
-    res.end();
-    return next();
-  });
-
-  server.search(base, async (req: SearchRequest, res: LdapRes, next: (e?: unknown) => void) => {
-    const who = req.connection.ldap.bindDN.toString().toLowerCase();
-    if (who === 'cn=anonymous') {
-      // As Active Directory: no anonymous reads (slapd would allow them; Tessera must bind anyway).
-      return fail(res, next, new ldap.OperationsError('000004DC: LdapErr: DSID-0C090A5C, comment: In order to perform this operation a successful bind must be completed on the connection., data 0, v4563'));
-    }
-    const bound = o.personas.find((p) => norm(personDn(p)) === who);
-    if (bound && scenarioOf(bound.id) === 'slow') await o.slow();
-    else if (o.personas.some((p) => scenarioOf(p.id) === 'slow') && who === norm(o.bindDn)) {
-      // The service account's lookups are slow when they concern a slow persona.
-      const text = req.filter.toString().toLowerCase();
-      if (o.personas.some((p) => scenarioOf(p.id) === 'slow' && (text.includes(`=${p.id})`) || (p.email && text.includes(p.email.toLowerCase()))))) await o.slow();
-    }
-    const reqBase = norm(req.dn.toString());
-    const all = entries();
-    if (!all.some((e) => norm(e.dn) === reqBase)) return fail(res, next, new ldap.NoSuchObjectError(req.dn.toString()));
-    // Case-insensitive matching on names and values (as the usual matching rules for uid, mail, member).
-    const filter = ldap.parseFilter(req.filter.toString().toLowerCase()) as unknown as { matches(o: Attrs, strictAttrCase: boolean): boolean };
-    for (const e of all) {
-      const dn = norm(e.dn);
-      const inScope = req.scope === 'base' ? dn === reqBase
-        : req.scope === 'one' ? dn.endsWith(`,${reqBase}`) && dn.split(',').length === reqBase.split(',').length + 1
-          : dn === reqBase || dn.endsWith(`,${reqBase}`);
-      if (!inScope) continue;
-      const lowered = Object.fromEntries(Object.entries(e.attributes).map(([k, v]) => [k, v.map((x) => x.toLowerCase())]));
-      // Sent as a ready entry: ldapjs' own attribute selection compares names case-sensitively.
-      if (filter.matches(lowered, false)) {
-        res.send(res.createSearchEntry({ objectName: ldap.parseDN(e.dn), attributes: ldapAttributes(select(e.attributes, req.attributes)) }));
+  /** The same directory behind each listener (plain and TLS). */
+  const install = (server: ldap.Server) => {
+    server.bind(base, async (req: BindRequest, res: LdapRes, next: (e?: unknown) => void) => {
+      const dn = norm(req.dn.toString());
+      const password = String(req.credentials ?? '');
+      const persona = o.personas.find((p) => norm(personDn(p)) === dn);
+      const s = persona ? scenarioOf(persona.id) : 'ok';
+      if (s === 'slow') await o.slow();
+      let ok = false;
+      let error: unknown = new ldap.InvalidCredentialsError(AD_BIND_ERROR('52e'));
+      if (dn === norm(o.bindDn)) ok = password === o.bindPassword;
+      else if (persona && password === persona.password) {
+        if (s === 'account_disabled') error = new ldap.InvalidCredentialsError(AD_BIND_ERROR('533'));
+        else if (s === 'password_expired') error = new ldap.InvalidCredentialsError(AD_BIND_ERROR('532'));
+        else ok = s !== 'deny';
       }
-    }
-    res.end();
-    return next();
-  });
+      binds.push({ dn: req.dn.toString(), ok, at: Date.now() });
+      if (binds.length > 10_000) binds.shift();
+      if (!ok) return fail(res, next, error);
+      res.end();
+      return next();
+    });
 
-  await new Promise<void>((resolve, reject) => {
+    server.search(base, async (req: SearchRequest, res: LdapRes, next: (e?: unknown) => void) => {
+      const who = req.connection.ldap.bindDN.toString().toLowerCase();
+      if (who === 'cn=anonymous') {
+        // As Active Directory: no anonymous reads (slapd would allow them; Tessera must bind anyway).
+        return fail(res, next, new ldap.OperationsError('000004DC: LdapErr: DSID-0C090A5C, comment: In order to perform this operation a successful bind must be completed on the connection., data 0, v4563'));
+      }
+      const bound = o.personas.find((p) => norm(personDn(p)) === who);
+      if (bound && scenarioOf(bound.id) === 'slow') await o.slow();
+      else if (o.personas.some((p) => scenarioOf(p.id) === 'slow') && who === norm(o.bindDn)) {
+        // The service account's lookups are slow when they concern a slow persona.
+        const text = req.filter.toString().toLowerCase();
+        if (o.personas.some((p) => scenarioOf(p.id) === 'slow' && (text.includes(`=${p.id})`) || (p.email && text.includes(p.email.toLowerCase()))))) await o.slow();
+      }
+      const reqBase = norm(req.dn.toString());
+      const all = entries();
+      if (!all.some((e) => norm(e.dn) === reqBase)) return fail(res, next, new ldap.NoSuchObjectError(req.dn.toString()));
+      // Case-insensitive matching on names and values (as the usual matching rules for uid, mail, member).
+      const filter = ldap.parseFilter(req.filter.toString().toLowerCase()) as unknown as { matches(o: Attrs, strictAttrCase: boolean): boolean };
+      for (const e of all) {
+        const dn = norm(e.dn);
+        const inScope = req.scope === 'base' ? dn === reqBase
+          : req.scope === 'one' ? dn.endsWith(`,${reqBase}`) && dn.split(',').length === reqBase.split(',').length + 1
+            : dn === reqBase || dn.endsWith(`,${reqBase}`);
+        if (!inScope) continue;
+        const lowered = Object.fromEntries(Object.entries(e.attributes).map(([k, v]) => [k, v.map((x) => x.toLowerCase())]));
+        // Sent as a ready entry: ldapjs' own attribute selection compares names case-sensitively.
+        if (filter.matches(lowered, false)) {
+          res.send(res.createSearchEntry({ objectName: ldap.parseDN(e.dn), attributes: ldapAttributes(select(e.attributes, req.attributes)) }));
+        }
+      }
+      res.end();
+      return next();
+    });
+    return server;
+  };
+
+  const listen = (server: ldap.Server, port: number) => new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
+    server.listen(port, o.host, () => resolve((server as unknown as { address(): AddressInfo }).address().port));
   });
-  const port = (server as unknown as { address(): AddressInfo }).address().port;
+  const server = install(ldap.createServer());
+  const port = await listen(server, o.port);
+  const tlsServer = o.tls ? install(ldap.createServer({ certificate: o.tls.material.certPem, key: o.tls.material.keyPem })) : undefined;
+  const tlsPort = tlsServer ? await listen(tlsServer, o.tls!.port).catch((err: unknown) => { server.close(() => undefined); throw err; }) : undefined;
+  const hostPart = o.host.includes(':') ? `[${o.host}]` : o.host;
 
   return {
-    url: `ldap://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`, port, baseDn: base, usersDn, groupsDn,
+    url: `ldap://${hostPart}:${port}`, port, baseDn: base, usersDn, groupsDn,
+    ...(tlsServer ? { ldapsUrl: `ldaps://${hostPart}:${tlsPort}`, caCertificatePem: o.tls!.material.caPem } : {}),
     bindDn: o.bindDn, bindPassword: o.bindPassword, userFilter: '(&(objectClass=inetOrgPerson)(|(uid={{username}})(mail={{username}})))',
     binds, scenarioOf,
     setScenario(persona, scenario) {
@@ -177,7 +192,9 @@ export async function startMockDirectory(o: LdapOptions): Promise<MockDirectory>
       if (!isLdapScenario(scenario)) throw new Error(`unknown directory scenario ${scenario}`);
       scenarios.set(persona, scenario);
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await Promise.all([server, ...(tlsServer ? [tlsServer] : [])].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
+    },
   };
 }
 

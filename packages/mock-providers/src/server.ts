@@ -11,6 +11,7 @@ import { isScenario, type Scenario, type SignIn } from './scenarios.js';
 import { createSigner } from './tamper.js';
 import { startMockDirectory, type MockDirectory } from './ldap.js';
 import { handleLdapPage } from './ldap-page.js';
+import { serverTls } from './cert.js';
 import { createSamlIdp, type MockSamlIdp, type SamlServiceProvider } from './saml.js';
 import { PRODUCTION_REFUSAL } from './refusal.js';
 
@@ -47,8 +48,11 @@ export interface MockOptions {
   clients?: MockClient[];
   /** The environment checked for NODE_ENV=production; default process.env. */
   env?: NodeJS.ProcessEnv;
-  /** The mock LDAP directory: its port (default 3890, or a free one when `port` is 0) and accounts; false: none. */
-  ldap?: false | { port?: number; baseDn?: string; bindDn?: string; bindPassword?: string };
+  /**
+   * The mock LDAP directory: plain port (default 3890), LDAPS port (default 6360; false: none), both
+   * free ones when `port` is 0; base and service account. false: no directory.
+   */
+  ldap?: false | { port?: number; ldapsPort?: number | false; baseDn?: string; bindDn?: string; bindPassword?: string };
   /** The mock SAML IdP at /saml: its service providers (default: Tessera's alias `saml`); false: none. */
   saml?: false | { serviceProviders?: SamlServiceProvider[] };
 }
@@ -183,8 +187,11 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
     },
   });
   const ldapOptions = options.ldap === false ? undefined : options.ldap ?? {};
+  const ephemeral = (options.port ?? 4000) === 0;
+  const ldapsPort = ldapOptions?.ldapsPort ?? (ephemeral ? 0 : 6360);
   const directory = ldapOptions && await startMockDirectory({
-    port: ldapOptions.port ?? ((options.port ?? 4000) === 0 ? 0 : 3890), host,
+    port: ldapOptions.port ?? (ephemeral ? 0 : 3890), host,
+    ...(ldapsPort === false ? {} : { tls: { port: ldapsPort, material: await serverTls(new URL(url).hostname.replace(/^\[|\]$/g, '')) } }),
     baseDn: ldapOptions.baseDn ?? 'dc=example,dc=com', bindDn: ldapOptions.bindDn ?? 'cn=admin,dc=example,dc=com',
     bindPassword: ldapOptions.bindPassword ?? 'admin-secret', localEmail, personas, slow,
   }).catch(async (err: unknown) => {
@@ -213,6 +220,10 @@ export async function startMockProviders(options: MockOptions = {}): Promise<Moc
     const rest = '/' + restParts.join('/');
     if (full.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) return sendHtml(res, 200, indexPage());
     if (full.pathname === '/ldap' && directory) return handleLdapPage(directory, personas, req, res);
+    if (full.pathname === '/ldap/ca.pem' && directory?.caCertificatePem) {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file', 'cache-control': 'no-store' }).end(directory.caCertificatePem);
+      return;
+    }
     if (first === 'saml' && samlIdp) return samlIdp.handle(rest, req, res, full);
     const name = MOCK_NAMES.find((n) => n === first);
     if (!name) return sendHtml(res, 404, errorPage('Not found', `No mock at ${full.pathname}. Mocks: ${MOCK_NAMES.map((n) => `/${n}`).join(', ')}.`));

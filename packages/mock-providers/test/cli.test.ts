@@ -52,7 +52,7 @@ describe('tessera mock-providers', () => {
     expect((await run(['--port', 'abc'], { NODE_ENV: 'development' })).code).toBe(2);
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'personas:\n  - id: Bad Id\n    name: X\n');
-    const r = await run(['--port', '0', '--ldap-port', '0', '--personas', file], { NODE_ENV: 'development' });
+    const r = await run(['--port', '0', '--ldap-port', '0', '--ldaps-port', '0', '--personas', file], { NODE_ENV: 'development' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${file}: personas.0.id`);
   });
@@ -76,7 +76,7 @@ describe('tessera mock-providers', () => {
       '  - entity_id: http://localhost:3999/federation/adfs/saml/metadata',
       '    acs_urls: [http://localhost:3999/federation/adfs/saml/acs]',
     ].join('\n'));
-    const r = await run(['--port', '0', '--ldap-port', '0', '--personas', file], { NODE_ENV: 'development' }, async (url) => {
+    const r = await run(['--port', '0', '--ldap-port', '0', '--ldaps-port', '0', '--personas', file], { NODE_ENV: 'development' }, async (url) => {
       const config = await oidc.discovery(new URL(`${url}/entra`), 'dev-app', 'dev-secret-123', undefined, { execute: [oidc.allowInsecureRequests] });
       const redirect = 'http://localhost:3999/federation/corp/callback';
       const authUrl = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'openid email', state: 'st', nonce: 'nn', login_hint: 'erin:link_required' });

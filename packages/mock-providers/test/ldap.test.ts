@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, InvalidCredentialsError } from 'ldapts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +116,32 @@ describe('mock LDAP directory (ldapts as the client)', () => {
     expect(dir.scenarioOf('dave')).toBe('deny');
     const bad = await fetch(`${mock.url}/ldap`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'persona=dave&scenario=explode' });
     expect(bad.status).toBe(400);
+  });
+
+  it('LDAPS: a client that trusts the mock CA (from /ldap/ca.pem) binds and searches; one that does not is refused', async () => {
+    expect(dir.ldapsUrl).toMatch(/^ldaps:\/\/127\.0\.0\.1:\d+$/);
+    const served = await (await fetch(`${mock.url}/ldap/ca.pem`)).text();
+    expect(served).toBe(dir.caCertificatePem);
+    const trusting = new Client({ url: dir.ldapsUrl!, tlsOptions: { ca: [served] } });
+    clients.push(trusting);
+    await trusting.bind(dir.bindDn, dir.bindPassword);
+    const { searchEntries } = await trusting.search(dir.usersDn, { filter: '(uid=carol)', attributes: ['mail'] });
+    expect(searchEntries[0]!.mail).toBe('carol@example.org');
+    const untrusting = new Client({ url: dir.ldapsUrl!, connectTimeout: 3000 });
+    clients.push(untrusting);
+    await expect(untrusting.bind(dir.bindDn, dir.bindPassword)).rejects.toThrow(/certificate/i);
+  });
+
+  it('Debian ldapsearch verifies the LDAPS certificate against the mock CA', async () => {
+    const caFile = join(mkdtempSync(join(tmpdir(), 'mock-ldap-ca-')), 'ca.pem');
+    writeFileSync(caFile, dir.caCertificatePem!);
+    const { stdout } = await run('ldapsearch', ['-x', '-LLL', '-H', dir.ldapsUrl!, '-D', dir.bindDn, '-w', dir.bindPassword, '-b', dir.usersDn, '(uid=alice)', 'mail'], {
+      env: { ...process.env, LDAPTLS_CACERT: caFile, LDAPTLS_REQCERT: 'demand' },
+    }).catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? new Error('ldapsearch is missing: install Debian ldap-utils (.ci/run does)') : err;
+    });
+    expect(stdout).toContain('mail: alice@example.com');
+    rmSync(caFile, { force: true });
   });
 
   it('Debian ldapsearch reads the same entries', async () => {
