@@ -31,6 +31,7 @@ import { EventBus } from './audit/events.js';
 import { createAuditRepository } from './audit/repository.js';
 import { createOutboxRepository } from './notify/outbox.js';
 import { createOutboxMailer, createOutboxSms, createSmtpMailer } from './notify/senders.js';
+import { createHttpSms } from './notify/sms-http.js';
 import { createActionTokenRepository } from './identity/tokens.js';
 import { AccountSessions } from './account/session.js';
 import { createSessionMetaRepository, recordSessionMeta } from './account/session-meta.js';
@@ -186,7 +187,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const platform: Platform = {
       settings, log, metrics, throttle, db, tenants, roles, users, clients, apis, payloads, identity, events, audit, outbox, mailer,
       tokens: createActionTokenRepository(db),
-      sms: createOutboxSms(outbox, log),
+      sms: settings.sms.provider === 'outbox' ? createOutboxSms(outbox, log) : createHttpSms(settings.sms, log),
       accountSessions: new AccountSessions({ issuer: settings.issuer, cookieKey, payloads, users }),
       provider: () => engine.provider,
       secureCookies: settings.issuer.startsWith('https:'),

@@ -233,7 +233,7 @@ describe('languages and the JSON API', () => {
     const ok = await api({ email: unique('api'), password: PASSWORD });
     const created = await ok.json() as Record<string, unknown>;
     expect(ok.status).toBe(201);
-    expect(Object.keys(created).sort()).toEqual(['email_verified', 'id', 'status']);
+    expect(Object.keys(created).sort()).toEqual(['email_verified', 'id', 'phone_number_verified', 'status']);
     expect(ok.headers.get('set-cookie')).toBeNull();
   });
 });

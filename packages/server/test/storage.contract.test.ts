@@ -158,6 +158,26 @@ for (const engine of ENGINES) {
         await tenants.upsert('globex', 'Globex');
       });
 
+      test('markEmailVerified / markPhoneVerified: only for the current address or number; a pending account activates once every required channel is confirmed', async () => {
+        const u = await users.create({ tenantId: 'acme', email: 'pat@example.com', phoneNumber: '+4930123456', status: 'pending' });
+        // The address first, while the phone is required: still pending.
+        expect(await users.markEmailVerified(u.id, 'other@example.com', { requirePhone: true })).toBeUndefined();
+        expect(await users.markEmailVerified(u.id, 'PAT@example.com', { requirePhone: true })).toMatchObject({ emailVerified: true, status: 'pending' });
+        expect(await users.markPhoneVerified(u.id, '+4930999999', { requireEmail: true })).toBeUndefined();
+        const done = await users.markPhoneVerified(u.id, '+4930123456', { requireEmail: true });
+        expect(done).toMatchObject({ phoneNumberVerified: true, status: 'active', version: u.version + 1 });
+
+        // The phone first, the address required: pending until the address; without requireEmail, the phone alone activates.
+        const v = await users.create({ tenantId: 'acme', email: 'vic@example.com', phoneNumber: '+4930222222', status: 'pending' });
+        expect(await users.markPhoneVerified(v.id, '+4930222222', { requireEmail: true })).toMatchObject({ status: 'pending' });
+        expect(await users.markEmailVerified(v.id, 'vic@example.com', { requirePhone: true })).toMatchObject({ status: 'active' });
+        const w = await users.create({ tenantId: 'acme', email: 'wes@example.com', phoneNumber: '+4930333333', status: 'pending' });
+        expect(await users.markPhoneVerified(w.id, '+4930333333', { requireEmail: false })).toMatchObject({ status: 'active', emailVerified: false });
+        // Other statuses stay.
+        const x = await users.create({ tenantId: 'acme', email: 'xia@example.com', phoneNumber: '+4930444444', status: 'disabled' });
+        expect(await users.markPhoneVerified(x.id, '+4930444444', { requireEmail: false })).toMatchObject({ status: 'disabled', phoneNumberVerified: true });
+      });
+
       test('create returns the user as it reads back', async () => {
         const u = await users.create({
           tenantId: 'acme', username: 'Alice', email: 'Alice@Example.com', emailVerified: true,

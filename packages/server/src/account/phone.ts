@@ -25,7 +25,7 @@ export function registerPhoneRoutes(app: FastifyInstance, deps: AccountPageDeps 
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
     const { user } = page.account;
-    const result = await deps.service.sendPhoneCode(user, page.ctx.locale);
+    const result = await deps.service.sendPhoneCode(user, page.ctx.locale, request.ip);
     if (result.ok) return render(reply, page, { user, sent: true });
     // Nothing to send (no number, or already confirmed): the page shows the current state.
     if (result.reason !== 'too_many_requests') return reply.redirect('/account/phone', 303);

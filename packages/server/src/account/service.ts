@@ -7,7 +7,8 @@ import { normalizeEmail, normalizeUsername } from '../identity/model.js';
 import type { User, UserProfilePatch } from '../identity/model.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import type { TenantPolicy } from '../identity/policy.js';
-import type { Mailer, SmsSender } from '../notify/senders.js';
+import type { Mailer } from '../notify/senders.js';
+import type { PhoneCodes } from '../identity/phone-codes.js';
 import { LOCALES, translator } from '../i18n/index.js';
 import type { Locale } from '../i18n/index.js';
 import type { ProfileForm } from './schemas.js';
@@ -18,16 +19,14 @@ export interface AccountServiceDeps {
   tenants: TenantRepository;
   tokens: ActionTokenRepository;
   mailer: Mailer;
-  sms: SmsSender;
+  /** SMS codes and their limits, shared with registration (identity/phone-codes.ts). */
+  phoneCodes: PhoneCodes;
   events: EventBus;
   log: Logger;
 }
 
-/** Per account and hour: email-change links and phone codes sent (each one is a message to an address the user typed). */
+/** Per account and hour: email-change links sent (each one is a message to an address the user typed; phone codes: identity/phone-codes.ts). */
 export const SENDS_PER_HOUR = 5;
-/** Wrong guesses a phone code survives; the next one voids it (10^6 codes, so the odds stay at 5 in a million). */
-export const PHONE_CODE_ATTEMPTS = 5;
-export const PHONE_CODE_TTL_SECONDS = 600;
 const HOUR_MS = 3_600_000;
 
 export type FieldErrors = Record<string, string>;
@@ -166,34 +165,23 @@ export class AccountService {
     return { ok: true, email };
   }
 
-  /** Sends a 6-digit code to the account's (unconfirmed) phone number. */
-  async sendPhoneCode(user: User, locale: Locale): Promise<PhoneCodeResult> {
-    if (!user.phoneNumber) return { ok: false, reason: 'no_phone' };
-    if (user.phoneNumberVerified) return { ok: false, reason: 'already_verified' };
-    if (await this.deps.tokens.countSince(user.id, 'phone_confirm', Date.now() - HOUR_MS) >= SENDS_PER_HOUR) {
-      return { ok: false, reason: 'too_many_requests' };
-    }
-    const code = await this.deps.tokens.createCode({
-      userId: user.id, tenantId: user.tenantId, purpose: 'phone_confirm', target: user.phoneNumber, ttlSeconds: PHONE_CODE_TTL_SECONDS,
-    });
-    const t = translator(userLocale(user, locale));
-    await this.deps.sms.send({ to: user.phoneNumber, text: t('account.sms.code', { code, minutes: PHONE_CODE_TTL_SECONDS / 60 }) });
-    return { ok: true };
+  /**
+   * Sends a 6-digit code to the account's (unconfirmed) phone number, within
+   * the limits per account, number and client IP.
+   * @throws DeliveryError when the SMS provider cannot take it.
+   */
+  async sendPhoneCode(user: User, locale: Locale, ip?: string | null): Promise<PhoneCodeResult> {
+    const sent = await this.deps.phoneCodes.send(user, { locale, ip });
+    return sent.ok ? { ok: true } : { ok: false, reason: sent.reason };
   }
 
   /**
-   * Checks a phone code. Wrong guesses count against the code; the
-   * PHONE_CODE_ATTEMPTS-th voids it, and a new one must be sent.
+   * Checks a phone code; wrong guesses count against it (identity/phone-codes.ts).
    * @throws NotFoundError if the user vanished meanwhile.
    */
   async confirmPhone(user: User, code: string, ctx: EventContext): Promise<ConfirmPhoneResult> {
-    const consumed = await this.deps.tokens.consumeCode(user.id, code, 'phone_confirm');
-    if (!consumed.ok) {
-      const left = await this.deps.tokens.recordFailure(user.id, 'phone_confirm', PHONE_CODE_ATTEMPTS);
-      return { ok: false, reason: left > 0 ? 'wrong_code' : 'code_expired', attemptsLeft: left };
-    }
-    // The code was sent to a number the account no longer has.
-    if (!user.phoneNumber || consumed.target !== user.phoneNumber) return { ok: false, reason: 'code_expired', attemptsLeft: 0 };
+    const checked = await this.deps.phoneCodes.check(user, code);
+    if (!checked.ok) return checked;
     const updated = await this.deps.users.updateProfile(user.id, { phoneNumberVerified: true });
     await this.emit('user.phone_confirmed', updated, ctx, {});
     return { ok: true };

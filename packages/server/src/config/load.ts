@@ -8,6 +8,8 @@ import { envSchema, fileSchema } from './schema.js';
 import type { DeclarativeConfig } from './schema.js';
 import { BUILT_IN_CLIENT_IDS } from '../oidc/built-in-clients.js';
 import { DEFAULT_CONSOLE_DIR } from '../console/files.js';
+import { smsSettingsFromEnv } from '../notify/sms-config.js';
+import type { SmsSettings } from '../notify/sms-config.js';
 
 /** Everything Tessera needs to know at boot, parsed once and frozen. */
 export interface Settings {
@@ -31,6 +33,8 @@ export interface Settings {
   adminStepUpMaxAge: number;
   /** The admin console's build directory (index.html, assets/), served at /admin. */
   consoleDir: string;
+  /** How SMS go out (SMS_PROVIDER and friends; notify/sms-config.ts). */
+  sms: SmsSettings;
 }
 
 /**
@@ -62,6 +66,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     mailFrom: e.MAIL_FROM,
     adminStepUpMaxAge: e.TESSERA_ADMIN_STEP_UP_MAX_AGE,
     consoleDir: e.TESSERA_CONSOLE_DIR ? resolve(e.TESSERA_CONSOLE_DIR) : DEFAULT_CONSOLE_DIR,
+    sms: smsSettingsFromEnv(env),
     ...overrides,
   };
   return Object.freeze(settings);

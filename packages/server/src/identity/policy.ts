@@ -40,6 +40,11 @@ export const tenantPolicySchema = z.strictObject({
     mode: z.enum(['off', 'optional', 'required'], 'must be off, optional or required').default('optional'),
     required_roles: z.array(z.string().min(1).max(128)).default([]),
   }).default({ mode: 'optional', required_roles: [] }),
+  /** SMS codes (phone confirmation): per phone number and per client IP, per hour, in this tenant (docs/identity.md#mail-and-sms). */
+  sms: z.strictObject({
+    per_number_per_hour: z.number().int().min(1).max(100).default(5),
+    per_ip_per_hour: z.number().int().min(1).max(10_000).default(20),
+  }).default({ per_number_per_hour: 5, per_ip_per_hour: 20 }),
 });
 
 export type TenantPolicy = z.infer<typeof tenantPolicySchema>;

@@ -43,9 +43,19 @@ export interface UserRepository {
    * `email` (a link sent to an old address must not verify a new one), and
    * activates a `pending` account, in one UPDATE. Any other status (locked,
    * disabled) stays. Returns the updated user, or undefined when the user or
-   * address no longer matches.
+   * address no longer matches. With `requirePhone` (the tenant requires a
+   * confirmed phone number), a `pending` account is activated only when its
+   * phone number is confirmed too.
    */
-  markEmailVerified(id: string, email: string): Promise<User | undefined>;
+  markEmailVerified(id: string, email: string, opts?: { requirePhone?: boolean }): Promise<User | undefined>;
+  /**
+   * Marks the phone number verified, only while the account's number is
+   * still `phone`, and activates a `pending` account unless `requireEmail`
+   * (the tenant requires a confirmed address) and the address is not
+   * confirmed yet, in one UPDATE. Returns the updated user, or undefined
+   * when the user or number no longer matches.
+   */
+  markPhoneVerified(id: string, phone: string, opts: { requireEmail: boolean }): Promise<User | undefined>;
   /** Replaces the user's roles in a tenant. @throws NotFoundError for an unknown user. */
   setRoles(id: string, tenantId: string, roles: string[]): Promise<void>;
   /** The user's roles in a tenant (sorted); `User.roles` holds those of the home tenant. */
@@ -239,14 +249,30 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         .where('id', '=', id).executeTakeFirst();
       if (Number(res.numUpdatedRows) === 0) throw new NotFoundError('user', id);
     },
-    async markEmailVerified(id, email) {
+    async markEmailVerified(id, email, opts = {}) {
       const res = await db.updateTable('users')
         .set((eb) => ({
           email_verified: 1,
-          status: eb.case().when('status', '=', 'pending').then('active').else(eb.ref('status')).end(),
+          // One UPDATE reads the phone flag it activates on: a phone confirmation racing it cannot be lost.
+          status: eb.case()
+            .when(opts.requirePhone ? eb.and([eb('status', '=', 'pending'), eb('phone_number_verified', '=', 1)]) : eb('status', '=', 'pending'))
+            .then('active').else(eb.ref('status')).end(),
           updated_at: Date.now(),
         }))
         .where('id', '=', id).where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst();
+      return Number(res.numUpdatedRows) === 0 ? undefined : repo.findById(id);
+    },
+    async markPhoneVerified(id, phone, opts) {
+      const res = await db.updateTable('users')
+        .set((eb) => ({
+          phone_number_verified: 1,
+          status: eb.case()
+            .when(opts.requireEmail ? eb.and([eb('status', '=', 'pending'), eb('email_verified', '=', 1)]) : eb('status', '=', 'pending'))
+            .then('active').else(eb.ref('status')).end(),
+          updated_at: Date.now(),
+          version: eb('version', '+', 1),
+        }))
+        .where('id', '=', id).where('phone_number', '=', phone).executeTakeFirst();
       return Number(res.numUpdatedRows) === 0 ? undefined : repo.findById(id);
     },
     async setRoles(id, tenantId, roles) {

@@ -8,7 +8,9 @@ import { normalizeEmail } from './model.js';
  * confirmation, password reset, phone codes). Only a SHA-256 digest is stored;
  * consumption is one atomic UPDATE, so a token works once even under races.
  */
-export type TokenPurpose = 'email_confirm' | 'email_change' | 'phone_confirm' | 'password_reset' | 'invite';
+export type TokenPurpose = 'email_confirm' | 'email_change' | 'phone_confirm' | 'password_reset' | 'invite'
+  /** Lets the person who just registered confirm their phone number (registration/phone.ts): they cannot sign in yet. */
+  | 'phone_registration';
 
 export type ConsumeResult =
   | { ok: true; userId: string; tenantId: string; target: string | null }

@@ -28,7 +28,7 @@ export function isLocalRequest(request: FastifyRequest): boolean {
  */
 export function outboxFeature(app: FastifyInstance, p: Platform): void {
   app.get('/dev/outbox', { config: { html: true } }, async (request, reply) => {
-    // SMS always goes to the outbox until a provider adapter exists, so the page stays available for it.
+    // Available while either channel uses the outbox (mail without SMTP_URL, SMS without SMS_PROVIDER).
     if ((p.mailer.kind !== 'outbox' && p.sms.kind !== 'outbox') || !isLocalRequest(request)) throw new AppError('not_found', 404, 'Not found.');
     const ctx = pageContext(request);
     return sendPage(reply, outboxPage(ctx, await p.outbox.list(100)));
@@ -43,7 +43,7 @@ function outboxPage(ctx: PageContext, messages: OutboxMessage[]): string {
 </article>`).join('\n');
   return layout(ctx, 'Development outbox', `
 <h1>Development outbox</h1>
-<p class="lead">Mail and SMS Tessera would have sent to a provider (mail: when no SMTP_URL is set; SMS: always, until an SMS provider is configured). Newest first; only shown on this machine.</p>
+<p class="lead">Mail and SMS Tessera would have sent to a provider (mail: when no SMTP_URL is set; SMS: when no SMS_PROVIDER is set). Newest first; only shown on this machine.</p>
 ${items || '<p>No messages yet.</p>'}`, { wide: true });
 }
 

@@ -20,9 +20,9 @@ export interface Mailer {
   close(): Promise<void>;
 }
 
-/** Sends SMS. Only the development outbox today; a provider adapter implements the same interface. */
+/** Sends SMS: the development outbox, or an HTTP provider (notify/sms-http.ts). */
 export interface SmsSender {
-  readonly kind: 'outbox';
+  readonly kind: 'outbox' | 'http';
   send(message: SmsMessage): Promise<void>;
 }
 

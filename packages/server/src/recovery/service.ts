@@ -137,7 +137,8 @@ export class RecoveryService {
       await tx.users.clearLockout(fresh.id);
       const target = parseTarget(consumed.target);
       // Only while the account still has the address the link went to (an email change may have happened since).
-      const confirmed = target.email ? await tx.users.markEmailVerified(fresh.id, target.email) : undefined;
+      const confirmed = target.email
+        ? await tx.users.markEmailVerified(fresh.id, target.email, { requirePhone: policy.required_fields.includes('phone_number') }) : undefined;
       const activated = fresh.status === 'pending' && confirmed?.status === 'active';
       const revoked = await tx.payloads.revokeByAccount(fresh.id);
       await tx.sessionDetails.deleteByAccount(fresh.id);

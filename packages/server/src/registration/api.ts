@@ -36,8 +36,12 @@ export function registerRegistrationApi(app: FastifyInstance, deps: { service: R
     const locale = negotiateLocale(undefined, request.headers['accept-language']);
     const tenantId = parsed.data.tenant ?? 'default';
     try {
-      const { user } = await deps.service.register(registrationInput(parsed.data, parsed.fields, tenantId, locale), requestContext(request));
-      return reply.code(201).send({ id: user.id, status: user.status, email_verified: user.emailVerified });
+      const { user, phone } = await deps.service.register(registrationInput(parsed.data, parsed.fields, tenantId, locale), requestContext(request));
+      return reply.code(201).send({
+        id: user.id, status: user.status, email_verified: user.emailVerified, phone_number_verified: user.phoneNumberVerified,
+        // The tenant requires a confirmed phone number: the token for /registration/phone/confirm and /resend.
+        ...(phone ? { phone_confirmation: { token: phone.token, code_sent: phone.sent } } : {}),
+      });
     } catch (err) {
       if (err instanceof RegistrationInvalid) throw new AppError('validation_failed', 400, 'Some fields are invalid.', err.fields);
       if (err instanceof RegistrationRefused) {

@@ -8,9 +8,11 @@ import { pageContext, sendPage } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
 import { RegistrationInvalid, RegistrationRefused } from './errors.js';
 import { RegistrationService } from './service.js';
+import { PhoneCodes } from '../identity/phone-codes.js';
 import { confirmBody, confirmQuery, parseBody, registerQuery, registrationBody, resendBody, resendQuery } from './schemas.js';
 import { confirmPage, confirmedPage, fieldMessage, messagePage, registeredPage, registerPage, resendPage } from './views.js';
 import { registerRegistrationApi, registrationInput, requestContext } from './api.js';
+import { registerPhoneStepRoutes, sendPhoneStep } from './phone-routes.js';
 
 /** Resend requests per client IP per hour: the per-account limit alone would let one client mail many addresses. */
 export const RESENDS_PER_IP_PER_HOUR = 20;
@@ -28,12 +30,14 @@ export function registrationFeature(app: FastifyInstance, p: Platform): void {
   registerRegistrationPages(app, deps);
   registerConfirmationPages(app, deps);
   registerRegistrationApi(app, { service });
+  registerPhoneStepRoutes(app, deps);
 }
 
 /** The registration service over the platform's shared services (also used by the CLI). */
 export function registrationService(p: Platform): RegistrationService {
   return new RegistrationService({
     db: p.db, tenants: p.tenants, users: p.users, tokens: p.tokens, events: p.events, mailer: p.mailer, issuer: p.settings.issuer, log: p.log,
+    phoneCodes: new PhoneCodes({ db: p.db, tokens: p.tokens, tenants: p.tenants, sms: p.sms, log: p.log }),
   });
 }
 
@@ -78,6 +82,10 @@ function registerRegistrationPages(app: FastifyInstance, deps: RegistrationRoute
     const invite = registerQuery.shape.invite.parse(body.invite);
     try {
       const result = await deps.service.register(registrationInput(body, parsed.fields, tenantId, ctx.locale), requestContext(request));
+      // The tenant requires a confirmed phone number: the code form comes next (it mentions the mail too).
+      if (result.phone) {
+        return sendPhoneStep(request, reply, deps, ctx, result.user, { token: result.phone.token, uiLocales: body.ui_locales, code: result.phone.sent ? 'sent' : 'failed' });
+      }
       const resendUrl = `/confirm-email/resend?${new URLSearchParams({ tenant: tenantId, ...(body.ui_locales ? { ui_locales: body.ui_locales } : {}) })}`;
       return sendPage(reply, registeredPage(ctx, {
         email: result.user.email ?? '',
@@ -157,6 +165,8 @@ function registerConfirmationPages(app: FastifyInstance, deps: RegistrationRoute
     if (!token) return problem(ctx, reply, 'invalid');
     const outcome = await deps.service.confirmEmail(token, requestContext(request));
     if (!outcome.ok) return problem(ctx, reply, outcome.reason, outcome.tenantId);
+    // The address is confirmed; the account still waits for its phone number.
+    if (outcome.phoneToken) return sendPhoneStep(request, reply, deps, ctx, outcome.user, { token: outcome.phoneToken, uiLocales: confirmQuery.shape.ui_locales.parse(parsed.data.ui_locales), code: 'ask' });
     return sendPage(reply, confirmedPage(ctx));
   });
 

@@ -5,7 +5,7 @@ import { ConflictError, inTransaction } from '../storage/errors.js';
 import { isStorableText } from '../storage/text.js';
 import type { EventBus, EventContext } from '../audit/events.js';
 import type { Mailer } from '../notify/senders.js';
-import { createUserRepository } from '../identity/repository.js';
+import { createTenantRepository, createUserRepository } from '../identity/repository.js';
 import type { TenantRepository, UserRepository } from '../identity/repository.js';
 import { createActionTokenRepository } from '../identity/tokens.js';
 import type { ActionTokenRepository } from '../identity/tokens.js';
@@ -17,6 +17,8 @@ import type { Locale } from '../i18n/index.js';
 import { validateRegistration } from './fields.js';
 import type { RegistrationFields } from './fields.js';
 import { RegistrationInvalid, RegistrationRefused } from './errors.js';
+import { RegistrationPhone } from './phone.js';
+import type { PhoneCodes } from '../identity/phone-codes.js';
 
 export interface RegistrationDeps {
   /** For transactions: repositories are rebuilt over the transaction. */
@@ -26,6 +28,8 @@ export interface RegistrationDeps {
   tokens: ActionTokenRepository;
   events: EventBus;
   mailer: Mailer;
+  /** SMS codes for tenants that require a confirmed phone number (identity/phone-codes.ts). */
+  phoneCodes: PhoneCodes;
   issuer: string;
   log: Pick<Logger, 'info' | 'warn'>;
 }
@@ -46,10 +50,13 @@ export interface Registered {
   invited: boolean;
   /** False when the confirmation mail could not be handed to the mailer (the user can ask again). */
   confirmationSent: boolean;
+  /** The tenant requires a confirmed phone number: the continuation token for the code form, and whether the first code went out. */
+  phone?: { token: string; sent: boolean };
 }
 
 export type ConfirmOutcome =
-  | { ok: true; user: User; activated: boolean }
+  /** `phoneToken`: the account still waits for its phone number (a continuation token for the code form). */
+  | { ok: true; user: User; activated: boolean; phoneToken?: string }
   /** `tenantId` when the link exists (expired, used): where to ask for a new one. */
   | { ok: false; reason: 'invalid' | 'expired' | 'used'; tenantId?: string };
 
@@ -69,7 +76,14 @@ class StaleToken extends Error {}
  * until the address is confirmed when the policy asks for it.
  */
 export class RegistrationService {
-  constructor(private readonly deps: RegistrationDeps) {}
+  /** The phone step (tenants with `phone_number` in `required_fields`). */
+  readonly phone: RegistrationPhone;
+
+  constructor(private readonly deps: RegistrationDeps) {
+    this.phone = new RegistrationPhone({
+      tenants: deps.tenants, users: deps.users, tokens: deps.tokens, phoneCodes: deps.phoneCodes, events: deps.events, log: deps.log,
+    });
+  }
 
   /** @throws RegistrationRefused `unknown_tenant` */
   async tenant(tenantId: string): Promise<Tenant> {
@@ -117,7 +131,9 @@ export class RegistrationService {
 
     const invited = invitedEmail !== undefined;
     const passwordHash = await hashPassword(values.password);
-    const status = invited || !tenant.policy.require_email_verification ? 'active' : 'pending';
+    // Pending until every channel the tenant requires is confirmed: the address (an invitation proves it), the phone number.
+    const phoneRequired = RegistrationPhone.required(tenant);
+    const status = phoneRequired || (!invited && tenant.policy.require_email_verification) ? 'pending' : 'active';
     let user: User;
     try {
       user = await inTransaction(this.deps.db, async (trx) => {
@@ -155,7 +171,8 @@ export class RegistrationService {
         this.deps.log.warn({ err, sub: user.id }, 'confirmation mail could not be sent');
       }
     }
-    return { user, invited, confirmationSent };
+    const phone = phoneRequired ? await this.phone.start(user, tenant, { ip: context.ip, locale: mailLocale(input.locale) }) : undefined;
+    return { user, invited, confirmationSent, ...(phone ? { phone } : {}) };
   }
 
   /** The address a confirmation link is for, without consuming it (GET pages: mail scanners prefetch links). */
@@ -179,7 +196,10 @@ export class RegistrationService {
         if (!used.ok) return used;
         const users = createUserRepository(trx);
         const before = await users.findById(used.userId);
-        const user = before && used.target ? await users.markEmailVerified(used.userId, used.target) : undefined;
+        // Inside the transaction, through it: SQLite has one connection, and the outer handle would wait for it forever.
+        const tenant = before ? await createTenantRepository(trx).findById(before.tenantId) : undefined;
+        const requirePhone = tenant ? RegistrationPhone.required(tenant) : false;
+        const user = before && used.target ? await users.markEmailVerified(used.userId, used.target, { requirePhone }) : undefined;
         if (!before || !user) throw new StaleToken();
         // The address is proven: other links sent to it have nothing left to do.
         await tokens.invalidate(user.id, 'email_confirm');
@@ -196,6 +216,11 @@ export class RegistrationService {
         type: 'user.confirmed', tenantId: outcome.user.tenantId, subjectId: outcome.user.id, context,
         data: { channel: 'email', activated: outcome.activated },
       }, (err) => this.deps.log.warn({ err }, 'event listener failed'));
+      // Still waiting for the phone number: the confirmation page carries on with the code form.
+      const tenant = await this.deps.tenants.findById(outcome.user.tenantId);
+      if (tenant && outcome.user.status === 'pending' && RegistrationPhone.required(tenant) && !outcome.user.phoneNumberVerified && outcome.user.phoneNumber) {
+        return { ...outcome, phoneToken: await this.phone.continuation(outcome.user, tenant) };
+      }
     }
     return outcome;
   }
@@ -211,7 +236,12 @@ export class RegistrationService {
     const tenant = isStorableText(tenantId) ? await this.deps.tenants.findById(tenantId) : undefined;
     if (!tenant || !isStorableText(email) || email.length > 254) return;
     const user = await this.deps.users.findByEmail(tenant.id, email);
-    if (!user?.email || user.emailVerified || user.status === 'disabled') return;
+    if (!user?.email || user.status === 'disabled') return;
+    if (user.emailVerified) {
+      // The address is confirmed, the phone number not yet (and the continuation token may be lost): a link back to the code form.
+      if (user.status === 'pending' && RegistrationPhone.required(tenant) && user.phoneNumber && !user.phoneNumberVerified) await this.mailPhoneContinuation(user, tenant);
+      return;
+    }
     const sent = await this.deps.tokens.countSince(user.id, 'email_confirm', Date.now() - HOUR_MS);
     if (sent >= CONFIRMATIONS_PER_HOUR) {
       this.deps.log.info({ sub: user.id }, 'confirmation mail not sent: hourly limit reached');
@@ -252,6 +282,16 @@ export class RegistrationService {
 
   private async sendConfirmation(user: User, tenant: Tenant): Promise<void> {
     await this.deps.mailer.send(await this.confirmationMail(user, tenant));
+  }
+
+  /** Mails a link to the phone step (at most CONFIRMATIONS_PER_HOUR an hour), in the background as `resendConfirmation` does. */
+  private async mailPhoneContinuation(user: User, tenant: Tenant): Promise<void> {
+    if (await this.deps.tokens.countSince(user.id, 'phone_registration', Date.now() - HOUR_MS) >= CONFIRMATIONS_PER_HOUR) return;
+    const token = await this.phone.continuation(user, tenant);
+    const t = translator(mailLocale(user.locale));
+    const link = `${this.deps.issuer}/register/phone?${new URLSearchParams({ token })}`;
+    this.deps.mailer.send({ to: user.email!, subject: t('mail.phone_step.subject', { tenant: tenant.name }), text: t('mail.phone_step.body', { tenant: tenant.name, link }) })
+      .catch((err: unknown) => this.deps.log.warn({ err, sub: user.id }, 'phone-step mail could not be sent'));
   }
 
   /** Creates the single-use link (bound to the current address) and the mail carrying it. */

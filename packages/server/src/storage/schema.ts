@@ -279,6 +279,15 @@ export interface UserExternalIdsTable {
   created_at: number;
 }
 
+/** SMS sent, for the per-number and per-IP limits (migration 026). */
+export interface SmsSendsTable {
+  id: string;
+  tenant_id: string;
+  phone: string;
+  ip: string | null;
+  at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -304,6 +313,7 @@ export interface Database {
   attribute_definitions: AttributeDefinitionsTable;
   user_attributes: UserAttributesTable;
   user_external_ids: UserExternalIdsTable;
+  sms_sends: SmsSendsTable;
 }
 
 export type { Generated };

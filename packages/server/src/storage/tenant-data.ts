@@ -158,6 +158,7 @@ export const TENANT_DATA: TenantDataPart[] = [
   // user data (userdata/): attribute values and external ids of the tenant's users
   byTenant('attribute_values', 'user_attributes', 'dependents'),
   byTenant('external_ids', 'user_external_ids', 'dependents'),
+  byTenant('sms_sends', 'sms_sends', 'dependents'),
   outsideMembers,
   byTenantUsers('memberships', 'memberships'),
   byTenantUsers('role_assignments', 'user_roles'),

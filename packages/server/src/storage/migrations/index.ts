@@ -9,6 +9,7 @@ import * as m007 from './007_admin.js';
 import * as m008 from './008_api_token_format.js';
 import * as m009 from './009_external_links.js';
 import * as m017 from './017_user_data.js';
+import * as m026 from './026_sms_sends.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '008_api_token_format': m008,
   '009_external_links': m009,
   '017_user_data': m017,
+  '026_sms_sends': m026,
 };
 
 export const migrationProvider: MigrationProvider = {
