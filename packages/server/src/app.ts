@@ -7,6 +7,7 @@ import { applyDeclarativeConfig } from './config/apply.js';
 import type { ApplySummary } from './config/apply.js';
 import { openStore } from './storage/database.js';
 import type { Store } from './storage/database.js';
+import { DatabaseUnavailableError } from './storage/availability.js';
 import { createRoleRepository, createTenantRepository, createUserRepository } from './identity/repository.js';
 import { IdentityService } from './identity/service.js';
 import { createApiRepository, createClientRepository, createSigningKeyRepository, withApiCache, withClientCache } from './oidc/repository.js';
@@ -106,7 +107,9 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
   });
   const log = http.log as unknown as Logger;
 
-  const store = deps.store ?? openStore(settings.databaseUrl);
+  const store = deps.store ?? openStore(settings.databaseUrl, { timeoutMs: settings.dbTimeoutMs });
+  // A dropped connection is logged and replaced, never thrown (storage/database.ts).
+  store.onConnectionError((err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'database connection error'));
   try {
     await store.migrate();
     const db = store.db;
@@ -295,7 +298,9 @@ function wireEngineEvents(provider: Provider, log: Logger, metrics: Metrics, thr
     emitter.on(event, (ctx: Parameters<typeof credentialFailure>[0], err: { error?: string }) => credentialFailure(ctx, err));
   }
   provider.on('server_error', (ctx, err) => {
-    log.error({ err, requestId: requestId(ctx), path: ctx.path }, 'protocol engine error');
+    // A database outage is answered 503 (oidc/unavailable.ts) and logged as what it is, not as a bug.
+    if (err instanceof DatabaseUnavailableError) log.warn({ code: err.driverCode, detail: err.message, requestId: requestId(ctx), path: ctx.path }, 'database unavailable');
+    else log.error({ err, requestId: requestId(ctx), path: ctx.path }, 'protocol engine error');
   });
   provider.on('backchannel.error', (_ctx, err, client) => {
     const clientId = (client as unknown as { clientId?: string })?.clientId;

@@ -5,6 +5,7 @@ import { unknownCommand } from './cli-help.js';
 import { createApp } from './app.js';
 import { openStore } from './storage/database.js';
 import { ConflictError } from './storage/errors.js';
+import { DatabaseUnavailableError } from './storage/availability.js';
 import { serve } from './main.js';
 import { generateClientSecret } from './oidc/clients.js';
 import { createClientRepository } from './oidc/repository.js';
@@ -102,6 +103,11 @@ export async function runCli(argv: string[]): Promise<number> {
     // Configuration, port and database problems: one line (startup/checks.ts), exit code 1.
     const startupCode = reportStartupFailure(err, databaseUrlOrUndefined());
     if (startupCode !== undefined) return startupCode;
+    // Locked by another process for longer than TESSERA_DB_TIMEOUT_MS, or gone mid-command: say so, exit 75 (EX_TEMPFAIL: retry).
+    if (err instanceof DatabaseUnavailableError) {
+      console.error(`tessera: ${err.message}; try again`);
+      return 75;
+    }
     if (err instanceof ConflictError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       console.error(`tessera: ${(err as Error).message}`);
       return 2;

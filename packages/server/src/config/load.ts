@@ -35,6 +35,8 @@ export interface Settings {
   consoleDir: string;
   /** How SMS go out (SMS_PROVIDER and friends; notify/sms-config.ts). */
   sms: SmsSettings;
+  /** PostgreSQL: the longest wait for a connection and for one statement (storage/database.ts). */
+  dbTimeoutMs: number;
 }
 
 /**
@@ -67,6 +69,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     adminStepUpMaxAge: e.TESSERA_ADMIN_STEP_UP_MAX_AGE,
     consoleDir: e.TESSERA_CONSOLE_DIR ? resolve(e.TESSERA_CONSOLE_DIR) : DEFAULT_CONSOLE_DIR,
     sms: smsSettingsFromEnv(env),
+    dbTimeoutMs: e.TESSERA_DB_TIMEOUT_MS,
     ...overrides,
   };
   return Object.freeze(settings);

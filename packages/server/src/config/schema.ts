@@ -192,6 +192,12 @@ export const envSchema = z.object({
   TESSERA_ADMIN_STEP_UP_MAX_AGE: z.coerce.number().int().min(30).max(86_400).default(600),
   /** The admin console's build (index.html + assets/); unset: packages/console/dist of this installation. */
   TESSERA_CONSOLE_DIR: z.string().min(1).optional(),
+  /**
+   * PostgreSQL: the longest a request waits for a database connection, and
+   * for one statement (`statement_timeout`), before it is answered 503
+   * temporarily_unavailable (docs/operations.md#database-outages).
+   */
+  TESSERA_DB_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConflictError, NotFoundError, StaleWriteError } from '../storage/errors.js';
 import { DeliveryError } from '../notify/senders.js';
+import { DatabaseUnavailableError } from '../storage/availability.js';
 
 /**
  * A failure Tessera means to report: a stable `code` (RFC 6749 style), an
@@ -46,8 +47,12 @@ export const ERROR_CODES = {
   precondition_required: 'The write needs an If-Match header with the resource\'s current ETag (RFC 6585 §3).',
   precondition_failed: 'The resource changed since the ETag in If-Match was read; read it again and retry (RFC 9110 §13.1.1).',
   tenant_not_empty: 'The tenant still has users, clients or members (named in `fields`); delete them first or pass cascade=true.',
+  temporarily_unavailable: 'The database is unreachable, restarting or busy. Retry after the delay in Retry-After (RFC 6749 §4.1.2.1).',
   server_error: 'An unexpected error; the log has the detail under the request id.',
 } as const;
+
+/** Seconds a client is asked to wait (Retry-After) when the database is unavailable: outages are usually short (a restart, a failover). */
+export const UNAVAILABLE_RETRY_AFTER = 5;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -56,6 +61,7 @@ export function toAppError(err: unknown): AppError | undefined {
   if (err instanceof NotFoundError) return new AppError('not_found', 404, err.message);
   if (err instanceof ConflictError) return new AppError('conflict', 409, err.message);
   if (err instanceof StaleWriteError) return new AppError('precondition_failed', 412, `The ${err.entity} was changed meanwhile; read it again and retry.`);
+  if (err instanceof DatabaseUnavailableError) return new AppError('temporarily_unavailable', 503, 'The service is temporarily unavailable. Try again in a few seconds.');
   if (err instanceof DeliveryError) return new AppError('delivery_failed', 503, 'The message could not be sent right now. Try again in a few minutes.');
   const fe = err as FastifyError;
   if (fe?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('request_too_large', 413, 'Request body is too large.');
@@ -74,6 +80,7 @@ export function toAppError(err: unknown): AppError | undefined {
 /** Renders an AppError: a page for browser routes (or Accept: text/html), RFC 6749-style JSON otherwise. */
 function sendError(request: FastifyRequest, reply: FastifyReply, e: AppError, renderHtml: HtmlErrorRenderer) {
   if (e.status === 429) reply.header('retry-after', '60');
+  if (e.code === 'temporarily_unavailable') reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER));
   if (wantsHtml(request)) {
     return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(request, e.status, e.code, e.publicMessage));
   }
@@ -121,6 +128,8 @@ export function installErrorHandling(app: FastifyInstance, renderHtml: HtmlError
 
   app.setErrorHandler((err, request, reply) => {
     const known = toAppError(err);
+    // The driver's detail goes to the log only; one line per refused request, at warn (an outage is not a bug).
+    if (err instanceof DatabaseUnavailableError) request.log.warn({ code: err.driverCode, detail: err.message }, 'database unavailable');
     if (known) return send(request, reply, known);
     request.log.error({ err }, 'unhandled error');
     return send(request, reply, new AppError('server_error', 500, 'Something went wrong. Quote the request id when reporting it.'));

@@ -25,10 +25,12 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   // Liveness: the process answers. Never touches the store, so a slow database does not get the process killed.
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  // Readiness: the store answers and every migration has run.
+  // Readiness: the store answers (within READY_TIMEOUT_MS) and every migration has run.
+  // While the database is unreachable this says 503, so a balancer stops sending traffic; it says 200 again once it is back.
   app.get('/readyz', async (_request, reply) => {
-    const ready = await deps.store.ready();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready' });
+    const reason = await deps.store.readiness();
+    reply.header('cache-control', 'no-store');
+    return reason ? reply.code(503).send({ status: 'not_ready', reason }) : reply.code(200).send({ status: 'ready' });
   });
 
   app.get('/metrics', async (_request, reply) =>

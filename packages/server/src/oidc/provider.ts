@@ -15,6 +15,7 @@ import { CLIENT_MFA_MODES, TESSERA_CLIENT_PROPERTIES, verifyClientSecrets } from
 import { introspectionAllowed, revocationAllowed } from './introspection-policy.js';
 import { sessionOfOtherTenant, withTenantCheck } from './tenant-policy.js';
 import { isStorableText } from '../storage/text.js';
+import { installUnavailableAnswers } from './unavailable.js';
 import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.js';
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
 import { ipAllowlistProblem } from './cidr.js';
@@ -311,6 +312,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.trustProxy;
+  // A database outage answers 503 temporarily_unavailable, not 500 server_error (unavailable.ts).
+  installUnavailableAnswers(provider, (ctx, out) => deps.pages.error(languageOf(ctx), 503, out));
   // Client secrets are stored as digests (clients.ts); compare as such, in constant time.
   (provider.Client.prototype as unknown as { compareClientSecret(actual: string): Promise<boolean> }).compareClientSecret =
     async function compareClientSecret(this: { clientSecret?: string; previous_secret?: unknown }, actual: string) {

@@ -5,6 +5,8 @@ import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Database } from './schema.js';
 import { latestMigration, migrationProvider } from './migrations/index.js';
+import { discardingBrokenClients, GuardedDialect } from './guard.js';
+import { isUnavailable } from './availability.js';
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -15,14 +17,38 @@ export interface Store {
   migrate(): Promise<void>;
   /** True when the store answers and every known migration has run. */
   ready(): Promise<boolean>;
+  /**
+   * Why the store is not ready (`database_unavailable`, `migrations_pending`),
+   * or undefined when it is; answers within `READY_TIMEOUT_MS`.
+   */
+  readiness(): Promise<'database_unavailable' | 'migrations_pending' | undefined>;
+  /**
+   * Where connection-level errors go (a terminated backend, a reset socket):
+   * they are handled, never thrown, and the pool replaces the connection.
+   * Default: one line on stderr.
+   */
+  onConnectionError(listener: (err: Error) => void): void;
   close(): Promise<void>;
 }
+
+/** Default for `StoreOptions.timeoutMs`. */
+export const DEFAULT_DB_TIMEOUT_MS = 10_000;
+/** /readyz answers within this, whatever the database does (orchestrators' probes time out after a few seconds). */
+export const READY_TIMEOUT_MS = 2_000;
 
 export interface StoreOptions {
   /** PostgreSQL only: the schema to use (created if missing). Tests use one per app for isolation. */
   schema?: string;
   /** PostgreSQL pool size. */
   poolSize?: number;
+  /**
+   * The longest a query waits for the database. PostgreSQL: for a connection
+   * (a free one from the pool, or a new one), and for one statement to run
+   * (`statement_timeout`; the client gives up 2 s after that if the server
+   * does not answer at all); migrations are exempt. SQLite: for the write
+   * lock another process (the CLI) holds. Default 10 000 ms.
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -31,7 +57,7 @@ export interface StoreOptions {
  * @throws Error when the URL names no supported engine.
  */
 export function openStore(url: string, options: StoreOptions = {}): Store {
-  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options);
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     // `?schema=NAME` selects a PostgreSQL schema (one database, several Tessera deployments or test runs).
     const parsed = new URL(url);
@@ -45,68 +71,159 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   throw new Error(`DATABASE_URL must start with sqlite: or postgres:// (got "${url.split(':')[0]}:")`);
 }
 
-function openSqlite(path: string): Store {
+function openSqlite(path: string, options: StoreOptions): Store {
   const file = path === ':memory:' ? path : resolve(path);
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const raw = new SQLite(file);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
-  return finishStore(db, 'sqlite', async () => undefined);
+  // Short: better-sqlite3 waits synchronously (the event loop stands still); longer waits are asynchronous retries (guard.ts).
+  raw.pragma('busy_timeout = 50');
+  const db = new Kysely<Database>({ dialect: new GuardedDialect(new SqliteDialect({ database: raw }), { waitMs: options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS }) });
+  const errors = connectionErrors();
+  return finishStore({ db, migrationDb: db, engine: 'sqlite', prepare: async () => undefined, errors });
 }
 
 function openPostgres(url: string, options: StoreOptions): Store {
   const schema = options.schema;
   if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
-  const pool = new pg.Pool({
+  const timeout = options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS;
+  const errors = connectionErrors();
+  const poolConfig = (extra: pg.PoolConfig): pg.PoolConfig => ({
     connectionString: url,
-    max: options.poolSize ?? 10,
+    application_name: 'tessera',
     // bigint (int8) columns hold epoch milliseconds, well inside Number's safe range.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
+    // TCP keep-alive notices a peer that vanished without closing (a failover, a dropped NAT entry).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...extra,
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  const prepare = async () => {
-    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+  // Bounded waits: a request during an outage fails within `timeout` (503) instead of hanging.
+  const pool = new pg.Pool(poolConfig({
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: timeout,
+    statement_timeout: timeout,
+    query_timeout: timeout + 2_000,
+    // A transaction left open by a stuck request must not hold locks for long.
+    idle_in_transaction_session_timeout: Math.max(60_000, timeout),
+  }));
+  watch(pool, errors);
+  const db = new Kysely<Database>({ dialect: new GuardedDialect(new PostgresDialect({ pool: discardingBrokenClients(pool) as never })) });
+  const prepare = async (target: Kysely<Database>) => {
+    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(target);
     // Kysely's Migrator, unless told its schema, looks for kysely_migration(_lock) in *every*
     // schema of the database: one migrated schema (another app, another test) makes it skip
     // creating its tables in ours and fail. Name the schema the search_path resolves to.
-    const { rows } = await sql<{ s: string | null }>`select current_schema() as s`.execute(db);
+    const { rows } = await sql<{ s: string | null }>`select current_schema() as s`.execute(target);
     return rows[0]?.s ?? undefined;
   };
-  return finishStore(db, 'postgres', prepare);
+  // Migrations may rewrite large tables: they get their own connection without the statement timeout.
+  const migrationDb = () => {
+    const migrationPool = new pg.Pool(poolConfig({ max: 1, connectionTimeoutMillis: timeout }));
+    watch(migrationPool, errors);
+    return new Kysely<Database>({ dialect: new GuardedDialect(new PostgresDialect({ pool: migrationPool })) });
+  };
+  return finishStore({ db, migrationDb, engine: 'postgres', prepare, errors });
 }
 
-function finishStore(db: Kysely<Database>, engine: Engine, prepare: () => Promise<string | undefined>): Store {
-  return {
-    db,
-    engine,
-    async migrate() {
-      const migrationTableSchema = await prepare();
-      // Unordered: features developed side by side add migrations with interleaved numbers; each
-      // migration touches only its own tables, so a store that ran a later number first is still sound.
-      const migrator = new Migrator({ db, provider: migrationProvider, migrationTableSchema, allowUnorderedMigrations: true });
-      const { error, results } = await migrator.migrateToLatest();
-      const failed = results?.find((r) => r.status === 'Error');
-      if (error || failed) {
-        throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error)?.message ?? error)}`);
+interface ConnectionErrors {
+  emit(err: Error): void;
+  listener: (err: Error) => void;
+}
+
+function connectionErrors(): ConnectionErrors {
+  const state: ConnectionErrors = {
+    listener: (err) => process.stderr.write(`tessera: database connection error: ${err.message}\n`),
+    emit: (err) => {
+      try {
+        state.listener(err);
+      } catch {
+        // a failing logger must not turn a handled error into a crash
       }
     },
-    async ready() {
+  };
+  return state;
+}
+
+/**
+ * node-postgres emits `error` on a pool (idle client) and on each client
+ * (also while checked out) when the server ends the connection: a restart,
+ * a failover, `pg_terminate_backend`, a proxy dropping idle connections.
+ * An `error` event nobody listens to is thrown by Node and ends the
+ * process; with these listeners the error is logged, the query that was
+ * running fails (DatabaseUnavailableError → 503), and the pool replaces
+ * the connection on the next request.
+ */
+function watch(pool: pg.Pool, errors: ConnectionErrors): void {
+  pool.on('connect', (client) => client.on('error', (err) => errors.emit(err)));
+  // The client's own listener (above) has logged it already.
+  pool.on('error', () => {});
+}
+
+interface StoreParts {
+  db: Kysely<Database>;
+  /** The database migrations run on (PostgreSQL: a connection without the statement timeout, made when needed). */
+  migrationDb: Kysely<Database> | (() => Kysely<Database>);
+  engine: Engine;
+  prepare: (db: Kysely<Database>) => Promise<string | undefined>;
+  errors: ConnectionErrors;
+}
+
+function finishStore({ db, migrationDb, engine, prepare, errors }: StoreParts): Store {
+  const readiness = async (): Promise<'database_unavailable' | 'migrations_pending' | undefined> => {
+    const check = (async () => {
       try {
         const row = await db
           .selectFrom('kysely_migration' as never)
           .select(sql<string>`max(name)`.as('name'))
           .executeTakeFirst() as { name?: string } | undefined;
-        return row?.name === latestMigration;
-      } catch {
-        return false;
+        return row?.name === latestMigration ? undefined : 'migrations_pending' as const;
+      } catch (err) {
+        // No migration table yet is "pending"; anything else (unreachable, locked) is "unavailable".
+        return isUnavailable(err) ? 'database_unavailable' as const : 'migrations_pending' as const;
       }
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'database_unavailable'>((resolve) => {
+      timer = setTimeout(() => resolve('database_unavailable'), READY_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([check, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    db,
+    engine,
+    async migrate() {
+      const target = typeof migrationDb === 'function' ? migrationDb() : migrationDb;
+      try {
+        const migrationTableSchema = await prepare(target);
+        // Unordered: features developed side by side add migrations with interleaved numbers; each
+        // migration touches only its own tables, so a store that ran a later number first is still sound.
+        const migrator = new Migrator({ db: target, provider: migrationProvider, migrationTableSchema, allowUnorderedMigrations: true });
+        const { error, results } = await migrator.migrateToLatest();
+        const failed = results?.find((r) => r.status === 'Error');
+        if (error || failed) {
+          throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String((error as Error)?.message ?? error)}`);
+        }
+      } finally {
+        if (target !== db) await target.destroy();
+      }
+    },
+    async ready() {
+      return (await readiness()) === undefined;
+    },
+    readiness,
+    onConnectionError(listener) {
+      errors.listener = listener;
     },
     async close() {
       await db.destroy();

@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Fault tests (`npm run test:fault`): the real server in child processes
+ * through database outages, SIGKILL under write load and lock contention.
+ * PostgreSQL cases run when TEST_DATABASE_URL is set, each on a database of
+ * its own; SQLite cases always. One file at a time: they measure timings.
+ */
+export default defineConfig({
+  test: {
+    include: ['packages/*/test/fault/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    fileParallelism: false,
+  },
+});
