@@ -29,7 +29,7 @@ export function formatIssues(error: z.ZodError): string[] {
     const where = formatPath(issue.path) || '(root)';
     if (issue.code === 'unrecognized_keys') return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     if (issue.code === 'invalid_type') {
-      return /received undefined/.test(issue.message) ? `${where}: is required` : `${where}: must be a ${issue.expected}`;
+      return /received undefined/.test(issue.message) ? `${where}: is required` : `${where}: must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
     }
     return `${where}: ${issue.message}`;
   });

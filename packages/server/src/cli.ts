@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadSettings, parseDeclarative, readDeclarativeFile } from './config/load.js';
 import { reportStartupFailure } from './startup/checks.js';
 import { unknownCommand } from './cli-help.js';
+import { unknownTesseraVariables } from './config/env-hints.js';
 import { createApp } from './app.js';
 import { openStore } from './storage/database.js';
 import { ConflictError } from './storage/errors.js';
@@ -134,6 +135,7 @@ async function migrate(): Promise<number> {
  */
 async function withApp<T>(fn: (app: Awaited<ReturnType<typeof createApp>>) => Promise<T>, overrides = {}): Promise<T> {
   const loaded = loadSettings({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }, overrides);
+  for (const hint of unknownTesseraVariables(process.env)) console.error(`tessera: warning: ${hint}`);
   const store = openStore(loaded.databaseUrl);
   try {
     await store.migrate();

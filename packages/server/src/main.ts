@@ -2,6 +2,7 @@ import { loadSettings } from './config/load.js';
 import type { Settings } from './config/load.js';
 import { checkPortFree, checkStoreReachable, reportStartupFailure } from './startup/checks.js';
 import { portProblem } from './startup/errors.js';
+import { unknownTesseraVariables } from './config/env-hints.js';
 import { createApp } from './app.js';
 import type { TesseraApp } from './app.js';
 
@@ -15,6 +16,7 @@ export async function serve(): Promise<number> {
   let address: string;
   try {
     settings = loadSettings();
+    for (const hint of unknownTesseraVariables(process.env)) process.stderr.write(`tessera: warning: ${hint}\n`);
     // Before anything is written: the port and the database (startup/checks.ts).
     await checkPortFree(settings.host, settings.port);
     await checkStoreReachable(settings.databaseUrl);

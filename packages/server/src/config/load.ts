@@ -44,8 +44,8 @@ export interface Settings {
  * @throws ConfigError listing every problem as `path: message`.
  */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Settings> = {}): Readonly<Settings> {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error), 'the environment');
+  const parsed = envSchema.safeParse(env, { reportInput: true });
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, envSchema), 'the environment');
   const e = parsed.data;
   const dataDir = resolve(e.TESSERA_DATA_DIR);
   const configFile = e.TESSERA_CONFIG ? resolve(e.TESSERA_CONFIG) : undefined;
@@ -99,8 +99,8 @@ export function parseDeclarative(text: string, source = 'configuration'): Declar
     const { problem, excerpt } = yamlProblem(err, text);
     throw new ConfigError([problem], source, { excerpt });
   }
-  const result = fileSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(formatIssues(result.error), source);
+  const result = fileSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) throw new ConfigError(formatIssues(result.error, fileSchema), source);
   const problems = crossReferenceProblems(result.data);
   if (problems.length) throw new ConfigError(problems, source);
   return result.data;

@@ -198,7 +198,7 @@ export const envSchema = z.object({
    * temporarily_unavailable (docs/operations.md#database-outages).
    */
   TESSERA_DB_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent').default('info'),
 });
 
 export type Env = z.infer<typeof envSchema>;
