@@ -42,7 +42,10 @@ import { bootstrap } from './bootstrap.js';
 import { createInstanceRepository } from './instance/repository.js';
 import { logEngineErrors } from './oidc/error-log.js';
 import { MfaFactors } from './mfa/factors.js';
-import { installLoginStep } from './mfa/login-step.js';
+import { SignInMethods } from './interaction/methods.js';
+import { SignInPipeline } from './interaction/flow.js';
+import { createSignInStateRepository } from './interaction/state.js';
+import { createSignInPage } from './interaction/sign-in-page.js';
 import { pageContext } from './web/layout.js';
 import { negotiateLocale, translator } from './i18n/index.js';
 import type { EngineLanguage } from './oidc/provider.js';
@@ -196,19 +199,23 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       secureCookies: settings.issuer.startsWith('https:'),
       kek,
       mfa: new MfaFactors(),
+      signIn: new SignInMethods(),
       keys,
       // Defined below, once the engine can be reloaded; only called by requests, after start-up.
       rotateKeys: () => rotateKeys(),
       userData,
     };
 
-    registerInteractionRoutes(http, {
-      provider: () => engine.provider, identity, clients, throttle, metrics,
-      mfa: installLoginStep(http, platform),
-      factors: platform.mfa,
-      // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
-      loginLinks: createLoginLinks(platform),
+    // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
+    const signInPage = createSignInPage({ clients, factors: platform.mfa, loginLinks: createLoginLinks(platform) });
+    const flow = new SignInPipeline({
+      provider: () => engine.provider, users, clients, tenants, events, log, throttle, methods: platform.signIn,
+      states: createSignInStateRepository(db),
+      hasSecondFactor: (userId) => platform.mfa.hasSecondFactor(userId),
+      choicePage: (request, reply, signIn) => signInPage(request, reply, signIn),
     });
+    http.decorate('tesseraSignInFlow', flow);
+    registerInteractionRoutes(http, { provider: () => engine.provider, identity, clients, metrics, flow, signInPage });
     for (const feature of FEATURES) await feature(http, platform);
     registerOpsRoutes(http, {
       store, metrics, issuer: settings.issuer, csp: pageCsp(),

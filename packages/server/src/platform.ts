@@ -20,6 +20,7 @@ import type { KeyEncryptionKey } from './oidc/kek.js';
 import type { MfaFactors } from './mfa/factors.js';
 import type { KeyService } from './oidc/keys.js';
 import type { UserDataService } from './userdata/service.js';
+import type { SignInMethods } from './interaction/methods.js';
 
 /**
  * The services a feature may depend on, built once by the composition root
@@ -55,6 +56,8 @@ export interface Platform {
   kek: KeyEncryptionKey;
   /** The registry of MFA factor kinds (TOTP, recovery codes, passkeys); see mfa/factors.ts. */
   mfa: MfaFactors;
+  /** The registry of sign-in methods (password, passkeys, TOTP, upstream providers…); see interaction/methods.ts. */
+  signIn: SignInMethods;
   /** Signing keys (list, public JWKS for verifying Tessera's own tokens). */
   keys: KeyService;
   /** Rotates the signing keys (old ones stay published for the longest token lifetime) and reloads the engine. */

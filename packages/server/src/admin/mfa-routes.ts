@@ -4,6 +4,7 @@ import type { User } from '../identity/model.js';
 import type { EventContext } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
 import { MfaService } from '../mfa/service.js';
+import { createSignInStateRepository } from '../interaction/state.js';
 import { createMfaRepository } from '../mfa/repository.js';
 import type { AdminPrincipal } from './access.js';
 import type { AdminRouter } from './routing.js';
@@ -63,7 +64,7 @@ export function registerMfaAdminRoutes(route: AdminRouter, deps: MfaAdminDeps): 
 /** The MFA reset route's dependencies over the platform (also used by the admin API feature, admin/feature.ts). */
 export function mfaAdminDeps(p: Platform): MfaAdminDeps {
   const service = new MfaService({
-    repo: createMfaRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
+    repo: createMfaRepository(p.db), signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
     issuerName: new URL(p.settings.issuer).host, onEventError: (err) => p.log.error({ err }, 'event listener failed'),
   });
   return { users: p.users, reset: (user, context) => service.reset(user, context) };

@@ -7,7 +7,8 @@ import { eventContext, signedIn } from '../account/http.js';
 import type { AccountPageDeps, SignedInPage } from '../account/http.js';
 import type { MfaService } from './service.js';
 import { firstError, removeFactorForm, totpConfirmForm } from './schemas.js';
-import { recoveryCodesBody, renderSlots, securityBody, totpSetupBody } from './views.js';
+import { recoveryCodesBody, securityBody, totpSetupBody } from './views.js';
+import { renderSlots } from '../web/slots.js';
 
 export const SECURITY_PATH = '/account/security';
 

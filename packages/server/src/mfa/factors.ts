@@ -6,11 +6,12 @@
  *
  * Stable contract: the passkeys feature (src/mfa/passkeys/) implements
  * `FactorProvider` with kind 'passkey' and finishes sign-ins through
- * `completeMfa` / `completePasswordless` in ./login-step.ts.
+ * the sign-in pipeline (interaction/flow.ts).
  */
 
 import type { User } from '../identity/model.js';
 import type { PageContext } from '../web/layout.js';
+import type { PageSlot } from '../web/slots.js';
 
 export type FactorKind = 'totp' | 'recovery_code' | 'passkey';
 
@@ -67,18 +68,6 @@ export interface SignInSlotView {
   ctx: PageContext;
   /** The engine interaction (routes live under /interaction/:uid/). */
   uid: string;
-}
-
-/** A fragment of a server-rendered page contributed by a factor. */
-export interface PageSlot {
-  /** Escaped HTML (the factor escapes what it interpolates). */
-  html: string;
-  /**
-   * Same-origin script URLs the fragment needs (e.g. '/assets/passkeys.js').
-   * The page then adds `<script src defer>` tags and `script-src 'self'` to
-   * its CSP; pages must still work for other factors without JavaScript.
-   */
-  scripts?: string[];
 }
 
 export interface ChallengeSlotView {

@@ -1,14 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { Platform } from '../platform.js';
 import { MfaService } from './service.js';
+import { createMfaRepository } from './repository.js';
+import { createSignInStateRepository } from '../interaction/state.js';
+import { ACR_MFA } from '../oidc/acr.js';
 import { registerMfaLoginRoutes } from './routes.js';
 import { registerMfaAccountRoutes } from './account-routes.js';
 
 /**
  * The MFA core: TOTP and recovery codes as factor providers, the sign-in MFA
- * step and the account Security page. The login step itself (and the
- * registry the passkeys feature plugs into) is installed by the composition
- * root before the interaction routes (mfa/login-step.ts).
+ * step and the account Security page. The sign-in pipeline itself is
+ * created by the composition root (interaction/flow.ts).
  */
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,15 +20,20 @@ declare module 'fastify' {
 }
 
 export function mfaFeature(app: FastifyInstance, p: Platform): void {
-  const step = app.tesseraLoginStep;
+  const flow = app.tesseraSignInFlow;
+  const repo = createMfaRepository(p.db);
   const service = new MfaService({
-    repo: step.repo, kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
+    repo, signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
     issuerName: new URL(p.settings.issuer).host,
     onEventError: (err) => p.log.error({ err }, 'event listener failed'),
   });
   for (const provider of service.providers()) p.mfa.register(provider);
   // Other factor kinds (passkeys) give a first-time user recovery codes too.
   app.decorate('tesseraMfaService', service);
-  registerMfaLoginRoutes(app, { platform: p, step, service });
+  registerMfaLoginRoutes(app, { platform: p, flow, service });
+  // A multi-factor sign-in starts the count of wrong codes over (they no longer count toward the lockout).
+  p.signIn.onFinish(async ({ user, acr }) => {
+    if (acr === ACR_MFA) await repo.clearFailures(user.id);
+  });
   registerMfaAccountRoutes(app, { sessions: p.accountSessions, secure: p.secureCookies, platform: p, service });
 }

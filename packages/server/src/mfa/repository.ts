@@ -15,20 +15,6 @@ export interface TotpRecord {
   expiresAt: number | null;
 }
 
-/** A first factor awaiting its second, bound to one engine interaction. */
-export interface LoginState {
-  uid: string;
-  userId: string;
-  /** RFC 8176 values of the first factor (e.g. ['pwd']), or the session's on a step-up. */
-  amr: string[];
-  stepUp: boolean;
-  /** The pending TOTP enrollment shown on the in-login setup page. */
-  enrollTotpId: string | null;
-  /** Set when the second factor succeeded but new recovery codes are still on screen. */
-  doneAmr: string[] | null;
-  expiresAt: number;
-}
-
 /**
  * Storage of the MFA feature, behind narrow methods. Every check-and-change
  * that guards a secret is one conditional UPDATE (a TOTP time step, a
@@ -56,30 +42,12 @@ export interface MfaRepository {
   recoveryStatus(userId: string): Promise<{ total: number; remaining: number; createdAt: number | null }>;
   deleteRecoveryCodes(userId: string): Promise<number>;
 
-  putLoginState(state: Omit<LoginState, 'doneAmr' | 'enrollTotpId'>, now?: number): Promise<void>;
-  findLoginState(uid: string, now?: number): Promise<LoginState | undefined>;
-  setLoginEnrollment(uid: string, totpId: string): Promise<void>;
-  setLoginDone(uid: string, amr: string[]): Promise<void>;
-  deleteLoginState(uid: string): Promise<void>;
-  /** Deletes the user's pending logins (admin reset). */
-  deleteLoginStatesOf(userId: string): Promise<void>;
-
   /** Counts a wrong second-factor code in the window; returns the count. A correct password does not reset it. */
   incrementFailures(userId: string, now: number, windowStart: number): Promise<number>;
   clearFailures(userId: string): Promise<void>;
-  /** Deletes expired pending enrollments and login states. */
+  /** Deletes expired pending enrollments. */
   sweep(now?: number): Promise<number>;
 }
-
-const json = (text: string | null): string[] | null => {
-  if (text === null) return null;
-  try {
-    const v = JSON.parse(text) as unknown;
-    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-  } catch {
-    return [];
-  }
-};
 
 const toTotp = (r: Database['mfa_totp']): TotpRecord => ({
   id: r.id,
@@ -166,35 +134,6 @@ export function createMfaRepository(db: Kysely<Database>): MfaRepository {
       return Number(res.numDeletedRows);
     },
 
-    async putLoginState(state, now = Date.now()) {
-      const values = {
-        user_id: state.userId, amr: JSON.stringify(state.amr), step_up: state.stepUp ? 1 : 0,
-        enroll_totp_id: null, done_amr: null, created_at: now, expires_at: state.expiresAt,
-      };
-      await db.insertInto('mfa_login_states').values({ uid: state.uid, ...values })
-        .onConflict((oc) => oc.column('uid').doUpdateSet(values)).execute();
-    },
-    async findLoginState(uid, now = Date.now()) {
-      const r = await db.selectFrom('mfa_login_states').selectAll().where('uid', '=', uid).where('expires_at', '>', now).executeTakeFirst();
-      if (!r) return undefined;
-      return {
-        uid: r.uid, userId: r.user_id, amr: json(r.amr) ?? [], stepUp: Number(r.step_up) === 1,
-        enrollTotpId: r.enroll_totp_id, doneAmr: json(r.done_amr), expiresAt: Number(r.expires_at),
-      };
-    },
-    async setLoginEnrollment(uid, totpId) {
-      await db.updateTable('mfa_login_states').set({ enroll_totp_id: totpId }).where('uid', '=', uid).execute();
-    },
-    async setLoginDone(uid, amr) {
-      await db.updateTable('mfa_login_states').set({ done_amr: JSON.stringify(amr) }).where('uid', '=', uid).execute();
-    },
-    async deleteLoginState(uid) {
-      await db.deleteFrom('mfa_login_states').where('uid', '=', uid).execute();
-    },
-    async deleteLoginStatesOf(userId) {
-      await db.deleteFrom('mfa_login_states').where('user_id', '=', userId).execute();
-    },
-
     async incrementFailures(userId, now, windowStart) {
       return db.transaction().execute(async (trx) => {
         const row = await trx.selectFrom('mfa_failures').selectAll().where('user_id', '=', userId).executeTakeFirst();
@@ -213,9 +152,8 @@ export function createMfaRepository(db: Kysely<Database>): MfaRepository {
       await db.deleteFrom('mfa_failures').where('user_id', '=', userId).execute();
     },
     async sweep(now = Date.now()) {
-      const a = await db.deleteFrom('mfa_login_states').where('expires_at', '<=', now).executeTakeFirst();
-      const b = await db.deleteFrom('mfa_totp').where('confirmed_at', 'is', null).where('expires_at', '<=', now).executeTakeFirst();
-      return Number(a.numDeletedRows) + Number(b.numDeletedRows);
+      const res = await db.deleteFrom('mfa_totp').where('confirmed_at', 'is', null).where('expires_at', '<=', now).executeTakeFirst();
+      return Number(res.numDeletedRows);
     },
   };
 }

@@ -8,11 +8,14 @@ import type { EnrolledFactor, FactorKind, FactorProvider, MfaFactors } from './f
 import type { MfaRepository } from './repository.js';
 import { generateTotpSecret, groupSecret, matchTotp, totpCodeAlreadyUsed, qrDataUri, totpUri } from './totp.js';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
-import { mfaRequired } from './policy.js';
-import type { MfaMode } from './policy.js';
+import { mfaRequired } from '../interaction/policy.js';
+import type { MfaMode } from '../interaction/policy.js';
+import type { SignInStateRepository } from '../interaction/state.js';
 
 export interface MfaServiceDeps {
   repo: MfaRepository;
+  /** Sign-ins waiting for a second factor (voided by an admin reset). */
+  signInStates: Pick<SignInStateRepository, 'deleteOf'>;
   kek: KeyEncryptionKey;
   users: UserRepository;
   tenants: TenantRepository;
@@ -87,6 +90,8 @@ export class MfaService {
 
   /** Starts an enrollment: a new secret, stored encrypted until a first code confirms it. */
   async startTotp(user: User): Promise<TotpSetup> {
+    // Enrollments nobody confirmed expire; their rows go here (one per user at most in any case).
+    await this.deps.repo.sweep();
     const secret = generateTotpSecret();
     const id = await this.deps.repo.createPendingTotp(user.id, this.deps.kek.encrypt(secret), PENDING_TOTP_MS);
     return this.setupView(user, id, secret);
@@ -228,7 +233,7 @@ export class MfaService {
   async reset(user: User, context: EventContext): Promise<number> {
     const removed = await this.deps.factors.removeAll(user.id);
     await this.deps.repo.deleteAllTotp(user.id); // pending enrollments too
-    await this.deps.repo.deleteLoginStatesOf(user.id);
+    await this.deps.signInStates.deleteOf(user.id);
     await this.deps.repo.clearFailures(user.id);
     await this.emit('mfa.reset', user, context, { removed });
     return removed;

@@ -1,6 +1,6 @@
 import { alert, csrfInput, esc, layout } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
-import type { EnrolledFactor, PageSlot } from './factors.js';
+import type { EnrolledFactor } from './factors.js';
 import type { TotpSetup } from './service.js';
 import { RECOVERY_LOW } from './service.js';
 
@@ -10,16 +10,6 @@ export function mfaError(ctx: PageContext, code: string | undefined): string | u
   const key = `mfa.error.${code}`;
   const text = ctx.t(key);
   return text === key ? ctx.t('mfa.error.invalid') : text;
-}
-
-/** Slot HTML and the script tags its fragments need (deduplicated). */
-export function renderSlots(slots: (PageSlot | undefined)[]): { html: string; scripts: boolean } {
-  const present = slots.filter((s): s is PageSlot => Boolean(s));
-  const scripts = [...new Set(present.flatMap((s) => s.scripts ?? []))];
-  return {
-    html: present.map((s) => s.html).join('\n') + scripts.map((src) => `<script src="${esc(src)}" defer></script>`).join(''),
-    scripts: scripts.length > 0,
-  };
 }
 
 /** The 6-digit code field: numeric keyboard, and browsers/OSes may fill it from an SMS or app (one-time-code). */

@@ -9,7 +9,7 @@ import type { TenantRepository } from '../identity/repository.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import { loginBody } from '../interaction/schemas.js';
 import type { MfaFactors } from '../mfa/factors.js';
-import { clientMfaMode, decideMfa } from '../mfa/policy.js';
+import { clientMfaMode, decideMfa } from '../interaction/policy.js';
 import type { ClientRepository } from './repository.js';
 import { ACR_PASSWORD } from './acr.js';
 
@@ -70,7 +70,7 @@ function invalidGrant(description: string, detail: string): errors.InvalidGrant 
 }
 
 /**
- * The sign-in page's MFA decision (mfa/policy.ts) applied to the password
+ * The sign-in page's MFA decision (interaction/policy.ts) applied to the password
  * grant: whenever the page would ask this user for a second factor (MFA
  * required by the client, the tenant or a role, or optional and the user has
  * enrolled a factor), the grant refuses, since it cannot ask. Otherwise a

@@ -19,8 +19,8 @@ import { installUnavailableAnswers } from './unavailable.js';
 import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.js';
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
 import { ipAllowlistProblem } from './cidr.js';
-import { stepUpInteractionPolicy } from '../mfa/step-up.js';
 import { RP_CLIENT_PROPERTIES, autoLogoutPage, defaultResource, pkceRequired, releaseScopeClaimsInIdToken, revocationWithoutBody, rpMetadataProblem, skipsLogoutConfirmation } from './rp-compat.js';
+import { stepUpInteractionPolicy } from '../interaction/step-up.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -174,7 +174,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         }
       },
     },
-    // The default prompts plus step-up: a session weaker than the requested acr signs in again (mfa/step-up.ts).
+    // The default prompts plus step-up: a session weaker than the requested acr signs in again (interaction/step-up.ts).
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: withTenantCheck(stepUpInteractionPolicy(), deps) },
     // The built-in apps name the tenant whose users sign in (interaction/tenant.ts).
     extraParams: ['tenant'],

@@ -227,6 +227,10 @@ export interface MfaLoginStatesTable {
   done_amr: string | null;
   created_at: number;
   expires_at: number;
+  /** JSON: the methods completed in this sign-in (migration 013, interaction/state.ts). */
+  completed: string | null;
+  /** JSON object: methods' scratch values (migration 013). */
+  data: string | null;
 }
 
 export interface MfaFailuresTable {

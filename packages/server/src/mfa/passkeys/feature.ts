@@ -21,7 +21,7 @@ export function passkeysFeature(app: FastifyInstance, p: Platform): void {
   const service = new PasskeyService({ issuer: p.settings.issuer, passkeys, challenges: createChallengeStore(p.db) });
   p.mfa.register(passkeyFactor(passkeys));
   registerPasskeyAssets(app);
-  registerPasskeyRoutes(app, { platform: p, service, accountPage: PASSKEY_ACCOUNT_PAGE });
+  registerPasskeyRoutes(app, { platform: p, service, accountPage: PASSKEY_ACCOUNT_PAGE, flow: app.tesseraSignInFlow });
 }
 
 /** The FactorProvider of kind 'passkey': listing, removal, and its parts of the MFA and Security pages. */

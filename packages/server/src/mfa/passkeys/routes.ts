@@ -7,14 +7,14 @@ import { verifyCsrf } from '../../http/csrf.js';
 import { pageContext, sendPage } from '../../web/layout.js';
 import type { PageContext } from '../../web/layout.js';
 import { eventContext, signedIn } from '../../account/http.js';
-import { interactionPageContext, interactionPageHeaders, loadInteraction } from '../../interaction/details.js';
-import { completeMfa, completePasswordless, loginStepOf, pendingSecondFactor } from '../login-step.js';
+import { interactionPageContext, loadInteraction } from '../../interaction/details.js';
+import type { SignInPipeline } from '../../interaction/flow.js';
 import { PasskeyError, toAppError } from './errors.js';
 import type { PasskeyService } from './service.js';
 import { passkeyName, renameBody } from './schemas.js';
 import { passkeyErrorPage } from './views.js';
 import { signInTenant } from '../../interaction/tenant.js';
-import { interactionPage, recoveryCodesBody } from '../views.js';
+import { recoveryCodesBody } from '../views.js';
 import { accountLayout } from '../../account/views.js';
 
 export interface PasskeyRouteDeps {
@@ -22,6 +22,8 @@ export interface PasskeyRouteDeps {
   service: PasskeyService;
   /** The account page that shows the passkey section (results come back there). */
   accountPage: string;
+  /** The sign-in pipeline: passkeys complete sign-ins through it. */
+  flow: SignInPipeline;
 }
 
 /**
@@ -41,7 +43,8 @@ export interface PasskeyRouteDeps {
  *   /interaction/:uid/passkey/enroll/options (JSON), /interaction/:uid/passkey/enroll.
  */
 export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDeps): void {
-  const { platform: p, service, accountPage } = deps;
+  const { platform: p, service, accountPage, flow } = deps;
+  const pendingSecondFactor = (request: FastifyRequest, reply: FastifyReply) => flow.pending(request, reply);
   const html = { config: { html: true } };
   const pageDeps = { sessions: p.accountSessions, secure: p.secureCookies };
 
@@ -142,7 +145,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     p.metrics.logins.inc({ outcome: 'success' });
     // Registration requires user verification and so does this ceremony: possession + PIN/biometric.
     const amr = assertion.userVerified ? [assertion.keyAmr, 'user'] : [assertion.keyAmr];
-    return completePasswordless(request, reply, { uid, accountId: assertion.passkey.userId, amr });
+    return flow.complete(request, reply, { method: 'passkey', kind: 'first', subject: { userId: assertion.passkey.userId }, amr });
   });
 
   // ---- MFA step: the passkey as the second factor ---------------------------------------------
@@ -173,7 +176,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     } catch (err) {
       return refuse(request, reply, ctx, err, `/interaction/${uid}/mfa`, { stage: 'mfa', user });
     }
-    return completeMfa(request, reply, { uid, accountId: user.id, amr: [assertion.keyAmr] });
+    return flow.complete(request, reply, { method: 'passkey', kind: 'second', subject: { userId: user.id }, amr: [assertion.keyAmr] });
   });
 
   // ---- enrollment inside a sign-in: MFA is required and the user has no factor yet ---------
@@ -206,14 +209,13 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     await emit('mfa.enrolled', request, user, { kind: 'passkey', id: passkey.id, name: passkey.name, deviceType: passkey.deviceType, aaguid: passkey.aaguid, during: 'sign-in' });
     // Creating the credential (with user verification) after the password is the second factor of this sign-in.
     const amr = [passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk'];
-    const step = loginStepOf(request);
     // Enrollment here is for users without a second factor: the first one comes with recovery codes, shown once before going on.
     const codes = await request.server.tesseraMfaService?.codesForFirstFactor(user, false, eventContext(request, user.id));
-    if (!codes) return step.finishMfa(request, reply, pending, amr);
-    await step.repo.setLoginDone(uid, amr);
     const pageCtx = interactionPageContext(request, pending.details);
-    const codesBody = recoveryCodesBody(pageCtx, codes, { action: `/interaction/${uid}/mfa/continue` });
-    return interactionPageHeaders(reply, pending.details).send(interactionPage(pageCtx, pageCtx.t('mfa.recovery.title'), codesBody));
+    return flow.complete(request, reply, {
+      method: 'passkey', kind: 'second', subject: { userId: user.id }, amr,
+      ...(codes ? { interstitial: { title: pageCtx.t('mfa.recovery.title'), body: (action: string) => recoveryCodesBody(pageCtx, codes, { action }) } } : {}),
+    });
   });
 
   /**
@@ -221,10 +223,9 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
    * @throws AppError 400 session_expired (see pendingSecondFactor), invalid_request when no enrollment is due
    */
   async function pendingEnrollment(request: FastifyRequest, reply: FastifyReply) {
-    const step = loginStepOf(request);
-    const pending = await step.pending(request, reply);
+    const pending = await flow.pending(request, reply);
     // Only a user without a second factor enrolls here; anyone else proves one they have.
-    if ((await step.decide(pending.details, pending.user)).action !== 'enroll') {
+    if ((await flow.decide(pending.details, pending.user)).action !== 'enroll') {
       throw new AppError('invalid_request', 400, 'This sign-in does not need a new factor.');
     }
     return pending;

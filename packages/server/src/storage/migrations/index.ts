@@ -10,6 +10,7 @@ import * as m008 from './008_api_token_format.js';
 import * as m009 from './009_external_links.js';
 import * as m017 from './017_user_data.js';
 import * as m026 from './026_sms_sends.js';
+import * as m013 from './013_signin_state.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '009_external_links': m009,
   '017_user_data': m017,
   '026_sms_sends': m026,
+  '013_signin_state': m013,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -44,7 +44,7 @@ function parseClaims(value: unknown): { id_token?: { acr?: AcrClaim } } | undefi
  *   acr claim request) while the session holds only a weaker one prompts
  *   `login` again, even though `acr_values` is voluntary in OIDC Core: a
  *   client that names MFA wants it (RFC 9470 step-up). The hosted login
- *   then asks only for the missing factor (mfa/login-step.ts).
+ *   then asks only for the missing factor (interaction/flow.ts).
  * - `essential_acr(s)`: the engine's checks compare acr values for equality,
  *   so an MFA session would fail a request for the password level and loop.
  *   Tessera's levels are ordered: a stronger session satisfies a weaker request.

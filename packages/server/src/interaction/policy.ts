@@ -54,13 +54,3 @@ export function clientMfaMode(metadata: Record<string, unknown> | undefined): Mf
   const v = metadata?.mfa;
   return v === 'off' || v === 'optional' || v === 'required' ? v : undefined;
 }
-
-/**
- * The `amr` of a completed sign-in (RFC 8176): every method used, once, plus
- * `mfa` when the factors add up to multi-factor authentication, which is
- * exactly when the sign-in reaches the MFA acr level.
- */
-export function combineAmr(first: readonly string[], second: readonly string[], multiFactor: boolean): string[] {
-  const all = [...new Set([...first, ...second].filter((v) => v !== 'mfa'))];
-  return multiFactor ? [...all, 'mfa'] : all;
-}
