@@ -43,6 +43,7 @@ import { createInstanceRepository } from './instance/repository.js';
 import { logEngineErrors } from './oidc/error-log.js';
 import { MfaFactors } from './mfa/factors.js';
 import { SignInMethods } from './interaction/methods.js';
+import { localPasswordVerifier, passwordMethod, PasswordVerifiers } from './identity/password-method.js';
 import { SignInPipeline } from './interaction/flow.js';
 import { createSignInStateRepository } from './interaction/state.js';
 import { createSignInPage } from './interaction/sign-in-page.js';
@@ -200,6 +201,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       kek,
       mfa: new MfaFactors(),
       signIn: new SignInMethods(),
+      passwords: new PasswordVerifiers(localPasswordVerifier(identity)),
       keys,
       // Defined below, once the engine can be reloaded; only called by requests, after start-up.
       rotateKeys: () => rotateKeys(),
@@ -207,16 +209,19 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     };
 
     // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
-    const signInPage = createSignInPage({ clients, factors: platform.mfa, loginLinks: createLoginLinks(platform) });
+    const signInPage = createSignInPage({ clients, methods: platform.signIn, factors: platform.mfa, loginLinks: createLoginLinks(platform) });
+    platform.signIn.register(passwordMethod({ verifiers: platform.passwords, metrics }));
     const flow = new SignInPipeline({
       provider: () => engine.provider, users, clients, tenants, events, log, throttle, methods: platform.signIn,
       states: createSignInStateRepository(db),
       hasSecondFactor: (userId) => platform.mfa.hasSecondFactor(userId),
-      choicePage: (request, reply, signIn) => signInPage(request, reply, signIn),
+      choicePage: signInPage,
     });
     http.decorate('tesseraSignInFlow', flow);
-    registerInteractionRoutes(http, { provider: () => engine.provider, identity, clients, metrics, flow, signInPage });
+    registerInteractionRoutes(http, { provider: () => engine.provider, clients, flow });
     for (const feature of FEATURES) await feature(http, platform);
+    // Sign-in methods own their routes (a form's POST, an upstream's start and callback).
+    for (const method of platform.signIn.list()) method.routes?.(http, flow);
     registerOpsRoutes(http, {
       store, metrics, issuer: settings.issuer, csp: pageCsp(),
       // The home page offers "Create an account" while the default tenant takes open registrations.

@@ -21,6 +21,7 @@ import type { MfaFactors } from './mfa/factors.js';
 import type { KeyService } from './oidc/keys.js';
 import type { UserDataService } from './userdata/service.js';
 import type { SignInMethods } from './interaction/methods.js';
+import type { PasswordVerifiers } from './identity/password-method.js';
 
 /**
  * The services a feature may depend on, built once by the composition root
@@ -58,6 +59,8 @@ export interface Platform {
   mfa: MfaFactors;
   /** The registry of sign-in methods (password, passkeys, TOTP, upstream providers…); see interaction/methods.ts. */
   signIn: SignInMethods;
+  /** The chain of password verifiers behind the password form (local accounts last; directories add theirs). */
+  passwords: PasswordVerifiers;
   /** Signing keys (list, public JWKS for verifying Tessera's own tokens). */
   keys: KeyService;
   /** Rotates the signing keys (old ones stay published for the longest token lifetime) and reloads the engine. */

@@ -22,6 +22,7 @@ import { clientMfaMode, decideMfa } from './policy.js';
 import type { MfaAction } from './policy.js';
 import { STEP_UP_REASONS, wantsMfa } from './step-up.js';
 import { signInTenant } from './tenant.js';
+import type { SignInPageExtra } from './sign-in-page.js';
 
 /** A sign-in at its login prompt, as a method's route loads it. */
 export interface SignInContext {
@@ -69,10 +70,12 @@ export interface SignInFlow {
   decide(details: InteractionDetails, user: User): Promise<{ action: MfaAction; required: boolean }>;
   /** Stores a method's scratch value with the pending sign-in. */
   setData(uid: string, key: string, value: unknown): Promise<void>;
+  /** The sign-in page again, e.g. with an error after a wrong password (set the status on `reply`). */
+  signInPage(request: FastifyRequest, reply: FastifyReply, signIn: SignInContext, extra?: SignInPageExtra): Promise<FastifyReply>;
 }
 
 /** Renders the page of first factors (sign-in page). */
-export type ChoicePage = (request: FastifyRequest, reply: FastifyReply, ctx: SignInContext) => Promise<FastifyReply>;
+export type ChoicePage = (request: FastifyRequest, reply: FastifyReply, ctx: SignInContext, extra?: SignInPageExtra) => Promise<FastifyReply>;
 
 export interface PipelineDeps {
   provider: () => Provider;
@@ -171,6 +174,10 @@ export class SignInPipeline implements SignInFlow {
 
   setData(uid: string, key: string, value: unknown): Promise<void> {
     return this.deps.states.setData(uid, key, value);
+  }
+
+  signInPage(request: FastifyRequest, reply: FastifyReply, signIn: SignInContext, extra?: SignInPageExtra): Promise<FastifyReply> {
+    return this.deps.choicePage(request, reply, signIn, extra);
   }
 
   /**

@@ -1,36 +1,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
-import type { IdentityService } from '../identity/service.js';
 import type { ClientRepository } from '../oidc/repository.js';
 import { AppError } from '../http/errors.js';
-import type { Metrics } from '../http/metrics.js';
 import { consentPage } from './views.js';
-import { loginBody } from './schemas.js';
 import { finishInteraction, interactionPageContext, interactionPageHeaders, loadInteraction } from './details.js';
 import type { InteractionDetails } from './details.js';
 import type { SignInPipeline } from './flow.js';
 import { clientName } from './sign-in-page.js';
-import type { createSignInPage } from './sign-in-page.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
-  identity: IdentityService;
   clients: ClientRepository;
-  metrics: Metrics;
   /** The sign-in pipeline (flow.ts). */
   flow: SignInPipeline;
-  /** The sign-in page, also shown again after a failed password. */
-  signInPage: ReturnType<typeof createSignInPage>;
 }
-
-/** The single message (catalogue key) for every failed sign-in: it never tells whether the account exists. */
-const INVALID_CREDENTIALS = 'login.invalid';
-/** The right password for an account whose email is not confirmed yet. */
-const PENDING_CONFIRMATION = 'login.pending_confirmation';
 
 /**
  * Hosted interaction pages driving the engine's interactions: the sign-in
- * page (the pipeline's `page` entry), consent and abort. Forms are protected
+ * page (the pipeline's `page` entry), consent and abort. Methods own their
+ * routes (identity/password-method.ts: POST /interaction/:uid/login). Forms are protected
  * from cross-site submission by the engine's SameSite interaction cookie
  * bound to the unguessable uid, plus an Origin check on every POST (http/csrf
  * in app.ts).
@@ -49,33 +37,6 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
       return renderConsent(deps, request, reply, details, uid);
     }
     throw new AppError('invalid_request', 400, 'This sign-in step is not supported.');
-  });
-
-  app.post('/interaction/:uid/login', html, async (request, reply) => {
-    const signIn = await flow.load(request, reply);
-    const body = loginBody.safeParse(request.body);
-    if (!body.success) return deps.signInPage(request, reply.code(400), signIn, { error: 'login.missing' });
-
-    flow.guard(request);
-    const { tenantId } = signIn;
-    const context = { ip: request.ip, userAgent: request.headers['user-agent'] ?? null };
-    const outcome = await deps.identity.verifyLogin(tenantId, body.data.username, body.data.password, context);
-    if (!outcome.ok && outcome.reason === 'pending') {
-      // Only reachable with the right password, so saying why is safe (and the user can act on it).
-      deps.metrics.logins.inc({ outcome: 'pending' });
-      return deps.signInPage(request, reply.code(403), signIn, { username: body.data.username, error: PENDING_CONFIRMATION });
-    }
-    if (!outcome.ok) {
-      flow.failed(request, 'password', outcome.detail);
-      // One label for every failure: /metrics is reachable, and per-reason counters would tell
-      // whoever watches them whether the username they just tried exists. The audit log has the reason.
-      deps.metrics.logins.inc({ outcome: outcome.reason });
-      request.log.info({ event: 'login.failed', reason: outcome.detail, tenant: tenantId }, 'sign-in failed');
-      return deps.signInPage(request, reply.code(401), signIn, { username: body.data.username, error: INVALID_CREDENTIALS });
-    }
-    deps.metrics.logins.inc({ outcome: 'success' });
-    request.log.info({ event: 'login.succeeded', sub: outcome.user.id, tenant: tenantId }, 'sign-in succeeded');
-    return flow.complete(request, reply, { method: 'password', kind: 'first', subject: { userId: outcome.user.id }, amr: ['pwd'], audited: true });
   });
 
   app.post('/interaction/:uid/confirm', html, async (request, reply) => {

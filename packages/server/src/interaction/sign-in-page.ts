@@ -4,14 +4,22 @@ import type { MfaFactors } from '../mfa/factors.js';
 import { renderSlots } from '../web/slots.js';
 import { interactionPageContext, interactionPageHeaders } from './details.js';
 import type { SignInContext } from './flow.js';
+import type { MethodSlot, SignInMethods } from './methods.js';
 import { loginPage } from './views.js';
 
 export interface SignInPageDeps {
   clients: Pick<ClientRepository, 'find'>;
+  methods: SignInMethods;
   /** Links under the sign-in form (registration, password reset), as the client's tenant allows. */
   loginLinks?: (params: Record<string, unknown>, uid: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
   /** The factor registry: factors that can sign in on their own add to the sign-in page (passkeys). */
   factors?: Pick<MfaFactors, 'kinds' | 'provider'>;
+}
+
+/** What the sign-in page shows besides the methods: an error (catalogue key) and the username typed before it. */
+export interface SignInPageExtra {
+  username?: string;
+  error?: string;
 }
 
 /** The display name of the interaction's client. */
@@ -20,22 +28,38 @@ export async function clientName(clients: Pick<ClientRepository, 'find'>, client
   return (c?.metadata.client_name as string | undefined) ?? clientId;
 }
 
-/** The sign-in page: the first factors offered for this interaction, with an optional error (catalogue key). */
+/**
+ * The sign-in page: the first factors offered for this interaction, in the
+ * registry's order. The `main` slot (the password form) comes first, the
+ * others (passkeys, upstream providers) under it. The page works without
+ * JavaScript; a slot that needs a script adds it (and `script-src 'self'`).
+ */
 export function createSignInPage(deps: SignInPageDeps) {
-  return async (request: FastifyRequest, reply: FastifyReply, signIn: SignInContext, extra: { username?: string; error?: string } = {}) => {
-    const { details, uid } = signIn;
+  return async (request: FastifyRequest, reply: FastifyReply, signIn: SignInContext, extra: SignInPageExtra = {}) => {
+    const { details, uid, tenantId } = signIn;
     const ctx = interactionPageContext(request, details);
     const hint = typeof details.params.login_hint === 'string' ? details.params.login_hint : undefined;
+    const offer = { kind: 'first' as const, tenantId, params: details.params };
+    const methods = (await Promise.all(deps.methods.list('first').map(async (m) => ((await (m.offered?.(offer) ?? true)) ? m : undefined))))
+      .filter((m) => m !== undefined);
     const factors = deps.factors;
-    const slots = renderSlots(factors ? await Promise.all(factors.kinds().map((k) => factors.provider(k)?.signInSlot?.({ ctx, uid }))) : []);
-    return interactionPageHeaders(reply, details, { scripts: slots.scripts }).send(loginPage(ctx, {
-      slots: slots.html,
-      action: `/interaction/${uid}/login`,
+    const legacy = factors ? (await Promise.all(factors.kinds().map((k) => factors.provider(k)?.signInSlot?.({ ctx, uid })))).filter((s) => s !== undefined) : [];
+    const usernameAutocomplete = [...new Set([...methods.flatMap((m) => m.usernameAutocomplete ?? []), ...(legacy.length ? ['webauthn'] : [])])];
+    const view = { kind: 'first' as const, ctx, uid, tenantId, params: details.params, username: extra.username ?? hint, error: extra.error, usernameAutocomplete };
+    const slots: MethodSlot[] = (await Promise.all(methods.map((m) => m.slot?.(view)))).filter((s) => s !== undefined);
+    const main = slots.filter((s) => s.region === 'main');
+    const others = renderSlots([...slots.filter((s) => s.region !== 'main'), ...legacy]);
+    const scripts = others.scripts || main.some((s) => s.scripts?.length);
+    const links = deps.loginLinks ? await deps.loginLinks(details.params, uid) : {};
+    const password = methods.some((m) => m.id === 'password');
+    return interactionPageHeaders(reply, details, { scripts }).send(loginPage(ctx, {
+      main: main.map((s) => s.html).join('\n'),
+      slots: others.html,
       abortAction: `/interaction/${uid}/abort`,
       clientName: await clientName(deps.clients, String(details.params.client_id)),
-      username: extra.username ?? hint,
       error: extra.error ? ctx.t(extra.error) : undefined,
-      ...(deps.loginLinks ? await deps.loginLinks(details.params, uid) : {}),
+      // Password reset and registration belong with the password form.
+      ...(password ? links : {}),
     }));
   };
 }

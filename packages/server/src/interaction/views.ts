@@ -5,18 +5,15 @@ import type { PageContext } from '../web/layout.js';
 export { STYLESHEET, esc };
 
 export interface LoginView {
-  action: string;
   abortAction: string;
   clientName: string;
-  username?: string;
   error?: string;
   /** Links shown under the form (registration and password reset, when the tenant allows them). */
   registerUrl?: string;
   forgotUrl?: string;
-  /**
-   * Fragments of factors that sign in on their own ("Sign in with a passkey"), with their script tags.
-   * When present, the username field also offers passkeys in its autofill (`webauthn`, conditional UI).
-   */
+  /** The main sign-in form (the password method's), or empty when the tenant hides it. */
+  main: string;
+  /** Fragments of the other first factors ("Sign in with a passkey", upstream providers), with their script tags. */
   slots?: string;
 }
 
@@ -30,13 +27,7 @@ export function loginPage(ctx: PageContext, v: LoginView): string {
 <h1>${esc(t('login.title'))}</h1>
 <p class="lead">${esc(t('login.lead', { client: v.clientName }))}</p>
 ${alert(v.error)}
-<form method="post" action="${esc(v.action)}" novalidate>
-  <label for="username">${esc(t('login.username'))}</label>
-  <input id="username" name="username" type="text" autocomplete="username${v.slots ? ' webauthn' : ''}" autocapitalize="none" spellcheck="false" required value="${esc(v.username)}"${v.username ? '' : ' autofocus'}>
-  <label for="password">${esc(t('login.password'))}</label>
-  <input id="password" name="password" type="password" autocomplete="current-password" required${v.username ? ' autofocus' : ''}>
-  <button type="submit">${esc(t('login.submit'))}</button>
-</form>
+${v.main}
 ${v.slots ?? ''}
 <form method="post" action="${esc(v.abortAction)}">
   <button type="submit" class="secondary">${esc(t('button.cancel'))}</button>
