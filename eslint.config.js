@@ -70,4 +70,17 @@ export default defineConfig(
         .map((name) => [name, 'readonly'])),
     },
   },
+  // The sign-in pipeline knows no method (docs/architecture: "Sign-in methods"): methods
+  // register themselves with platform.signIn and import interaction/, never the other way.
+  {
+    files: ['packages/server/src/interaction/**'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          group: ['**/mfa/**', '**/mfa', '**/federation/**', '**/federation', '**/directories/**', '**/directories'],
+          message: 'interaction/ imports no sign-in method: register the method with platform.signIn instead.',
+        }],
+      }],
+    },
+  },
 );

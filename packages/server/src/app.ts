@@ -47,6 +47,7 @@ import { localPasswordVerifier, passwordMethod, PasswordVerifiers } from './iden
 import { SignInPipeline } from './interaction/flow.js';
 import { createSignInStateRepository } from './interaction/state.js';
 import { createSignInPage } from './interaction/sign-in-page.js';
+import { registerSecondFactorRoutes } from './interaction/second-factor.js';
 import { pageContext } from './web/layout.js';
 import { negotiateLocale, translator } from './i18n/index.js';
 import type { EngineLanguage } from './oidc/provider.js';
@@ -209,16 +210,17 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     };
 
     // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
-    const signInPage = createSignInPage({ clients, methods: platform.signIn, factors: platform.mfa, loginLinks: createLoginLinks(platform) });
+    const signInPage = createSignInPage({ clients, methods: platform.signIn, loginLinks: createLoginLinks(platform) });
     platform.signIn.register(passwordMethod({ verifiers: platform.passwords, metrics }));
     const flow = new SignInPipeline({
       provider: () => engine.provider, users, clients, tenants, events, log, throttle, methods: platform.signIn,
       states: createSignInStateRepository(db),
       hasSecondFactor: (userId) => platform.mfa.hasSecondFactor(userId),
       choicePage: signInPage,
+      secondFactor: { clients, methods: platform.signIn },
     });
-    http.decorate('tesseraSignInFlow', flow);
     registerInteractionRoutes(http, { provider: () => engine.provider, clients, flow });
+    registerSecondFactorRoutes(http, flow, flow.pages);
     for (const feature of FEATURES) await feature(http, platform);
     // Sign-in methods own their routes (a form's POST, an upstream's start and callback).
     for (const method of platform.signIn.list()) method.routes?.(http, flow);

@@ -23,6 +23,8 @@ import type { MfaAction } from './policy.js';
 import { STEP_UP_REASONS, wantsMfa } from './step-up.js';
 import { signInTenant } from './tenant.js';
 import type { SignInPageExtra } from './sign-in-page.js';
+import { createSecondFactorPages } from './second-factor.js';
+import type { SecondFactorDeps, SecondFactorError, SecondFactorPages } from './second-factor.js';
 
 /** A sign-in at its login prompt, as a method's route loads it. */
 export interface SignInContext {
@@ -70,6 +72,10 @@ export interface SignInFlow {
   decide(details: InteractionDetails, user: User): Promise<{ action: MfaAction; required: boolean }>;
   /** Stores a method's scratch value with the pending sign-in. */
   setData(uid: string, key: string, value: unknown): Promise<void>;
+  /** The second-factor challenge again, e.g. with an error after a wrong code (set the status on `reply`). */
+  challengePage(request: FastifyRequest, reply: FastifyReply, pending: PendingSignIn, error?: SecondFactorError): Promise<FastifyReply>;
+  /** The enrollment page again (MFA required, no factor yet), e.g. with an error. */
+  enrollPage(request: FastifyRequest, reply: FastifyReply, pending: PendingSignIn, error?: SecondFactorError): Promise<FastifyReply>;
   /** The sign-in page again, e.g. with an error after a wrong password (set the status on `reply`). */
   signInPage(request: FastifyRequest, reply: FastifyReply, signIn: SignInContext, extra?: SignInPageExtra): Promise<FastifyReply>;
 }
@@ -91,6 +97,8 @@ export interface PipelineDeps {
   hasSecondFactor(userId: string): Promise<boolean>;
   /** The sign-in page (sign-in-page.ts). */
   choicePage: ChoicePage;
+  /** What the second-factor pages compose (second-factor.ts). */
+  secondFactor: SecondFactorDeps;
 }
 
 /** Pending sign-ins expire well before the engine's interaction (1 h). */
@@ -120,7 +128,11 @@ const expired = () => new AppError('session_expired', 400, 'This sign-in session
 
 /** The pipeline's steps (named in pipeline.ts) and the flow methods use. */
 export class SignInPipeline implements SignInFlow {
-  constructor(private readonly deps: PipelineDeps) {}
+  readonly pages: SecondFactorPages;
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.pages = createSecondFactorPages(deps.secondFactor, this);
+  }
 
   /** GET /interaction/:uid at the login prompt. */
   page(request: FastifyRequest, reply: FastifyReply, loaded?: { details: InteractionDetails; uid: string }): Promise<FastifyReply> {
@@ -174,6 +186,14 @@ export class SignInPipeline implements SignInFlow {
 
   setData(uid: string, key: string, value: unknown): Promise<void> {
     return this.deps.states.setData(uid, key, value);
+  }
+
+  challengePage(request: FastifyRequest, reply: FastifyReply, pending: PendingSignIn, error?: SecondFactorError): Promise<FastifyReply> {
+    return this.pages.challenge(request, reply, pending, error);
+  }
+
+  enrollPage(request: FastifyRequest, reply: FastifyReply, pending: PendingSignIn, error?: SecondFactorError): Promise<FastifyReply> {
+    return this.pages.enroll(request, reply, pending, error);
   }
 
   signInPage(request: FastifyRequest, reply: FastifyReply, signIn: SignInContext, extra?: SignInPageExtra): Promise<FastifyReply> {
@@ -361,12 +381,5 @@ export class SignInPipeline implements SignInFlow {
     const context: EventContext = { ip: request.ip, userAgent: request.headers['user-agent'] ?? null };
     await this.deps.events.emit({ type, tenantId: user.tenantId, subjectId: user.id, context, data },
       (err) => this.deps.log.error({ err }, 'event listener failed'));
-  }
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The sign-in pipeline, for features that register sign-in routes (set by the composition root). */
-    tesseraSignInFlow: SignInPipeline;
   }
 }

@@ -81,10 +81,13 @@ export interface SecondSlotView {
   user: User;
   /** True when the session's account is stepping up (no password was asked this time). */
   stepUp: boolean;
-  /** The method whose form failed, and the error code to show in it. */
-  error?: { method: string; code: string };
+  /** The method whose form failed, the error code to show in it, and values to keep in its fields. */
+  error?: { method: string; code: string; values?: Record<string, string> };
   /** The ids of the second-factor methods this page offers (a method may adapt, e.g. open its fold when alone). */
   offered: readonly string[];
+  /** Methods' scratch values kept with this sign-in (e.g. the TOTP enrollment on screen). */
+  data: Readonly<Record<string, unknown>>;
+  setData(key: string, value: unknown): Promise<void>;
 }
 
 export type SlotView = FirstSlotView | SecondSlotView;

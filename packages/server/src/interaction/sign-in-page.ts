@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientRepository } from '../oidc/repository.js';
-import type { MfaFactors } from '../mfa/factors.js';
 import { renderSlots } from '../web/slots.js';
 import { interactionPageContext, interactionPageHeaders } from './details.js';
 import type { SignInContext } from './flow.js';
@@ -12,8 +11,6 @@ export interface SignInPageDeps {
   methods: SignInMethods;
   /** Links under the sign-in form (registration, password reset), as the client's tenant allows. */
   loginLinks?: (params: Record<string, unknown>, uid: string) => Promise<{ registerUrl?: string; forgotUrl?: string }>;
-  /** The factor registry: factors that can sign in on their own add to the sign-in page (passkeys). */
-  factors?: Pick<MfaFactors, 'kinds' | 'provider'>;
 }
 
 /** What the sign-in page shows besides the methods: an error (catalogue key) and the username typed before it. */
@@ -42,13 +39,11 @@ export function createSignInPage(deps: SignInPageDeps) {
     const offer = { kind: 'first' as const, tenantId, params: details.params };
     const methods = (await Promise.all(deps.methods.list('first').map(async (m) => ((await (m.offered?.(offer) ?? true)) ? m : undefined))))
       .filter((m) => m !== undefined);
-    const factors = deps.factors;
-    const legacy = factors ? (await Promise.all(factors.kinds().map((k) => factors.provider(k)?.signInSlot?.({ ctx, uid })))).filter((s) => s !== undefined) : [];
-    const usernameAutocomplete = [...new Set([...methods.flatMap((m) => m.usernameAutocomplete ?? []), ...(legacy.length ? ['webauthn'] : [])])];
+    const usernameAutocomplete = [...new Set(methods.flatMap((m) => m.usernameAutocomplete ?? []))];
     const view = { kind: 'first' as const, ctx, uid, tenantId, params: details.params, username: extra.username ?? hint, error: extra.error, usernameAutocomplete };
     const slots: MethodSlot[] = (await Promise.all(methods.map((m) => m.slot?.(view)))).filter((s) => s !== undefined);
     const main = slots.filter((s) => s.region === 'main');
-    const others = renderSlots([...slots.filter((s) => s.region !== 'main'), ...legacy]);
+    const others = renderSlots(slots.filter((s) => s.region !== 'main'));
     const scripts = others.scripts || main.some((s) => s.scripts?.length);
     const links = deps.loginLinks ? await deps.loginLinks(details.params, uid) : {};
     const password = methods.some((m) => m.id === 'password');

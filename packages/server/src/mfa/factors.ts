@@ -4,9 +4,10 @@
  * step, the account pages and the policy ask the registry, never a factor's
  * storage directly, so a new kind plugs in without touching them.
  *
- * Stable contract: the passkeys feature (src/mfa/passkeys/) implements
- * `FactorProvider` with kind 'passkey' and finishes sign-ins through
- * the sign-in pipeline (interaction/flow.ts).
+ * This is the management side (the Security page, admin reset,
+ * `hasSecondFactor`); signing in with a factor is its sign-in method's job
+ * (interaction/methods.ts: TOTP and recovery codes in ./methods.ts, passkeys
+ * in ./passkeys/feature.ts).
  */
 
 import type { User } from '../identity/model.js';
@@ -44,39 +45,8 @@ export interface FactorProvider {
    * never the only factor. Defaults to true.
    */
   countsAsSecondFactor?: boolean;
-  /**
-   * Optional: this factor's part of the sign-in MFA page (e.g. a "Use a
-   * passkey" button), for a user who has it enrolled. Rendered inside the
-   * page after the built-in forms; undefined renders nothing.
-   */
-  challengeSlot?(view: ChallengeSlotView): Promise<PageSlot | undefined>;
-  /**
-   * Optional: this factor's part of the enrollment the sign-in offers a user
-   * who must use MFA but has no factor yet (beside the built-in TOTP setup).
-   */
-  enrollSlot?(view: ChallengeSlotView): Promise<PageSlot | undefined>;
   /** Optional: this factor's section on the account Security page (/account/security). */
   accountSlot?(view: AccountSlotView): Promise<PageSlot | undefined>;
-  /**
-   * Optional: for a factor that can also be the first and only one (passkeys),
-   * its part of the sign-in page (e.g. "Sign in with a passkey"), shown to everyone.
-   */
-  signInSlot?(view: SignInSlotView): Promise<PageSlot | undefined>;
-}
-
-export interface SignInSlotView {
-  ctx: PageContext;
-  /** The engine interaction (routes live under /interaction/:uid/). */
-  uid: string;
-}
-
-export interface ChallengeSlotView {
-  ctx: PageContext;
-  /** The engine interaction this MFA step belongs to (routes live under /interaction/:uid/). */
-  uid: string;
-  user: User;
-  /** True when the session's account is stepping up (no password was asked this time). */
-  stepUp: boolean;
 }
 
 export interface AccountSlotView {

@@ -4,7 +4,7 @@ import { MfaService } from './service.js';
 import { createMfaRepository } from './repository.js';
 import { createSignInStateRepository } from '../interaction/state.js';
 import { ACR_MFA } from '../oidc/acr.js';
-import { registerMfaLoginRoutes } from './routes.js';
+import { recoveryCodeMethod, totpMethod } from './methods.js';
 import { registerMfaAccountRoutes } from './account-routes.js';
 
 /**
@@ -20,7 +20,6 @@ declare module 'fastify' {
 }
 
 export function mfaFeature(app: FastifyInstance, p: Platform): void {
-  const flow = app.tesseraSignInFlow;
   const repo = createMfaRepository(p.db);
   const service = new MfaService({
     repo, signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
@@ -30,7 +29,8 @@ export function mfaFeature(app: FastifyInstance, p: Platform): void {
   for (const provider of service.providers()) p.mfa.register(provider);
   // Other factor kinds (passkeys) give a first-time user recovery codes too.
   app.decorate('tesseraMfaService', service);
-  registerMfaLoginRoutes(app, { platform: p, flow, service });
+  p.signIn.register(totpMethod(service));
+  p.signIn.register(recoveryCodeMethod(service));
   // A multi-factor sign-in starts the count of wrong codes over (they no longer count toward the lockout).
   p.signIn.onFinish(async ({ user, acr }) => {
     if (acr === ACR_MFA) await repo.clearFailures(user.id);

@@ -186,6 +186,11 @@ export class MfaService {
     return { ok: true, remaining };
   }
 
+  /** True when the user has a confirmed authenticator app. */
+  async hasTotp(userId: string): Promise<boolean> {
+    return (await this.deps.repo.listTotp(userId)).length > 0;
+  }
+
   async recoveryStatus(userId: string): Promise<{ total: number; remaining: number }> {
     return this.deps.repo.recoveryStatus(userId);
   }

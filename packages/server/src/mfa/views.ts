@@ -19,49 +19,32 @@ function codeInput(ctx: PageContext, id: string, error: string | undefined, auto
   ${error ? `<p class="field-error" id="${id}-error">${esc(error)}</p>` : ''}`;
 }
 
-export interface ChallengeView {
-  uid: string;
-  clientName: string;
-  hasTotp: boolean;
-  recoveryRemaining: number;
-  /** Which form the error belongs to. */
-  error?: { form: 'totp' | 'recovery'; code: string };
-  slots: string;
-  stepUp: boolean;
+/** The TOTP form of the sign-in challenge (the TOTP method's slot). */
+export function totpChallengeForm(ctx: PageContext, uid: string, error: string | undefined, autofocus: boolean): string {
+  const base = `/interaction/${encodeURIComponent(uid)}`;
+  return `<p>${esc(ctx.t('mfa.totp.prompt'))}</p>
+
+<form method="post" action="${base}/mfa/totp" novalidate>
+  ${codeInput(ctx, 'totp-code', error, autofocus)}
+  <button type="submit">${esc(ctx.t('mfa.verify'))}</button>
+</form>`;
 }
 
-/** The sign-in MFA page: the user's factors (works without JavaScript; passkeys add a button through their slot). */
-export function challengePage(ctx: PageContext, v: ChallengeView): string {
+/** The recovery-code fold of the sign-in challenge (the recovery-code method's slot); open when it is the only way or its code was wrong. */
+export function recoveryChallengeForm(ctx: PageContext, uid: string, error: string | undefined, open: boolean): string {
   const { t } = ctx;
-  const base = `/interaction/${encodeURIComponent(v.uid)}`;
-  const totpError = v.error?.form === 'totp' ? mfaError(ctx, v.error.code) : undefined;
-  const recoveryError = v.error?.form === 'recovery' ? mfaError(ctx, v.error.code) : undefined;
-  const totp = v.hasTotp ? `
-<form method="post" action="${base}/mfa/totp" novalidate>
-  ${codeInput(ctx, 'totp-code', totpError, !recoveryError)}
-  <button type="submit">${esc(t('mfa.verify'))}</button>
-</form>` : '';
-  const recovery = v.recoveryRemaining > 0 ? `
-<details${recoveryError || !v.hasTotp ? ' open' : ''}>
+  const base = `/interaction/${encodeURIComponent(uid)}`;
+  return `
+<details${open ? ' open' : ''}>
 <summary>${esc(t('mfa.recovery.use'))}</summary>
 <form method="post" action="${base}/mfa/recovery" novalidate>
   <label for="recovery-code">${esc(t('mfa.recovery.code'))}</label>
-  <input id="recovery-code" name="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32" required${recoveryError ? ' aria-invalid="true" aria-describedby="recovery-code-error" autofocus' : ''}>
-  ${recoveryError ? `<p class="field-error" id="recovery-code-error">${esc(recoveryError)}</p>` : ''}
+  <input id="recovery-code" name="code" type="text" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32" required${error ? ' aria-invalid="true" aria-describedby="recovery-code-error" autofocus' : ''}>
+  ${error ? `<p class="field-error" id="recovery-code-error">${esc(error)}</p>` : ''}
   <p class="hint">${esc(t('mfa.recovery.hint'))}</p>
   <button type="submit" class="secondary">${esc(t('mfa.recovery.submit'))}</button>
 </form>
-</details>` : '';
-  return layout(ctx, t('mfa.title'), `
-<h1>${esc(t('mfa.title'))}</h1>
-<p class="lead">${esc(v.stepUp ? t('mfa.lead_step_up', { client: v.clientName }) : t('mfa.lead', { client: v.clientName }))}</p>
-${v.hasTotp ? `<p>${esc(t('mfa.totp.prompt'))}</p>` : ''}
-${totp}
-<div class="mfa-slots">${v.slots}</div>
-${recovery}
-<form method="post" action="${base}/abort">
-  <button type="submit" class="secondary">${esc(t('button.cancel'))}</button>
-</form>`);
+</details>`;
 }
 
 export interface SetupView {
