@@ -2,7 +2,7 @@ import type { User } from '../identity/model.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import type { TenantRepository } from '../identity/repository.js';
 import type { MfaFactors } from '../mfa/factors.js';
-import { clientMfaMode, mfaRequired } from '../mfa/policy.js';
+import { clientMfaMode, mfaRequired } from '../interaction/policy.js';
 import type { ClientRepository } from './repository.js';
 
 /** Tessera's MFA-state claims: only released when a client asks for them with the `claims` parameter. */
