@@ -17,6 +17,7 @@ const clientSchema = z.object({
 const samlSpSchema = z.object({
   entity_id: z.string().min(1).max(1000),
   acs_urls: z.array(z.url()).min(1),
+  attribute_profile: z.enum(['basic', 'microsoft']).optional(),
 }).strict();
 
 /** The mock providers' file (`--personas FILE`): personas, and optionally clients. */
@@ -41,6 +42,8 @@ export function loadMockFile(path: string): {
   if (!result.success) throw new PersonaError(`${path}: ${describeZodError(result.error)}`);
   return {
     personas: resolvePersonas(result.data.personas), localEmail: result.data.local_email, clients: result.data.clients,
-    samlServiceProviders: result.data.saml_service_providers?.map((sp) => ({ entityId: sp.entity_id, acsUrls: sp.acs_urls })),
+    samlServiceProviders: result.data.saml_service_providers?.map((sp) => ({
+      entityId: sp.entity_id, acsUrls: sp.acs_urls, ...(sp.attribute_profile ? { attributeProfile: sp.attribute_profile } : {}),
+    })),
   };
 }

@@ -57,6 +57,18 @@ export function metadataXml(entityId: string, ssoUrl: string, cert: KeyAndCert):
     + `</md:IDPSSODescriptor></md:EntityDescriptor>`;
 }
 
+/** How attributes are named: plain names, or the claim URIs AD FS and Entra ID send. */
+export type AttributeProfile = 'basic' | 'microsoft';
+
+const MICROSOFT_NAMES: Record<string, string> = {
+  email: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+  givenName: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname',
+  surname: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname',
+  displayName: 'http://schemas.microsoft.com/identity/claims/displayname',
+  groups: 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups',
+  tenant: 'http://schemas.microsoft.com/identity/claims/tenantid',
+};
+
 export interface ResponseInput {
   idpEntityId: string;
   spEntityId: string;
@@ -70,6 +82,7 @@ export interface ResponseInput {
   replayAssertionId?: string;
   key: KeyAndCert;
   rogue: KeyAndCert;
+  attributeProfile?: AttributeProfile;
 }
 
 export interface BuiltResponse {
@@ -108,8 +121,10 @@ export function buildResponse(i: ResponseInput): BuiltResponse {
   const assertionId = i.scenario === 'replay' && i.replayAssertionId ? i.replayAssertionId : newId();
   const audience = i.scenario === 'wrong_audience' ? 'urn:mock:another-service-provider' : i.spEntityId;
   const until = iso(i.scenario === 'expired' ? now - 5 * 60_000 : now + 5 * 60_000);
+  const microsoft = i.attributeProfile === 'microsoft';
+  const nameFormat = `urn:oasis:names:tc:SAML:2.0:attrname-format:${microsoft ? 'uri' : 'basic'}`;
   const attrXml = Object.entries(attributes).filter(([, v]) => v.length).map(([name, values]) =>
-    `<saml:Attribute Name="${name}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic">`
+    `<saml:Attribute Name="${microsoft ? MICROSOFT_NAMES[name] ?? name : name}" NameFormat="${nameFormat}">`
     + values.map((v) => `<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">${xmlEscape(v)}</saml:AttributeValue>`).join('')
     + '</saml:Attribute>').join('');
   const assertion = `<saml:Assertion xmlns:saml="${NS.assertion}" ID="${assertionId}" Version="2.0" IssueInstant="${iso(t)}">`

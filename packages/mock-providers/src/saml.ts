@@ -7,13 +7,15 @@ import { readForm, sendHtml } from './interaction.js';
 import { errorPage, escapeHtml, page, pickerPage } from './pages.js';
 import type { Persona } from './personas.js';
 import {
-  buildResponse, isSamlScenario, metadataXml, NS, SAML_SCENARIO_HELP, SAML_SCENARIOS, type SamlScenario,
+  buildResponse, isSamlScenario, metadataXml, NS, SAML_SCENARIO_HELP, SAML_SCENARIOS, type AttributeProfile, type SamlScenario,
 } from './saml-xml.js';
 
 /** A service provider the mock IdP answers (Tessera: entity id and ACS of one SAML provider alias). */
 export interface SamlServiceProvider {
   entityId: string;
   acsUrls: string[];
+  /** Attribute names: `basic` (email, groups, ...; default) or `microsoft` (the AD FS / Entra ID claim URIs). */
+  attributeProfile?: AttributeProfile;
 }
 
 export interface SamlSignIn {
@@ -107,7 +109,7 @@ export async function createSamlIdp(o: {
     const built = buildResponse({
       idpEntityId: entityId, spEntityId: req.sp.entityId, acs: req.acs, inResponseTo: req.requestId, persona,
       scenario: personaId ? scenario : 'deny', localEmail: o.localEmail, wantEmailNameId: req.wantEmail,
-      replayAssertionId: lastAssertion.get(lastKey), key, rogue,
+      replayAssertionId: lastAssertion.get(lastKey), key, rogue, attributeProfile: req.sp.attributeProfile,
     });
     if (built.assertionId) lastAssertion.set(lastKey, built.assertionId);
     const samlResponse = Buffer.from(built.xml, 'utf8').toString('base64');
@@ -173,7 +175,7 @@ export async function createSamlIdp(o: {
   return {
     entityId, metadataUrl: entityId, ssoUrl, certificatePem: key.certificatePem, emitted, handle,
     registerServiceProvider(sp) {
-      sps.set(sp.entityId, { entityId: sp.entityId, acsUrls: [...sp.acsUrls] });
+      sps.set(sp.entityId, { ...sp, acsUrls: [...sp.acsUrls] });
     },
     nextSignIn(persona, scenario = 'ok') {
       if (!o.personas.some((p) => p.id === persona)) throw new Error(`unknown persona ${persona}`);

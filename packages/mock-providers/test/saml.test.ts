@@ -151,6 +151,19 @@ describe('mock SAML IdP (@node-saml/node-saml as the SP)', () => {
     expect(again.status).toBe(400);
   });
 
+  it('a service provider with the microsoft attribute profile gets the AD FS / Entra ID claim URIs', async () => {
+    const entityId = 'http://rp.example/federation/adfs/saml/metadata';
+    const acs = 'http://rp.example/federation/adfs/saml/acs';
+    idp.registerServiceProvider({ entityId, acsUrls: [acs], attributeProfile: 'microsoft' });
+    const { validate, SAMLResponse } = await signIn('alice', 'ok', sp({ issuer: entityId, audience: entityId, callbackUrl: acs }));
+    expect(Buffer.from(SAMLResponse, 'base64').toString()).toContain('NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"');
+    const { profile } = await validate();
+    expect(profile!['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress']).toBe('alice@example.com');
+    expect(profile!['http://schemas.microsoft.com/ws/2008/06/identity/claims/groups']).toEqual(['staff', 'admins']);
+    expect(profile!['http://schemas.microsoft.com/identity/claims/tenantid']).toBe('acme');
+    expect(profile).not.toHaveProperty('email');
+  });
+
   it('an unknown service provider or an unregistered ACS is a 400 page, not a response', async () => {
     const stranger = await start(sp({ issuer: 'urn:unknown:sp' }));
     expect(stranger.status).toBe(400);
