@@ -102,8 +102,11 @@ function createBenchStore(): BenchStore {
   };
 }
 
-/** Boots the real platform the way the integration tests do (createApp + loadSettings overrides). */
-export async function startTessera(): Promise<TesseraTarget> {
+/**
+ * Boots the real platform the way the integration tests do (createApp + loadSettings overrides).
+ * `extra`: more clients and users for a scenario's own bench (e.g. bench/refresh.ts).
+ */
+export async function startTessera(extra: { clients?: unknown[]; users?: unknown[] } = {}): Promise<TesseraTarget> {
   const bench = createBenchStore();
   const queries = new QueryCounter();
   // Same store, with every statement counted; close/migrate still go through the original.
@@ -122,7 +125,8 @@ export async function startTessera(): Promise<TesseraTarget> {
     clients: [{
       client_id: CLIENT_ID, client_secret: CLIENT_SECRET, grant_types: ['client_credentials'],
       token_endpoint_auth_method: 'client_secret_basic',
-    }],
+    }, ...(extra.clients ?? [])],
+    users: extra.users ?? [],
   };
   const settings = loadSettings({
     PORT: String(port),

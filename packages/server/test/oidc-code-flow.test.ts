@@ -154,11 +154,14 @@ describe('codes and refresh tokens', () => {
     const rt2 = second.refresh_token!;
     expect(rt2).toBeTruthy();
     expect(rt2).not.toBe(rt1);
-    // The attacker (or a confused client) replays the rotated token…
+    // The legitimate holder moves on (so rt1 is past its grace period: its successor is used up)…
+    const third = await oidc.refreshTokenGrant(config, rt2);
+    const rt3 = third.refresh_token!;
+    // …the attacker (or a confused client) replays the rotated token…
     await expect(oidc.refreshTokenGrant(config, rt1)).rejects.toMatchObject({ error: 'invalid_grant' });
     // …and the legitimate holder's newer token is dead too: the whole grant was revoked.
-    await expect(oidc.refreshTokenGrant(config, rt2)).rejects.toMatchObject({ error: 'invalid_grant' });
-    const res = await fetch(`${t.issuer}/oidc/me`, { headers: { authorization: `Bearer ${second.access_token}` } });
+    await expect(oidc.refreshTokenGrant(config, rt3)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const res = await fetch(`${t.issuer}/oidc/me`, { headers: { authorization: `Bearer ${third.access_token}` } });
     expect(res.status).toBe(401);
   });
 });

@@ -649,6 +649,15 @@ for (const engine of ENGINES) {
         expect(await payloads.find('AuthorizationCode', 'missing')).toBeUndefined();
       });
 
+      test('consumeOnce: exactly one of several concurrent callers marks it used', async () => {
+        await payloads.upsert('RefreshToken', 'r1', { grantId: 'g1', accountId: 'u1' }, 600);
+        const outcomes = await Promise.all([1, 2, 3, 4].map(() => payloads.consumeOnce('RefreshToken', 'r1')));
+        expect(outcomes.filter(Boolean)).toHaveLength(1);
+        expect(await payloads.find('RefreshToken', 'r1')).toHaveProperty('consumed');
+        expect(await payloads.consumeOnce('RefreshToken', 'r1')).toBe(false);
+        expect(await payloads.consumeOnce('RefreshToken', 'missing')).toBe(false);
+      });
+
       test('findByUid and findByUserCode, scoped by model', async () => {
         await payloads.upsert('Interaction', 'i1', { uid: 'uid-1', prompt: 'login' }, 600);
         await payloads.upsert('Session', 's1', { uid: 'uid-2', accountId: 'u1' }, 600);

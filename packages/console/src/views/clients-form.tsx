@@ -2,6 +2,8 @@ import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api.js';
 import { Field, fieldMessage, Notice } from '../ui.js';
+import { emptyProtocol, PROTOCOL_FORM_FIELDS, protocolBody, ProtocolFields, protocolFormOf } from './clients-protocol.js';
+import type { ProtocolFormState, ProtocolView } from './clients-protocol.js';
 
 /**
  * The client form shared by "create" and "edit", and the mapping between
@@ -13,7 +15,7 @@ export type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 export type MfaMode = 'off' | 'optional' | 'required';
 
 /** GET /clients/{id}: the metadata, `has_secret`, and during a rotation's overlap `previous_secret_expires_at`. */
-export interface ClientView {
+export interface ClientView extends ProtocolView {
   client_id: string;
   client_name?: string;
   tenant: string;
@@ -66,6 +68,8 @@ export interface ClientFormState {
   scope: string;
   backchannel_logout_uri: string;
   ip_allowlist: string;
+  /** Refresh rotation and lifetimes, and the other protocol settings (clients-protocol.tsx). */
+  protocol: ProtocolFormState;
 }
 
 export function emptyForm(): ClientFormState {
@@ -73,6 +77,7 @@ export function emptyForm(): ClientFormState {
     client_id: '', client_name: '', tenant: '', auth: 'client_secret_basic', redirect_uris: '', post_logout_redirect_uris: '',
     grant_types: ['authorization_code'], first_party: false, mfa: '', access_token_ttl: '', id_token_ttl: '', refresh_token_ttl: '',
     admin_scopes: [], scope: '', backchannel_logout_uri: '', ip_allowlist: '',
+    protocol: emptyProtocol(),
   };
 }
 
@@ -85,6 +90,7 @@ export function formOf(c: ClientView): ClientFormState {
     access_token_ttl: num(c.access_token_ttl), id_token_ttl: num(c.id_token_ttl), refresh_token_ttl: num(c.refresh_token_ttl),
     admin_scopes: [...(c.admin_scopes ?? [])], scope: c.scope ?? '', backchannel_logout_uri: c.backchannel_logout_uri ?? '',
     ip_allowlist: (c.ip_allowlist ?? []).join('\n'),
+    protocol: protocolFormOf(c),
   };
 }
 
@@ -121,6 +127,7 @@ export function createBody(s: ClientFormState): Record<string, unknown> {
   if (s.scope.trim()) body.scope = s.scope.trim();
   if (s.backchannel_logout_uri.trim()) body.backchannel_logout_uri = s.backchannel_logout_uri.trim();
   if (lines(s.ip_allowlist).length) body.ip_allowlist = lines(s.ip_allowlist);
+  Object.assign(body, protocolBody(s.protocol));
   return body;
 }
 
@@ -165,6 +172,7 @@ export function formError(err: unknown, item = 'Line'): ApiError | null {
 /** Field names the form shows; any other field error is listed by the ErrorBox only. */
 export const FORM_FIELDS = new Set(['client_id', 'client_name', 'tenant', 'token_endpoint_auth_method', 'redirect_uris', 'post_logout_redirect_uris',
   'grant_types', 'first_party', 'mfa', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'admin_scopes', 'scope', 'backchannel_logout_uri', 'ip_allowlist']);
+for (const f of PROTOCOL_FORM_FIELDS) FORM_FIELDS.add(f);
 
 export interface TenantOption {
   id: string;
@@ -323,6 +331,8 @@ export function ClientForm(props: FormProps): JSX.Element {
             </Field>
           </div>
         </fieldset>
+
+        <ProtocolFields state={s.protocol} onChange={(p) => set('protocol', p)} error={err} confidential={confidential} />
 
         <details class="card">
           <summary>Advanced: scopes, back-channel logout, IP allow-list, admin API access</summary>

@@ -7,6 +7,7 @@ import { hashPassword, verifyPassword } from '../identity/password.js';
 import { createApiRepository, createClientRepository } from '../oidc/repository.js';
 import type { ClientRecord } from '../oidc/repository.js';
 import { hashClientSecret, verifyClientSecret } from '../oidc/clients.js';
+import { protocolClientMetadata } from '../oidc/protocol-metadata.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import { ConflictError } from '../storage/errors.js';
@@ -119,6 +120,7 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     default_resource: c.default_resource,
     require_pkce: c.require_pkce,
     id_token_claims: c.id_token_claims,
+    ...protocolClientMetadata(c),
   })) as Record<string, unknown>;
 }
 

@@ -5,6 +5,7 @@ import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
 import { attributeConfigSchema, userAttributesConfigSchema } from '../userdata/config.js';
 import { attributeClaimsSchema } from '../oidc/attribute-claims.js';
 import { SOURCE_NAME } from '../userdata/model.js';
+import { protocolClientFields, protocolClientIssues } from '../oidc/protocol-metadata.js';
 
 /**
  * One schema for Tessera's configuration: the environment (process settings)
@@ -102,7 +103,10 @@ export const clientSchema = z.strictObject({
   require_pkce: z.boolean().optional(),
   /** `true`: the granted scopes' claims go in the ID token too, for RPs that read only the ID token (docs/relying-parties.md). */
   id_token_claims: z.boolean().optional(),
+  // Refresh rotation and lifetimes, and the other protocol settings of issue 21 (oidc/protocol-metadata.ts).
+  ...protocolClientFields,
 }).superRefine((c, ctx) => {
+  for (const issue of protocolClientIssues(c)) ctx.addIssue({ code: 'custom', path: [issue.path], message: issue.message });
   const confidential = c.token_endpoint_auth_method !== 'none';
   if (confidential && !c.client_secret) {
     ctx.addIssue({ code: 'custom', path: ['client_secret'], message: `is required when token_endpoint_auth_method is ${c.token_endpoint_auth_method}` });

@@ -14,16 +14,19 @@ export function createAdapterFactory(store: OidcPayloadStore, clients: ClientRep
 }
 
 function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
-  return {
+  const adapter: Adapter & { consumeOnce(id: string): Promise<boolean> } = {
     upsert: (id, payload, expiresIn) => store.upsert(model, id, payload as Record<string, unknown>, expiresIn),
     // Lookup keys come straight from requests (tokens, codes, cookies): one no row can hold is simply not found.
     find: async (id) => (isStorableText(id) ? (await store.find(model, id)) as AdapterPayload | undefined : undefined),
     findByUid: async (uid) => (isStorableText(uid) ? (await store.findByUid(model, uid)) as AdapterPayload | undefined : undefined),
     findByUserCode: async (code) => (isStorableText(code) ? (await store.findByUserCode(model, code)) as AdapterPayload | undefined : undefined),
     consume: (id) => store.consume(model, id),
+    // Not part of the engine's Adapter: the refresh policy's atomic claim (refresh-policy.ts).
+    consumeOnce: (id: string) => store.consumeOnce(model, id),
     destroy: (id) => store.destroy(model, id),
     revokeByGrantId: (grantId) => store.revokeByGrantId(grantId),
   };
+  return adapter;
 }
 
 function clientAdapter(clients: ClientRepository): Adapter {

@@ -18,6 +18,12 @@ export interface OidcPayloadStore {
   findByUserCode(model: string, userCode: string): Promise<Payload | undefined>;
   /** Marks a one-time artefact (code, rotated refresh token) as used. */
   consume(model: string, id: string): Promise<void>;
+  /**
+   * Marks it as used only if it was not yet, atomically; true for the one
+   * caller that did. Two instances refreshing the same token at once must not
+   * both rotate it (oidc/refresh-policy.ts).
+   */
+  consumeOnce(model: string, id: string): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   /** Deletes by the stable `uid` (a Session's id changes on every login; its uid does not). Says whether it deleted. */
   destroyByUid(model: string, uid: string): Promise<boolean>;
@@ -78,6 +84,11 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
     async consume(model, id) {
       await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
         .where('model', '=', model).where('id', '=', id).execute();
+    },
+    async consumeOnce(model, id) {
+      const res = await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
+        .where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
     },
     async destroy(model, id) {
       await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();

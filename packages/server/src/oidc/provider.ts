@@ -21,6 +21,9 @@ import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
 import { ipAllowlistProblem } from './cidr.js';
 import { RP_CLIENT_PROPERTIES, autoLogoutPage, defaultResource, pkceRequired, releaseScopeClaimsInIdToken, revocationWithoutBody, rpMetadataProblem, skipsLogoutConfirmation } from './rp-compat.js';
 import { stepUpInteractionPolicy } from '../interaction/step-up.js';
+import { PROTOCOL_CLIENT_PROPERTIES, protocolMetadataProblem } from './protocol-metadata.js';
+import { createRefreshPolicy, refreshTokenTtl } from './refresh-policy.js';
+import { releaseStepUpClaims } from './step-up-claims.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -127,6 +130,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
     return { ...info, accessTokenFormat: 'jwt', jwt: { sign: { alg: api.signingAlg as 'ES256' | 'RS256' } } };
   };
 
+  const refreshPolicy = createRefreshPolicy(createAdapterFactory(deps.store, deps.clients));
   const configuration: Configuration = {
     adapter: createAdapterFactory(deps.store, deps.clients),
     jwks: deps.jwks as Configuration['jwks'],
@@ -160,7 +164,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     extraClientMetadata: {
-      properties: [...TESSERA_CLIENT_PROPERTIES, ...RP_CLIENT_PROPERTIES],
+      properties: [...TESSERA_CLIENT_PROPERTIES, ...RP_CLIENT_PROPERTIES, ...PROTOCOL_CLIENT_PROPERTIES],
       validator(_ctx, key, value, metadata) {
         const rpProblem = rpMetadataProblem(key, value, metadata as Record<string, unknown>);
         if (rpProblem) throw new errors.InvalidClientMetadata(rpProblem);
@@ -172,6 +176,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
         if (key === 'mfa' && value !== undefined && !(CLIENT_MFA_MODES as readonly unknown[]).includes(value)) {
           throw new errors.InvalidClientMetadata('mfa must be off, optional or required');
         }
+        const protocolProblem = protocolMetadataProblem(key, value);
+        if (protocolProblem) throw new errors.InvalidClientMetadata(protocolProblem);
       },
     },
     // The default prompts plus step-up: a session weaker than the requested acr signs in again (interaction/step-up.ts).
@@ -236,6 +242,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       if (!client.grantTypeAllowed('refresh_token')) return false;
       return code.scopes.has('offline_access') || (client as unknown as Record<string, unknown>).first_party === true;
     },
+    // Every client rotates unless it says `refresh_token_rotation: never` (refresh-policy.ts).
+    rotateRefreshToken: refreshPolicy.rotateRefreshToken,
     async extraTokenClaims(ctx, token) {
       const accountId = (token as { accountId?: string }).accountId;
       if (accountId) {
@@ -274,12 +282,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       ClientCredentials: (_ctx, token, client) =>
         token.resourceServer?.accessTokenTTL ?? numberOr((client as unknown as Record<string, unknown>)?.access_token_ttl, DEFAULTS.clientCredentialsTtl),
       IdToken: (_ctx, _token, client) => numberOr((client as unknown as Record<string, unknown>)?.id_token_ttl, DEFAULTS.idTokenTtl),
-      RefreshToken: (ctx, _token, client) => {
-        const configured = numberOr((client as unknown as Record<string, unknown>)?.refresh_token_ttl, DEFAULTS.refreshTokenTtl);
-        // A rotated token inherits what is left of its family's lifetime, so rotation never extends it.
-        const rotated = ctx?.oidc?.entities.RotatedRefreshToken;
-        return rotated ? Math.min(configured, rotated.remainingTTL) : configured;
-      },
+      // Absolute (refresh_token_ttl, from the family's first token) and idle (refresh_token_idle_ttl) lifetimes: refresh-policy.ts.
+      RefreshToken: (ctx, token, client) => refreshTokenTtl(ctx, token, client),
       AuthorizationCode: 60,
       Interaction: 3600,
       Session: DEFAULTS.sessionTtl,
@@ -323,6 +327,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.use((ctx, next) => revocationWithoutBody(ctx, next, ROUTES.revocation));
   // Scope claims in the ID token for clients with id_token_claims (rp-compat.ts).
   releaseScopeClaimsInIdToken(provider);
+  refreshPolicy.install(provider);
+  releaseStepUpClaims(provider);
   if (deps.passwordGrant) registerPasswordGrant(provider, { ...deps.passwordGrant, resourceServer: resourceServerInfo });
   return provider;
 }

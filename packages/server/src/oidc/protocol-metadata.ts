@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+/**
+ * Per-client protocol settings (issue 21): refresh-token rotation and
+ * lifetimes. One definition for the configuration file (config/schema.ts
+ * spreads `protocolClientFields` into the client schema), the admin API (derived
+ * from it), the stored metadata (`protocolClientMetadata`) and the engine's own
+ * check of its extra metadata (`protocolMetadataProblem`). docs/protocol.md
+ * lists every setting.
+ */
+
+const seconds = z.number().int('must be a whole number of seconds').positive('must be positive').max(366 * 24 * 3600, 'must be at most a year');
+
+/** Refresh tokens: `always` (default) rotates on every use, with reuse detection; `never` keeps one token for the family. */
+export const REFRESH_ROTATION = ['always', 'never'] as const;
+/** Concurrent refreshes with the same old token within this many seconds get the same new token (refresh-policy.ts). */
+export const DEFAULT_REFRESH_GRACE_SECONDS = 10;
+export const MAX_REFRESH_GRACE_SECONDS = 60;
+export const DEFAULT_REFRESH_TOKEN_TTL = 14 * 24 * 3600;
+
+export const protocolClientFields = {
+  /** `always` (default): every refresh returns a new refresh token and a reused one revokes the family. `never`: for confidential clients that cannot store a new token. */
+  refresh_token_rotation: z.enum(REFRESH_ROTATION, 'must be always or never').optional(),
+  /** Idle lifetime: a refresh token family unused for this long expires (Auth0's inactivity lifetime). Unset: only `refresh_token_ttl` (absolute) applies. */
+  refresh_token_idle_ttl: seconds.optional(),
+  /** Seconds in which the same rotated-out refresh token, presented again by the same client, returns the same new one (0 turns it off). Default 10. */
+  refresh_token_grace_period: z.number().int('must be a whole number of seconds').min(0, 'must be 0 or more')
+    .max(MAX_REFRESH_GRACE_SECONDS, `must be at most ${MAX_REFRESH_GRACE_SECONDS}`).optional(),
+};
+
+/** The fields above, as the engine sees them (extraClientMetadata.properties). */
+export const PROTOCOL_CLIENT_PROPERTIES = Object.keys(protocolClientFields) as (keyof typeof protocolClientFields)[];
+
+type ProtocolFields = { [K in keyof typeof protocolClientFields]?: z.infer<(typeof protocolClientFields)[K]> };
+interface ClientShape extends ProtocolFields {
+  token_endpoint_auth_method: string;
+  refresh_token_ttl?: number;
+}
+
+/** Cross-field checks, reported on the field a person must change (config/schema.ts superRefine). */
+export function protocolClientIssues(c: ClientShape): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  if (c.refresh_token_rotation === 'never' && c.token_endpoint_auth_method === 'none') {
+    // OAuth 2.1 §4.3.1 / RFC 9700 §4.14.2: a public client's refresh tokens must be rotated (or sender-constrained).
+    issues.push({ path: 'refresh_token_rotation', message: 'never needs a confidential client (a public client\'s refresh tokens always rotate)' });
+  }
+  const absolute = c.refresh_token_ttl ?? DEFAULT_REFRESH_TOKEN_TTL;
+  if (c.refresh_token_idle_ttl !== undefined && c.refresh_token_idle_ttl > absolute) {
+    issues.push({ path: 'refresh_token_idle_ttl', message: `must not exceed refresh_token_ttl (${absolute} seconds)` });
+  }
+  return issues;
+}
+
+/** What is stored for these fields (config/apply.ts clientMetadata); unset fields are left out. */
+export function protocolClientMetadata(c: ProtocolFields): Record<string, unknown> {
+  return {
+    refresh_token_rotation: c.refresh_token_rotation,
+    refresh_token_idle_ttl: c.refresh_token_idle_ttl,
+    refresh_token_grace_period: c.refresh_token_grace_period,
+  };
+}
+
+/** The engine's check of these properties (provider.ts extraClientMetadata.validator); a message naming the field, or undefined. */
+export function protocolMetadataProblem(key: string, value: unknown): string | undefined {
+  if (value === undefined || !(PROTOCOL_CLIENT_PROPERTIES as string[]).includes(key)) return undefined;
+  const result = protocolClientFields[key as keyof typeof protocolClientFields].safeParse(value);
+  return result.success ? undefined : `${key} ${result.error.issues[0]?.message ?? 'is invalid'}`;
+}
