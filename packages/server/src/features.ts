@@ -8,6 +8,7 @@ import { passkeysFeature } from './mfa/passkeys/feature.js';
 import { mfaFeature } from './mfa/feature.js';
 import { adminFeature } from './admin/feature.js';
 import { consoleFeature } from './console/feature.js';
+import { privacyFeature } from './privacy/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -25,4 +26,6 @@ export const FEATURES: Feature[] = [
   // The admin console (a SPA calling the admin APIs) at /admin.
   consoleFeature,
   passkeysFeature,
+  // Data export of one's own data on the account pages (the admin API's export is in adminFeature).
+  privacyFeature,
 ];

@@ -9,6 +9,7 @@ import type { UserRepository } from '../identity/repository.js';
 import type { User } from '../identity/model.js';
 import { ID_PATTERN, isUsable } from '../identity/model.js';
 import { callbackQuery } from '../interaction/schemas.js';
+import { ACR_MFA, acrSatisfies } from '../oidc/acr.js';
 
 /** The built-in first-party client behind the account pages. */
 export { ACCOUNT_CLIENT_ID } from '../oidc/built-in-clients.js';
@@ -27,12 +28,28 @@ export interface AccountSessionDeps {
 }
 
 interface FlowState { state: string; nonce: string; verifier: string; returnTo: string }
-interface SessionState { sub: string; sid: string; exp: number }
+/** `at` and `acr`: the sign-in's auth_time (epoch s) and acr, from the ID token, for step-up (`requireFresh`). */
+interface SessionState { sub: string; sid: string; exp: number; at?: number; acr?: string }
+
+/** How recent (seconds) a sign-in must be for a step-up operation on the account pages, unless the caller says otherwise. */
+export const ACCOUNT_STEP_UP_MAX_AGE_S = 600;
+
+/** What an operation on the account pages needs of the sign-in behind the session. */
+export interface Freshness {
+  /** The sign-in (or the last step-up) at most this many seconds ago. */
+  maxAge: number;
+  /** `mfa`: at Tessera's multi-factor level (a second factor is asked, or enrolled when the user has none). */
+  acr?: 'mfa';
+}
 
 export interface CurrentAccount {
   user: User;
   /** The platform (engine) session id this account session is bound to. */
   sid: string;
+  /** When the sign-in behind this session (or its last step-up) happened, epoch seconds; null when unknown. */
+  authTime: number | null;
+  /** Its authentication level (`urn:tessera:acr:pwd`, `urn:tessera:acr:mfa`); null when unknown. */
+  acr: string | null;
 }
 
 /**
@@ -63,7 +80,7 @@ export class AccountSessions {
     const user = await this.deps.users.findById(s.sub);
     // As for tokens (oidc/account.ts): pending, disabled and locked accounts are out; an expired temporary lock is not.
     if (!user || !isUsable(user)) return undefined;
-    return { user, sid: s.sid };
+    return { user, sid: s.sid, authTime: typeof s.at === 'number' ? s.at : null, acr: typeof s.acr === 'string' ? s.acr : null };
   }
 
   /** Like `current`, but sends the browser to sign in (and back to `returnTo`) when nobody is. */
@@ -79,6 +96,30 @@ export class AccountSessions {
     return account;
   }
 
+  /** True when the session's sign-in is recent enough (and strong enough) for `need`. */
+  isFresh(account: CurrentAccount, need: Freshness, now = Date.now()): boolean {
+    if (account.authTime === null || Math.floor(now / 1000) - account.authTime > need.maxAge) return false;
+    return need.acr !== 'mfa' || acrSatisfies(account.acr, ACR_MFA);
+  }
+
+  /**
+   * Step-up on the account pages (one mechanism for every operation that
+   * needs it: a password change under `password.change_requires_mfa`, the
+   * export of one's data, and changes that need a recent sign-in). When the
+   * session is not fresh enough, sends the browser through the sign-in with
+   * `max_age` (and `acr_values` for MFA), RFC 9470 style, and back to
+   * `returnTo`: the engine asks for the password again when the sign-in is
+   * older than `maxAge`, and only for the second factor when the level is
+   * missing (mfa/login-step.ts), or for setting one up when the user has
+   * none. Returns false after redirecting.
+   */
+  async requireFresh(reply: FastifyReply, account: CurrentAccount, need: Freshness, returnTo: string): Promise<boolean> {
+    if (this.isFresh(account, need)) return true;
+    const query = new URLSearchParams({ return_to: returnTo, step_up: need.acr ?? 'recent', max_age: String(need.maxAge), tenant: account.user.tenantId });
+    await reply.redirect(`/account/signin?${query}`, 303);
+    return false;
+  }
+
   clear(reply: FastifyReply): void {
     setCookie(reply, SESSION_COOKIE, '', { path: '/', maxAge: 0, secure: this.secure, sameSite: 'Lax' });
   }
@@ -87,7 +128,10 @@ export class AccountSessions {
     const redirectUri = `${this.deps.issuer}/account/callback`;
 
     app.get('/account/signin', { config: { html: true } }, async (request, reply) => {
-      const q = request.query as { return_to?: unknown; ui_locales?: unknown; tenant?: unknown };
+      const q = request.query as { return_to?: unknown; ui_locales?: unknown; tenant?: unknown; step_up?: unknown; max_age?: unknown };
+      // A step-up (requireFresh): the engine re-authenticates when the sign-in is older than max_age, and asks for MFA with acr_values.
+      const maxAge = typeof q.max_age === 'string' && /^\d{1,5}$/.test(q.max_age) ? q.max_age : undefined;
+      const stepUp = q.step_up === 'mfa' || q.step_up === 'recent' ? q.step_up : undefined;
       const returnTo = typeof q.return_to === 'string' && /^\/account(\/[a-z-]*)?$/.test(q.return_to) ? q.return_to : '/account';
       const flow: FlowState = {
         state: randomBytes(16).toString('base64url'),
@@ -106,7 +150,9 @@ export class AccountSessions {
         code_challenge: createHash('sha256').update(flow.verifier).digest('base64url'),
         code_challenge_method: 'S256',
         // The session id binds the account cookie to the platform session (sign-out ends both).
-        claims: JSON.stringify({ id_token: { sid: null } }),
+        claims: JSON.stringify({ id_token: { sid: null, auth_time: { essential: true }, acr: null } }),
+        ...(stepUp && maxAge ? { max_age: maxAge } : {}),
+        ...(stepUp === 'mfa' ? { acr_values: ACR_MFA } : {}),
         ...(typeof q.ui_locales === 'string' && q.ui_locales.length < 64 ? { ui_locales: q.ui_locales } : {}),
         ...(typeof q.tenant === 'string' && ID_PATTERN.test(q.tenant) ? { tenant: q.tenant } : {}),
       }).toString();
@@ -135,7 +181,11 @@ export class AccountSessions {
         throw new AppError('invalid_request', 400, 'Sign-in could not be verified.');
       }
       setCookie(reply, FLOW_COOKIE, '', { path: '/account', maxAge: 0, secure: this.secure, sameSite: 'Lax' });
-      const session: SessionState = { sub: claims.sub, sid: claims.sid, exp: Date.now() + SESSION_MAX_AGE_S * 1000 };
+      const session: SessionState = {
+        sub: claims.sub, sid: claims.sid, exp: Date.now() + SESSION_MAX_AGE_S * 1000,
+        ...(typeof claims.auth_time === 'number' ? { at: claims.auth_time } : {}),
+        ...(typeof claims.acr === 'string' ? { acr: claims.acr } : {}),
+      };
       setCookie(reply, SESSION_COOKIE, this.signer.sign(session), { path: '/', maxAge: SESSION_MAX_AGE_S, secure: this.secure, sameSite: 'Lax' });
       return reply.redirect(flow.returnTo, 303);
     });

@@ -10,6 +10,7 @@ export const ACCOUNT_TABS: { path: string; key: string }[] = [
   { path: '/account/security', key: 'mfa.tab' },
   { path: '/account/sessions', key: 'account.tab.sessions' },
   { path: '/account/applications', key: 'account.tab.applications' },
+  { path: '/account/data', key: 'privacy.tab' },
 ];
 
 export function accountLayout(ctx: PageContext, current: string, title: string, body: string, logoutUrl: string): string {

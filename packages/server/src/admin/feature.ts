@@ -21,6 +21,8 @@ import { TenantDeletionService } from './tenants/deletion.js';
 import { registerTenantDeletionRoute } from './tenants/deletion-routes.js';
 import { createExternalLinkRepository } from '../federation/links.js';
 import { registerAttributeRoutes } from './users/attribute-routes.js';
+import { registerExportRoute } from '../privacy/admin-routes.js';
+import { userExportService } from '../privacy/feature.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -52,6 +54,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   registerUserRoutes(route, userAdmin);
   registerAttributeRoutes(route, { userData: p.userData, tenants: p.tenants, emit });
   registerLinkRoutes(route, userAdmin, createExternalLinkRepository(p.db), emit);
+  registerExportRoute(route, { users: userAdmin, exporter: userExportService(p), audit: p.audit, emit });
   registerMfaAdminRoutes(route, mfaAdminDeps(p));
   const tenants = new TenantAdminService({ tenants: p.tenants, roles: p.roles, emit });
   registerTenantRoutes(route, tenants);

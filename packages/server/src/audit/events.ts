@@ -38,6 +38,8 @@ export type DomainEventType =
   | 'tenant.updated'
   /** A platform administrator deleted a tenant (`data.cascade`, `data.deleted`: rows removed by kind). */
   | 'tenant.deleted'
+  /** One user's data was exported (privacy/): by an administrator (`via: admin_api`) or by the user (`via: account`). */
+  | 'user.exported'
   | 'role.saved'
   | 'role.deleted'
   | 'client.created'

@@ -79,7 +79,8 @@ export function toAppError(err: unknown): AppError | undefined {
 
 /** Renders an AppError: a page for browser routes (or Accept: text/html), RFC 6749-style JSON otherwise. */
 function sendError(request: FastifyRequest, reply: FastifyReply, e: AppError, renderHtml: HtmlErrorRenderer) {
-  if (e.status === 429) reply.header('retry-after', '60');
+  // A route that knows when its window reopens (hourly limits) sets Retry-After itself.
+  if (e.status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
   if (e.code === 'temporarily_unavailable') reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER));
   if (wantsHtml(request)) {
     return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(request, e.status, e.code, e.publicMessage));

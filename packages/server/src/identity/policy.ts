@@ -17,8 +17,10 @@ export const tenantPolicySchema = z.strictObject({
     max_length: z.number().int().min(8).max(1024, 'must be at most 1024').default(128),
     /** Refuse the most common passwords (a list shipped with Tessera). */
     forbid_common: z.boolean().default(true),
+    /** Changing one's password on /account needs a second factor first (a step-up, as sensitive admin operations do). */
+    change_requires_mfa: z.boolean().default(false),
   }).refine((p) => p.min_length <= p.max_length, { message: 'min_length must not exceed max_length', path: ['min_length'] })
-    .default({ min_length: 8, max_length: 128, forbid_common: true }),
+    .default({ min_length: 8, max_length: 128, forbid_common: true, change_requires_mfa: false }),
   lockout: z.strictObject({
     /** Failed sign-ins within the window that lock the account. */
     max_failures: z.number().int().min(1).max(1000).default(5),

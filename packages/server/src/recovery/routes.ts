@@ -8,7 +8,8 @@ import { pageContext, sendPage } from '../web/layout.js';
 import { accountLayout } from '../account/views.js';
 import { ACCOUNT_CLIENT_ID } from '../account/session.js';
 import { signInTenant } from '../interaction/tenant.js';
-import type { AccountSessions } from '../account/session.js';
+import { ACCOUNT_STEP_UP_MAX_AGE_S } from '../account/session.js';
+import type { AccountSessions, CurrentAccount } from '../account/session.js';
 import type { IdentityService } from '../identity/service.js';
 import { RecoveryService } from './service.js';
 import { createRecoveryTransaction } from './repository.js';
@@ -120,6 +121,7 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryRoute
   app.get('/account/password', html, async (request, reply) => {
     const account = await deps.sessions.require(request, reply);
     if (!account) return reply;
+    if (!(await changeStepUp(reply, account))) return reply;
     const notice = (request.query as { changed?: unknown } | undefined)?.changed === '1';
     return renderChange(request, reply, account.user, { notice });
   });
@@ -128,6 +130,8 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryRoute
     const account = await deps.sessions.require(request, reply);
     if (!account) return reply;
     verifyCsrf(request, deps.secure);
+    // The step-up ran out while the form was open: confirm again, then the form (typed values are not kept).
+    if (!(await changeStepUp(reply, account))) return reply;
     const form = changeForm.safeParse(request.body ?? {});
     if (!form.success) throw new AppError('invalid_request', 400, 'The form is malformed.');
     const { current_password: current, password, password_confirm: confirmation } = form.data;
@@ -137,6 +141,19 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryRoute
     // Post/redirect/get: a reload must not submit the form again.
     return reply.redirect('/account/password?changed=1', 303);
   });
+
+  /**
+   * `password.change_requires_mfa`: the change needs a recent multi-factor
+   * sign-in (ACCOUNT_STEP_UP_MAX_AGE_S), through the account pages' step-up
+   * (account/session.ts requireFresh): only the second factor is asked when
+   * the sign-in is recent, one is set up when the user has none. False after
+   * redirecting there.
+   */
+  async function changeStepUp(reply: FastifyReply, account: CurrentAccount): Promise<boolean> {
+    const policy = await deps.identity.policyFor(account.user.tenantId);
+    if (!policy.password.change_requires_mfa) return true;
+    return deps.sessions.requireFresh(reply, account, { maxAge: ACCOUNT_STEP_UP_MAX_AGE_S, acr: 'mfa' }, '/account/password');
+  }
 
   async function renderChange(request: FastifyRequest, reply: FastifyReply, user: { tenantId: string; locale: string | null; username: string | null; email: string | null },
     extra: { notice?: boolean; errors?: Record<string, string> }) {

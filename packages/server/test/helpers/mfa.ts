@@ -138,9 +138,11 @@ export function enrollHandler(out: { authenticator?: Authenticator; recoveryCode
  * MFA pages with `mfa` (challenge, or enrollment when required). Returns the
  * signed-in agent.
  */
-export async function signInToAccount(issuer: string, creds: { username: string; password: string }, mfa?: MfaHandler): Promise<UserAgent> {
+export async function signInToAccount(issuer: string, creds: { username: string; password: string }, mfa?: MfaHandler, tenant?: string): Promise<UserAgent> {
   const agent = new UserAgent();
-  let { res, url } = await agent.follow(await agent.get(`${issuer}/account`), `${issuer}/account`);
+  // `?tenant=`: whose users sign in (the account pages serve every tenant).
+  const start = `${issuer}/account${tenant ? `?tenant=${encodeURIComponent(tenant)}` : ''}`;
+  let { res, url } = await agent.follow(await agent.get(start), start);
   const action = new URL(formAction(await res.text(), '/login'), issuer);
   ({ res, url } = await agent.follow(await agent.post(action, creds), action.href));
   for (let i = 0; i < 4 && new URL(url).pathname !== '/account'; i++) {
