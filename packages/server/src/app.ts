@@ -124,12 +124,14 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     // Clients and APIs are read on every token request: served from a short read cache.
     const clients = withClientCache(createClientRepository(db));
     const apis = withApiCache(createApiRepository(db));
-    const payloads = createOidcPayloadStore(db);
+    const kek = loadKek({ secret: settings.secret, secretFile: settings.secretFile, warn: (m) => log.warn(m) });
+    // Token ids are stored as keyed digests (payload-store.ts); rows from before that are converted once.
+    const payloads = createOidcPayloadStore(db, kek.derive('oidc payload ids'));
+    await payloads.upgradeLegacyRows();
     const sessionMeta = createSessionMetaRepository(db);
     // Created before the services that emit (identity); the audit log subscribes below.
     const events = new EventBus();
     const identity = new IdentityService({ users, tenants, roles, events, onEventError: (err) => log.error({ err }, 'event listener failed') });
-    const kek = loadKek({ secret: settings.secret, secretFile: settings.secretFile, warn: (m) => log.warn(m) });
     const keys = new KeyService(createSigningKeyRepository(db), kek);
     if (await keys.ensureKeys()) log.info('generated signing keys (RS256, ES256)');
     await keys.retireDue();

@@ -12,7 +12,6 @@ import { CHROME_LINUX, FIREFOX_WINDOWS, page, signedInBrowser, submit, text } fr
 import { CONF_SECRET, REDIRECT, baseConfig } from './fixtures.js';
 import { createAuditRepository } from '../src/audit/repository.js';
 import { createUserRepository } from '../src/identity/repository.js';
-import { createOidcPayloadStore } from '../src/oidc/payload-store.js';
 
 const PASSWORD = 'a long enough test password';
 const USERS = ['sam', 'sue', 'ann', 'gus', 'max'];
@@ -29,7 +28,7 @@ afterAll(async () => {
 
 const creds = (username: string) => ({ username, password: PASSWORD });
 const userId = async (username: string) => (await createUserRepository(t.app.store.db).findByUsername('default', username))!.id;
-const payloads = () => createOidcPayloadStore(t.app.store.db);
+const payloads = () => t.app.platform.payloads;
 
 /** The session entries of the sessions page, as text. */
 const entries = (html: string) => text(html).split('<li class="item">').slice(1);

@@ -29,6 +29,8 @@ import type { OidcPayloadStore } from '../src/oidc/payload-store.js';
 import { createInstanceRepository } from '../src/instance/repository.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The payload store's id-digest key (any fixed value: the app derives it from TESSERA_SECRET). */
+const PAYLOAD_ID_KEY = 'contract-test-payload-id-key';
 
 /** Code-unit order: what SQLite's BINARY collation gives, and what every engine must give. */
 const codeUnitSort = (xs: string[]) => [...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -71,7 +73,7 @@ for (const engine of ENGINES) {
       clients = createClientRepository(store.db);
       apis = createApiRepository(store.db);
       keys = createSigningKeyRepository(store.db);
-      payloads = createOidcPayloadStore(store.db);
+      payloads = createOidcPayloadStore(store.db, PAYLOAD_ID_KEY);
     });
     afterEach(async () => {
       await t?.dispose();
@@ -720,8 +722,8 @@ for (const engine of ENGINES) {
         expect(await payloads.sweep()).toBe(0);
         expect(await payloads.sweep(Date.now() + 120_000)).toBe(2);
         expect(await payloads.sweep(Date.now() + 120_000)).toBe(0);
-        const left = await store.db.selectFrom('oidc_payloads').select('id').orderBy('id').execute();
-        expect(left.map((r) => r.id)).toEqual(['later', 'never']);
+        const left = await store.db.selectFrom('oidc_payloads').select('model').orderBy('model').execute();
+        expect(left.map((r) => r.model)).toEqual(['RefreshToken', 'Session']);
         expect(await payloads.sweep(Date.now() + 10 * 365 * 86_400_000)).toBe(1);
         expect(await payloads.find('RefreshToken', 'never')).toEqual({});
       });

@@ -1,5 +1,7 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
+import { isUniqueViolation } from '../storage/errors.js';
 
 type Payload = Record<string, unknown>;
 
@@ -45,21 +47,108 @@ export interface OidcPayloadStore {
    * issued under its grants ("sign out everywhere else"). Returns how many.
    */
   revokeByAccountExcept(accountId: string, keep: { sessionUid: string; grantIds: string[] }): Promise<number>;
+  /** The same store over another connection (a transaction), with the same digest key. */
+  withDb(db: Kysely<Database>): OidcPayloadStore;
+  /**
+   * Rewrites rows stored before ids were digested (plain token ids): their
+   * id and user code become digests and the token copies in the payload are sealed.
+   * Idempotent, safe with several instances; returns how many rows changed.
+   */
+  upgradeLegacyRows(): Promise<number>;
 }
 
-export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
+/**
+ * Marks stored ids as keyed digests. Engine ids (nanoid, base64url hashes)
+ * never contain a dot, so a row without the prefix is from before digests.
+ */
+const DIGEST_PREFIX = 'h1.';
+/** tessera_meta key set once every row of a database holds digests (upgradeLegacyRows). */
+const UPGRADE_FLAG = 'oidc_payload_ids_digested';
+/** Prefix of a value sealed (AES-256-GCM) inside a stored payload. */
+const SEALED_PREFIX = 's1.';
+
+/**
+ * What a copy of the database must not yield: usable tokens. The row key of
+ * every artefact (access and refresh tokens, codes, sessions, interactions,
+ * grants…) is a keyed digest, HMAC-SHA256 with a key derived from
+ * TESSERA_SECRET, of the engine's id, as client secrets are stored as
+ * digests; so is a device-flow user code. Inside the payload, the engine's
+ * copy of the id (`jti`) and an Interaction's copy of the session cookie
+ * value (`session.cookie`) are sealed (AES-256-GCM, same key source), so
+ * lookups by reference (`findByUid`, `findByUserCode`, `listByAccount`) still
+ * return exactly what the engine stored. `uid`, `grantId` and `accountId`
+ * stay readable: references, not bearer credentials.
+ */
+interface Protector {
+  digest(model: string, kind: 'id' | 'user_code', value: string): string;
+  seal(value: string): string;
+  /** The sealed value, or the value itself when it is not sealed (rows from before sealing). */
+  open(value: string): string;
+}
+
+function protector(key: string): Protector {
+  const macKey = Buffer.from(hkdfSync('sha256', key, 'tessera', 'oidc payload id digest', 32));
+  const aeadKey = Buffer.from(hkdfSync('sha256', key, 'tessera', 'oidc payload seal', 32));
+  return {
+    digest: (model, kind, value) =>
+      DIGEST_PREFIX + createHmac('sha256', macKey).update(`${kind}\u0000${model}\u0000${value}`).digest('base64url'),
+    seal(value) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', aeadKey, iv);
+      const ct = Buffer.concat([cipher.update(value, 'utf8'), cipher.final()]);
+      return SEALED_PREFIX + [iv, ct, cipher.getAuthTag()].map((b) => b.toString('base64url')).join('.');
+    },
+    open(value) {
+      if (!value.startsWith(SEALED_PREFIX)) return value;
+      const [iv, ct, tag] = value.slice(SEALED_PREFIX.length).split('.').map((p) => Buffer.from(p, 'base64url'));
+      const decipher = createDecipheriv('aes-256-gcm', aeadKey, iv!);
+      decipher.setAuthTag(tag!);
+      return Buffer.concat([decipher.update(ct!), decipher.final()]).toString('utf8');
+    },
+  };
+}
+
+/** The payload as stored: the token copies sealed. */
+function storable(payload: Payload, p: Protector): Payload {
+  const out: Payload = { ...payload };
+  if (typeof out.jti === 'string') out.jti = p.seal(out.jti);
+  const session = out.session as Record<string, unknown> | undefined;
+  if (session && typeof session === 'object' && typeof session.cookie === 'string') {
+    out.session = { ...session, cookie: p.seal(session.cookie) };
+  }
+  return out;
+}
+
+/** The payload as the engine wrote it. */
+function readable(payload: Payload, p: Protector): Payload {
+  if (typeof payload.jti === 'string') payload.jti = p.open(payload.jti);
+  const session = payload.session as Record<string, unknown> | undefined;
+  if (session && typeof session === 'object' && typeof session.cookie === 'string') {
+    payload.session = { ...session, cookie: p.open(session.cookie) };
+  }
+  return payload;
+}
+
+/**
+ * @param idKey the key of the id digests (`kek.derive('oidc payload ids')`);
+ *   every instance sharing the database must use the same (same TESSERA_SECRET).
+ */
+export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): OidcPayloadStore {
+  const p = protector(idKey);
+  const digest = p.digest;
   const live = (row: Database['oidc_payloads'] | undefined): Payload | undefined => {
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
-    const payload = JSON.parse(row.payload) as Payload;
+    const payload = readable(JSON.parse(row.payload) as Payload, p);
     return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
   };
   return {
-    async upsert(model, id, payload, expiresIn) {
+    async upsert(model, plainId, payload, expiresIn) {
+      const id = digest(model, 'id', plainId);
       const values = {
-        payload: JSON.stringify(payload),
+        payload: JSON.stringify(storable(payload, p)),
         grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
-        user_code: typeof payload.userCode === 'string' ? payload.userCode : null,
+        user_code: typeof payload.userCode === 'string' ? digest(model, 'user_code', payload.userCode) : null,
         uid: typeof payload.uid === 'string' ? payload.uid : null,
         account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
         expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
@@ -71,7 +160,7 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
     },
     async find(model, id) {
       return live(await db.selectFrom('oidc_payloads').selectAll()
-        .where('model', '=', model).where('id', '=', id).executeTakeFirst());
+        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).executeTakeFirst());
     },
     async findByUid(model, uid) {
       return live(await db.selectFrom('oidc_payloads').selectAll()
@@ -79,19 +168,19 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
     },
     async findByUserCode(model, userCode) {
       return live(await db.selectFrom('oidc_payloads').selectAll()
-        .where('model', '=', model).where('user_code', '=', userCode).executeTakeFirst());
+        .where('model', '=', model).where('user_code', '=', digest(model, 'user_code', userCode)).executeTakeFirst());
     },
     async consume(model, id) {
       await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
-        .where('model', '=', model).where('id', '=', id).execute();
+        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).execute();
     },
     async consumeOnce(model, id) {
       const res = await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
-        .where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
+        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).where('consumed_at', 'is', null).executeTakeFirst();
       return Number(res.numUpdatedRows) > 0;
     },
     async destroy(model, id) {
-      await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', id).execute();
+      await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', digest(model, 'id', id)).execute();
     },
     async destroyByUid(model, uid) {
       const res = await db.deleteFrom('oidc_payloads').where('model', '=', model).where('uid', '=', uid).executeTakeFirst();
@@ -103,7 +192,7 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
     async listByAccount(model, accountId) {
       const rows = await db.selectFrom('oidc_payloads').selectAll()
         .where('model', '=', model).where('account_id', '=', accountId).execute();
-      return rows.map(live).filter((p): p is Payload => p !== undefined);
+      return rows.map((r) => live(r)).filter((x): x is Payload => x !== undefined);
     },
     async revokeByAccount(accountId, models) {
       let q = db.deleteFrom('oidc_payloads').where('account_id', '=', accountId);
@@ -118,7 +207,7 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
         .where((eb) => eb.not(eb.or([
           eb.and([eb('model', '=', 'Session'), eb('uid', '=', keep.sessionUid)]),
           ...(keep.grantIds.length ? [
-            eb.and([eb('model', '=', 'Grant'), eb('id', 'in', keep.grantIds)]),
+            eb.and([eb('model', '=', 'Grant'), eb('id', 'in', keep.grantIds.map((g) => digest('Grant', 'id', g)))]),
             eb.and([eb('model', '!=', 'Grant'), eb('grant_id', 'is not', null), eb('grant_id', 'in', keep.grantIds)]),
           ] : []),
         ])))
@@ -128,6 +217,40 @@ export function createOidcPayloadStore(db: Kysely<Database>): OidcPayloadStore {
     async sweep(now = Date.now()) {
       const res = await db.deleteFrom('oidc_payloads').where('expires_at', '<=', now).executeTakeFirst();
       return Number(res.numDeletedRows);
+    },
+    withDb(other) {
+      return createOidcPayloadStore(other, idKey);
+    },
+    async upgradeLegacyRows() {
+      // Done once per database; the flag spares every later start a scan of the table.
+      const done = await db.selectFrom('tessera_meta').select('value').where('key', '=', UPGRADE_FLAG).executeTakeFirst();
+      if (done) return 0;
+      let changed = 0;
+      for (;;) {
+        const rows = await db.selectFrom('oidc_payloads').select(['model', 'id', 'payload', 'user_code'])
+          .where('id', 'not like', `${DIGEST_PREFIX}%`).limit(500).execute();
+        if (!rows.length) {
+          await db.insertInto('tessera_meta').values({ key: UPGRADE_FLAG, value: String(Date.now()) })
+            .onConflict((oc) => oc.column('key').doNothing()).execute();
+          return changed;
+        }
+        for (const row of rows) {
+          const values = {
+            id: digest(row.model, 'id', row.id),
+            payload: JSON.stringify(storable(JSON.parse(row.payload) as Payload, p)),
+            user_code: row.user_code === null ? null : digest(row.model, 'user_code', row.user_code),
+          };
+          try {
+            const res = await db.updateTable('oidc_payloads').set(values)
+              .where('model', '=', row.model).where('id', '=', row.id).executeTakeFirst();
+            changed += Number(res.numUpdatedRows);
+          } catch (err) {
+            // Another instance converted it meanwhile, or wrote a new row under the digest: the plain row goes.
+            if (!isUniqueViolation(err)) throw err;
+            await db.deleteFrom('oidc_payloads').where('model', '=', row.model).where('id', '=', row.id).execute();
+          }
+        }
+      }
     },
   };
 }

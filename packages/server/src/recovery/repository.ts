@@ -5,7 +5,6 @@ import { createUserRepository } from '../identity/repository.js';
 import type { UserRepository } from '../identity/repository.js';
 import { createActionTokenRepository } from '../identity/tokens.js';
 import type { ActionTokenRepository } from '../identity/tokens.js';
-import { createOidcPayloadStore } from '../oidc/payload-store.js';
 import type { OidcPayloadStore } from '../oidc/payload-store.js';
 
 /** Device rows of the account pages' session list (table session_meta, keyed by the engine Session's uid). */
@@ -25,11 +24,11 @@ export interface RecoveryUnit {
 /** Runs `fn` in one transaction: a reset or change either happens completely or not at all. */
 export type RecoveryTransaction = <T>(fn: (unit: RecoveryUnit) => Promise<T>) => Promise<T>;
 
-export function createRecoveryTransaction(db: Kysely<Database>): RecoveryTransaction {
+export function createRecoveryTransaction(db: Kysely<Database>, payloads: OidcPayloadStore): RecoveryTransaction {
   return (fn) => inTransaction(db, (trx) => fn({
     users: createUserRepository(trx),
     tokens: createActionTokenRepository(trx),
-    payloads: createOidcPayloadStore(trx),
+    payloads: payloads.withDb(trx),
     sessionDetails: createSessionDetailsStore(trx),
   }));
 }

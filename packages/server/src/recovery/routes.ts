@@ -33,7 +33,7 @@ const DEFAULT_TENANT = 'default';
 export function registerRecovery(app: FastifyInstance, p: Platform): void {
   const service = new RecoveryService({
     users: p.users, identity: p.identity, tokens: p.tokens, payloads: p.payloads, mailer: p.mailer, events: p.events,
-    transaction: createRecoveryTransaction(p.db), issuer: p.settings.issuer, accountClientId: ACCOUNT_CLIENT_ID, log: p.log,
+    transaction: createRecoveryTransaction(p.db, p.payloads), issuer: p.settings.issuer, accountClientId: ACCOUNT_CLIENT_ID, log: p.log,
   });
   registerRecoveryRoutes(app, {
     service, identity: p.identity, sessions: p.accountSessions, secure: p.secureCookies,

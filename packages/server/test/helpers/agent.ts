@@ -54,6 +54,11 @@ export class UserAgent {
     throw new Error('too many redirects');
   }
 
+  /** The values of the cookies this browser holds (e.g. to check none is stored anywhere in the clear). */
+  cookieValues(): string[] {
+    return [...this.jar.values()];
+  }
+
   clearCookies(): void {
     this.jar.clear();
   }

@@ -1,0 +1,20 @@
+import type Provider from 'oidc-provider';
+
+/**
+ * With an `https` issuer, every cookie the engine sets is `Secure`, whether
+ * or not TESSERA_TRUST_PROXY is set. Behind a proxy that terminates TLS, the
+ * engine (a Koa app) otherwise sees a plain-HTTP request (no encrypted
+ * socket, and X-Forwarded-Proto ignored without `proxy`) and sets its
+ * session and interaction cookies without `Secure`, so a browser would send
+ * them over any plain-HTTP connection to the host.
+ *
+ * The engine's requests are taken to arrive over https, as they do at the
+ * issuer's public address: `ctx.secure` is true, so Koa's cookie jar marks
+ * every cookie `Secure`. Trusting X-Forwarded-For (client IPs) stays a
+ * separate choice (TESSERA_TRUST_PROXY).
+ */
+export function httpsIssuerCookies(provider: Provider, issuer: string): void {
+  if (new URL(issuer).protocol !== 'https:') return;
+  const request = (provider as unknown as { request: object }).request;
+  Object.defineProperty(request, 'protocol', { configurable: true, get: () => 'https' });
+}
