@@ -41,6 +41,9 @@ import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage, signingOu
 import { bootstrap } from './bootstrap.js';
 import { createInstanceRepository } from './instance/repository.js';
 import { logEngineErrors } from './oidc/error-log.js';
+import { BrandService } from './branding/service.js';
+import type { Brand } from './branding/service.js';
+import { createBrandingRepository } from './branding/repository.js';
 import { MfaFactors } from './mfa/factors.js';
 import { SignInMethods } from './interaction/methods.js';
 import { localPasswordVerifier, passwordMethod, PasswordVerifiers } from './identity/password-method.js';
@@ -48,8 +51,8 @@ import { SignInPipeline } from './interaction/flow.js';
 import { createSignInStateRepository } from './interaction/state.js';
 import { createSignInPage } from './interaction/sign-in-page.js';
 import { registerSecondFactorRoutes } from './interaction/second-factor.js';
-import { pageContext } from './web/layout.js';
-import { negotiateLocale, translator } from './i18n/index.js';
+import { brandedContext, pageContext } from './web/layout.js';
+import { negotiateLocale } from './i18n/index.js';
 import type { EngineLanguage } from './oidc/provider.js';
 import type { BootstrapResult } from './bootstrap.js';
 import { UserDataService } from './userdata/service.js';
@@ -139,6 +142,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const cookieKey = kek.derive('cookie signing');
 
     const userData = new UserDataService({ db, users });
+    // Tenant branding (docs/branding.md): pages, engine pages and authenticator apps read it.
+    const brands = new BrandService({ branding: createBrandingRepository(db), tenants });
     // The engine is built from the key set and from the scopes and claim names clients release attributes
     // under (docs/users.md#claims): a change of either rebuilds it (reloadKeys below).
     const engineInputs = async () => {
@@ -157,10 +162,10 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         apis,
         users,
         pages: {
-          error: (lang, status, out) => engineErrorPage(langContext(lang), status, out),
-          logoutConfirm: (lang, form, client) => logoutConfirmPage(langContext(lang), form, client),
-          signingOut: (lang, form, script) => signingOutPage(langContext(lang), form, script),
-          loggedOut: (lang, client) => loggedOutPage(langContext(lang), client),
+          error: (lang, status, out) => engineErrorPage(langContext(lang, brands.defaultBrand()), status, out),
+          logoutConfirm: (lang, form, client) => logoutConfirmPage(langContext(lang, brands.defaultBrand()), form, client),
+          signingOut: (lang, form, script) => signingOutPage(langContext(lang, brands.defaultBrand()), form, script),
+          loggedOut: (lang, client) => loggedOutPage(langContext(lang, brands.defaultBrand()), client),
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,
         mfaState: mfaStateClaims({ clients, tenants, factors: () => platform.mfa }),
@@ -209,6 +214,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       // Defined below, once the engine can be reloaded; only called by requests, after start-up.
       rotateKeys: () => rotateKeys(),
       userData,
+      brands,
     };
 
     // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
@@ -288,9 +294,8 @@ async function auditIpDenial(events: EventBus, log: Logger, d: IpDenial): Promis
   }, (err) => log.error({ err }, 'event listener failed'));
 }
 
-function langContext(lang: EngineLanguage) {
-  const locale = negotiateLocale(lang.uiLocales, lang.acceptLanguage);
-  return { locale, t: translator(locale) };
+function langContext(lang: EngineLanguage, brand: Brand) {
+  return brandedContext(negotiateLocale(lang.uiLocales, lang.acceptLanguage), brand);
 }
 
 /** Engine events → logs, metrics and the failed-credential throttle. No tokens are logged. */

@@ -9,12 +9,15 @@ import { mfaFeature } from './mfa/feature.js';
 import { adminFeature } from './admin/feature.js';
 import { consoleFeature } from './console/feature.js';
 import { privacyFeature } from './privacy/feature.js';
+import { brandingFeature } from './branding/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
  * its folder (service, routes, views, catalogue) and adds itself here.
  */
 export const FEATURES: Feature[] = [
+  // Tenant branding: every page request gets its tenant's brand (a hook), and /branding serves its files.
+  brandingFeature,
   (app, p) => registerAccountRoutes(app, { sessions: p.accountSessions }),
   (app, p) => registerSelfService(app, p),
   (app, p) => registerRecovery(app, p),

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { BrandService } from './branding/service.js';
 import type Provider from 'oidc-provider';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -67,6 +68,8 @@ export interface Platform {
   rotateKeys(): Promise<void>;
   /** Custom attributes and external ids (docs/users.md). */
   userData: UserDataService;
+  /** Tenant branding as pages show it (docs/branding.md). */
+  brands: BrandService;
 }
 
 /** A feature adds its routes (and event listeners) to the app. */

@@ -27,6 +27,7 @@ import { createSessionMetaRepository } from '../src/account/session-meta.js';
 import { createExternalLinkRepository } from '../src/federation/links.js';
 import type { OidcPayloadStore } from '../src/oidc/payload-store.js';
 import { createInstanceRepository } from '../src/instance/repository.js';
+import { createBrandingRepository } from '../src/branding/repository.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The payload store's id-digest key (any fixed value: the app derives it from TESSERA_SECRET). */
@@ -800,6 +801,30 @@ for (const engine of ENGINES) {
         expect(await links.find('globex', 'google', '1001')).toBeDefined();
         await users.delete(ann.id);
         expect(await links.listForUser(ann.id)).toEqual([]);
+      });
+    });
+
+    describe('BrandingRepository', () => {
+      test('put says created, unchanged, updated; images and texts round-trip; gone with the tenant', async () => {
+        const branding = createBrandingRepository(store.db);
+        await tenants.upsert('acme', 'Acme');
+        const png = { type: 'image/png', data: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 255]) };
+        const entry = {
+          tenantId: 'acme', logo: png, favicon: null, stylesheet: '.x{color:red}',
+          settings: { name: 'Acme ID', colors: { primary: '#123456' }, texts: { de: { 'login.title': 'Anmelden — ä' } } },
+        };
+        expect(await branding.put(entry, 1000)).toBe('created');
+        // The same branding with keys in another order is the same branding.
+        expect(await branding.put({ ...entry, settings: { texts: entry.settings.texts, colors: { primary: '#123456' }, name: 'Acme ID' } }, 2000)).toBe('unchanged');
+        expect(await branding.find('acme')).toEqual({ ...entry, updatedAt: 1000 });
+        expect(await branding.put({ ...entry, logo: null, settings: { name: 'Acme' } }, 3000)).toBe('updated');
+        expect(await branding.find('acme')).toMatchObject({ logo: null, settings: { name: 'Acme' }, updatedAt: 3000 });
+        expectDomainError(await rejection(branding.put({ ...entry, tenantId: 'no-such-tenant' })), NotFoundError);
+        expect(await branding.delete('acme')).toBe(true);
+        expect(await branding.delete('acme')).toBe(false);
+        await branding.put(entry);
+        await store.db.deleteFrom('tenants').where('id', '=', 'acme').execute();
+        expect(await branding.find('acme')).toBeUndefined();
       });
     });
 

@@ -5,6 +5,7 @@ import { pageContext, sendPage } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
 import type { AccountSessions, CurrentAccount } from './session.js';
 import { accountLayout } from './views.js';
+import { useTenantBrand } from '../branding/hook.js';
 
 /** What the account page routes share. */
 export interface AccountPageDeps {
@@ -26,6 +27,8 @@ export interface SignedInPage {
 export async function signedIn(request: FastifyRequest, reply: FastifyReply, deps: AccountPageDeps): Promise<SignedInPage | undefined> {
   const account = await deps.sessions.require(request, reply);
   if (!account) return undefined;
+  // The account pages look like the signed-in user's tenant.
+  await useTenantBrand(request, account.user.tenantId);
   return { account, ctx: pageContext(request, account.user.locale), csrf: issueCsrf(request, reply, deps.secure) };
 }
 

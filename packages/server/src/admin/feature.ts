@@ -23,6 +23,8 @@ import { createExternalLinkRepository } from '../federation/links.js';
 import { registerAttributeRoutes } from './users/attribute-routes.js';
 import { registerExportRoute } from '../privacy/admin-routes.js';
 import { userExportService } from '../privacy/feature.js';
+import { registerBrandingAdminRoutes } from '../branding/admin-routes.js';
+import { createBrandingRepository } from '../branding/repository.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -62,6 +64,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
     db: p.db, tenants: p.tenants, clients: p.clients, emit, declaredTenants: new Set(p.settings.declarative.tenants.map((t) => t.id)),
   }));
   registerAuditRoutes(route, p.audit);
+  registerBrandingAdminRoutes(route, { branding: createBrandingRepository(p.db), brands: p.brands, tenants: p.tenants, emit });
   registerClientRoutes(route, new ClientAdminService({
     clients: p.clients, emit,
     validate: async (metadata) => {

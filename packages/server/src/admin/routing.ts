@@ -49,6 +49,8 @@ export interface AdminRouteSpec<P extends z.ZodObject, Q extends z.ZodObject, B 
   etag?: boolean;
   /** Error statuses besides 401/403 (documented in OpenAPI). */
   errors?: number[];
+  /** A larger request body than the server's 64 KiB default (e.g. images as data: URIs). */
+  bodyLimit?: number;
   handler(ctx: AdminContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<z.input<R> | void>;
 }
 
@@ -69,6 +71,7 @@ export function adminRouter(app: FastifyInstance, access: AdminAccess, registry:
     app.route({
       method: spec.method,
       url: `${ADMIN_BASE}${spec.path}`,
+      ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
       handler: async (request, reply) => {
         // Admin answers name users, clients and keys: never cached by browsers or proxies.
         reply.header('cache-control', 'no-store');

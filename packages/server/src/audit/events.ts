@@ -36,6 +36,8 @@ export type DomainEventType =
   | 'membership.removed'
   | 'tenant.created'
   | 'tenant.updated'
+  /** A tenant's branding was changed (`data.fields`) or removed (`data.removed: true`) through the admin API. */
+  | 'tenant.branding_changed'
   /** A platform administrator deleted a tenant (`data.cascade`, `data.deleted`: rows removed by kind). */
   | 'tenant.deleted'
   /** One user's data was exported (privacy/): by an administrator (`via: admin_api`) or by the user (`via: account`). */

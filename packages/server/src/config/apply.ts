@@ -11,6 +11,7 @@ import { protocolClientMetadata } from '../oidc/protocol-metadata.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import { ConflictError } from '../storage/errors.js';
+import { applyDeclaredBranding } from '../branding/config.js';
 import type { ClientConfig, DeclarativeConfig, UserConfig } from './schema.js';
 import { applyAttributeConfig, applyUserAttributes } from '../userdata/config.js';
 
@@ -63,6 +64,11 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
       count(await tenants.upsert(t.id, t.name, t.policy ?? DEFAULT_POLICY));
       // Every tenant has the built-in admin role, as the default tenant does.
       if (!(await roles.list(t.id)).some((r) => r.name === 'admin')) await roles.upsert(t.id, 'admin', 'Tenant administrators');
+      if (t.branding) {
+        const outcome = await applyDeclaredBranding(trx, t.id, cfg.tenants.indexOf(t), t.branding);
+        if (Array.isArray(outcome)) throw new ConfigError(outcome, source); // the transaction rolls back
+        count(outcome);
+      }
     }
     for (const a of cfg.apis) {
       count(await apis.upsert({ identifier: a.identifier, name: a.name, scopes: a.scopes, signingAlg: a.signing_alg, accessTokenTtl: a.access_token_ttl, accessTokenFormat: a.access_token_format }));

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, formatIssues } from './errors.js';
 import { yamlProblem } from './yaml-errors.js';
+import { loadBrandingFiles } from '../branding/config.js';
 import { fileErrorText } from '../startup/errors.js';
 import { envSchema, fileSchema } from './schema.js';
 import type { DeclarativeConfig } from './schema.js';
@@ -101,7 +102,7 @@ export function parseDeclarative(text: string, source = 'configuration'): Declar
   }
   const result = fileSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(formatIssues(result.error, fileSchema), source);
-  const problems = crossReferenceProblems(result.data);
+  const problems = [...crossReferenceProblems(result.data), ...loadBrandingFiles(result.data.tenants, source)];
   if (problems.length) throw new ConfigError(problems, source);
   return result.data;
 }

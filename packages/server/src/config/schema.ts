@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { tenantPolicySchema } from '../identity/policy.js';
 import { ID_PATTERN, USERNAME_MAX, usernameProblem } from '../identity/model.js';
 import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
+import { brandingFileSchema } from '../branding/config.js';
 import { attributeConfigSchema, userAttributesConfigSchema } from '../userdata/config.js';
 import { attributeClaimsSchema } from '../oidc/attribute-claims.js';
 import { SOURCE_NAME } from '../userdata/model.js';
@@ -40,6 +41,8 @@ export const tenantSchema = z.strictObject({
   id,
   name: z.string().min(1, 'must not be empty'),
   policy: tenantPolicySchema.optional(),
+  /** Name, logo, colours, stylesheet, favicon, page texts (docs/branding.md). */
+  branding: brandingFileSchema.optional(),
 });
 
 export const apiSchema = z.strictObject({

@@ -23,6 +23,8 @@ export interface MfaServiceDeps {
   factors: MfaFactors;
   /** Shown as the issuer in authenticator apps. */
   issuerName: string;
+  /** The tenant's own name for authenticator apps (its branding), when it has one. */
+  issuerNameFor?: (tenantId: string) => Promise<string | undefined>;
   onEventError?: (err: unknown) => void;
 }
 
@@ -246,7 +248,7 @@ export class MfaService {
 
   private async setupView(user: User, id: string, secret: string): Promise<TotpSetup> {
     const account = user.email ?? user.username ?? user.id;
-    const uri = totpUri(secret, this.deps.issuerName, account);
+    const uri = totpUri(secret, (await this.deps.issuerNameFor?.(user.tenantId)) ?? this.deps.issuerName, account);
     return { id, secret, groupedSecret: groupSecret(secret), uri, qr: await qrDataUri(uri) };
   }
 

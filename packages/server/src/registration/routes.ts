@@ -118,7 +118,8 @@ function sendRegisterForm(reply: FastifyReply, ctx: PageContext, tenant: Tenant,
   values: Record<string, string | undefined>; errors: Record<string, string>;
 }): FastifyReply {
   return sendPage(reply, registerPage(ctx, {
-    ...v, tenantId: tenant.id, tenantName: tenant.name, required: tenant.policy.required_fields,
+    // The brand's name ("Join Example ID.", not "Join Default."): the page's brand is this tenant's (branding/hook.ts).
+    ...v, tenantId: tenant.id, tenantName: ctx.brand?.tenantId === tenant.id ? ctx.brand.name : tenant.name, required: tenant.policy.required_fields,
     passwordMin: tenant.policy.password.min_length, signinUrl: signinUrl(v.interaction),
   }));
 }

@@ -292,6 +292,18 @@ export interface SmsSendsTable {
   at: number;
 }
 
+export interface TenantBrandingTable {
+  tenant_id: string;
+  /** Name, colours, texts, authenticator issuer (branding/model.ts), JSON text (migration 024). */
+  settings: string;
+  logo: string | null;
+  logo_type: string | null;
+  favicon: string | null;
+  favicon_type: string | null;
+  stylesheet: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -302,6 +314,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   oidc_payloads: OidcPayloadsTable;
   tessera_meta: MetaTable;
+  tenant_branding: TenantBrandingTable;
   memberships: MembershipsTable;
   action_tokens: ActionTokensTable;
   audit_log: AuditLogTable;

@@ -167,6 +167,7 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('clients', 'clients', 'principals', { blocks: true }),
   // configuration
   byTenant('roles', 'roles', 'configuration'),
+  byTenant('branding', 'tenant_branding', 'configuration'),
   byTenant('attribute_definitions', 'attribute_definitions', 'configuration'),
 ];
 

@@ -1,17 +1,18 @@
 /** The one stylesheet of the hosted pages (served from /assets so the CSP needs no inline styles). */
 export const STYLESHEET = `
-:root{--bg:#f4f5f7;--card:#fff;--text:#1d2330;--muted:#5b6475;--accent:#3b5bdb;--accent-dark:#2f4ac0;--danger:#c92a2a;--border:#d8dce3;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+:root{--bg:#f4f5f7;--card:#fff;--text:#1d2330;--muted:#5b6475;--accent:#3b5bdb;--accent-dark:#2f4ac0;--on-accent:#fff;--danger:#c92a2a;--border:#d8dce3;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--text);line-height:1.5;min-height:100vh;display:flex;flex-direction:column;align-items:center;justify-content:flex-start}
 main{width:100%;max-width:420px;margin:6vh 16px 32px;background:var(--card);border:1px solid var(--border);border-radius:12px;padding:32px 28px;box-shadow:0 4px 24px rgba(20,30,60,.06)}
 main.wide{max-width:640px}
-.brand{font-weight:700;letter-spacing:.04em;color:var(--accent);margin:0 0 20px;font-size:1.05rem}
+.brand{display:flex;align-items:center;gap:10px;font-weight:700;letter-spacing:.04em;color:var(--accent);margin:0 0 20px;font-size:1.05rem;min-width:0}
+.brand-logo{display:block;max-height:40px;max-width:160px;width:auto;height:auto}.brand-name{overflow-wrap:anywhere}
 h1{font-size:1.5rem;margin:0 0 8px}
 p.lead{color:var(--muted);margin:0 0 24px}
 label{display:block;font-weight:600;margin:16px 0 6px;font-size:.95rem}
 input[type=text],input[type=password],input[type=email],input[type=tel],select{width:100%;padding:10px 12px;border:1px solid var(--border);border-radius:8px;font-size:1rem}
 input:focus{outline:2px solid var(--accent);outline-offset:1px;border-color:var(--accent)}
-button,.button{display:inline-block;width:100%;margin-top:24px;padding:11px 16px;border:0;border-radius:8px;background:var(--accent);color:#fff;font-size:1rem;font-weight:600;cursor:pointer;text-align:center;text-decoration:none}
+button,.button{display:inline-block;width:100%;margin-top:24px;padding:11px 16px;border:0;border-radius:8px;background:var(--accent);color:var(--on-accent);font-size:1rem;font-weight:600;cursor:pointer;text-align:center;text-decoration:none}
 button:hover,.button:hover{background:var(--accent-dark)}
 button.secondary{background:transparent;color:var(--muted);border:1px solid var(--border);margin-top:12px}
 .alert{background:#fff5f5;border:1px solid #ffc9c9;color:var(--danger);padding:10px 12px;border-radius:8px;margin:0 0 8px}

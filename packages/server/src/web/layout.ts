@@ -3,17 +3,45 @@ import { negotiateLocale, translator } from '../i18n/index.js';
 import type { Locale, Translate } from '../i18n/index.js';
 import { pageCsp } from '../http/security.js';
 import { CSRF_FIELD } from '../http/csrf.js';
+import { TESSERA_BRAND } from '../branding/service.js';
+import type { Brand } from '../branding/service.js';
 
-/** What every page template needs: the language and its translator. */
+/** What every page template needs: the language and its translator, and the tenant's look. */
 export interface PageContext {
   locale: Locale;
   t: Translate;
+  /** The tenant's brand (branding/service.ts); Tessera's own look when absent. */
+  brand?: Brand;
 }
 
-/** The page language for a request: `ui_locales` (when a flow carries it), then Accept-Language. */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the branding feature's hook (branding/hook.ts) for page requests. */
+    tesseraBrand?: Brand;
+  }
+}
+
+/**
+ * The page language for a request (`ui_locales` when a flow carries it, then
+ * Accept-Language), and the brand of the request's tenant, whose page texts
+ * replace the catalogue's.
+ */
 export function pageContext(request: FastifyRequest, uiLocales?: string | null): PageContext {
   const locale = negotiateLocale(uiLocales, request.headers['accept-language']);
-  return { locale, t: translator(locale) };
+  return brandedContext(locale, request.tesseraBrand);
+}
+
+/** A context for a language and a brand: the brand's texts for this language win over the catalogue. */
+export function brandedContext(locale: Locale, brand: Brand | undefined): PageContext {
+  const base = translator(locale);
+  const overrides = brand?.texts[locale];
+  if (!overrides) return { locale, t: base, brand };
+  const t: Translate = (key, params) => {
+    const text = overrides[key];
+    if (text === undefined) return base(key, params);
+    return params ? text.replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m)) : text;
+  };
+  return { locale, t, brand };
 }
 
 /** Escapes text for HTML element content and attribute values. */
@@ -22,18 +50,20 @@ export function esc(value: unknown): string {
 }
 
 export function layout(ctx: PageContext, title: string, body: string, opts: { wide?: boolean } = {}): string {
+  const brand = ctx.brand ?? TESSERA_BRAND;
+  // Logo, favicon and theme are Tessera's own URLs (/branding/…): the pages' CSP (`'self'`) covers them.
   return `<!doctype html>
 <html lang="${ctx.locale}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>${esc(title)} · Tessera</title>
+<title>${esc(title)} · ${esc(brand.name)}</title>
 <link rel="stylesheet" href="/assets/tessera.css">
-</head>
+${brand.stylesheetUrl ? `<link rel="stylesheet" href="${esc(brand.stylesheetUrl)}">\n` : ''}${brand.faviconUrl ? `<link rel="icon" href="${esc(brand.faviconUrl)}">\n` : ''}</head>
 <body>
 <main${opts.wide ? ' class="wide"' : ''}>
-<p class="brand">TESSERA</p>
+<p class="brand">${brand.logoUrl ? `<img class="brand-logo" src="${esc(brand.logoUrl)}" alt="">` : ''}<span class="brand-name">${esc(brand.name)}</span></p>
 ${body}
 </main>
 <footer>${esc(ctx.t('layout.footer'))}</footer>

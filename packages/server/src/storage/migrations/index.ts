@@ -9,6 +9,7 @@ import * as m007 from './007_admin.js';
 import * as m008 from './008_api_token_format.js';
 import * as m009 from './009_external_links.js';
 import * as m017 from './017_user_data.js';
+import * as m024 from './024_tenant_branding.js';
 import * as m026 from './026_sms_sends.js';
 import * as m013 from './013_signin_state.js';
 
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '008_api_token_format': m008,
   '009_external_links': m009,
   '017_user_data': m017,
+  '024_tenant_branding': m024,
   '026_sms_sends': m026,
   '013_signin_state': m013,
 };
