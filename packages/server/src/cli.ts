@@ -29,6 +29,11 @@ const USAGE = `usage: tessera <command>
                                 create a user (a password is generated and printed if none is given)
   users invite --email E [--tenant T] [--days N] [--locale en|de]
                                 mail an invitation to register (single use, for that address; 7 days by default)
+  users import --file F [--tenant T] [--format jsonl|csv] [--dry-run] [--on-conflict skip|update] [--send-activation]
+               [--source S] [--errors FILE]
+                                import users from JSONL or CSV, idempotent on the external id (docs/users.md#import)
+  users export --tenant T [--out F] [--with-password-hashes]
+                                export a tenant's users as JSONL (docs/users.md#export)
   users seed --count N [--tenant T] [--batch B]
                                 bulk test users for load and search benchmarks (one shared password; not for production)
   ${SET_PASSWORD_USAGE.slice('tessera '.length)}
@@ -70,6 +75,10 @@ export async function runCli(argv: string[]): Promise<number> {
         return await usersCreate(rest);
       case 'users invite':
         return await usersInvite(rest);
+      case 'users import':
+        return await (await import('./userdata/import/cli.js')).importCommand(rest);
+      case 'users export':
+        return await (await import('./userdata/export.js')).exportCommand(rest);
       case 'users seed':
         return await seedCommand(rest);
       case 'users set-password': {

@@ -10,6 +10,7 @@ import { adminFeature } from './admin/feature.js';
 import { consoleFeature } from './console/feature.js';
 import { privacyFeature } from './privacy/feature.js';
 import { brandingFeature } from './branding/feature.js';
+import { activationFeature } from './userdata/activation-routes.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -31,4 +32,6 @@ export const FEATURES: Feature[] = [
   passkeysFeature,
   // Data export of one's own data on the account pages (the admin API's export is in adminFeature).
   privacyFeature,
+  // Activation: the set-your-password page and the sender of queued activation mails (docs/users.md#activation).
+  activationFeature,
 ];

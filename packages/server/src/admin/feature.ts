@@ -25,6 +25,9 @@ import { registerExportRoute } from '../privacy/admin-routes.js';
 import { userExportService } from '../privacy/feature.js';
 import { registerBrandingAdminRoutes } from '../branding/admin-routes.js';
 import { createBrandingRepository } from '../branding/repository.js';
+import { registerActivationRoutes } from './users/activation-routes.js';
+import { registerImportRoutes } from './users/import-routes.js';
+import { activationService } from '../userdata/activation-routes.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -55,6 +58,8 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   });
   registerUserRoutes(route, userAdmin);
   registerAttributeRoutes(route, { userData: p.userData, tenants: p.tenants, emit });
+  registerActivationRoutes(route, { users: userAdmin, activation: activationService(p), emit });
+  registerImportRoutes(app, route, p, emit);
   registerLinkRoutes(route, userAdmin, createExternalLinkRepository(p.db), emit);
   registerExportRoute(route, { users: userAdmin, exporter: userExportService(p), audit: p.audit, emit });
   registerMfaAdminRoutes(route, mfaAdminDeps(p));

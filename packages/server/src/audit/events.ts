@@ -32,6 +32,15 @@ export type DomainEventType =
   /** A tenant's attribute schema changed (`data.attribute`; docs/users.md). */
   | 'attribute.saved'
   | 'attribute.deleted'
+  /** A bulk import finished (`data`: counts, file or job, options). */
+  | 'users.imported'
+  /** An import job was started through the admin API (`data.job`). */
+  | 'users.import_started'
+  /** `tessera users export` wrote a tenant's users (`data.with_password_hashes` says whether hashes left too). */
+  | 'users.exported'
+  /** An activation mail left for an imported or created user without a password; `user.activated`: the user set one. */
+  | 'user.activation_sent'
+  | 'user.activated'
   | 'membership.added'
   | 'membership.removed'
   | 'tenant.created'

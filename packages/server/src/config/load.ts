@@ -38,6 +38,8 @@ export interface Settings {
   sms: SmsSettings;
   /** PostgreSQL: the longest wait for a connection and for one statement (storage/database.ts). */
   dbTimeoutMs: number;
+  /** Activation mails per minute across instances (docs/users.md#activation). */
+  activationMailsPerMinute: number;
 }
 
 /**
@@ -71,6 +73,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     consoleDir: e.TESSERA_CONSOLE_DIR ? resolve(e.TESSERA_CONSOLE_DIR) : DEFAULT_CONSOLE_DIR,
     sms: smsSettingsFromEnv(env),
     dbTimeoutMs: e.TESSERA_DB_TIMEOUT_MS,
+    activationMailsPerMinute: e.TESSERA_ACTIVATION_MAILS_PER_MINUTE,
     ...overrides,
   };
   return Object.freeze(settings);

@@ -205,6 +205,8 @@ export const envSchema = z.object({
    * temporarily_unavailable (docs/operations.md#database-outages).
    */
   TESSERA_DB_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  /** Activation mails sent per minute, across all instances (docs/users.md#activation): keeps a bulk import within the SMTP provider's limits. */
+  TESSERA_ACTIVATION_MAILS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent').default('info'),
 });
 

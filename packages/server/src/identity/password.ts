@@ -1,4 +1,5 @@
 import { hash, verify } from '@node-rs/argon2';
+import { verifyStoredHash } from './hashes.js';
 
 /**
  * argon2id with OWASP's recommended minimum (m=19456 KiB, t=2, p=1). The
@@ -13,6 +14,8 @@ export async function hashPassword(password: string): Promise<string> {
 
 export async function verifyPassword(phc: string, password: string): Promise<boolean> {
   try {
+    // Hashes imported from other systems (bcrypt, PBKDF2, Firebase scrypt; hashes.ts); `needsRehash` upgrades them.
+    if (!phc.startsWith('$argon2')) return await verifyStoredHash(phc, password);
     return await verify(phc, password);
   } catch {
     // A malformed stored hash must read as "wrong password", never as a crash.

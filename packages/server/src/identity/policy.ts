@@ -31,6 +31,8 @@ export const tenantPolicySchema = z.strictObject({
   /** Lifetimes of the links Tessera sends. */
   email_confirmation_ttl_seconds: z.number().int().min(60).max(30 * 86_400).default(86_400),
   password_reset_ttl_seconds: z.number().int().min(60).max(86_400).default(3600),
+  /** Activation ("set your password") links for accounts created without one (docs/users.md#activation): longer, but bounded. */
+  activation_ttl_seconds: z.number().int().min(3600).max(30 * 86_400).default(7 * 86_400),
   /** Password-reset requests allowed per account per hour. */
   password_reset_per_hour: z.number().int().min(1).max(100).default(3),
   /**

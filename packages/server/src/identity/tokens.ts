@@ -10,7 +10,9 @@ import { normalizeEmail } from './model.js';
  */
 export type TokenPurpose = 'email_confirm' | 'email_change' | 'phone_confirm' | 'password_reset' | 'invite'
   /** Lets the person who just registered confirm their phone number (registration/phone.ts): they cannot sign in yet. */
-  | 'phone_registration';
+  | 'phone_registration'
+  /** Sets the first password of an account created without one (userdata/activation.ts). */
+  | 'activation';
 
 export type ConsumeResult =
   | { ok: true; userId: string; tenantId: string; target: string | null }

@@ -304,6 +304,44 @@ export interface TenantBrandingTable {
   updated_at: number;
 }
 
+/** Admin API import jobs (migration 018; userdata/import). */
+export interface UserImportJobsTable {
+  id: string;
+  tenant_id: string;
+  status: string;
+  format: string;
+  options: string;
+  payload: string;
+  total_bytes: number;
+  bytes_done: Generated<number>;
+  lines_done: Generated<number>;
+  counts: string;
+  actor_id: string | null;
+  created_at: number;
+  started_at: number | null;
+  heartbeat_at: number | null;
+  finished_at: number | null;
+}
+
+export interface UserImportErrorsTable {
+  job_id: string;
+  seq: number;
+  line: number;
+  field: string | null;
+  code: string;
+  message: string;
+}
+
+export interface ActivationQueueTable {
+  user_id: string;
+  tenant_id: string;
+  queued_at: number;
+  not_before: number;
+  attempts: Generated<number>;
+  claimed_at: number | null;
+  last_error: string | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -331,6 +369,9 @@ export interface Database {
   user_attributes: UserAttributesTable;
   user_external_ids: UserExternalIdsTable;
   sms_sends: SmsSendsTable;
+  user_import_jobs: UserImportJobsTable;
+  user_import_errors: UserImportErrorsTable;
+  activation_queue: ActivationQueueTable;
 }
 
 export type { Generated };

@@ -159,6 +159,7 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('attribute_values', 'user_attributes', 'dependents'),
   byTenant('external_ids', 'user_external_ids', 'dependents'),
   byTenant('sms_sends', 'sms_sends', 'dependents'),
+  byTenant('activation_mails_queued', 'activation_queue', 'dependents'),
   outsideMembers,
   byTenantUsers('memberships', 'memberships'),
   byTenantUsers('role_assignments', 'user_roles'),
@@ -169,6 +170,8 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('roles', 'roles', 'configuration'),
   byTenant('branding', 'tenant_branding', 'configuration'),
   byTenant('attribute_definitions', 'attribute_definitions', 'configuration'),
+  // import jobs (their error reports go with them: foreign key, on delete cascade)
+  byTenant('import_jobs', 'user_import_jobs', 'configuration'),
 ];
 
 const STAGES: TenantDataStage[] = ['dependents', 'principals', 'configuration'];

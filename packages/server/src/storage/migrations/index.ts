@@ -12,6 +12,7 @@ import * as m017 from './017_user_data.js';
 import * as m024 from './024_tenant_branding.js';
 import * as m026 from './026_sms_sends.js';
 import * as m013 from './013_signin_state.js';
+import * as m018 from './018_user_import.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '024_tenant_branding': m024,
   '026_sms_sends': m026,
   '013_signin_state': m013,
+  '018_user_import': m018,
 };
 
 export const migrationProvider: MigrationProvider = {
