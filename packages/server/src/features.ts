@@ -11,6 +11,7 @@ import { consoleFeature } from './console/feature.js';
 import { privacyFeature } from './privacy/feature.js';
 import { brandingFeature } from './branding/feature.js';
 import { activationFeature } from './userdata/activation-routes.js';
+import { userDetailsFeature } from './userdata/account-routes.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -34,4 +35,6 @@ export const FEATURES: Feature[] = [
   privacyFeature,
   // Activation: the set-your-password page and the sender of queued activation mails (docs/users.md#activation).
   activationFeature,
+  // /account/details: the attributes a tenant shows its users; source-owned ones read-only (docs/users.md#source-ownership).
+  userDetailsFeature,
 ];

@@ -12,6 +12,9 @@ import { MACHINE_SECRET, adminApi, adminConfig, machineToken, person } from './h
 import { parseDeclarative } from '../src/config/load.js';
 import { applyDeclarativeConfig } from '../src/config/apply.js';
 import { ConfigError } from '../src/config/errors.js';
+import { signedInBrowser } from './helpers/account.js';
+import { submitForm } from './helpers/forms.js';
+import { PASSWORD } from './helpers/admin.js';
 
 type UserBody = {
   id: string; username: string | null; attributes: Record<string, unknown>; external_ids: Record<string, string>; activated_at: string | null;
@@ -27,6 +30,10 @@ const ATTRIBUTES = [
   { name: 'contact_id', type: 'string', unique: true, source: 'secutix', tenant: 'acme', account: 'read' },
   { name: 'loyalty', type: 'string', source: 'secutix', tenant: 'acme' },
   { name: 'cost_center', type: 'string', required: true, tenant: 'globex' },
+  { name: 'desk', type: 'string', account: 'edit', description: 'Desk' },
+  { name: 'size', type: 'enum', values: ['s', 'm'], account: 'edit' },
+  { name: 'badge', type: 'string', source: 'secutix', account: 'read' },
+  { name: 'secret_note', type: 'string' },
 ];
 
 let t: TestApp;
@@ -37,7 +44,7 @@ let globex: string;
 
 beforeAll(async () => {
   const base = adminConfig({
-    users: [person('erin', { tenant: 'acme', attributes: { team: 'red' } })],
+    users: [person('erin', { tenant: 'acme', attributes: { team: 'red' } }), person('dora', { attributes: { secret_note: 'hidden from dora' } })],
     clients: [
       { client_id: 'secutix-sync', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], tenant: 'acme',
         admin_scopes: ['identity.admin'], attribute_source: 'secutix' },
@@ -253,5 +260,32 @@ describe('lookup', () => {
     expect(bad.body.fields).toEqual({ external_id: 'invalid' });
     // Another tenant's administrator finds nothing there.
     expect((await api('GET', '/users?tenant=acme&external_id=secutix:9:9', { token: globex })).status).toBe(404);
+  });
+});
+
+describe('/account/details', () => {
+  test('source-owned values are read-only; account: edit attributes can be changed by the user, nothing else', async () => {
+    const dora = (await t.app.platform.users.findByUsername('default', 'dora'))!;
+    await t.app.platform.userData.update({ admin: false, source: 'secutix' }, dora, { attributes: { badge: 'B-7' } });
+    const { agent } = await signedInBrowser(t.issuer, { username: 'dora', password: PASSWORD });
+    const page = await (await agent.get(`${t.issuer}/account/details`)).text();
+    expect(page).toContain('data-attribute="badge">B-7');
+    expect(page).toContain('Managed by secutix');
+    expect(page).toContain('name="attr_desk"');
+    expect(page).not.toContain('name="attr_badge"');
+    expect(page).not.toContain('hidden from dora');
+    // The form changes desk; a forged badge field is ignored.
+    const saved = await submitForm(agent, t.issuer, '/account/details', { attr_desk: '4.12', attr_size: 'm', attr_badge: 'forged' }, '/account/details');
+    expect(saved.status).toBe(303);
+    expect((await t.app.platform.userData.dataOf(dora.id)).attributes).toEqual({ badge: 'B-7', desk: '4.12', secret_note: 'hidden from dora', size: 'm' });
+    const bad = await submitForm(agent, t.issuer, '/account/details', { attr_desk: '4.12', attr_size: 'xl' }, '/account/details');
+    expect(bad.status).toBe(400);
+    expect((await t.app.platform.userData.dataOf(dora.id)).attributes.size).toBe('m');
+  }, 60_000);
+
+  test('the service refuses a self caller anything but account: edit attributes', async () => {
+    const dora = (await t.app.platform.users.findByUsername('default', 'dora'))!;
+    const err = await t.app.platform.userData.update({ admin: false, source: null, self: true }, dora, { attributes: { badge: 'X', secret_note: 'y' } }).catch((e: unknown) => e);
+    expect((err as { fields: Record<string, string> }).fields).toEqual({ 'attributes.badge': 'read_only', 'attributes.secret_note': 'read_only' });
   });
 });

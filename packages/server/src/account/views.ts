@@ -11,6 +11,8 @@ export const ACCOUNT_TABS: { path: string; key: string }[] = [
   { path: '/account/sessions', key: 'account.tab.sessions' },
   { path: '/account/applications', key: 'account.tab.applications' },
   { path: '/account/data', key: 'privacy.tab' },
+  // Custom attributes the tenant shows its users (userdata/account-routes.ts).
+  { path: '/account/details', key: 'userdata.tab' },
 ];
 
 export function accountLayout(ctx: PageContext, current: string, title: string, body: string, logoutUrl: string): string {
