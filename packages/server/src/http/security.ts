@@ -16,13 +16,14 @@ export const BASE_HEADERS: Record<string, string> = {
  *   (`script-src 'self'; connect-src 'self'`), still no inline script: only
  *   for pages that load one (the passkey pages load /assets/passkeys.js).
  */
-export function pageCsp(formTargets: string[] = [], opts: { scripts?: boolean } = {}): string {
+export function pageCsp(formTargets: string[] = [], opts: { scripts?: boolean; images?: string[] } = {}): string {
   const formAction = ["'self'", ...new Set(formTargets)].join(' ');
   return [
     "default-src 'none'",
     ...(opts.scripts ? ["script-src 'self'", "connect-src 'self'"] : []),
     "style-src 'self'",
-    "img-src 'self' data:",
+    // opts.images: origins of images a page shows from elsewhere (a client's logo on the consent page).
+    ["img-src 'self' data:", ...new Set(opts.images ?? [])].join(' '),
     `form-action ${formAction}`,
     "frame-ancestors 'none'",
     "base-uri 'none'",

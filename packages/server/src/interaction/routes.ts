@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { ClientRepository } from '../oidc/repository.js';
 import { AppError } from '../http/errors.js';
+import { originOf } from '../http/security.js';
 import { consentPage } from './views.js';
 import { finishInteraction, interactionPageContext, interactionPageHeaders, loadInteraction } from './details.js';
 import type { InteractionDetails } from './details.js';
@@ -76,7 +77,13 @@ function finish(deps: InteractionDeps, request: FastifyRequest, reply: FastifyRe
 
 async function renderConsent(deps: InteractionDeps, request: FastifyRequest, reply: FastifyReply, details: InteractionDetails, uid: string) {
   const missing = details.prompt.details as { missingOIDCScope?: string[]; missingResourceScopes?: Record<string, string[]> };
-  return interactionPageHeaders(reply, details).send(consentPage(interactionPageContext(request, details), {
+  // The client's logo, privacy policy and terms (logo_uri, policy_uri, tos_uri); the logo's origin joins img-src.
+  const md = (await deps.clients.find(String(details.params.client_id)))?.metadata ?? {};
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const links = { logoUri: text(md.logo_uri), policyUri: text(md.policy_uri), tosUri: text(md.tos_uri) };
+  const logoOrigin = originOf(links.logoUri);
+  return interactionPageHeaders(reply, details, { images: logoOrigin ? [logoOrigin] : [] }).send(consentPage(interactionPageContext(request, details), {
+    links,
     action: `/interaction/${uid}/confirm`,
     abortAction: `/interaction/${uid}/abort`,
     clientName: await clientName(deps.clients, String(details.params.client_id)),

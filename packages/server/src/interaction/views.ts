@@ -41,6 +41,8 @@ export interface ConsentView {
   clientName: string;
   scopes: string[];
   resources: { identifier: string; scopes: string[] }[];
+  /** The client's `logo_uri`, `policy_uri` and `tos_uri` (docs/protocol.md#client-metadata), when set. */
+  links?: { logoUri?: string; policyUri?: string; tosUri?: string };
 }
 
 export function consentPage(ctx: PageContext, v: ConsentView): string {
@@ -52,10 +54,16 @@ export function consentPage(ctx: PageContext, v: ConsentView): string {
   };
   const items = v.scopes.map((s) => `<li>${esc(describe(s))}</li>`).join('');
   const apis = v.resources.map((r) => `<li>${esc(t('consent.api', { api: r.identifier }))} ${r.scopes.map((s) => `<code>${esc(s)}</code>`).join(' ')}</li>`).join('');
+  const l = v.links ?? {};
+  // The client's own pages open apart from the consent (noopener: they cannot reach back into it).
+  const link = (href: string | undefined, key: string) => (href ? `<a href="${esc(href)}" target="_blank" rel="noopener noreferrer">${esc(t(key))}</a>` : '');
+  const legal = [link(l.policyUri, 'consent.policy'), link(l.tosUri, 'consent.tos')].filter(Boolean).join(' · ');
   return layout(ctx, t('consent.title', { client: v.clientName }), `
+${l.logoUri ? `<img class="client-logo" src="${esc(l.logoUri)}" alt="${esc(t('consent.logo', { client: v.clientName }))}" width="64" height="64" referrerpolicy="no-referrer">` : ''}
 <h1>${esc(t('consent.title', { client: v.clientName }))}</h1>
 <p class="lead">${esc(t('consent.lead', { client: v.clientName }))}</p>
 <ul class="scopes">${items}${apis}</ul>
+${legal ? `<p class="links client-links">${legal}</p>` : ''}
 <form method="post" action="${esc(v.action)}">
   <button type="submit">${esc(t('consent.allow'))}</button>
 </form>

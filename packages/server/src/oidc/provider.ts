@@ -187,6 +187,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     extraParams: ['tenant'],
     features: {
       devInteractions: { enabled: false },
+      // Signed UserInfo responses for clients with userinfo_signed_response_alg (oidc/protocol-metadata.ts).
+      jwtUserinfo: { enabled: true },
       // OIDC Core §5.5: lets a client ask for individual claims (the account pages ask for `sid`).
       claimsParameter: { enabled: true },
       clientCredentials: { enabled: true },

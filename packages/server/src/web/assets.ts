@@ -26,6 +26,8 @@ nav.tabs a[aria-current=page]{font-weight:700;text-decoration:none;color:var(--t
 table{width:100%;border-collapse:collapse;font-size:.95rem}th,td{text-align:left;padding:8px 4px;border-bottom:1px solid var(--border);vertical-align:top}
 button.inline{width:auto;margin:0;padding:6px 12px;font-size:.9rem}
 ul.scopes{padding-left:20px}
+img.client-logo{display:block;width:64px;height:64px;object-fit:contain;margin:0 0 12px}
+.client-links{justify-content:flex-start}
 footer{color:var(--muted);font-size:.85rem;margin-bottom:24px}
 code{background:#eef0f4;padding:1px 5px;border-radius:4px}
 a{color:var(--accent)}
