@@ -55,7 +55,7 @@ export async function startTesseraProcess(): Promise<IssuerTarget> {
   const config = join(dir, 'tessera.json');
   writeFileSync(config, JSON.stringify({
     apis: [{ identifier: API_IDENTIFIER, name: 'Bench API', scopes: ['read'], signing_alg: 'ES256' }],
-    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' }],
+    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'read' }],
   }));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;

@@ -124,7 +124,7 @@ export async function startTessera(extra: { clients?: unknown[]; users?: unknown
     apis: [{ identifier: API_IDENTIFIER, name: 'Bench API', scopes: ['read'], signing_alg: 'ES256' }],
     clients: [{
       client_id: CLIENT_ID, client_secret: CLIENT_SECRET, grant_types: ['client_credentials'],
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: 'client_secret_basic', scope: 'read',
     }, ...(extra.clients ?? [])],
     users: extra.users ?? [],
   };

@@ -31,9 +31,11 @@ export const CAROL: Credentials = { username: 'carol', password: 'carol-password
 const spa = (id: string, tenant: string) => ({
   client_id: id, client_name: id, token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT],
   grant_types: ['authorization_code', 'refresh_token'], first_party: true, tenant,
+  scope: 'openid profile email offline_access records:read records:write ledger:read',
 });
 const worker = (id: string, tenant = 'default') => ({
   client_id: id, client_secret: WORKER_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', tenant,
+  scope: 'records:read records:write ledger:read',
 });
 
 export const platformConfig = {

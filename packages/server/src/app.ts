@@ -23,6 +23,7 @@ import { enforceClientIpAllowlists } from './oidc/ip-allowlist.js';
 import type { IpDenial } from './oidc/ip-allowlist.js';
 import { mfaDueForPasswordGrant } from './oidc/password-grant.js';
 import { mfaStateClaims } from './oidc/mfa-claims.js';
+import { engineScopeMetadata, warnAboutClientGrants } from './oidc/client-grants.js';
 import { pageCsp } from './http/security.js';
 import { registerInteractionRoutes } from './interaction/routes.js';
 import { createLoginLinks } from './interaction/links.js';
@@ -187,8 +188,10 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       settings.issuer, settings.bootstrapAdminPassword, { serving: !deps.cli });
     const configApplied = await applyDeclarativeConfig(settings.declarative, {
       db,
-      validateClient: (md) => engine.provider.Client.validate(md as never),
+      validateClient: (md) => engine.provider.Client.validate(engineScopeMetadata(md) as never),
     }, settings.configFile);
+    // Client grants changed what a client without API scopes in `scope` obtains: say which clients to update.
+    await warnAboutClientGrants(clients, apis, log);
 
     // Clients declared in the file may release attribute claims the engine built before the file did not know.
     if ((await engineInputs()).fingerprint !== engine.fingerprint) engine = await buildEngine();

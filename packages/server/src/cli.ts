@@ -43,9 +43,11 @@ const USAGE = `usage: tessera <command>
   clients create --id ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
                  [--grant authorization_code|refresh_token|client_credentials|password ...]
                  [--public] [--first-party] [--tenant T] [--password-grant] [--ip-allow CIDR ...]
+                 [--scope "openid orders:read ..."]
                                 register a client; prints client_id, the token endpoint and (once) the secret
                                 --password-grant: also the legacy password grant (confidential clients only)
                                 --ip-allow: the token endpoint answers the client only from these addresses
+                                --scope: the OpenID and API scopes the client may obtain (without it: no API scope)
   keys rotate                   add new signing keys; old ones stay published until their tokens expire
   keys list                     list signing keys
   gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
@@ -232,6 +234,7 @@ async function clientsCreate(args: string[]): Promise<number> {
       public: { type: 'boolean', default: false }, 'first-party': { type: 'boolean', default: false },
       'password-grant': { type: 'boolean', default: false },
       'ip-allow': { type: 'string', multiple: true, default: [] },
+      scope: { type: 'string' },
     },
   });
   if (!values.id) {
@@ -256,6 +259,7 @@ async function clientsCreate(args: string[]): Promise<number> {
     first_party: values['first-party'],
     tenant: values.tenant,
     ...(ipAllow.length ? { ip_allowlist: ipAllow } : {}),
+    ...(values.scope?.trim() ? { scope: values.scope.trim().split(/\s+/).join(' ') } : {}),
   };
   const settings = loadSettings();
   const store = openStore(settings.databaseUrl);
@@ -284,6 +288,7 @@ async function clientsCreate(args: string[]): Promise<number> {
     `  token_endpoint: ${issuer}/oidc/token`,
     `  grant_types: ${grants.join(' ')}`,
     ...(ipAllow.length ? [`  ip_allowlist: ${ipAllow.join(' ')}`] : []),
+    ...(entry.scope ? [`  scope: ${entry.scope}`] : []),
     ...(notes.length ? ['', ...notes] : []),
   ].join('\n'));
   return 0;

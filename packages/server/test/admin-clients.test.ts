@@ -89,7 +89,7 @@ describe('clients', () => {
     const engine = await api('POST', '/clients', { token: tokens.opal, body: { client_id: 'sc', grant_types: ['client_credentials'], scope: 'openid payroll' } });
     expect(engine.status).toBe(400);
     expect(engine.body.fields).toEqual({ scope: 'invalid' });
-    expect(engine.body.error_description).toMatch(/scope/);
+    expect(engine.body.error_description).toBe('scope names payroll, which no API declares');
     expect((await api('POST', '/clients', { token: tokens.opal, body: { client_id: 'reports', grant_types: ['client_credentials'] } })).status).toBe(409);
   });
 
@@ -101,10 +101,12 @@ describe('clients', () => {
     expect((await api('POST', '/clients', { token: tokens.opal, body: bot })).status).toBe(401);
     const created = await api<Client>('POST', '/clients', { token: tokens.adminMfa, body: bot });
     expect(created.status).toBe(201);
-    // The new machine client can use the admin API within its grant.
-    const token = (await clientCredentials('new-bot', created.body.client_secret!, { resource: `${t.issuer}/api/admin`, scope: 'identity.admin auth.admin' })).body.access_token as string;
+    // The new machine client can use the admin API within its grant, and obtains nothing beyond it.
+    const token = (await clientCredentials('new-bot', created.body.client_secret!, { resource: `${t.issuer}/api/admin`, scope: 'identity.admin' })).body.access_token as string;
     expect((await api('GET', '/users', { token })).status).toBe(200);
     expect((await api('GET', '/clients', { token })).status).toBe(403);
+    const beyond = await clientCredentials('new-bot', created.body.client_secret!, { resource: `${t.issuer}/api/admin`, scope: 'identity.admin auth.admin' });
+    expect(beyond.body).toMatchObject({ error: 'invalid_scope', scope: 'auth.admin' });
   });
 
   test('PATCH: names and lifetimes freely; redirect URIs, grants and consent policy need step-up; ETags guard concurrent edits', async () => {
@@ -224,6 +226,11 @@ describe('APIs and scopes', () => {
     const patched = await api('PATCH', `/apis/${encoded}`, { token: tokens.opal, body: { scopes: ['invoices:read', 'invoices:write'], access_token_ttl: 180 }, headers: { 'if-match': etag } });
     expect(patched.status).toBe(200);
     expect((await api('PATCH', `/apis/${encoded}`, { token: tokens.opal, body: { name: 'Stale' }, headers: { 'if-match': etag } })).status).toBe(412);
+    // Client grants: the service must list the new scope before it can obtain it.
+    const ungranted = await clientCredentials('service', 'service-secret-0123456789-abcdefghijklmn', { resource: 'https://billing.example.test', scope: 'invoices:write' });
+    expect(ungranted.body).toMatchObject({ error: 'invalid_scope', scope: 'invoices:write' });
+    const granted = await api('PATCH', '/clients/service', { token: tokens.adminMfa, body: { scope: 'read write invoices:write' }, headers: { 'if-match': await etagOf('/clients/service') } });
+    expect(granted.status).toBe(200);
     const token = await clientCredentials('service', 'service-secret-0123456789-abcdefghijklmn', { resource: 'https://billing.example.test', scope: 'invoices:write' });
     expect(token.status).toBe(200);
     expect(token.body.expires_in).toBe(180);
@@ -281,8 +288,9 @@ describe('access', () => {
     const res = await api('GET', '/clients', { token: identityOnly });
     expect(res.status).toBe(403);
     expect(res.body.error).toBe('insufficient_scope');
+    // A client without admin_scopes gets no admin token at all (client grants: invalid_scope).
     const web = await clientCredentials('service', 'service-secret-0123456789-abcdefghijklmn', { resource: `${t.issuer}/api/admin`, scope: 'auth.admin' });
-    expect((await api('GET', '/clients', { token: web.body.access_token as string })).status).toBe(403);
+    expect(web.body).toMatchObject({ error: 'invalid_scope', scope: 'auth.admin' });
     expect(CONF_SECRET).toBeTruthy();
   });
 });

@@ -33,7 +33,7 @@ type Local = (typeof LOCAL)[number];
 const agents = new Map(LOCAL.map((a) => [a, new Agent({ localAddress: a })]));
 
 const partner = (client_id: string, extra: Record<string, unknown> = {}) =>
-  ({ client_id, client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['password'], ...extra });
+  ({ client_id, client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['password'], scope: 'openid profile offline_access read write', ...extra });
 
 const config = {
   ...baseConfig,
@@ -397,18 +397,19 @@ describe('onboarding from the CLI', () => {
         child.stderr.on('data', (d) => (stderr += d));
         child.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
       });
-      const ok = await run(['--id', 'orders-partner', '--password-grant', '--ip-allow', '203.0.113.0/24', '--ip-allow', '2001:db8::/32']);
+      const ok = await run(['--id', 'orders-partner', '--password-grant', '--ip-allow', '203.0.113.0/24', '--ip-allow', '2001:db8::/32', '--scope', 'openid orders:read']);
       expect(ok.code).toBe(0);
       expect(ok.stdout).toContain('  client_id: orders-partner\n');
       expect(ok.stdout).toMatch(/ {2}client_secret: [A-Za-z0-9_-]{43}\n/);
       expect(ok.stdout).toContain('  token_endpoint: https://id.example.test/oidc/token\n');
       expect(ok.stdout).toContain('  grant_types: password\n');
       expect(ok.stdout).toContain('  ip_allowlist: 203.0.113.0/24 2001:db8::/32\n');
+      expect(ok.stdout).toContain('  scope: openid orders:read\n');
 
       const store = openStore(env.DATABASE_URL!);
       try {
         const stored = await createClientRepository(store.db).find('orders-partner');
-        expect(stored?.metadata).toMatchObject({ grant_types: ['password'], ip_allowlist: ['203.0.113.0/24', '2001:db8::/32'] });
+        expect(stored?.metadata).toMatchObject({ grant_types: ['password'], ip_allowlist: ['203.0.113.0/24', '2001:db8::/32'], scope: 'openid orders:read' });
       } finally {
         await store.close();
       }

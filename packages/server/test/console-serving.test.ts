@@ -252,7 +252,8 @@ describe('the built-in tessera-console client', () => {
         response_types: ['code'],
         redirect_uris: [`${t.issuer}/admin/callback`],
         post_logout_redirect_uris: [`${t.issuer}/admin/`],
-        scope: 'openid profile email',
+        // Client grants: the admin API scopes are listed (oidc/client-grants.ts).
+        scope: 'openid profile email identity.admin auth.admin',
       },
     });
     // The engine accepts it as stored.

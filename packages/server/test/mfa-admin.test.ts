@@ -22,7 +22,7 @@ const SLOW = 75_000;
 const person = (username: string, extra: Record<string, unknown> = {}) => ({ username, password: PASSWORD, email: `${username}@example.test`, email_verified: true, ...extra });
 const console_ = (client_id: string, extra: Record<string, unknown> = {}) => ({
   client_id, client_secret: CONF_SECRET, redirect_uris: [REDIRECT], grant_types: ['authorization_code'],
-  token_endpoint_auth_method: 'client_secret_basic', first_party: true, ...extra,
+  token_endpoint_auth_method: 'client_secret_basic', first_party: true, scope: 'openid identity.admin', ...extra,
 });
 
 let t: TestApp;

@@ -16,7 +16,7 @@ import { parseDeclarative } from '../src/config/load.js';
  */
 const LEDGER = 'https://ledger.example.test';
 const machine = (client_id: string, tenant: string) => ({
-  client_id, client_secret: SERVICE_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', tenant,
+  client_id, client_secret: SERVICE_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', tenant, scope: 'ledger:read read',
 });
 
 let t: TestApp;
@@ -26,7 +26,7 @@ beforeAll(async () => {
     config: {
       ...base,
       apis: [...base.apis, { identifier: LEDGER, name: 'Ledger', scopes: ['ledger:read'], access_token_format: 'opaque' }],
-      clients: [...base.clients, machine('ledger-default', 'default'), machine('ledger-acme', 'acme'), machine('ledger-acme-2', 'acme'), machine('ledger-globex', 'globex')],
+      clients: [...(base.clients as Record<string, unknown>[]).map((c) => (c.client_id === 'spa' ? { ...c, scope: `${String(c.scope)} ledger:read` } : c)), machine('ledger-default', 'default'), machine('ledger-acme', 'acme'), machine('ledger-acme-2', 'acme'), machine('ledger-globex', 'globex')],
     },
   });
 });

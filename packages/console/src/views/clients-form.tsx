@@ -336,7 +336,7 @@ export function ClientForm(props: FormProps): JSX.Element {
 
         <details class="card">
           <summary>Advanced: scopes, back-channel logout, IP allow-list, admin API access</summary>
-          <Field label="Allowed scopes" name="scope" error={err} hint="Space-separated. Empty: any declared scope.">
+          <Field label="Allowed scopes" name="scope" error={err} hint="Space-separated OpenID and API scopes the client may obtain, e.g. openid orders:read. Empty: any OpenID scope and no API scope.">
             <input name="scope" value={s.scope} spellcheck={false} onInput={(e) => set('scope', e.currentTarget.value)} />
           </Field>
           <Field label="Back-channel logout URI" name="backchannel_logout_uri" error={err}>

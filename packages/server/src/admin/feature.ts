@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { assertScopesDeclared, engineScopeMetadata } from '../oidc/client-grants.js';
 import type { Platform } from '../platform.js';
 import { AccessService } from '../account/access.js';
 import { createSessionMetaRepository } from '../account/session-meta.js';
@@ -73,7 +74,8 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   registerClientRoutes(route, new ClientAdminService({
     clients: p.clients, emit,
     validate: async (metadata) => {
-      await p.provider().Client.validate(metadata as never);
+      await assertScopesDeclared(metadata, p.apis);
+      await p.provider().Client.validate(engineScopeMetadata(metadata) as never);
     },
   }));
   registerApiRoutes(route, new ApiAdminService({ issuer: p.settings.issuer, apis: p.apis, keys: p.keys, rotateKeys: () => p.rotateKeys(), emit }));

@@ -76,7 +76,8 @@ export const clientSchema = z.strictObject({
   response_types: z.array(z.literal('code', 'only "code" is supported (implicit and hybrid flows are off)')).default(['code']),
   token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post'],
     'must be none, client_secret_basic or client_secret_post').default('client_secret_basic'),
-  scope: z.string().optional(),
+  /** OpenID and API scopes the client may obtain (client grants, oidc/client-grants.ts; docs/b2b.md). */
+  scope: z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be scope tokens separated by single spaces (RFC 6749 §3.3)').optional(),
   backchannel_logout_uri: absoluteUrl.optional(),
   backchannel_logout_session_required: z.boolean().optional(),
   first_party: z.boolean().default(false),

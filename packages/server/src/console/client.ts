@@ -8,11 +8,10 @@ import { CONSOLE_CLIENT_ID } from '../oidc/built-in-clients.js';
 export const CONSOLE_PATH = '/admin';
 
 /**
- * What the console asks for: the OpenID scopes for its header (name, email)
- * and both admin API scopes (docs/admin.md#who-may-call). The admin scopes
- * are the admin API's (resource `${issuer}/api/admin`), not the client's:
- * a client's `scope` metadata only allow-lists the engine's built-in OpenID
- * scopes, and the engine rejects a client that lists an API scope there.
+ * What the console asks for, and so its `scope` metadata: the OpenID scopes
+ * for its header (name, email) and both admin API scopes
+ * (docs/admin.md#who-may-call; resource `${issuer}/api/admin`). A client
+ * obtains only the API scopes its `scope` lists (oidc/client-grants.ts).
  */
 export const CONSOLE_OIDC_SCOPES = 'openid profile email';
 export const CONSOLE_SCOPE = `${CONSOLE_OIDC_SCOPES} identity.admin auth.admin`;
@@ -53,7 +52,7 @@ export function consoleClient(issuer: string): ClientRecord {
       redirect_uris: [urls.redirectUri],
       post_logout_redirect_uris: [urls.postLogoutRedirectUri],
       grant_types: ['authorization_code', 'refresh_token'],
-      scope: CONSOLE_OIDC_SCOPES,
+      scope: CONSOLE_SCOPE,
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
       refresh_token_ttl: CONSOLE_REFRESH_TOKEN_TTL,

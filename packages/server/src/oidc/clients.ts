@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ClientRecord } from './repository.js';
+import { engineScopeMetadata } from './client-grants.js';
 
 /**
  * Client secrets are stored as salted HMAC-SHA256 digests, never in the clear.
@@ -58,7 +59,8 @@ export function toEngineClientMetadata(record: ClientRecord): Record<string, unk
   if (record.previousSecret && record.previousSecret.expiresAt > Date.now()) {
     md.previous_secret = { digest: record.previousSecret.hash, expires_at: record.previousSecret.expiresAt };
   }
-  return md;
+  // The engine knows only its OpenID scopes; API scopes in `scope` are Tessera's (client-grants.ts).
+  return engineScopeMetadata(md);
 }
 
 /**

@@ -45,10 +45,16 @@ export interface PasswordGrantDeps {
   metrics?: Pick<Metrics, 'logins'>;
   /**
    * The engine's resource server description of a declared API, exactly as
-   * `resourceIndicators.getResourceServerInfo` gives it.
-   * @throws InvalidTarget for an unknown resource
+   * `resourceIndicators.getResourceServerInfo` gives it: narrowed to the
+   * client's grant (client-grants.ts).
+   * @throws InvalidTarget for an unknown resource; InvalidScope for a requested API scope the client was not granted
    */
-  resourceServer(indicator: string): Promise<ResourceServer>;
+  resourceServer(indicator: string, ctx: Ctx): Promise<ResourceServer>;
+  /**
+   * The client's `scope` rule for the request's OpenID scopes (client-grants.ts).
+   * @throws InvalidScope
+   */
+  checkScopes(ctx: Ctx): Promise<void>;
   /**
    * Whether this user must complete multi-factor authentication to sign in
    * through this client. The password grant cannot ask for a second factor,
@@ -124,14 +130,13 @@ async function passwordGrant(provider: Provider, deps: PasswordGrantDeps, ctx: C
   const form = loginBody.safeParse({ username: params.username, password: params.password });
   if (!form.success) throw new errors.InvalidRequest('username or password is too long');
 
-  // 3. Scope: OpenID scopes must pass the client's `scope` allow-list; API scopes are checked against the API below.
+  // 3. Scope: OpenID scopes must pass the client's `scope` list; API scopes are checked against its grant below.
   const oidcScopes = [...ctx.oidc.requestParamOIDCScopes];
-  const allowed = client.scope ? new Set(client.scope.split(' ')) : undefined;
-  const refused = allowed && oidcScopes.find((s) => !allowed.has(s));
-  if (refused) throw new errors.InvalidScope('requested scope is not allowed', refused);
+  await deps.checkScopes(ctx);
 
-  // 4. Resource (RFC 8707): a declared API gets a JWT; without one the token is opaque (UserInfo only).
-  const resourceServer = typeof params.resource === 'string' ? await resolveResource(provider, deps, params.resource) : undefined;
+  // 4. Resource (RFC 8707): a declared API gets a JWT (its scopes narrowed to the client's grant);
+  //    without one the token is opaque (UserInfo only).
+  const resourceServer = typeof params.resource === 'string' ? await resolveResource(provider, deps, ctx, params.resource) : undefined;
   const requested = [...ctx.oidc.requestParamScopes].filter(Boolean);
   const apiScopes = resourceServer ? requested.filter((s) => resourceServer.scopes.has(s)) : [];
 
@@ -165,12 +170,12 @@ async function passwordGrant(provider: Provider, deps: PasswordGrantDeps, ctx: C
   await issueTokens(provider, ctx, user, { oidcScopes, apiScopes, resourceServer });
 }
 
-async function resolveResource(provider: Provider, deps: PasswordGrantDeps, indicator: string): Promise<ResourceServerInstance> {
+async function resolveResource(provider: Provider, deps: PasswordGrantDeps, ctx: Ctx, indicator: string): Promise<ResourceServerInstance> {
   // The engine's own rules for a resource indicator (RFC 8707 §2).
   const url = URL.canParse(indicator) ? new URL(indicator) : undefined;
   if (!url) throw new errors.InvalidTarget('resource indicator must be an absolute URI');
   if (url.href.includes('#')) throw new errors.InvalidTarget('resource indicator must not contain a fragment component');
-  return new provider.ResourceServer(indicator, await deps.resourceServer(indicator));
+  return new provider.ResourceServer(indicator, await deps.resourceServer(indicator, ctx));
 }
 
 interface Issue {

@@ -25,6 +25,7 @@ import { stepUpInteractionPolicy } from '../interaction/step-up.js';
 import { PROTOCOL_CLIENT_PROPERTIES, protocolMetadataProblem } from './protocol-metadata.js';
 import { createRefreshPolicy, refreshTokenTtl } from './refresh-policy.js';
 import { releaseStepUpClaims } from './step-up-claims.js';
+import { clientGrantHooks } from './client-grants.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -88,7 +89,7 @@ export interface ProviderDeps {
    */
   attributeClaims?: AttributeClaimSource;
   /** Registers the legacy password grant, for clients that list `password` in their grant types (password-grant.ts). */
-  passwordGrant?: Omit<PasswordGrantDeps, 'resourceServer'>;
+  passwordGrant?: Omit<PasswordGrantDeps, 'resourceServer' | 'checkScopes'>;
 }
 
 const DEFAULTS = {
@@ -130,6 +131,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     if (api.accessTokenFormat === 'opaque') return { ...info, accessTokenFormat: 'opaque' };
     return { ...info, accessTokenFormat: 'jwt', jwt: { sign: { alg: api.signingAlg as 'ES256' | 'RS256' } } };
   };
+  // Client grants (client-grants.ts): a client obtains only the API scopes its `scope` lists.
+  const grants = clientGrantHooks(deps.clients);
 
   const refreshPolicy = createRefreshPolicy(createAdapterFactory(deps.store, deps.clients));
   const configuration: Configuration = {
@@ -212,10 +215,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
       resourceIndicators: {
         enabled: true,
         // Without `resource`, a token is for UserInfo only (opaque).
-        // ... or the client's `default_resource` (rp-compat.ts).
-        defaultResource: async (_ctx, client, oneOf) => defaultResource(client as never, oneOf) as never,
+        // ... or the client's `default_resource` (rp-compat.ts). First, client grants check the request's OpenID scopes.
+        defaultResource: async (ctx, client, oneOf) => {
+          await grants.checkWithoutResource(ctx, client?.clientId);
+          return defaultResource(client as never, oneOf) as never;
+        },
         useGrantedResource: async () => true,
-        getResourceServerInfo: (_ctx, resourceIndicator) => resourceServerInfo(resourceIndicator),
+        getResourceServerInfo: async (ctx, resourceIndicator, client) => grants.restrict(ctx, client?.clientId, await resourceServerInfo(resourceIndicator)),
       },
     },
     async loadExistingGrant(ctx) {
@@ -334,7 +340,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
   releaseScopeClaimsInIdToken(provider);
   refreshPolicy.install(provider);
   releaseStepUpClaims(provider);
-  if (deps.passwordGrant) registerPasswordGrant(provider, { ...deps.passwordGrant, resourceServer: resourceServerInfo });
+  if (deps.passwordGrant) {
+    registerPasswordGrant(provider, {
+      ...deps.passwordGrant,
+      resourceServer: async (indicator, ctx) => grants.restrict(ctx, ctx.oidc.client?.clientId, await resourceServerInfo(indicator)),
+      checkScopes: (ctx) => grants.checkWithoutResource(ctx, ctx.oidc.client?.clientId),
+    });
+  }
   return provider;
 }
 

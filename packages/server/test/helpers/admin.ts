@@ -28,7 +28,7 @@ export const person = (username: string, extra: Record<string, unknown> = {}) =>
 /** The console signs in like any client: confidential, first party, code + PKCE. */
 const consoleClient = (client_id: string, tenant: string, extra: Record<string, unknown> = {}) => ({
   client_id, client_secret: CONF_SECRET, redirect_uris: [REDIRECT], grant_types: ['authorization_code'],
-  token_endpoint_auth_method: 'client_secret_basic', first_party: true, tenant, ...extra,
+  token_endpoint_auth_method: 'client_secret_basic', first_party: true, tenant, scope: 'openid profile email identity.admin auth.admin', ...extra,
 });
 const machine = (client_id: string, tenant: string, admin_scopes?: string[]) => ({
   client_id, client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], tenant, ...(admin_scopes ? { admin_scopes } : {}),
@@ -48,6 +48,8 @@ export function adminConfig(extra: { users?: unknown[]; clients?: unknown[]; rol
       machine('ops-bot', 'default', ['identity.admin', 'auth.admin']),
       machine('acme-bot', 'acme', ['identity.admin', 'auth.admin']),
       machine('plain-bot', 'default'),
+      // A third-party app an operator (wrongly) granted the admin scopes: the admin API still refuses people's tokens from it.
+      consoleClient('third-party', 'default', { first_party: false }),
       ...(extra.clients ?? []),
     ],
     users: [
