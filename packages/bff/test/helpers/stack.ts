@@ -67,7 +67,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       clients: [{
         client_id: BFF_CLIENT, client_name: 'BFF example', client_secret: BFF_SECRET,
         redirect_uris: [`${publicOrigin}/bff/callback`], post_logout_redirect_uris: [`${publicOrigin}/`],
-        grant_types: ['authorization_code', 'refresh_token'], first_party: true, scope: 'openid profile email offline_access read write',
+        grant_types: ['authorization_code', 'refresh_token'], first_party: true, scope: 'openid profile email roles offline_access read write',
         ...(opts.refreshTtl ? { refresh_token_ttl: opts.refreshTtl } : {}),
         ...opts.client?.(publicOrigin),
       }],
