@@ -188,7 +188,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       settings.issuer, settings.bootstrapAdminPassword, { serving: !deps.cli });
     const configApplied = await applyDeclarativeConfig(settings.declarative, {
       db,
-      validateClient: (md) => engine.provider.Client.validate(engineScopeMetadata(md) as never),
+      validateClient: (md) => engine.provider.Client.validate(engineScopeMetadata(md, 'validate') as never),
     }, settings.configFile);
     // Client grants changed what a client without API scopes in `scope` obtains: say which clients to update.
     await warnAboutClientGrants(clients, apis, log);

@@ -38,9 +38,12 @@ beforeAll(async () => {
           { external_id: 'secutix', claim: 'secutix_id', scope: 'secutix', access_token: true },
           { attribute: 'loyalty', scope: 'secutix', id_token: false, userinfo: true },
           { attribute: 'tags', scope: 'openid' },
-        ], { first_party: true }),
+          // Client grants (docs/b2b.md): the API scope it obtains is listed beside its OpenID and attribute scopes.
+        ], { first_party: true, scope: 'openid profile email offline_access secutix read' }),
         // Lists the same attribute, under another scope, only for UserInfo.
         client('intranet', [{ attribute: 'team', scope: 'team', id_token: false }], { first_party: true }),
+        // Lists neither attribute claims nor a scope: it may ask for any scope the engine knows.
+        client('plain'),
         { client_id: 'ops', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], admin_scopes: ['identity.admin', 'auth.admin'] },
       ],
     },
@@ -99,7 +102,7 @@ describe('the client that lists the claims', () => {
 
 describe('other clients', () => {
   test('a client that lists nothing gets nothing, even asking for the scope and the claims by name', async () => {
-    const { config, tokens } = await signIn('web', 'openid secutix', {
+    const { config, tokens } = await signIn('plain', 'openid secutix', {
       prompt: 'consent', claims: JSON.stringify({ id_token: { secutix_id: null, tags: null }, userinfo: { secutix_id: null, loyalty: null } }),
     });
     const id = tokens.claims()!;

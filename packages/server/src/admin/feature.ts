@@ -75,7 +75,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
     clients: p.clients, emit,
     validate: async (metadata) => {
       await assertScopesDeclared(metadata, p.apis);
-      await p.provider().Client.validate(engineScopeMetadata(metadata) as never);
+      await p.provider().Client.validate(engineScopeMetadata(metadata, 'validate') as never);
     },
   }));
   registerApiRoutes(route, new ApiAdminService({ issuer: p.settings.issuer, apis: p.apis, keys: p.keys, rotateKeys: () => p.rotateKeys(), emit }));

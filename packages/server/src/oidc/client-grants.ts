@@ -62,11 +62,13 @@ export function scopeGrantOf(metadata: Record<string, unknown>): ScopeGrant {
 /**
  * Client metadata as the engine may see it: `scope` reduced to the scopes
  * the engine knows (dropped when there is none). Used wherever metadata
- * reaches the engine: the client adapter and `Client.validate`.
+ * reaches the engine: the client adapter, and `Client.validate` (`validate`:
+ * the OpenID scopes only, since an engine built before a client's attribute
+ * claims were known would refuse their scopes; it is rebuilt with them).
  */
-export function engineScopeMetadata<T extends Record<string, unknown>>(metadata: T): T {
+export function engineScopeMetadata<T extends Record<string, unknown>>(metadata: T, mode: 'engine' | 'validate' = 'engine'): T {
   const listed = words(metadata.scope);
-  const known = engineScopesFor(metadata);
+  const known = mode === 'validate' ? isOidcScope : engineScopesFor(metadata);
   if (!listed || listed.every(known)) return metadata;
   const { scope: _all, ...rest } = metadata;
   const oidc = listed.filter(known);
