@@ -73,7 +73,7 @@ async function main(): Promise<number> {
   const t = await startTessera({
     clients: MODES.map((m) => ({
       client_id: m.clientId, client_secret: SECRET, grant_types: ['password', 'refresh_token'],
-      token_endpoint_auth_method: 'client_secret_basic', refresh_token_rotation: m.rotation,
+      token_endpoint_auth_method: 'client_secret_basic', refresh_token_rotation: m.rotation, scope: 'openid offline_access read',
     })),
     users: [{ ...USER, email: 'bench-user@example.test', email_verified: true }],
   });
