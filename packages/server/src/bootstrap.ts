@@ -3,6 +3,8 @@ import type { IdentityService } from './identity/service.js';
 import type { RoleRepository, TenantRepository, UserRepository } from './identity/repository.js';
 import type { ApiRepository, ClientRepository } from './oidc/repository.js';
 import { ADMIN_SCOPES, adminAudience } from './admin/access.js';
+import { PROVISIONING_SCOPES } from './provisioning/tokens.js';
+import { provisioningAudience } from './provisioning/access.js';
 import { ACCOUNT_CLIENT_ID } from './account/session.js';
 import { consoleClient } from './console/client.js';
 import type { InstanceRepository } from './instance/repository.js';
@@ -60,6 +62,10 @@ async function registerServedIssuer(deps: BootstrapDeps, issuer: string): Promis
   // and the admin scopes (src/admin/access.ts checks who may use them).
   await deps.apis?.upsert({
     identifier: adminAudience(issuer), name: 'Tessera admin API', scopes: [...ADMIN_SCOPES], signingAlg: 'ES256', accessTokenTtl: 600,
+  });
+  // So are the provisioning APIs (Okta-compatible Users API, SCIM) for client-credentials callers (provisioning/access.ts).
+  await deps.apis?.upsert({
+    identifier: provisioningAudience(issuer), name: 'Tessera provisioning APIs', scopes: [...PROVISIONING_SCOPES], signingAlg: 'ES256', accessTokenTtl: 600,
   });
 
   await deps.clients.upsert({

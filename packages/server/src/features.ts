@@ -12,6 +12,7 @@ import { privacyFeature } from './privacy/feature.js';
 import { brandingFeature } from './branding/feature.js';
 import { activationFeature } from './userdata/activation-routes.js';
 import { userDetailsFeature } from './userdata/account-routes.js';
+import { provisioningFeature } from './provisioning/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -37,4 +38,6 @@ export const FEATURES: Feature[] = [
   activationFeature,
   // /account/details: the attributes a tenant shows its users; source-owned ones read-only (docs/users.md#source-ownership).
   userDetailsFeature,
+  // The Okta-compatible Users API and SCIM 2.0 (docs/provisioning.md).
+  provisioningFeature,
 ];

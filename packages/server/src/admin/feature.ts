@@ -29,6 +29,8 @@ import { createBrandingRepository } from '../branding/repository.js';
 import { registerActivationRoutes } from './users/activation-routes.js';
 import { registerImportRoutes } from './users/import-routes.js';
 import { activationService } from '../userdata/activation-routes.js';
+import { registerApiTokenRoutes } from '../provisioning/token-routes.js';
+import { apiTokenStore } from '../provisioning/feature.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -78,6 +80,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
       await p.provider().Client.validate(engineScopeMetadata(metadata, 'validate') as never);
     },
   }));
+  registerApiTokenRoutes(route, { tokens: apiTokenStore(p), tenants: p.tenants, emit });
   registerApiRoutes(route, new ApiAdminService({ issuer: p.settings.issuer, apis: p.apis, keys: p.keys, rotateKeys: () => p.rotateKeys(), emit }));
 
   // Public, like discovery: the document describes the API, it grants nothing.

@@ -61,6 +61,9 @@ export type DomainEventType =
   | 'api.updated'
   | 'api.deleted'
   | 'keys.rotated'
+  /** Provisioning API tokens (docs/provisioning.md#api-tokens): `data.api_token` is the token's id, never the token. */
+  | 'api_token.created'
+  | 'api_token.revoked'
   /** A client called the token/introspection/revocation/PAR endpoint from outside its `ip_allowlist`. */
   | 'client.ip_denied'
   /** MFA (src/mfa/): `data.kind` names the factor kind; never a secret or a code. */

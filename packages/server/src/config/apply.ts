@@ -120,6 +120,7 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     mfa: c.mfa,
     ip_allowlist: c.ip_allowlist,
     admin_scopes: c.admin_scopes,
+    provisioning_scopes: c.provisioning_scopes,
     attribute_claims: c.attribute_claims,
     attribute_source: c.attribute_source,
     logout_confirmation: c.logout_confirmation,

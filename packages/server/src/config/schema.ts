@@ -95,6 +95,8 @@ export const clientSchema = z.strictObject({
    * API accepts a machine caller only for the scopes listed here.
    */
   admin_scopes: z.array(z.enum(['identity.admin', 'auth.admin'], 'must be identity.admin or auth.admin')).optional(),
+  /** Provisioning API scopes this client may use with its own client-credentials tokens (docs/provisioning.md#api-tokens). */
+  provisioning_scopes: z.array(z.enum(['users.read', 'users.manage', 'groups.manage'], 'must be users.read, users.manage or groups.manage')).optional(),
   /** Attributes and external ids this client receives as claims, per scope and token (docs/users.md#claims). */
   attribute_claims: attributeClaimsSchema.optional(),
   /** With admin_scopes: the client writes the attributes this source owns (docs/users.md#source-ownership). */

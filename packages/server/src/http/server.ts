@@ -31,7 +31,11 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
       ...(opts.logStream ? { stream: opts.logStream } : {}),
       // Never log query strings, bodies, cookies or authorization headers: they carry codes and tokens.
       serializers: {
-        req: (req: FastifyRequest) => ({ method: req.method, path: pathOf(req.url), remoteAddress: req.ip }),
+        // Routes with `config.logRoute` (paths naming people, e.g. by email) log their pattern instead of the path.
+        req: (req: FastifyRequest) => ({
+          method: req.method, remoteAddress: req.ip,
+          path: (req.routeOptions?.config as { logRoute?: boolean } | undefined)?.logRoute ? req.routeOptions.url : pathOf(req.url),
+        }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.client_secret', '*.token'], remove: true },

@@ -160,6 +160,9 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('external_ids', 'user_external_ids', 'dependents'),
   byTenant('sms_sends', 'sms_sends', 'dependents'),
   byTenant('activation_mails_queued', 'activation_queue', 'dependents'),
+  // provisioning/: the tenant's API tokens and its users' Okta lifecycle states
+  byTenant('api_tokens', 'api_tokens', 'dependents'),
+  byTenant('provisioning_states', 'provisioning_states', 'dependents'),
   outsideMembers,
   byTenantUsers('memberships', 'memberships'),
   byTenantUsers('role_assignments', 'user_roles'),

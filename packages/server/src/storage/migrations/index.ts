@@ -13,6 +13,7 @@ import * as m024 from './024_tenant_branding.js';
 import * as m026 from './026_sms_sends.js';
 import * as m013 from './013_signin_state.js';
 import * as m018 from './018_user_import.js';
+import * as m030 from './030_provisioning.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '026_sms_sends': m026,
   '013_signin_state': m013,
   '018_user_import': m018,
+  '030_provisioning': m030,
 };
 
 export const migrationProvider: MigrationProvider = {
