@@ -29,7 +29,8 @@ async function createToken(tenant: string, scopes: string[]): Promise<string> {
   return ((await res.json()) as { token: string }).token;
 }
 
-const client = (apiToken: string) => new Client({ orgUrl: `${t.issuer}/compat/okta`, token: apiToken, testing: { disableHttpsCheck: true } });
+// `testing.disableHttpsCheck`: the SDK refuses plain-http org URLs otherwise (the test platform is on loopback http).
+const client = (apiToken: string) => new Client({ orgUrl: `${t.issuer}/compat/okta`, token: apiToken, testing: { disableHttpsCheck: true } } as ConstructorParameters<typeof Client>[0]);
 
 beforeAll(async () => {
   smtp = await startSmtp();

@@ -14,6 +14,7 @@ import type { ProvisioningScope } from '../tokens.js';
 import { RateLimiter } from '../rate-limit.js';
 import { OKTA, OktaError } from './errors.js';
 import { createInput, oktaGroup, oktaUser, updateInput } from './model.js';
+import { lenientJson } from '../json.js';
 
 /** Where the Okta-compatible API lives: an Okta SDK's `orgUrl` is `${issuer}${OKTA_BASE}`. */
 export const OKTA_BASE = '/compat/okta';
@@ -73,6 +74,7 @@ export function registerOktaRoutes(app: FastifyInstance, deps: OktaRouteDeps): v
     scope.addHook('onRoute', (route) => {
       route.config = { ...(route.config as object | undefined), logRoute: true } as typeof route.config;
     });
+    lenientJson(scope);
     scope.setErrorHandler((err, request, reply) => sendError(request, reply, err));
 
     const ctxOf = (request: FastifyRequest, principal: ProvisioningPrincipal): EventContext =>

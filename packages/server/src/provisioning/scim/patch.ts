@@ -161,7 +161,11 @@ export function applyPatch(resource: Json, operations: PatchOperation[], opts: {
 
 function applyOne(doc: Json, op: PatchOperation & { path: string }, opts: { extensions: readonly string[]; readOnly: readonly string[] }): void {
   const p = parsePath(op.path, opts.extensions);
-  if (!p.schema && opts.readOnly.includes(p.attr.toLowerCase())) throw SCIM.mutability(`${p.attr} cannot be changed`);
+  if (!p.schema && opts.readOnly.includes(p.attr.toLowerCase())) {
+    // Okta sends the id back in a replace; setting a read-only attribute to what it is changes nothing.
+    if (op.op === 'replace' && !p.sub && !p.filter && JSON.stringify(doc[keyOf(doc, p.attr)]) === JSON.stringify(op.value)) return;
+    throw SCIM.mutability(`${p.attr} cannot be changed`);
+  }
   let container: Json = doc;
   if (p.schema) {
     const k = keyOf(doc, p.schema);

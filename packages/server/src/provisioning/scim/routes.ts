@@ -19,6 +19,7 @@ import {
   userResource, userVersion,
 } from './resources.js';
 import { newUserInput, readScimUser, replacement } from './users.js';
+import { lenientJson } from '../json.js';
 
 export const SCIM_BASE = '/scim/v2';
 const MAX_COUNT = 200;
@@ -144,7 +145,7 @@ export function registerScimRoutes(app: FastifyInstance, deps: ScimRouteDeps): v
   const { directory } = deps;
 
   app.register(async (scope) => {
-    scope.addContentTypeParser('application/scim+json', { parseAs: 'string' }, scope.getDefaultJsonParser('error', 'error'));
+    lenientJson(scope);
     scope.setErrorHandler((err, request, reply) => sendError(request, reply, err));
     scope.addHook('onSend', async (_request, reply, payload) => {
       if (reply.getHeader('content-type')?.toString().startsWith('application/json')) reply.header('content-type', 'application/scim+json; charset=utf-8');

@@ -27,7 +27,9 @@ type Json = Record<string, unknown>;
 const ci = (o: Json, name: string): unknown => o[Object.keys(o).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name];
 
 const KNOWN = new Set(['schemas', 'id', 'externalid', 'username', 'name', 'displayname', 'emails', 'phonenumbers', 'locale', 'active', 'password',
-  'groups', 'meta', ENTERPRISE_SCHEMA.toLowerCase(), TESSERA_SCHEMA.toLowerCase(), 'nickname', 'title', 'usertype', 'preferredlanguage', 'timezone']);
+  'groups', 'meta', ENTERPRISE_SCHEMA.toLowerCase(), TESSERA_SCHEMA.toLowerCase(), 'nickname', 'title', 'usertype', 'preferredlanguage', 'timezone',
+  // Entra ID sends `roles: []`; Tessera's roles are groups (members of /Groups), so only an empty list is accepted here.
+  'roles']);
 
 function str(v: unknown, what: string, max = 1024): string | null {
   if (v === undefined || v === null || v === '') return null;
@@ -62,6 +64,8 @@ export function readScimUser(body: unknown): ScimUser {
   for (const key of Object.keys(b)) {
     if (!KNOWN.has(key.toLowerCase())) throw SCIM.invalidPath(`Unknown attribute "${key}"`);
   }
+  const roles = ci(b, 'roles');
+  if (roles !== undefined && !(Array.isArray(roles) && roles.length === 0)) throw SCIM.invalidValue('roles are managed as group memberships (/Groups)');
   const userName = str(ci(b, 'userName'), 'userName', 256);
   if (!userName) throw SCIM.invalidValue('userName is required');
   const email = primaryValue(ci(b, 'emails'), 'emails');
