@@ -14,6 +14,7 @@ import { ClientCreate, ClientDetail, ClientsList } from './views/clients';
 import { ApiCreate, ApiDetail, ApisList } from './views/apis';
 import { KeysView } from './views/keys';
 import { AuditView } from './views/audit';
+import { ApiTokensView } from './views/api-tokens';
 
 type View = ComponentType<{ params: Record<string, string> }>;
 
@@ -32,6 +33,7 @@ const ROUTES: Array<[string, View]> = [
   ['/apis/new', ApiCreate],
   ['/apis/:identifier', ApiDetail],
   ['/keys', KeysView],
+  ['/api-tokens', ApiTokensView],
   ['/audit', AuditView],
 ];
 
@@ -42,6 +44,7 @@ const NAV: Array<[string, string]> = [
   ['/clients', 'Clients'],
   ['/apis', 'APIs'],
   ['/keys', 'Signing keys'],
+  ['/api-tokens', 'API tokens'],
   ['/audit', 'Audit log'],
 ];
 

@@ -26,6 +26,7 @@ export interface Settings {
   trustProxy: boolean;
   logLevel: string;
   authFailuresPerMinute: number;
+  provisioningRequestsPerMinute: number;
   bootstrapAdminPassword: string | undefined;
   outboundPrivateHosts: string[];
   smtpUrl: string | undefined;
@@ -65,6 +66,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     trustProxy: e.TESSERA_TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     authFailuresPerMinute: e.TESSERA_AUTH_FAILURES_PER_MINUTE,
+    provisioningRequestsPerMinute: e.TESSERA_PROVISIONING_REQUESTS_PER_MINUTE,
     bootstrapAdminPassword: e.TESSERA_BOOTSTRAP_ADMIN_PASSWORD,
     outboundPrivateHosts: e.TESSERA_OUTBOUND_PRIVATE_HOSTS,
     smtpUrl: e.SMTP_URL,

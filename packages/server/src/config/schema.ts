@@ -185,6 +185,8 @@ export const envSchema = z.object({
   TESSERA_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8).optional(),
   /** Failed credential attempts allowed per client IP per minute before 429. */
   TESSERA_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(30),
+  /** Requests per minute and credential on the provisioning APIs, per instance (docs/provisioning.md). */
+  TESSERA_PROVISIONING_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().max(1_000_000).default(600),
   /**
    * Hosts on private or loopback addresses the engine may call (back-channel
    * logout, client JWKS). Empty by default: the engine refuses special-use

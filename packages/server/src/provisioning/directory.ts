@@ -8,6 +8,8 @@ import { checkPassword } from '../identity/password-policy.js';
 import { hashPassword } from '../identity/password.js';
 import { negotiateLocale, translator } from '../i18n/index.js';
 import type { RoleRepository, UserRepository } from '../identity/repository.js';
+import { toUser } from '../identity/repository.js';
+import type { UserDataService } from '../userdata/service.js';
 import type { ActionTokenRepository } from '../identity/tokens.js';
 import type { Database } from '../storage/schema.js';
 import { NotFoundError } from '../storage/errors.js';
@@ -57,6 +59,7 @@ export interface DirectoryDeps {
   activation?: ActivationMail;
   mailer: Mailer;
   policyFor(tenantId: string): Promise<TenantPolicy>;
+  userData: UserDataService;
 }
 
 type StatesDb = Kysely<Database & { provisioning_states: ProvisioningStatesTable }>;
@@ -90,8 +93,29 @@ export class Directory {
     return this.get(principal, user.id);
   }
 
+  /**
+   * Many users in the given order, in four queries whatever their number
+   * (users, roles, data, states): a page of 200 must not cost 1 000 queries.
+   * Ids of other tenants' users are left out.
+   */
   async views(principal: ProvisioningPrincipal, ids: string[]): Promise<DirectoryUser[]> {
-    return Promise.all(ids.map((id) => this.get(principal, id)));
+    if (ids.length === 0) return [];
+    const db = this.deps.db;
+    const [rows, roles, data, states] = await Promise.all([
+      db.selectFrom('users').selectAll().where('id', 'in', ids).where('tenant_id', '=', principal.tenantId).execute(),
+      db.selectFrom('user_roles').select(['user_id', 'role']).where('user_id', 'in', ids).where('tenant_id', '=', principal.tenantId).execute(),
+      this.deps.userData.dataOfMany(ids),
+      this.states.selectFrom('provisioning_states').select(['user_id', 'state', 'changed_at']).where('user_id', 'in', ids).execute(),
+    ]);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const stateOf = new Map(states.map((r) => [r.user_id, r]));
+    return ids.flatMap((id) => {
+      const row = byId.get(id);
+      if (!row) return [];
+      const user = { ...toUser(row, roles.filter((r) => r.user_id === id).map((r) => r.role).sort()), data: data.get(id)! };
+      const st = stateOf.get(id);
+      return [{ user, lifecycle: lifecycleOf(user.status, st?.state), lifecycleChangedAt: st ? Number(st.changed_at) : user.updatedAt }];
+    });
   }
 
   async query(principal: ProvisioningPrincipal, q: Omit<UserQuery, 'tenantId'>, withTotal: boolean): Promise<{ users: DirectoryUser[]; total?: number }> {

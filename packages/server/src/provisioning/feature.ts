@@ -14,9 +14,6 @@ import type { ApiTokenStore } from './tokens.js';
 import { registerOktaRoutes } from './okta/routes.js';
 import { registerScimRoutes } from './scim/routes.js';
 
-/** Requests per minute and credential on the provisioning APIs (per instance). */
-export const PROVISIONING_REQUESTS_PER_MINUTE = 600;
-
 /** The API token store (one HMAC key, derived from the KEK, for every instance). */
 export function apiTokenStore(p: Pick<Platform, 'db' | 'kek'>): ApiTokenStore {
   return createApiTokenStore(p.db, p.kek.derive('provisioning api tokens'));
@@ -48,10 +45,10 @@ export function provisioningFeature(app: FastifyInstance, p: Platform): void {
   });
   const directory = new Directory({
     db: p.db, users: p.users, roles: p.roles, admin, tokens: p.tokens, emit, issuer: p.settings.issuer, mailer: p.mailer,
-    policyFor: (tenantId) => p.identity.policyFor(tenantId),
+    policyFor: (tenantId) => p.identity.policyFor(tenantId), userData: p.userData,
   });
   const access = new ProvisioningAccess({ issuer: p.settings.issuer, tokens: apiTokenStore(p), clients: p.clients, publicJwks: () => p.keys.publicJwks() });
-  const limiter = new RateLimiter(PROVISIONING_REQUESTS_PER_MINUTE);
+  const limiter = new RateLimiter(p.settings.provisioningRequestsPerMinute);
   registerOktaRoutes(app, { issuer: p.settings.issuer, access, directory, limiter });
   registerScimRoutes(app, { issuer: p.settings.issuer, access, directory, userData: p.userData, limiter });
 }
