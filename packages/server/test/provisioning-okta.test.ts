@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Client } from '@okta/okta-sdk-nodejs';
 import { startTestApp } from './helpers/app.js';
 import type { TestApp } from './helpers/app.js';
-import { startSmtp } from './helpers/smtp.js';
+import { firstLink, startSmtp } from './helpers/smtp.js';
+import { UserAgent } from './helpers/agent.js';
+import { submitForm } from './helpers/forms.js';
 import type { TestSmtp } from './helpers/smtp.js';
 import { MACHINE_SECRET, machineToken } from './helpers/admin.js';
 
@@ -76,7 +78,15 @@ describe('the seed\'s sequence with the Okta SDK', () => {
 
     // Activating a PROVISIONED user sends the activation mail again.
     await okta.userApi.activateUser({ userId: created.id!, sendEmail: true });
-    await smtp.waitFor((m) => m.to === 'ada@acme.test' && m !== mail);
+
+    // The person follows the (latest) link and sets a password: Okta's status follows.
+    const second = await smtp.waitFor((m) => m.to === 'ada@acme.test' && m !== mail);
+    const link = firstLink(second.text, '/activate');
+    const agent = new UserAgent();
+    await agent.get(link);
+    const done = await submitForm(agent, t.issuer, link.slice(t.issuer.length), { password: 'ada chooses a long password', password_confirm: 'ada chooses a long password' }, '/activate');
+    expect(done.status).toBe(200);
+    expect((await okta.userApi.getUser({ userId: 'ada@acme.test' })).status).toBe('ACTIVE');
 
     await okta.userApi.deactivateUser({ userId: created.id! });
     expect((await okta.userApi.getUser({ userId: created.id! })).status).toBe('DEPROVISIONED');

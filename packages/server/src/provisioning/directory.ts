@@ -55,7 +55,7 @@ export interface DirectoryDeps {
   tokens: ActionTokenRepository;
   emit: AdminEmit;
   issuer: string;
-  /** Absent until the activation feature is there: activation then gives a link instead of a mail. */
+  /** The activation mail (userdata/activation.ts); without it, activation answers a link instead of mailing. */
   activation?: ActivationMail;
   mailer: Mailer;
   policyFor(tenantId: string): Promise<TenantPolicy>;

@@ -13,6 +13,7 @@ import { createApiTokenStore } from './tokens.js';
 import type { ApiTokenStore } from './tokens.js';
 import { registerOktaRoutes } from './okta/routes.js';
 import { registerScimRoutes } from './scim/routes.js';
+import { activationService } from '../userdata/activation-routes.js';
 
 /** The API token store (one HMAC key, derived from the KEK, for every instance). */
 export function apiTokenStore(p: Pick<Platform, 'db' | 'kek'>): ApiTokenStore {
@@ -46,6 +47,8 @@ export function provisioningFeature(app: FastifyInstance, p: Platform): void {
   const directory = new Directory({
     db: p.db, users: p.users, roles: p.roles, admin, tokens: p.tokens, emit, issuer: p.settings.issuer, mailer: p.mailer,
     policyFor: (tenantId) => p.identity.policyFor(tenantId), userData: p.userData,
+    // The "set your password" mail of imports and the admin API (docs/users.md#activation).
+    activation: activationService(p),
   });
   const access = new ProvisioningAccess({ issuer: p.settings.issuer, tokens: apiTokenStore(p), clients: p.clients, publicJwks: () => p.keys.publicJwks() });
   const limiter = new RateLimiter(p.settings.provisioningRequestsPerMinute);
