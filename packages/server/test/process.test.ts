@@ -111,7 +111,8 @@ describe('tessera CLI', () => {
     const bad = await run(['config', 'apply', file]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('clients[0].redirect_uris[0]: must be an absolute URL');
-  });
+    // Five CLI processes, each compiling TypeScript at start: room for a busy machine.
+  }, 120_000);
 
   test('an unknown command prints usage and exits 2', async () => {
     const r = await run(['frobnicate']);
