@@ -48,7 +48,8 @@ interface Engine { name: string; url: string; store: Store; dispose(): Promise<v
 function openEngine(kind: 'sqlite' | 'postgres', file?: string): Engine {
   if (kind === 'postgres') {
     const schema = `bench_users_${randomBytes(5).toString('hex')}`;
-    const store = openStore(pgUrl!, { schema, poolSize: 10 });
+    // Bulk statements (a million external ids in one INSERT … SELECT) outlast a request's statement timeout.
+    const store = openStore(pgUrl!, { schema, poolSize: 10, timeoutMs: 600_000 });
     return {
       name: `PostgreSQL (${new URL(pgUrl!).host})`, url: `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}schema=${schema}`, store,
       async dispose() {
@@ -96,7 +97,7 @@ async function cli(url: string, args: string[]): Promise<{ ms: number; stdout: s
   const started = process.hrtime.bigint();
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [TESSERA, ...args], {
-      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', NODE_OPTIONS: `--require ${MAXRSS}`, TESSERA_CONFIG: '' },
+      env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', NODE_OPTIONS: `--require ${MAXRSS}`, TESSERA_CONFIG: '', TESSERA_DB_TIMEOUT_MS: '600000' },
     });
     let stdout = '';
     let stderr = '';
