@@ -153,7 +153,10 @@ export interface ClientGrantWarning {
  */
 export function clientGrantWarnings(clients: readonly ClientRecord[], apis: readonly ApiRecord[]): ClientGrantWarning[] {
   const declared = new Set(apis.flatMap((a) => a.scopes));
-  const apiScopes = [...new Set(apis.filter((a) => !a.identifier.endsWith('/api/admin')).flatMap((a) => a.scopes))];
+  // The built-in admin and provisioning APIs are granted explicitly (admin_scopes,
+  // provisioning_scopes) and never were "any scope": they are not named here.
+  const builtIn = (identifier: string) => identifier.endsWith('/api/admin') || identifier.endsWith('/api/provisioning');
+  const apiScopes = [...new Set(apis.filter((a) => !builtIn(a.identifier)).flatMap((a) => a.scopes))];
   const warnings: ClientGrantWarning[] = [];
   for (const c of clients) {
     if (BUILT_IN_CLIENT_IDS.includes(c.clientId)) continue;
