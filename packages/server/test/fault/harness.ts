@@ -25,8 +25,8 @@ export const FAULT_CONFIG = {
   apis: [{ identifier: OPAQUE_API, name: 'Opaque API', scopes: ['read'], access_token_format: 'opaque' }],
   roles: [{ name: 'editor', tenant: 'default' }],
   clients: [
-    { client_id: 'loader', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], admin_scopes: ['identity.admin'] },
-    { client_id: 'browser', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1:9/cb'] },
+    { client_id: 'loader', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], scope: 'read', admin_scopes: ['identity.admin'] },
+    { client_id: 'browser', token_endpoint_auth_method: 'none', scope: 'openid', redirect_uris: ['http://127.0.0.1:9/cb'] },
   ],
 };
 
@@ -125,6 +125,14 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     if (Date.now() - started > 60_000) throw new Error(`server did not start within 60 s: ${out}`);
     const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
     if (ok) break;
+  }
+  // The fault tests' own configuration must start clean: a start-up warning
+  // about a client (e.g. client grants: a scope it no longer obtains) would
+  // turn every write of the load into a 4xx and hide the faults under test.
+  const configWarning = out.split('\n').find((l) => l.includes('"clientId"'));
+  if (configWarning) {
+    child.kill('SIGKILL');
+    throw new Error(`FAULT_CONFIG needs updating: ${configWarning}`);
   }
   return {
     url: `http://127.0.0.1:${port}`,
