@@ -63,6 +63,8 @@ export function demoConfig(shellOrigin: string) {
     clients: [{
       client_id: CLIENT_ID, client_name: 'Portal', client_secret: CLIENT_SECRET, first_party: true,
       grant_types: ['authorization_code', 'refresh_token'],
+      // Client grants: the API scopes the BFF asks for (BFF_SCOPE) must be listed.
+      scope: 'openid profile email roles offline_access orders:read payouts:write',
       redirect_uris: [`${shellOrigin}/bff/callback`], post_logout_redirect_uris: [`${shellOrigin}/`],
       backchannel_logout_uri: `${shellOrigin}/bff/backchannel-logout`, backchannel_logout_session_required: true,
     }],

@@ -85,8 +85,14 @@ describe('the BFF example in Chromium', () => {
 
     // Logout: local session ended, then the platform signs out without a question (a valid
     // id_token_hint for this session: the page posts itself), then back to the post-logout URI.
+    // The page is at the post-logout URI already: wait for the navigation back from the
+    // platform (after it), not for the URL, which matches before the sign-out has started.
+    let sawPlatform = false;
+    page.on('request', (r) => { if (r.isNavigationRequest() && new URL(r.url()).origin === new URL(s.platform.issuer).origin) sawPlatform = true; });
+    const back = page.waitForEvent('framenavigated', { predicate: (f) => sawPlatform && f === page.mainFrame() && f.url() === `${s.publicOrigin}/` });
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.waitForURL(`${s.publicOrigin}/`);
+    await back;
+    await page.waitForLoadState('load');
     expect(await page.getByRole('button', { name: 'Yes, sign me out' }).count()).toBe(0);
     await expect.poll(() => page.locator('#status').textContent()).toBe('You are not signed in.');
     expect(await page.evaluate(async () => (await fetch('/bff/user')).status)).toBe(401);

@@ -117,6 +117,14 @@ function comparison(eb: Eb, f: Extract<UserFilter, { value: QueryValue }>, exter
     throw new UnsupportedFilter('null can only be compared with eq or ne');
   }
   const value = col.ci ? lower(f.value) : String(f.value);
+  if (f.attr === 'login' && f.op === 'eq') {
+    // The lookup every provisioning client makes before a create (SCIM `userName eq`, Okta's
+    // GET /users/{login}): said on one column so the (tenant, username|email) index answers it,
+    // not through coalesce(), which scans the tenant. Usernames never contain "@".
+    return value.includes('@')
+      ? sql<SqlBool>`(u.email_normalized = ${value} and u.username_normalized is null)`
+      : sql<SqlBool>`u.username_normalized = ${value}`;
+  }
   switch (f.op) {
     case 'eq': return sql<SqlBool>`${col.expr} = ${value}`;
     case 'ne': return sql<SqlBool>`(${col.expr} is null or ${col.expr} <> ${value})`;
