@@ -183,9 +183,11 @@ export function startActivationSender(deps: { db: Kysely<Database>; service: Act
       running = false;
     }
   };
-  const timer = setInterval(() => tick().catch((err) => deps.log.error({ err }, 'activation sender failed')), 1000);
+  // stop() waits for a tick in flight: closing the store under it would fail its queries.
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => { inFlight = tick().catch((err) => deps.log.error({ err }, 'activation sender failed')); }, 1000);
   timer.unref();
-  return { stop: () => clearInterval(timer), tick };
+  return { stop: async () => { clearInterval(timer); await inFlight; }, tick };
 }
 
 const RATE_KEY = 'activation_mail_rate';
