@@ -661,6 +661,18 @@ for (const engine of ENGINES) {
         expect(await payloads.consumeOnce('RefreshToken', 'missing')).toBe(false);
       });
 
+      test('insertOnce: exactly one of several concurrent callers stores it; an expired one is taken over', async () => {
+        const outcomes = await Promise.all([1, 2, 3, 4].map(() => payloads.insertOnce('ReplayDetection', 'p1', { iss: 'c1' }, 600)));
+        expect(outcomes.filter(Boolean)).toHaveLength(1);
+        expect(await payloads.find('ReplayDetection', 'p1')).toEqual({ iss: 'c1' });
+        expect(await payloads.insertOnce('ReplayDetection', 'p1', { iss: 'c1' }, 600)).toBe(false);
+        expect(await payloads.insertOnce('DeviceCode', 'p1', { iss: 'c1' }, 600)).toBe(true);
+        await payloads.upsert('ReplayDetection', 'p2', { iss: 'old' }, 600);
+        await store.db.updateTable('oidc_payloads').set({ expires_at: Date.now() - 1000 }).where('model', '=', 'ReplayDetection').execute();
+        expect(await payloads.insertOnce('ReplayDetection', 'p2', { iss: 'new' }, 600)).toBe(true);
+        expect(await payloads.find('ReplayDetection', 'p2')).toEqual({ iss: 'new' });
+      });
+
       test('findByUid and findByUserCode, scoped by model', async () => {
         await payloads.upsert('Interaction', 'i1', { uid: 'uid-1', prompt: 'login' }, 600);
         await payloads.upsert('Session', 's1', { uid: 'uid-2', accountId: 'u1' }, 600);

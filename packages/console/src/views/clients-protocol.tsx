@@ -25,6 +25,8 @@ export interface ProtocolView {
   tos_uri?: string;
   default_max_age?: number;
   require_auth_time?: boolean;
+  require_pushed_authorization_requests?: boolean;
+  dpop_bound_access_tokens?: boolean;
 }
 
 /** Text as typed; parsed only when sent. */
@@ -39,17 +41,21 @@ export interface ProtocolFormState {
   tos_uri: string;
   default_max_age: string;
   require_auth_time: boolean;
+  require_pushed_authorization_requests: boolean;
+  dpop_bound_access_tokens: boolean;
 }
 
 export const PROTOCOL_FORM_FIELDS = [
   'refresh_token_rotation', 'refresh_token_idle_ttl', 'refresh_token_grace_period', 'id_token_signed_response_alg',
   'userinfo_signed_response_alg', 'logo_uri', 'policy_uri', 'tos_uri', 'default_max_age', 'require_auth_time',
+  'require_pushed_authorization_requests', 'dpop_bound_access_tokens',
 ] as const;
 
 export function emptyProtocol(): ProtocolFormState {
   return {
     refresh_token_rotation: '', refresh_token_idle_ttl: '', refresh_token_grace_period: '', id_token_signed_response_alg: '',
     userinfo_signed_response_alg: '', logo_uri: '', policy_uri: '', tos_uri: '', default_max_age: '', require_auth_time: false,
+    require_pushed_authorization_requests: false, dpop_bound_access_tokens: false,
   };
 }
 
@@ -66,6 +72,8 @@ export function protocolFormOf(c: ProtocolView): ProtocolFormState {
     tos_uri: c.tos_uri ?? '',
     default_max_age: num(c.default_max_age),
     require_auth_time: c.require_auth_time === true,
+    require_pushed_authorization_requests: c.require_pushed_authorization_requests === true,
+    dpop_bound_access_tokens: c.dpop_bound_access_tokens === true,
   };
 }
 
@@ -87,6 +95,8 @@ export function protocolBody(p: ProtocolFormState): Record<string, unknown> {
   for (const k of ['id_token_signed_response_alg', 'userinfo_signed_response_alg'] as const) if (p[k]) body[k] = p[k];
   for (const k of ['logo_uri', 'policy_uri', 'tos_uri'] as const) if (p[k].trim()) body[k] = p[k].trim();
   if (p.require_auth_time) body.require_auth_time = true;
+  if (p.require_pushed_authorization_requests) body.require_pushed_authorization_requests = true;
+  if (p.dpop_bound_access_tokens) body.dpop_bound_access_tokens = true;
   return body;
 }
 
@@ -161,6 +171,16 @@ export function ProtocolFields(props: Props): JSX.Element {
       <label class="check">
         <input type="checkbox" name="require_auth_time" checked={s.require_auth_time} onChange={(e) => set('require_auth_time', e.currentTarget.checked)} />
         Every ID token says when the user signed in (require_auth_time)
+      </label>
+      <label class="check">
+        <input type="checkbox" name="require_pushed_authorization_requests" checked={s.require_pushed_authorization_requests}
+          onChange={(e) => set('require_pushed_authorization_requests', e.currentTarget.checked)} />
+        Authorization requests must be pushed first (PAR, require_pushed_authorization_requests)
+      </label>
+      <label class="check">
+        <input type="checkbox" name="dpop_bound_access_tokens" checked={s.dpop_bound_access_tokens}
+          onChange={(e) => set('dpop_bound_access_tokens', e.currentTarget.checked)} />
+        Tokens are always bound to the client's key (DPoP, dpop_bound_access_tokens)
       </label>
     </fieldset>
   );

@@ -14,7 +14,7 @@ export function createAdapterFactory(store: OidcPayloadStore, clients: ClientRep
 }
 
 function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
-  const adapter: Adapter & { consumeOnce(id: string): Promise<boolean> } = {
+  const adapter: Adapter & { consumeOnce(id: string): Promise<boolean>; insertOnce(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> } = {
     upsert: (id, payload, expiresIn) => store.upsert(model, id, payload as Record<string, unknown>, expiresIn),
     // Lookup keys come straight from requests (tokens, codes, cookies): one no row can hold is simply not found.
     find: async (id) => (isStorableText(id) ? (await store.find(model, id)) as AdapterPayload | undefined : undefined),
@@ -23,6 +23,8 @@ function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
     consume: (id) => store.consume(model, id),
     // Not part of the engine's Adapter: the refresh policy's atomic claim (refresh-policy.ts).
     consumeOnce: (id: string) => store.consumeOnce(model, id),
+    // Not part of the engine's Adapter either: the DPoP replay cache's atomic insert (provider.ts).
+    insertOnce: (id: string, payload: AdapterPayload, expiresIn: number) => store.insertOnce(model, id, payload as Record<string, unknown>, expiresIn),
     destroy: (id) => store.destroy(model, id),
     revokeByGrantId: (grantId) => store.revokeByGrantId(grantId),
   };

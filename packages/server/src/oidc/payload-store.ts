@@ -26,6 +26,12 @@ export interface OidcPayloadStore {
    * both rotate it (oidc/refresh-policy.ts).
    */
   consumeOnce(model: string, id: string): Promise<boolean>;
+  /**
+   * Stores the artefact only if no live one has this id, atomically; true for
+   * the one caller that stored it. The replay caches (DPoP proofs, RFC 9449
+   * §11.1): two instances seeing the same proof at once must not both accept it.
+   */
+  insertOnce(model: string, id: string, payload: Payload, expiresInSeconds: number): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   /** Deletes by the stable `uid` (a Session's id changes on every login; its uid does not). Says whether it deleted. */
   destroyByUid(model: string, uid: string): Promise<boolean>;
@@ -178,6 +184,19 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
       const res = await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
         .where('model', '=', model).where('id', '=', digest(model, 'id', id)).where('consumed_at', 'is', null).executeTakeFirst();
       return Number(res.numUpdatedRows) > 0;
+    },
+    async insertOnce(model, plainId, payload, expiresIn) {
+      const now = Date.now();
+      const values = {
+        payload: JSON.stringify(storable(payload, p)), grant_id: null, user_code: null, uid: null, account_id: null,
+        expires_at: now + expiresIn * 1000, consumed_at: null,
+      };
+      // An expired row with the same id (not swept yet) is taken over; a live one wins.
+      const res = await db.insertInto('oidc_payloads')
+        .values({ model, id: digest(model, 'id', plainId), ...values })
+        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values).where('oidc_payloads.expires_at', '<=', now))
+        .executeTakeFirst();
+      return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
     },
     async destroy(model, id) {
       await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', digest(model, 'id', id)).execute();

@@ -50,11 +50,16 @@ export const protocolClientFields = {
   default_max_age: z.number().int('must be a whole number of seconds').min(0, 'must be 0 or more').max(366 * 24 * 3600, 'must be at most a year').optional(),
   /** Every ID token carries auth_time. */
   require_auth_time: z.boolean().optional(),
+  /** RFC 9126 §6: this client's authorization requests must be pushed (PAR); a plain one is refused. */
+  require_pushed_authorization_requests: z.boolean().optional(),
+  /** RFC 9449 §5.2: this client's access tokens are always DPoP-bound; a token request without a DPoP proof is refused. */
+  dpop_bound_access_tokens: z.boolean().optional(),
 };
 
 /** Fields the engine knows as standard client metadata; the others are Tessera's own (extraClientMetadata). */
 const STANDARD_METADATA = new Set([
   'id_token_signed_response_alg', 'userinfo_signed_response_alg', 'logo_uri', 'policy_uri', 'tos_uri', 'default_max_age', 'require_auth_time',
+  'require_pushed_authorization_requests', 'dpop_bound_access_tokens',
 ]);
 
 /** Tessera's own fields among the above, as the engine sees them (extraClientMetadata.properties). */

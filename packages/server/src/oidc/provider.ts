@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
-import type { Configuration, KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
+import type { Adapter, Configuration, KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { UserRepository } from '../identity/repository.js';
 import type { ApiRepository, ClientRepository } from './repository.js';
@@ -155,6 +156,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       userinfoSigningAlgValues: ['RS256', 'ES256'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
+      // RFC 9449: the keys clients may prove possession of (openid-client and most libraries use ES256).
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'PS256', 'RS256'],
       requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
       clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
     },
@@ -212,6 +215,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
           ctx.body = deps.pages.loggedOut(languageOf(ctx), ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
         },
       },
+      // RFC 9126: authorization requests pushed to /oidc/request first (the request never shows in the browser);
+      // per client `require_pushed_authorization_requests`. Redirect URIs must still be registered ones.
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      // RFC 9449: sender-constrained tokens for clients that send a DPoP proof (or must: `dpop_bound_access_tokens`).
+      // Access tokens carry cnf.jkt; a public client's refresh tokens are bound to the key too. Proofs are single use:
+      // their jti is kept in the shared store (dpopReplayCache below), so a replay to another instance fails too.
+      dPoP: { enabled: true, allowReplay: false },
       resourceIndicators: {
         enabled: true,
         // Without `resource`, a token is for UserInfo only (opaque).
@@ -339,6 +349,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Scope claims in the ID token for clients with id_token_claims (rp-compat.ts).
   releaseScopeClaimsInIdToken(provider);
   refreshPolicy.install(provider);
+  dpopReplayCache(provider, createAdapterFactory(deps.store, deps.clients)('ReplayDetection'));
   releaseStepUpClaims(provider);
   if (deps.passwordGrant) {
     registerPasswordGrant(provider, {
@@ -348,6 +359,18 @@ export function buildProvider(deps: ProviderDeps): Provider {
     });
   }
   return provider;
+}
+
+/**
+ * The engine checks a DPoP proof's jti by reading, then writing its replay
+ * record: two instances given the same proof at once could both accept it.
+ * Tessera's store inserts it atomically instead (RFC 9449 §11.1).
+ */
+function dpopReplayCache(provider: Provider, adapter: Adapter): void {
+  const insertOnce = (adapter as Adapter & { insertOnce?(id: string, payload: object, expiresIn: number): Promise<boolean> }).insertOnce;
+  if (!insertOnce) return;
+  (provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> }).unique =
+    async (iss, jti, exp) => insertOnce(createHash('sha256').update(`${iss}${jti}`).digest('base64url'), { iss }, Math.max(1, exp - Math.floor(Date.now() / 1000)));
 }
 
 function numberOr(value: unknown, fallback: number): number {
