@@ -230,7 +230,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       choicePage: signInPage,
       secondFactor: { clients, methods: platform.signIn },
     });
-    registerInteractionRoutes(http, { provider: () => engine.provider, clients, flow });
+    registerInteractionRoutes(http, { provider: () => engine.provider, clients, flow, users });
     registerSecondFactorRoutes(http, flow, flow.pages);
     for (const feature of FEATURES) await feature(http, platform);
     // Sign-in methods own their routes (a form's POST, an upstream's start and callback).

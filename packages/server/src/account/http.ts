@@ -34,7 +34,7 @@ export async function signedIn(request: FastifyRequest, reply: FastifyReply, dep
 
 /** Renders one page of the account area, with its tabs. */
 export function sendAccountPage(reply: FastifyReply, deps: AccountPageDeps, page: SignedInPage, path: string, title: string, body: string, status = 200): FastifyReply {
-  return sendPage(reply.code(status), accountLayout(page.ctx, path, title, body, deps.sessions.logoutUrl()));
+  return sendPage(reply.code(status), accountLayout(page.ctx, path, title, body, deps.sessions.logoutUrl(), page.account.user));
 }
 
 /** Who acted and from where, for domain events. */

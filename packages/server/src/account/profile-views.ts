@@ -44,7 +44,7 @@ export function profilePage(ctx: PageContext, v: ProfileView): string {
   const emailStatus = v.user.email ? badge(ctx, v.user.emailVerified) : '';
   const phoneStatus = v.user.phoneNumber ? badge(ctx, v.user.phoneNumberVerified) : '';
   return `<h1>${esc(t('account.title'))}</h1>
-<p class="lead">${esc(t('account.lead'))}</p>
+<p class="lead">${esc(t('account.lead', { account: v.user.username ?? v.user.email ?? '' }))}</p>
 ${v.saved ? alert(t('account.profile.saved'), 'info') : ''}
 ${Object.keys(v.errors).length ? alert(t('account.profile.fix')) : ''}
 <form method="post" action="/account" novalidate>
@@ -53,6 +53,7 @@ ${Object.keys(v.errors).length ? alert(t('account.profile.fix')) : ''}
   ${field({ name: 'family_name', label: t('account.family_name'), autocomplete: 'family-name', value: v.values.family_name, error: err('family_name') })}
   ${field({ name: 'username', label: t('account.username'), autocomplete: 'username', value: v.values.username, error: err('username') })}
   ${field({ name: 'phone_number', label: t('account.phone'), type: 'tel', autocomplete: 'tel', value: v.values.phone_number, error: err('phone_number'), hint: t('account.phone.hint') })}
+  ${v.user.phoneNumber ? `<p class="hint" id="phone-status">${esc(v.user.phoneNumber)} ${phoneStatus}${v.user.phoneNumberVerified ? '' : ` · <a href="/account/phone">${esc(t('account.phone.confirm_link'))}</a>`}</p>` : ''}
   <label for="f-locale">${esc(t('account.locale'))}</label>
   <select id="f-locale" name="locale"${v.errors.locale ? ' aria-invalid="true" aria-describedby="f-locale-error"' : ''}>${localeOptions}</select>
   ${v.errors.locale ? `<p class="field-error" id="f-locale-error">${esc(err('locale'))}</p>` : ''}
@@ -61,9 +62,6 @@ ${Object.keys(v.errors).length ? alert(t('account.profile.fix')) : ''}
 <h2>${esc(t('account.email'))}</h2>
 <p>${v.user.email ? `${esc(v.user.email)} ${emailStatus}` : esc(t('account.email.none'))}</p>
 <p><a href="/account/email">${esc(t('account.email.change'))}</a></p>
-<h2>${esc(t('account.phone'))}</h2>
-<p>${v.user.phoneNumber ? `${esc(v.user.phoneNumber)} ${phoneStatus}` : esc(t('account.phone.none'))}</p>
-${v.user.phoneNumber && !v.user.phoneNumberVerified ? `<p><a href="/account/phone">${esc(t('account.phone.confirm_link'))}</a></p>` : ''}
 <p class="hint">${esc(t('account.tenant'))}: ${esc(v.user.tenantId)}</p>`;
 }
 

@@ -1,11 +1,17 @@
 import { esc, layout } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
+import { ADMIN_ROLE } from '../admin/access.js';
+import { CONSOLE_PATH } from '../console/client.js';
 
-/** The account area's navigation; pages register their tab here. */
-export const ACCOUNT_TABS: { path: string; key: string }[] = [
-  { path: '/account', key: 'account.tab.profile' },
-  { path: '/account/email', key: 'account.tab.email' },
-  { path: '/account/phone', key: 'account.tab.phone' },
+/**
+ * The account area's navigation; pages register their tab here. `also`:
+ * pages reached from a tab's page (the email and phone pages from the
+ * profile), which show that tab as the current one. Short labels, so the
+ * row stays on one line at desktop widths (1280 px; the browser test
+ * checks it).
+ */
+export const ACCOUNT_TABS: { path: string; key: string; also?: string[] }[] = [
+  { path: '/account', key: 'account.tab.profile', also: ['/account/email', '/account/phone'] },
   { path: '/account/password', key: 'recovery.tab' },
   { path: '/account/security', key: 'mfa.tab' },
   { path: '/account/sessions', key: 'account.tab.sessions' },
@@ -15,10 +21,20 @@ export const ACCOUNT_TABS: { path: string; key: string }[] = [
   { path: '/account/details', key: 'userdata.tab' },
 ];
 
-export function accountLayout(ctx: PageContext, current: string, title: string, body: string, logoutUrl: string): string {
-  const tabs = ACCOUNT_TABS.map((tab) =>
-    `<a href="${tab.path}"${tab.path === current ? ' aria-current="page"' : ''}>${esc(ctx.t(tab.key))}</a>`).join('');
+/** Who the page is for: administrators get a link to the admin console. */
+export interface AccountViewer {
+  roles: readonly string[];
+}
+
+export function accountLayout(ctx: PageContext, current: string, title: string, body: string, logoutUrl: string, viewer?: AccountViewer): string {
+  const tabs = ACCOUNT_TABS.map((tab) => {
+    const here = tab.path === current || (tab.also ?? []).includes(current);
+    return `<a href="${tab.path}"${here ? ' aria-current="page"' : ''}>${esc(ctx.t(tab.key))}</a>`;
+  }).join('');
+  // The console checks the role again on every API call; the link only saves administrators typing /admin/.
+  const consoleLink = viewer?.roles.includes(ADMIN_ROLE)
+    ? `<a class="console-link" href="${CONSOLE_PATH}/">${esc(ctx.t('account.console'))}</a>` : '';
   return layout(ctx, title, `
-<nav class="tabs" aria-label="${esc(ctx.t('account.nav'))}">${tabs}<a href="${esc(logoutUrl)}">${esc(ctx.t('account.signout'))}</a></nav>
-${body}`, { wide: true });
+<nav class="tabs" aria-label="${esc(ctx.t('account.nav'))}">${tabs}<span class="tabs-end">${consoleLink}<a href="${esc(logoutUrl)}">${esc(ctx.t('account.signout'))}</a></span></nav>
+${body}`, { account: true });
 }

@@ -346,7 +346,8 @@ export class SignInPipeline implements SignInFlow {
     await this.record(run.uid!, run.user!.id, run.completed!, this.keepsStepUp(run));
     await this.deps.states.setDone(run.uid!);
     const ctx = interactionPageContext(run.request, run.details!);
-    interactionPageHeaders(run.reply, run.details!).send(layout(ctx, page.title, page.body(`/interaction/${run.uid}/mfa/continue`)));
+    // Interstitials show new recovery codes, whose copy button is a script file (mfa/recovery-script.ts).
+    interactionPageHeaders(run.reply, run.details!, { scripts: true }).send(layout(ctx, page.title, page.body(`/interaction/${run.uid}/mfa/continue`)));
     return STOP;
   }
 

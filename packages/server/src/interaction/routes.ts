@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { ClientRepository } from '../oidc/repository.js';
+import type { UserRepository } from '../identity/repository.js';
+import { ROUTES } from '../oidc/provider.js';
 import { AppError } from '../http/errors.js';
 import { originOf } from '../http/security.js';
 import { consentPage } from './views.js';
@@ -14,7 +16,12 @@ export interface InteractionDeps {
   clients: ClientRepository;
   /** The sign-in pipeline (flow.ts). */
   flow: SignInPipeline;
+  /** Who is signed in, for the consent page's "Signed in as … Not you?". */
+  users: Pick<UserRepository, 'findById'>;
 }
+
+/** Authorization parameters a switch of account must not carry over: they would pick or prompt for the old account. */
+const NOT_CARRIED = new Set(['prompt', 'id_token_hint', 'login_hint']);
 
 /**
  * Hosted interaction pages driving the engine's interactions: the sign-in
@@ -45,6 +52,20 @@ export function registerInteractionRoutes(app: FastifyInstance, deps: Interactio
     if (details.prompt.name !== 'consent') throw new AppError('invalid_request', 400, 'There is nothing to confirm.');
     const grantId = await grantMissing(deps, details);
     return finish(deps, request, reply, { consent: { grantId } });
+  });
+
+  // "Not you?" on the consent page: the same authorization request again, with prompt=login. Whoever signs in
+  // then takes the place of the signed-in account (the engine ends the old session when the account differs).
+  app.post('/interaction/:uid/switch', html, async (request, reply) => {
+    const { details } = await load(deps, request, reply);
+    if (details.prompt.name !== 'consent') throw new AppError('invalid_request', 400, 'There is no account to switch from.');
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(details.params)) {
+      if (NOT_CARRIED.has(name) || value === undefined || value === null) continue;
+      for (const one of Array.isArray(value) ? value : [value]) query.append(name, String(one));
+    }
+    query.set('prompt', 'login');
+    return reply.redirect(`${ROUTES.authorization}?${query.toString()}`, 303);
   });
 
   app.post('/interaction/:uid/abort', html, async (request, reply) => {
@@ -87,7 +108,17 @@ async function renderConsent(deps: InteractionDeps, request: FastifyRequest, rep
     action: `/interaction/${uid}/confirm`,
     abortAction: `/interaction/${uid}/abort`,
     clientName: await clientName(deps.clients, String(details.params.client_id)),
+    account: await signedInAs(deps, details),
+    switchAction: `/interaction/${uid}/switch`,
     scopes: missing.missingOIDCScope ?? [],
     resources: Object.entries(missing.missingResourceScopes ?? {}).map(([identifier, scopes]) => ({ identifier, scopes })),
   }));
+}
+
+/** The signed-in account as its owner knows it (username, else email), for "Signed in as …". */
+async function signedInAs(deps: InteractionDeps, details: InteractionDetails): Promise<string | undefined> {
+  const accountId = details.session?.accountId;
+  if (!accountId) return undefined;
+  const user = await deps.users.findById(accountId);
+  return user ? (user.username ?? user.email ?? undefined) : undefined;
 }

@@ -43,6 +43,9 @@ export interface ConsentView {
   resources: { identifier: string; scopes: string[] }[];
   /** The client's `logo_uri`, `policy_uri` and `tos_uri` (docs/protocol.md#client-metadata), when set. */
   links?: { logoUri?: string; policyUri?: string; tosUri?: string };
+  /** The signed-in account (username or email), shown with "Not you?", which posts to `switchAction`. */
+  account?: string;
+  switchAction?: string;
 }
 
 export function consentPage(ctx: PageContext, v: ConsentView): string {
@@ -64,6 +67,7 @@ ${l.logoUri ? `<img class="client-logo" src="${esc(l.logoUri)}" alt="${esc(t('co
 <p class="lead">${esc(t('consent.lead', { client: v.clientName }))}</p>
 <ul class="scopes">${items}${apis}</ul>
 ${legal ? `<p class="links client-links">${legal}</p>` : ''}
+${v.account && v.switchAction ? `<form class="signed-in-as" method="post" action="${esc(v.switchAction)}">${esc(t('consent.signed_in_as', { account: v.account }))} <button type="submit" class="link">${esc(t('consent.not_you'))}</button></form>` : ''}
 <form method="post" action="${esc(v.action)}">
   <button type="submit">${esc(t('consent.allow'))}</button>
 </form>

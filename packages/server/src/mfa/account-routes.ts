@@ -31,7 +31,7 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
   const { service } = deps;
 
   const send = (reply: FastifyReply, page: SignedInPage, title: string, body: string, status = 200, scripts = false) =>
-    sendPage(reply.code(status), accountLayout(page.ctx, SECURITY_PATH, title, body, deps.sessions.logoutUrl()), [], { scripts });
+    sendPage(reply.code(status), accountLayout(page.ctx, SECURITY_PATH, title, body, deps.sessions.logoutUrl(), page.account.user), [], { scripts });
 
   const renderSecurity = async (reply: FastifyReply, page: SignedInPage, extra: { notice?: string; error?: string } = {}, status = 200) => {
     const { user } = page.account;
@@ -94,7 +94,7 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
     const result = await service.confirmTotp(user, form.data.enrollment, form.data.code, label, eventContext(request, user.id));
     if (!result.ok) return again(result.reason === 'expired' ? 'expired' : 'invalid_code');
     if (!result.recoveryCodes) return reply.redirect(`${SECURITY_PATH}?notice=totp_added`, 303);
-    return send(reply, page, page.ctx.t('mfa.recovery.title'), recoveryCodesBody(page.ctx, result.recoveryCodes, { href: `${SECURITY_PATH}?notice=totp_added` }));
+    return send(reply, page, page.ctx.t('mfa.recovery.title'), recoveryCodesBody(page.ctx, result.recoveryCodes, { href: `${SECURITY_PATH}?notice=totp_added` }), 200, true);
   });
 
   app.post(`${SECURITY_PATH}/factors/remove`, html, async (request, reply) => {
@@ -118,6 +118,6 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
     // Recovery codes stand in for a second factor; without one they would be a lone factor.
     if (!(await service.secondFactors(user.id)).length) return renderSecurity(reply, page, { error: 'no_second_factor' }, 409);
     const codes = await service.regenerateRecoveryCodes(user, eventContext(request, user.id));
-    return send(reply, page, page.ctx.t('mfa.recovery.title'), recoveryCodesBody(page.ctx, codes, { href: SECURITY_PATH }));
+    return send(reply, page, page.ctx.t('mfa.recovery.title'), recoveryCodesBody(page.ctx, codes, { href: SECURITY_PATH }), 200, true);
   });
 }

@@ -6,6 +6,7 @@ import { createSignInStateRepository } from '../interaction/state.js';
 import { ACR_MFA } from '../oidc/acr.js';
 import { recoveryCodeMethod, totpMethod } from './methods.js';
 import { registerMfaAccountRoutes } from './account-routes.js';
+import { registerRecoveryCodesScript } from './recovery-script.js';
 
 /**
  * The MFA core: TOTP and recovery codes as factor providers, the sign-in MFA
@@ -35,5 +36,6 @@ export function mfaFeature(app: FastifyInstance, p: Platform): void {
   p.signIn.onFinish(async ({ user, acr }) => {
     if (acr === ACR_MFA) await repo.clearFailures(user.id);
   });
+  registerRecoveryCodesScript(app);
   registerMfaAccountRoutes(app, { sessions: p.accountSessions, secure: p.secureCookies, platform: p, service });
 }

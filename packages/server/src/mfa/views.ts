@@ -3,6 +3,7 @@ import type { PageContext } from '../web/layout.js';
 import type { EnrolledFactor } from './factors.js';
 import type { TotpSetup } from './service.js';
 import { RECOVERY_LOW } from './service.js';
+import { RECOVERY_CODES_SCRIPT } from './recovery-script.js';
 
 /** An error code as a sentence (catalogue `mfa.error.<code>`), or undefined. */
 export function mfaError(ctx: PageContext, code: string | undefined): string | undefined {
@@ -96,10 +97,19 @@ export function recoveryCodesBody(ctx: PageContext, codes: string[], next: { act
   const proceed = next.action
     ? `<form method="post" action="${esc(next.action)}">${next.csrf ? csrfInput(next.csrf) : ''}<button type="submit">${esc(t('mfa.recovery.saved'))}</button></form>`
     : `<a class="button" href="${esc(next.href ?? '/account/security')}">${esc(t('mfa.recovery.saved'))}</a>`;
+  // The download is a data: link with `download` (works without JavaScript); the copy button needs the script.
+  const brandName = ctx.brand?.name ?? 'Tessera';
+  const file = `${brandName}: ${t('mfa.recovery.heading')}\n\n${codes.join('\n')}\n`;
   return `<h1>${esc(t('mfa.recovery.title'))}</h1>
 <p class="lead">${esc(t('mfa.recovery.lead'))}</p>
 ${alert(t('mfa.recovery.once'), 'info')}
 <ol class="codes" id="recovery-codes">${items}</ol>
+<p class="code-actions">
+  <a class="button secondary inline" id="download-recovery-codes" href="data:text/plain;charset=utf-8,${encodeURIComponent(file)}" download="recovery-codes.txt">${esc(t('mfa.recovery.download'))}</a>
+  <button type="button" class="secondary inline" id="copy-recovery-codes" data-copied="${esc(t('mfa.recovery.copied'))}" hidden>${esc(t('mfa.recovery.copy'))}</button>
+  <span id="copy-recovery-codes-status" role="status"></span>
+</p>
+<script src="${RECOVERY_CODES_SCRIPT}" defer></script>
 ${proceed}`;
 }
 

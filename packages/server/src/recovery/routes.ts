@@ -155,7 +155,7 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryRoute
     return deps.sessions.requireFresh(reply, account, { maxAge: ACCOUNT_STEP_UP_MAX_AGE_S, acr: 'mfa' }, '/account/password');
   }
 
-  async function renderChange(request: FastifyRequest, reply: FastifyReply, user: { tenantId: string; locale: string | null; username: string | null; email: string | null },
+  async function renderChange(request: FastifyRequest, reply: FastifyReply, user: { tenantId: string; locale: string | null; username: string | null; email: string | null; roles: readonly string[] },
     extra: { notice?: boolean; errors?: Record<string, string> }) {
     const ctx = pageContext(request, user.locale);
     const policy = await deps.identity.policyFor(user.tenantId);
@@ -167,7 +167,7 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryRoute
       notice: extra.notice ? ctx.t('recovery.change.done') : undefined,
       forgotUrl: `/password/forgot?tenant=${encodeURIComponent(user.tenantId)}`,
     });
-    return sendPage(reply, accountLayout(ctx, '/account/password', ctx.t('recovery.change.title'), body, deps.sessions.logoutUrl()));
+    return sendPage(reply, accountLayout(ctx, '/account/password', ctx.t('recovery.change.title'), body, deps.sessions.logoutUrl(), user));
   }
 }
 

@@ -21,8 +21,17 @@ button.secondary{background:transparent;color:var(--muted);border:1px solid var(
 .notice{background:#f1f6ff;border:1px solid #c5d8ff;color:#1d3f8f;padding:10px 12px;border-radius:8px;margin:0 0 8px}
 input[aria-invalid=true]{border-color:var(--danger)}
 .links{margin-top:20px;display:flex;justify-content:space-between;flex-wrap:wrap;gap:8px;font-size:.95rem}
-nav.tabs{display:flex;gap:16px;flex-wrap:wrap;margin:0 0 20px;border-bottom:1px solid var(--border);padding-bottom:8px}
-nav.tabs a[aria-current=page]{font-weight:700;text-decoration:none;color:var(--text)}
+nav.tabs{display:flex;gap:6px 18px;flex-wrap:wrap;align-items:baseline;margin:0 0 24px;border-bottom:1px solid var(--border);padding-bottom:10px}
+nav.tabs a{white-space:nowrap;text-decoration:none}nav.tabs a:hover{text-decoration:underline}
+nav.tabs a[aria-current=page]{font-weight:700;color:var(--text);text-decoration:underline;text-decoration-color:var(--accent);text-decoration-thickness:3px;text-underline-offset:12px}
+nav.tabs .tabs-end{display:flex;gap:18px;margin-left:auto}
+main.account{max-width:960px}main.account form{max-width:520px}main.account td form{max-width:none}
+.code-actions{display:flex;flex-wrap:wrap;gap:8px 12px;align-items:center;margin:8px 0 0}.code-actions .button,.code-actions button{font-size:.9rem;padding:6px 14px;color:var(--accent);font-weight:600}
+.button.secondary{background:transparent;color:var(--accent);border:1px solid var(--border)}.button.secondary:hover{background:#eef0f4}
+a.button.inline,button.inline{width:auto;margin:0;padding:6px 12px;font-size:.9rem}
+.offscreen{position:fixed;left:-9999px;top:0}
+.signed-in-as{color:var(--muted);font-size:.95rem;margin:0 0 16px}
+.signed-in-as form{display:inline}button.link{display:inline;width:auto;margin:0;padding:0;background:none;border:0;color:var(--accent);font:inherit;text-decoration:underline;cursor:pointer}button.link:hover{background:none}
 table{width:100%;border-collapse:collapse;font-size:.95rem}th,td{text-align:left;padding:8px 4px;border-bottom:1px solid var(--border);vertical-align:top}
 button.inline{width:auto;margin:0;padding:6px 12px;font-size:.9rem}
 ul.scopes{padding-left:20px}

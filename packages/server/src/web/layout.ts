@@ -49,7 +49,11 @@ export function esc(value: unknown): string {
   return String(value ?? '').replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function layout(ctx: PageContext, title: string, body: string, opts: { wide?: boolean } = {}): string {
+/**
+ * A whole page. `wide`: tables and lists (a wider card); `account`: the
+ * account area (wider still, for its one-line navigation; forms stay narrow).
+ */
+export function layout(ctx: PageContext, title: string, body: string, opts: { wide?: boolean; account?: boolean } = {}): string {
   const brand = ctx.brand ?? TESSERA_BRAND;
   // Logo, favicon and theme are Tessera's own URLs (/branding/…): the pages' CSP (`'self'`) covers them.
   return `<!doctype html>
@@ -62,7 +66,7 @@ export function layout(ctx: PageContext, title: string, body: string, opts: { wi
 <link rel="stylesheet" href="/assets/tessera.css">
 ${brand.stylesheetUrl ? `<link rel="stylesheet" href="${esc(brand.stylesheetUrl)}">\n` : ''}${brand.faviconUrl ? `<link rel="icon" href="${esc(brand.faviconUrl)}">\n` : ''}</head>
 <body>
-<main${opts.wide ? ' class="wide"' : ''}>
+<main${opts.account ? ' class="wide account"' : opts.wide ? ' class="wide"' : ''}>
 <p class="brand">${brand.logoUrl ? `<img class="brand-logo" src="${esc(brand.logoUrl)}" alt="">` : ''}<span class="brand-name">${esc(brand.name)}</span></p>
 ${body}
 </main>

@@ -67,7 +67,7 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
       const codes = await request.server.tesseraMfaService?.codesForFirstFactor(user, hadSecondFactor, eventContext(request, user.id));
       if (!codes) return reply.redirect(`${accountPage}?passkeys=added#passkeys`, 303);
       const title = page.ctx.t('mfa.recovery.title');
-      return sendPage(reply, accountLayout(page.ctx, accountPage, title, recoveryCodesBody(page.ctx, codes, { href: `${accountPage}?passkeys=added#passkeys` }), p.accountSessions.logoutUrl()));
+      return sendPage(reply, accountLayout(page.ctx, accountPage, title, recoveryCodesBody(page.ctx, codes, { href: `${accountPage}?passkeys=added#passkeys` }), p.accountSessions.logoutUrl(), user), [], { scripts: true });
     } catch (err) {
       return refuse(request, reply, page.ctx, err, `${accountPage}#passkeys`, { stage: 'register', user });
     }
