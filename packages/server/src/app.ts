@@ -58,6 +58,7 @@ import type { EngineLanguage } from './oidc/provider.js';
 import type { BootstrapResult } from './bootstrap.js';
 import { UserDataService } from './userdata/service.js';
 import { claimCatalog } from './oidc/attribute-claims.js';
+import { ProviderRegistry } from './federation/providers.js';
 
 export interface AppDeps {
   /** An already-open store (tests, CLI); otherwise opened from settings and closed with the app. */
@@ -190,6 +191,12 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       db,
       validateClient: (md) => engine.provider.Client.validate(engineScopeMetadata(md, 'validate') as never),
     }, settings.configFile);
+    // Identity providers from the file, after the tenants they serve; their secrets are encrypted with the KEK.
+    const identityProviders = new ProviderRegistry({ db, kek });
+    const providersApplied = await identityProviders.applyDeclared(settings.declarative.identity_providers);
+    configApplied.created += providersApplied.created;
+    configApplied.updated += providersApplied.updated;
+    configApplied.unchanged += providersApplied.unchanged;
     // Client grants changed what a client without API scopes in `scope` obtains: say which clients to update.
     await warnAboutClientGrants(clients, apis, log);
 
@@ -218,6 +225,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       rotateKeys: () => rotateKeys(),
       userData,
       brands,
+      identityProviders,
     };
 
     // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.

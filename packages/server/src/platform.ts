@@ -23,6 +23,7 @@ import type { KeyService } from './oidc/keys.js';
 import type { UserDataService } from './userdata/service.js';
 import type { SignInMethods } from './interaction/methods.js';
 import type { PasswordVerifiers } from './identity/password-method.js';
+import type { ProviderRegistry } from './federation/providers.js';
 
 /**
  * The services a feature may depend on, built once by the composition root
@@ -70,6 +71,8 @@ export interface Platform {
   userData: UserDataService;
   /** Tenant branding as pages show it (docs/branding.md). */
   brands: BrandService;
+  /** Upstream identity providers (docs/federation.md): the file's and the admin API's, secrets decrypted on read. */
+  identityProviders: ProviderRegistry;
 }
 
 /** A feature adds its routes (and event listeners) to the app. */

@@ -31,6 +31,7 @@ import { registerImportRoutes } from './users/import-routes.js';
 import { activationService } from '../userdata/activation-routes.js';
 import { registerApiTokenRoutes } from '../provisioning/token-routes.js';
 import { apiTokenStore } from '../provisioning/feature.js';
+import { registerProviderAdminRoutes } from '../federation/admin-routes.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -81,6 +82,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
     },
   }));
   registerApiTokenRoutes(route, { tokens: apiTokenStore(p), tenants: p.tenants, emit });
+  registerProviderAdminRoutes(route, { registry: p.identityProviders, tenants: p.tenants, issuer: p.settings.issuer, emit });
   registerApiRoutes(route, new ApiAdminService({ issuer: p.settings.issuer, apis: p.apis, keys: p.keys, rotateKeys: () => p.rotateKeys(), emit }));
 
   // Public, like discovery: the document describes the API, it grants nothing.

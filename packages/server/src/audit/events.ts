@@ -73,7 +73,25 @@ export type DomainEventType =
   | 'mfa.challenge_failed'
   | 'mfa.reset'
   | 'mfa.recovery_code_used'
-  | 'mfa.recovery_codes_regenerated';
+  | 'mfa.recovery_codes_regenerated'
+  /** Identity providers (docs/federation.md): admin API changes; `data.secrets_set`/`secrets_changed` name secret fields, never values. */
+  | 'identity_provider.created'
+  | 'identity_provider.updated'
+  | 'identity_provider.deleted'
+  /** A federated sign-in (docs/federation.md#audit): `data.provider`, and for failures `data.reason` (a stable code). */
+  | 'federation.login.succeeded'
+  | 'federation.login.failed'
+  /** A user created just in time from an upstream identity (`data.provider`). */
+  | 'user.jit_created'
+  /** An upstream identity linked to a local account (`data.provider`, `data.via`: proof, approval, account). */
+  | 'user.linked'
+  /** A link waits for an administrator's approval (`data.provider`, `data.request`). */
+  | 'link.approval_requested'
+  /** An administrator decided a link request (`data.request`). */
+  | 'link.approved'
+  | 'link.rejected'
+  /** A person removed one of their links on /account (`data.provider`). */
+  | 'user.unlinked';
 
 /** Who did it and from where; filled in by the HTTP layer, absent for CLI/config actions. */
 export interface EventContext {

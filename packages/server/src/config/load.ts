@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, formatIssues } from './errors.js';
+import { parseProviderConfig, PROVIDER_TYPES } from '../federation/provider-config.js';
 import { yamlProblem } from './yaml-errors.js';
 import { loadBrandingFiles } from '../branding/config.js';
 import { fileErrorText } from '../startup/errors.js';
@@ -130,6 +131,21 @@ function crossReferenceProblems(cfg: DeclarativeConfig): string[] {
   duplicates(cfg.roles, (r) => `${r.tenant}/${r.name}`, 'roles', 'name');
   duplicates(cfg.users.filter((u) => u.username), (u) => `${u.tenant}/${u.username!.toLowerCase()}`, 'users', 'username');
   duplicates(cfg.attributes, (a) => `${a.tenant}/${a.name}`, 'attributes', 'name');
+  duplicates(cfg.identity_providers, (p) => String(p.alias), 'identity_providers', 'alias');
+  cfg.identity_providers.forEach((p, i) => {
+    const parsed = parseProviderConfig(p);
+    if (!parsed.ok) return;
+    parsed.value.tenants.forEach((t, j) => {
+      if (!tenants.has(t)) problems.push(`identity_providers[${i}].tenants[${j}]: unknown tenant "${t}"`);
+    });
+    parsed.value.group_mappings.forEach((m, j) => {
+      if (m.tenant && !tenants.has(m.tenant)) problems.push(`identity_providers[${i}].group_mappings[${j}].tenant: unknown tenant "${m.tenant}"`);
+    });
+    // Mock providers are a development feature (packages/mock-providers): a production server refuses to name one.
+    if (PROVIDER_TYPES[parsed.value.type]?.developmentOnly && process.env.NODE_ENV === 'production') {
+      problems.push(`identity_providers[${i}].type: "${parsed.value.type}" is for development only and refused with NODE_ENV=production`);
+    }
+  });
   cfg.attributes.forEach((a, i) => {
     if (!tenants.has(a.tenant)) problems.push(`attributes[${i}].tenant: unknown tenant "${a.tenant}"`);
   });

@@ -7,6 +7,7 @@ import { attributeConfigSchema, userAttributesConfigSchema } from '../userdata/c
 import { attributeClaimsSchema } from '../oidc/attribute-claims.js';
 import { SOURCE_NAME } from '../userdata/model.js';
 import { protocolClientFields, protocolClientIssues } from '../oidc/protocol-metadata.js';
+import { providerFileSchema } from '../federation/provider-config.js';
 
 /**
  * One schema for Tessera's configuration: the environment (process settings)
@@ -157,6 +158,8 @@ export const fileSchema = z.strictObject({
   users: z.array(userSchema).default([]),
   /** Tenants' attribute schemas (docs/users.md#attributes). */
   attributes: z.array(attributeConfigSchema).default([]),
+  /** Upstream identity providers (docs/federation.md): common fields plus the type's own, checked by federation/provider-config.ts. */
+  identity_providers: z.array(providerFileSchema).default([]),
 }).superRefine((f, ctx) => {
   // A default resource must be an API the file declares (an unknown one would fail every request of the client).
   const apis = new Set(f.apis.map((a) => a.identifier));

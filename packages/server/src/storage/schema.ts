@@ -342,6 +342,20 @@ export interface ActivationQueueTable {
   last_error: string | null;
 }
 
+/** Upstream identity providers (migration 014; federation/providers.ts). */
+export interface IdentityProvidersTable {
+  alias: string;
+  type: string;
+  enabled: number;
+  /** JSON: every non-secret field. */
+  config: string;
+  /** KEK-encrypted JSON of the type's secret fields. */
+  secrets: string | null;
+  source: string;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -365,6 +379,7 @@ export interface Database {
   passkeys: PasskeysTable;
   webauthn_challenges: WebauthnChallengesTable;
   external_links: ExternalLinksTable;
+  identity_providers: IdentityProvidersTable;
   attribute_definitions: AttributeDefinitionsTable;
   user_attributes: UserAttributesTable;
   user_external_ids: UserExternalIdsTable;

@@ -12,6 +12,7 @@ import * as m017 from './017_user_data.js';
 import * as m024 from './024_tenant_branding.js';
 import * as m026 from './026_sms_sends.js';
 import * as m013 from './013_signin_state.js';
+import * as m014 from './014_identity_providers.js';
 import * as m018 from './018_user_import.js';
 import * as m030 from './030_provisioning.js';
 
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '024_tenant_branding': m024,
   '026_sms_sends': m026,
   '013_signin_state': m013,
+  '014_identity_providers': m014,
   '018_user_import': m018,
   '030_provisioning': m030,
 };

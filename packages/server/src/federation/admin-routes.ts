@@ -1,0 +1,163 @@
+import { z } from 'zod';
+import { AppError } from '../http/errors.js';
+import { ConflictError } from '../storage/errors.js';
+import type { AdminEmit } from '../admin/audit.js';
+import type { AdminPrincipal } from '../admin/access.js';
+import { AdminConflict, AdminForbidden, AdminInvalid } from '../admin/errors.js';
+import type { AdminRouter } from '../admin/routing.js';
+import { checkIfMatch, etagOf } from '../admin/routing.js';
+import { iso, isoTime, listOf, pathId } from '../admin/schemas.js';
+import type { TenantRepository } from '../identity/repository.js';
+import { PROVIDER_TYPES } from './provider-config.js';
+import { declarationOf, ProviderInvalid } from './providers.js';
+import type { ProviderRegistry, StoredProvider } from './providers.js';
+
+/** The path of a provider's callback at Tessera: the redirect URI to register at the upstream. */
+export const callbackPath = (alias: string) => `/federation/${alias}/callback`;
+
+const providerView = z.looseObject({
+  alias: z.string(),
+  type: z.string().describe('oidc, oauth2 or mock (ldap and saml follow).'),
+  display_name: z.string(),
+  enabled: z.boolean(),
+  tenants: z.array(z.string()),
+  secrets_set: z.array(z.string()).describe('The secret fields that have a value (secrets are write-only: never returned).'),
+  redirect_uri: z.string().describe('The redirect URI to register at the upstream: {issuer}/federation/{alias}/callback.'),
+  source: z.enum(['file', 'api']).describe('file: declared in the configuration file (re-applied at every start, not editable here).'),
+  created_at: isoTime,
+  updated_at: isoTime,
+}).describe('Every field of the provider\'s declaration (docs/federation.md#fields) except its secrets.');
+
+const declaration = z.record(z.string(), z.unknown())
+  .describe('A provider declaration, as under identity_providers in the configuration file (docs/federation.md#fields).');
+const aliasParams = z.object({ alias: pathId });
+
+/**
+ * Identity providers in the admin API (scope auth.admin; docs/federation.md#admin-api).
+ * Secrets are write-only. Creating a provider, changing or setting a
+ * secret, and deleting one need step-up (they change who can sign in as
+ * whom). A tenant administrator manages providers that serve only their
+ * tenant; platform administrators manage all.
+ */
+export function registerProviderAdminRoutes(route: AdminRouter, deps: {
+  registry: ProviderRegistry; tenants: Pick<TenantRepository, 'findById'>; issuer: string; emit: AdminEmit;
+}): void {
+  const { registry, issuer, emit } = deps;
+  const tag = 'Identity providers';
+  const scope = 'auth.admin' as const;
+  const view = (p: StoredProvider) => {
+    const { settings, secrets, source, createdAt, updatedAt, ...common } = p;
+    return {
+      ...common, ...settings, secrets_set: Object.keys(secrets).sort(),
+      redirect_uri: `${issuer}${callbackPath(p.alias)}`, source, created_at: iso(createdAt)!, updated_at: iso(updatedAt)!,
+    };
+  };
+  const mayManage = (principal: AdminPrincipal, tenants: readonly string[]) => principal.platform || tenants.every((t) => t === principal.tenantId);
+  const find = async (principal: AdminPrincipal, alias: string) => {
+    const p = await registry.get(alias);
+    if (!p || !(principal.platform || p.tenants.includes(principal.tenantId))) throw new AppError('not_found', 404, 'No such identity provider.');
+    return p;
+  };
+  const invalid = (err: ProviderInvalid) => new AdminInvalid(
+    Object.fromEntries(err.issues.map((i) => [i.path.join('.') || 'body', i.code])), err.message.replace(/^invalid identity provider: /, ''));
+  const checkTenants = async (principal: AdminPrincipal, tenants: readonly string[]) => {
+    if (!mayManage(principal, tenants)) throw new AdminForbidden('A tenant administrator manages providers that serve only their own tenant.');
+    for (const [i, t] of tenants.entries()) {
+      if (!(await deps.tenants.findById(t))) throw new AdminInvalid({ [`tenants.${i}`]: 'unknown_tenant' }, `Unknown tenant "${t}".`);
+    }
+  };
+  const secretFields = (type: string) => PROVIDER_TYPES[type]?.secrets ?? [];
+
+  route({
+    method: 'GET', path: '/identity-providers', tag, scope, summary: 'List identity providers',
+    description: 'A tenant administrator sees the providers that serve their tenant.',
+    response: listOf(providerView),
+    async handler({ principal }) {
+      return { items: (await registry.list()).filter((p) => principal.platform || p.tenants.includes(principal.tenantId)).map(view) };
+    },
+  });
+
+  route({
+    method: 'POST', path: '/identity-providers', tag, scope, summary: 'Add an identity provider', stepUp: 'always',
+    description: 'The body is a declaration as in the configuration file. Secrets are stored encrypted and never returned. Needs step-up.',
+    body: declaration, status: 201, response: providerView, etag: true, errors: [400, 409, 415],
+    async handler({ principal, body, event, stepUp, reply }) {
+      stepUp();
+      const tenants = Array.isArray(body.tenants) ? body.tenants.map(String) : ['default'];
+      await checkTenants(principal, tenants);
+      let created: StoredProvider;
+      try {
+        created = await registry.create(body, 'api');
+      } catch (err) {
+        if (err instanceof ProviderInvalid) throw invalid(err);
+        if (err instanceof ConflictError) throw new AdminConflict('An identity provider with this alias exists.', { alias: 'taken' });
+        throw err;
+      }
+      await emit('identity_provider.created', principal, { tenantId: created.tenants[0] ?? null, subjectId: created.alias }, event,
+        { target: 'identity_provider', type: created.type, secrets_set: Object.keys(created.secrets).sort() });
+      reply.header('location', `/api/admin/v1/identity-providers/${created.alias}`);
+      const v = view(created);
+      reply.header('etag', etagOf(v));
+      return v;
+    },
+  });
+
+  route({
+    method: 'GET', path: '/identity-providers/:alias', tag, scope, summary: 'Read an identity provider',
+    params: aliasParams, response: providerView, etag: true, errors: [404],
+    async handler({ principal, params, reply }) {
+      const v = view(await find(principal, params.alias));
+      reply.header('etag', etagOf(v));
+      return v;
+    },
+  });
+
+  route({
+    method: 'PATCH', path: '/identity-providers/:alias', tag, scope, summary: 'Change an identity provider', stepUp: 'conditional',
+    description: 'Absent fields stay; null removes an optional field (back to its default). A secret field sets a new secret (needs step-up); '
+      + 'absent, the stored secret stays. Providers declared in the configuration file are changed there (409).',
+    params: aliasParams, body: declaration, ifMatch: 'optional', response: providerView, etag: true, errors: [400, 404, 409, 412, 415],
+    async handler({ principal, params, body, ifMatch, event, stepUp, reply }) {
+      const current = await find(principal, params.alias);
+      checkIfMatch(ifMatch, etagOf(view(current)));
+      if (current.source === 'file') throw new AdminConflict('This provider is declared in the configuration file: change it there.', { alias: 'declared_in_file' });
+      if ('alias' in body && body.alias !== current.alias) throw new AdminInvalid({ alias: 'immutable' }, 'The alias cannot change (it is part of the redirect URI).');
+      if ('type' in body && body.type !== current.type) throw new AdminInvalid({ type: 'immutable' }, 'The type cannot change; add a new provider.');
+      const secretsChanged = secretFields(current.type).filter((k) => k in body);
+      if (secretsChanged.length) stepUp();
+      // Stored secrets are kept by the registry unless the body sets new ones.
+      const merged: Record<string, unknown> = Object.fromEntries(Object.entries(declarationOf(current)).filter(([k]) => !secretFields(current.type).includes(k)));
+      for (const [k, v] of Object.entries(body)) {
+        if (v === null) delete merged[k];
+        else merged[k] = v;
+      }
+      await checkTenants(principal, Array.isArray(merged.tenants) ? merged.tenants.map(String) : ['default']);
+      let updated: StoredProvider;
+      try {
+        updated = await registry.replace(current, merged);
+      } catch (err) {
+        if (err instanceof ProviderInvalid) throw invalid(err);
+        throw err;
+      }
+      await emit('identity_provider.updated', principal, { tenantId: updated.tenants[0] ?? null, subjectId: updated.alias }, event,
+        { target: 'identity_provider', fields: Object.keys(body).sort(), ...(secretsChanged.length ? { secrets_changed: secretsChanged } : {}) });
+      const v = view(updated);
+      reply.header('etag', etagOf(v));
+      return v;
+    },
+  });
+
+  route({
+    method: 'DELETE', path: '/identity-providers/:alias', tag, scope, summary: 'Remove an identity provider', stepUp: 'always',
+    description: 'Its links stay (a provider added again under the same alias finds them). Providers declared in the configuration file are removed there (409). Needs step-up.',
+    params: aliasParams, errors: [404, 409],
+    async handler({ principal, params, event, stepUp }) {
+      stepUp();
+      const current = await find(principal, params.alias);
+      if (!mayManage(principal, current.tenants)) throw new AdminForbidden('This provider serves other tenants too.');
+      if (current.source === 'file') throw new AdminConflict('This provider is declared in the configuration file: remove it there.', { alias: 'declared_in_file' });
+      await registry.delete(current.alias);
+      await emit('identity_provider.deleted', principal, { tenantId: current.tenants[0] ?? null, subjectId: current.alias }, event, { target: 'identity_provider' });
+    },
+  });
+}
