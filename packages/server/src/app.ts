@@ -16,6 +16,7 @@ import { loadKek } from './oidc/kek.js';
 import { KeyService } from './oidc/keys.js';
 import { buildProvider, signingKeyOverlapSeconds } from './oidc/provider.js';
 import { createHttpServer } from './http/server.js';
+import { SiteCheck } from './http/origin.js';
 import { mountEngine, passUnmatched } from './http/engine.js';
 import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
@@ -104,6 +105,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
   const http = createHttpServer({
     logLevel: settings.logLevel,
     trustProxy: settings.trustProxy,
+    sites: new SiteCheck(settings.issuer, settings.formOrigins),
     metrics,
     logStream: deps.logStream,
     // The stable code is shown, as on the engine's error pages, so a user (or a test) can tell e.g. session_expired apart.

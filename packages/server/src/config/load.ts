@@ -25,6 +25,8 @@ export interface Settings {
   configFile: string | undefined;
   declarative: DeclarativeConfig;
   trustProxy: boolean;
+  /** Origins besides the issuer's that may post forms (TESSERA_FORM_ORIGINS, http/origin.ts). */
+  formOrigins: string[];
   logLevel: string;
   authFailuresPerMinute: number;
   provisioningRequestsPerMinute: number;
@@ -65,6 +67,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     configFile,
     declarative: configFile ? readDeclarativeFile(configFile, 'TESSERA_CONFIG') : fileSchema.parse({}),
     trustProxy: e.TESSERA_TRUST_PROXY,
+    formOrigins: e.TESSERA_FORM_ORIGINS,
     logLevel: e.LOG_LEVEL,
     authFailuresPerMinute: e.TESSERA_AUTH_FAILURES_PER_MINUTE,
     provisioningRequestsPerMinute: e.TESSERA_PROVISIONING_REQUESTS_PER_MINUTE,

@@ -34,6 +34,17 @@ const issuerUrl = z.string().refine((v) => {
   }
 }, { error: (iss) => `must be an absolute http:// or https:// URL without a query or fragment, such as https://id.example.com (got "${String(iss.input)}")` });
 
+/** `https://host[:port]` and nothing more (a trailing `/` allowed): what a browser sends as `Origin`. */
+function isOrigin(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && !u.username && !u.password && u.pathname === '/'
+      && !u.search && !u.hash && !v.includes('?') && !v.includes('#') && !/^https?:\/\/[^/]*\/./.test(v);
+  } catch {
+    return false;
+  }
+}
+
 const id = z.string().regex(ID_PATTERN, 'must be 1-128 letters, digits, ".", "_", ":" or "-"');
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope token (RFC 6749 §3.3)');
 const seconds = z.number().int('must be a whole number of seconds').positive('must be positive').max(366 * 24 * 3600, 'must be at most a year');
@@ -185,6 +196,12 @@ export const envSchema = z.object({
   TESSERA_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   TESSERA_CONFIG: z.string().optional(),
   TESSERA_TRUST_PROXY: bool.default(false),
+  /**
+   * Origins besides the issuer's whose pages may post Tessera's forms
+   * (comma-separated, e.g. `https://login.example.com`); docs/security.md#cross-site-requests.
+   */
+  TESSERA_FORM_ORIGINS: z.string().default('').transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.string().refine(isOrigin, { error: (iss) => `must list origins such as https://login.example.com (scheme, host and port only; got "${String(iss.input)}")` }))),
   TESSERA_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(8).optional(),
   /** Failed credential attempts allowed per client IP per minute before 429. */
   TESSERA_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().positive().default(30),

@@ -6,10 +6,20 @@ import type { Metrics } from './metrics.js';
 import { AppError, clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './errors.js';
 import type { HtmlErrorRenderer } from './errors.js';
 import { BASE_HEADERS } from './security.js';
+import type { SiteCheck } from './origin.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Which origins may post forms and call page-only JSON endpoints (http/origin.ts). */
+    tesseraSites: SiteCheck;
+  }
+}
 
 export interface HttpOptions {
   logLevel: string;
   trustProxy: boolean;
+  /** The issuer's origin and TESSERA_FORM_ORIGINS: compared with `Origin` on form POSTs. */
+  sites: SiteCheck;
   metrics: Metrics;
   renderHtmlError: HtmlErrorRenderer;
   /** Extra pino destination (tests capture logs through it). */
@@ -77,13 +87,13 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     });
   });
 
-  // Cross-site form posts are refused outright (defence in depth beside SameSite cookies).
+  // Cross-site form posts are refused outright (defence in depth beside SameSite cookies and
+  // the CSRF token). `Origin` is compared with the issuer's origin, not with `Host`, which a
+  // load balancer may rewrite (docs/security.md#cross-site-requests).
+  app.decorate('tesseraSites', opts.sites);
   app.addHook('preHandler', async (request) => {
     if (request.method !== 'POST' || !(request.routeOptions.config as { html?: boolean }).html) return;
-    const site = request.headers['sec-fetch-site'];
-    const origin = request.headers.origin;
-    const sameOrigin = !origin || origin === 'null' ? site !== 'cross-site' : hostOf(origin) === request.host;
-    if (!sameOrigin || site === 'cross-site') throw new AppError('access_denied', 403, 'This form was submitted from another site.');
+    if (!opts.sites.fromOurSite(request)) throw new AppError('access_denied', 403, 'This form was submitted from another site.');
   });
 
   installErrorHandling(app, opts.renderHtmlError);
@@ -93,14 +103,6 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
 function pathOf(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
-}
-
-function hostOf(origin: string): string | undefined {
-  try {
-    return new URL(origin).host;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Route pattern for metrics; engine routes report their concrete (bounded) path. */

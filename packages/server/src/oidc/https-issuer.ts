@@ -18,3 +18,18 @@ export function httpsIssuerCookies(provider: Provider, issuer: string): void {
   const request = (provider as unknown as { request: object }).request;
   Object.defineProperty(request, 'protocol', { configurable: true, get: () => 'https' });
 }
+
+/**
+ * The engine's absolute URLs (the redirect back to `/oidc/auth/:uid` after an
+ * interaction, `urlFor`) use the issuer's host, never the request's `Host`.
+ * A load balancer that rewrites `Host` to an instance's address (or a client
+ * that sends any `Host` it likes) would otherwise send browsers to an
+ * internal address or another site mid-sign-in. The issuer is the one public
+ * address (docs/security.md#cross-site-requests).
+ */
+export function issuerHost(provider: Provider, issuer: string): void {
+  const { host, hostname } = new URL(issuer);
+  const request = (provider as unknown as { request: object }).request;
+  Object.defineProperty(request, 'host', { configurable: true, get: () => host });
+  Object.defineProperty(request, 'hostname', { configurable: true, get: () => hostname.replace(/^\[|\]$/g, '') });
+}

@@ -17,7 +17,7 @@ import { introspectionAllowed, revocationAllowed } from './introspection-policy.
 import { sessionOfOtherTenant, withTenantCheck } from './tenant-policy.js';
 import { isStorableText } from '../storage/text.js';
 import { installUnavailableAnswers } from './unavailable.js';
-import { httpsIssuerCookies } from './https-issuer.js';
+import { httpsIssuerCookies, issuerHost } from './https-issuer.js';
 import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.js';
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
 import { ipAllowlistProblem } from './cidr.js';
@@ -339,6 +339,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   installUnavailableAnswers(provider, (ctx, out) => deps.pages.error(languageOf(ctx), 503, out));
   // An https issuer: every engine cookie is Secure, behind a TLS-terminating proxy too (https-issuer.ts).
   httpsIssuerCookies(provider, deps.issuer);
+  // The engine's own absolute URLs follow the issuer, not a (rewritten) Host header.
+  issuerHost(provider, deps.issuer);
   // Client secrets are stored as digests (clients.ts); compare as such, in constant time.
   (provider.Client.prototype as unknown as { compareClientSecret(actual: string): Promise<boolean> }).compareClientSecret =
     async function compareClientSecret(this: { clientSecret?: string; previous_secret?: unknown }, actual: string) {

@@ -42,18 +42,10 @@ export function parseCredential(value: unknown): unknown {
 
 /**
  * The JSON endpoints are fetched by our own pages only. Same rule as the
- * form POSTs (http/server.ts): a cross-site Origin or Sec-Fetch-Site is refused.
+ * form POSTs (http/server.ts, http/origin.ts): an Origin other than the
+ * issuer's (or TESSERA_FORM_ORIGINS), or a cross-site Sec-Fetch-Site, is refused.
  * @throws AppError 403 access_denied
  */
 export function requireSameOrigin(request: FastifyRequest): void {
-  const origin = request.headers.origin;
-  const site = request.headers['sec-fetch-site'];
-  let host: string | undefined;
-  try {
-    host = origin && origin !== 'null' ? new URL(origin).host : undefined;
-  } catch {
-    host = '';
-  }
-  const sameOrigin = host === undefined ? site !== 'cross-site' : host === request.host;
-  if (!sameOrigin || site === 'cross-site') throw new AppError('access_denied', 403, 'This request came from another site.');
+  if (!request.server.tesseraSites.fromOurSite(request)) throw new AppError('access_denied', 403, 'This request came from another site.');
 }
