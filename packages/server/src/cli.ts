@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadSettings, parseDeclarative, readDeclarativeFile } from './config/load.js';
 import { reportStartupFailure } from './startup/checks.js';
@@ -43,11 +44,13 @@ const USAGE = `usage: tessera <command>
   clients create --id ID [--name N] [--redirect-uri URI ...] [--post-logout-redirect-uri URI ...]
                  [--grant authorization_code|refresh_token|client_credentials|password ...]
                  [--public] [--first-party] [--tenant T] [--password-grant] [--ip-allow CIDR ...]
-                 [--scope "openid orders:read ..."]
+                 [--scope "openid orders:read ..."] [--jwks FILE | --jwks-uri URL]
                                 register a client; prints client_id, the token endpoint and (once) the secret
                                 --password-grant: also the legacy password grant (confidential clients only)
                                 --ip-allow: the token endpoint answers the client only from these addresses
                                 --scope: the OpenID and API scopes the client may obtain (without it: no API scope)
+                                --jwks / --jwks-uri: the client's public keys (a JWK Set file, or its URL); it then
+                                authenticates with private_key_jwt and gets no secret
   keys rotate                   add new signing keys; old ones stay published until their tokens expire
   keys list                     list signing keys
   gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
@@ -235,10 +238,26 @@ async function clientsCreate(args: string[]): Promise<number> {
       'password-grant': { type: 'boolean', default: false },
       'ip-allow': { type: 'string', multiple: true, default: [] },
       scope: { type: 'string' },
+      jwks: { type: 'string' }, 'jwks-uri': { type: 'string' },
     },
   });
   if (!values.id) {
     console.error('tessera clients create: --id is required');
+    return 2;
+  }
+  // private_key_jwt: the client's public keys, from a JWK Set file or a URL (docs/b2b.md#key-based-client-authentication).
+  let jwks: unknown;
+  if (values.jwks !== undefined) {
+    try {
+      jwks = JSON.parse(readFileSync(values.jwks, 'utf8'));
+    } catch (err) {
+      console.error(`tessera clients create: --jwks ${values.jwks}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not a JSON JWK Set'}`);
+      return 2;
+    }
+  }
+  const keyAuth = jwks !== undefined || values['jwks-uri'] !== undefined;
+  if (keyAuth && values.public) {
+    console.error('tessera clients create: --jwks/--jwks-uri make a confidential client; leave out --public');
     return 2;
   }
   // Defaults: a browser app with a redirect URI, a machine client without one. `--password-grant`
@@ -247,7 +266,7 @@ async function clientsCreate(args: string[]): Promise<number> {
   const defaults = values['redirect-uri']!.length ? ['authorization_code', 'refresh_token'] : passwordGrant ? [] : ['client_credentials'];
   const grants = [...new Set([...(values.grant!.length ? values.grant! : defaults), ...(passwordGrant ? ['password'] : [])])];
   const ipAllow = values['ip-allow']!;
-  const secret = values.public ? undefined : generateClientSecret();
+  const secret = values.public || keyAuth ? undefined : generateClientSecret();
   const entry = {
     client_id: values.id,
     ...(secret ? { client_secret: secret } : {}),
@@ -255,7 +274,9 @@ async function clientsCreate(args: string[]): Promise<number> {
     redirect_uris: values['redirect-uri'],
     post_logout_redirect_uris: values['post-logout-redirect-uri'],
     grant_types: grants,
-    token_endpoint_auth_method: values.public ? 'none' : 'client_secret_basic',
+    token_endpoint_auth_method: values.public ? 'none' : keyAuth ? 'private_key_jwt' : 'client_secret_basic',
+    ...(jwks !== undefined ? { jwks } : {}),
+    ...(values['jwks-uri'] !== undefined ? { jwks_uri: values['jwks-uri'] } : {}),
     first_party: values['first-party'],
     tenant: values.tenant,
     ...(ipAllow.length ? { ip_allowlist: ipAllow } : {}),
@@ -284,7 +305,9 @@ async function clientsCreate(args: string[]): Promise<number> {
     `created client ${values.id}`,
     '',
     `  client_id: ${values.id}`,
-    ...(secret ? [`  client_secret: ${secret}`] : ['  client_secret: (none: a public client)']),
+    ...(secret ? [`  client_secret: ${secret}`] : keyAuth ? ['  token_endpoint_auth_method: private_key_jwt (no secret: the client signs assertions with its keys)'] : ['  client_secret: (none: a public client)']),
+    ...(values['jwks-uri'] ? [`  jwks_uri: ${values['jwks-uri']}`] : jwks !== undefined ? [`  jwks: ${values.jwks}`] : []),
+    ...(keyAuth ? [`  assertion audience: ${issuer} (or ${issuer}/oidc/token)`] : []),
     `  token_endpoint: ${issuer}/oidc/token`,
     `  grant_types: ${grants.join(' ')}`,
     ...(ipAllow.length ? [`  ip_allowlist: ${ipAllow.join(' ')}`] : []),

@@ -11,7 +11,7 @@ import type { ProtocolFormState, ProtocolView } from './clients-protocol.js';
  * the configuration file's client fields).
  */
 
-export type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+export type AuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 export type MfaMode = 'off' | 'optional' | 'required';
 
 /** GET /clients/{id}: the metadata, `has_secret`, and during a rotation's overlap `previous_secret_expires_at`. */
@@ -34,6 +34,9 @@ export interface ClientView extends ProtocolView {
   mfa?: MfaMode;
   ip_allowlist?: string[];
   admin_scopes?: string[];
+  /** private_key_jwt: the client's public keys, inline or where it publishes them. */
+  jwks?: { keys: Record<string, unknown>[] };
+  jwks_uri?: string;
   has_secret: boolean;
   previous_secret_expires_at: string | null;
   created_at: string | null;
@@ -68,6 +71,9 @@ export interface ClientFormState {
   scope: string;
   backchannel_logout_uri: string;
   ip_allowlist: string;
+  /** private_key_jwt: a JWK Set as JSON text, or the URL where the client publishes it. */
+  jwks: string;
+  jwks_uri: string;
   /** Refresh rotation and lifetimes, and the other protocol settings (clients-protocol.tsx). */
   protocol: ProtocolFormState;
 }
@@ -76,7 +82,7 @@ export function emptyForm(): ClientFormState {
   return {
     client_id: '', client_name: '', tenant: '', auth: 'client_secret_basic', redirect_uris: '', post_logout_redirect_uris: '',
     grant_types: ['authorization_code'], first_party: false, mfa: '', access_token_ttl: '', id_token_ttl: '', refresh_token_ttl: '',
-    admin_scopes: [], scope: '', backchannel_logout_uri: '', ip_allowlist: '',
+    admin_scopes: [], scope: '', backchannel_logout_uri: '', ip_allowlist: '', jwks: '', jwks_uri: '',
     protocol: emptyProtocol(),
   };
 }
@@ -90,6 +96,7 @@ export function formOf(c: ClientView): ClientFormState {
     access_token_ttl: num(c.access_token_ttl), id_token_ttl: num(c.id_token_ttl), refresh_token_ttl: num(c.refresh_token_ttl),
     admin_scopes: [...(c.admin_scopes ?? [])], scope: c.scope ?? '', backchannel_logout_uri: c.backchannel_logout_uri ?? '',
     ip_allowlist: (c.ip_allowlist ?? []).join('\n'),
+    jwks: c.jwks ? JSON.stringify(c.jwks, null, 2) : '', jwks_uri: c.jwks_uri ?? '',
     protocol: protocolFormOf(c),
   };
 }
@@ -104,6 +111,15 @@ function seconds(text: string): number | string | undefined {
   const t = text.trim();
   if (!t) return undefined;
   return /^\d+$/.test(t) ? Number(t) : t;
+}
+
+/** Pasted JSON as the API wants it, or the text itself so the API names the problem (`jwks: invalid`). */
+function jsonOrText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 /** POST /clients body: only what is set (the API fills defaults). */
@@ -127,6 +143,10 @@ export function createBody(s: ClientFormState): Record<string, unknown> {
   if (s.scope.trim()) body.scope = s.scope.trim();
   if (s.backchannel_logout_uri.trim()) body.backchannel_logout_uri = s.backchannel_logout_uri.trim();
   if (lines(s.ip_allowlist).length) body.ip_allowlist = lines(s.ip_allowlist);
+  if (s.auth === 'private_key_jwt') {
+    if (s.jwks.trim()) body.jwks = jsonOrText(s.jwks);
+    if (s.jwks_uri.trim()) body.jwks_uri = s.jwks_uri.trim();
+  }
   Object.assign(body, protocolBody(s.protocol));
   return body;
 }
@@ -171,7 +191,8 @@ export function formError(err: unknown, item = 'Line'): ApiError | null {
 
 /** Field names the form shows; any other field error is listed by the ErrorBox only. */
 export const FORM_FIELDS = new Set(['client_id', 'client_name', 'tenant', 'token_endpoint_auth_method', 'redirect_uris', 'post_logout_redirect_uris',
-  'grant_types', 'first_party', 'mfa', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'admin_scopes', 'scope', 'backchannel_logout_uri', 'ip_allowlist']);
+  'grant_types', 'first_party', 'mfa', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'admin_scopes', 'scope', 'backchannel_logout_uri', 'ip_allowlist',
+  'jwks', 'jwks_uri']);
 for (const f of PROTOCOL_FORM_FIELDS) FORM_FIELDS.add(f);
 
 export interface TenantOption {
@@ -258,12 +279,24 @@ export function ClientForm(props: FormProps): JSX.Element {
         </fieldset>
 
         {confidential ? (
-          <Field label="Secret sent as" name="token_endpoint_auth_method" error={null}>
+          <Field label="Authenticates with" name="token_endpoint_auth_method" error={null}
+            hint={s.auth === 'private_key_jwt' ? 'The client signs a short assertion with its private key; Tessera holds only the public keys. No secret is generated.' : undefined}>
             <select name="token_endpoint_auth_method" value={s.auth} onChange={(e) => set('auth', e.currentTarget.value as AuthMethod)}>
-              <option value="client_secret_basic">HTTP Basic (client_secret_basic)</option>
-              <option value="client_secret_post">Form field (client_secret_post)</option>
+              <option value="client_secret_basic">Secret, HTTP Basic (client_secret_basic)</option>
+              <option value="client_secret_post">Secret, form field (client_secret_post)</option>
+              <option value="private_key_jwt">Its own keys (private_key_jwt)</option>
             </select>
           </Field>
+        ) : null}
+        {s.auth === 'private_key_jwt' ? (
+          <div class="grid2">
+            <Field label="Public keys (JWK Set)" name="jwks" error={err} hint='Paste {"keys": [...]}: public keys only. Or give a URL instead.'>
+              <textarea name="jwks" rows={4} value={s.jwks} spellcheck={false} onInput={(e) => set('jwks', e.currentTarget.value)} />
+            </Field>
+            <Field label="Key set URL (jwks_uri)" name="jwks_uri" error={err} hint="https:// URL where the client publishes its public keys; fetched and cached.">
+              <input name="jwks_uri" value={s.jwks_uri} spellcheck={false} onInput={(e) => set('jwks_uri', e.currentTarget.value)} />
+            </Field>
+          </div>
         ) : null}
 
         <Field label="Redirect URIs" name="redirect_uris" error={err} hint="One per line. Needed for the authorization_code grant.">

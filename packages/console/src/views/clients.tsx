@@ -259,7 +259,8 @@ function ClientDetailPage({ id }: { id: string }): JSX.Element {
         <dt>Tenant</dt><dd>{client.tenant}</dd>
         <dt>Type</dt><dd><span class="badge">{clientType(client)}</span></dd>
         <dt>Consent</dt><dd>{client.first_party ? <span class="badge ok">first party (no consent page)</span> : 'asks for consent'}</dd>
-        <dt>Secret</dt><dd>{client.has_secret ? 'set (never shown again)' : 'none (public client)'}</dd>
+        <dt>Secret</dt><dd>{client.has_secret ? 'set (never shown again)' : client.token_endpoint_auth_method === 'private_key_jwt'
+          ? `none: signs assertions with its keys (${client.jwks_uri ?? `${client.jwks?.keys.length ?? 0} key(s) declared`})` : 'none (public client)'}</dd>
         {client.previous_secret_expires_at ? <><dt>Previous secret works until</dt><dd><Time value={client.previous_secret_expires_at} /></dd></> : null}
         <dt>Created</dt><dd><Time value={client.created_at} /></dd>
         <dt>Updated</dt><dd><Time value={client.updated_at} /></dd>

@@ -8,6 +8,7 @@ import { createApiRepository, createClientRepository } from '../oidc/repository.
 import type { ClientRecord } from '../oidc/repository.js';
 import { hashClientSecret, verifyClientSecret } from '../oidc/clients.js';
 import { protocolClientMetadata } from '../oidc/protocol-metadata.js';
+import { clientKeyMetadata } from '../oidc/client-keys.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import { ConflictError } from '../storage/errors.js';
@@ -128,6 +129,7 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     require_pkce: c.require_pkce,
     id_token_claims: c.id_token_claims,
     ...protocolClientMetadata(c),
+    ...clientKeyMetadata(c),
   })) as Record<string, unknown>;
 }
 

@@ -8,6 +8,7 @@ import { attributeClaimsSchema } from '../oidc/attribute-claims.js';
 import { SOURCE_NAME } from '../userdata/model.js';
 import { protocolClientFields, protocolClientIssues } from '../oidc/protocol-metadata.js';
 import { providerFileSchema } from '../federation/provider-config.js';
+import { clientKeyFields, clientKeyIssues, clientKind } from '../oidc/client-keys.js';
 
 /**
  * One schema for Tessera's configuration: the environment (process settings)
@@ -86,8 +87,8 @@ export const clientSchema = z.strictObject({
   post_logout_redirect_uris: z.array(absoluteUrl).default([]),
   grant_types: z.array(grantType).min(1, 'must name at least one grant type').default(['authorization_code']),
   response_types: z.array(z.literal('code', 'only "code" is supported (implicit and hybrid flows are off)')).default(['code']),
-  token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post'],
-    'must be none, client_secret_basic or client_secret_post').default('client_secret_basic'),
+  token_endpoint_auth_method: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    'must be none, client_secret_basic, client_secret_post or private_key_jwt').default('client_secret_basic'),
   /** OpenID and API scopes the client may obtain (client grants, oidc/client-grants.ts; docs/b2b.md). */
   scope: z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be scope tokens separated by single spaces (RFC 6749 §3.3)').optional(),
   backchannel_logout_uri: absoluteUrl.optional(),
@@ -123,14 +124,20 @@ export const clientSchema = z.strictObject({
   id_token_claims: z.boolean().optional(),
   // Refresh rotation and lifetimes, and the other protocol settings of issue 21 (oidc/protocol-metadata.ts).
   ...protocolClientFields,
+  // private_key_jwt: the client's public keys (oidc/client-keys.ts; docs/b2b.md#key-based-client-authentication).
+  ...clientKeyFields,
 }).superRefine((c, ctx) => {
-  for (const issue of protocolClientIssues(c)) ctx.addIssue({ code: 'custom', path: [issue.path], message: issue.message });
-  const confidential = c.token_endpoint_auth_method !== 'none';
-  if (confidential && !c.client_secret) {
+  for (const issue of [...protocolClientIssues(c), ...clientKeyIssues(c)]) ctx.addIssue({ code: 'custom', path: [issue.path], message: issue.message });
+  const kind = clientKind(c.token_endpoint_auth_method);
+  const confidential = kind !== 'public';
+  if (kind === 'secret' && !c.client_secret) {
     ctx.addIssue({ code: 'custom', path: ['client_secret'], message: `is required when token_endpoint_auth_method is ${c.token_endpoint_auth_method}` });
   }
-  if (!confidential && c.client_secret) {
+  if (kind === 'public' && c.client_secret) {
     ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a public client (token_endpoint_auth_method: none)' });
+  }
+  if (kind === 'key' && c.client_secret) {
+    ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a private_key_jwt client (it authenticates with its keys)' });
   }
   if (!confidential && c.grant_types.includes('client_credentials')) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'client_credentials needs a confidential client' });

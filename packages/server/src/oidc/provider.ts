@@ -351,6 +351,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Scope claims in the ID token for clients with id_token_claims (rp-compat.ts).
   releaseScopeClaimsInIdToken(provider);
   refreshPolicy.install(provider);
+  // Also the jti check of private_key_jwt client assertions (client-keys.ts): one atomic insert for both.
   dpopReplayCache(provider, createAdapterFactory(deps.store, deps.clients)('ReplayDetection'));
   releaseStepUpClaims(provider);
   if (deps.passwordGrant) {

@@ -5,6 +5,7 @@ import { clientMetadata } from '../../config/apply.js';
 import { generateClientSecret, hashClientSecret } from '../../oidc/clients.js';
 import type { ClientRecord, ClientRepository } from '../../oidc/repository.js';
 import { BUILT_IN_CLIENT_IDS } from '../../oidc/built-in-clients.js';
+import { clientKind } from '../../oidc/client-keys.js';
 import { ConflictError, NotFoundError } from '../../storage/errors.js';
 import { isStorableText } from '../../storage/text.js';
 import type { AdminPrincipal } from '../access.js';
@@ -34,6 +35,8 @@ export const SENSITIVE_CLIENT_FIELDS = [
   'first_party', 'tenant', 'admin_scopes', 'mfa', 'ip_allowlist',
   // Which user data leaves in tokens, and which attributes the client may write.
   'attribute_claims', 'attribute_source',
+  // Which keys may authenticate the client (private_key_jwt).
+  'jwks', 'jwks_uri', 'token_endpoint_auth_signing_alg',
 ] as const;
 
 /** Only used to validate a confidential client's metadata; the stored digest never changes through an edit. */
@@ -65,8 +68,8 @@ export class ClientAdminService {
   async create(principal: AdminPrincipal, input: Record<string, unknown>, ctx: EventContext, stepUp: StepUp): Promise<{ client: ClientRecord; secret?: string }> {
     const tenant = (input.tenant as string | undefined) ?? principal.tenantId;
     if (!administers(principal, tenant)) throw new AdminInvalid({ tenant: 'unknown_tenant' });
-    const confidential = (input.token_endpoint_auth_method ?? 'client_secret_basic') !== 'none';
-    const secret = confidential ? generateClientSecret() : undefined;
+    // A secret only for client_secret_basic/_post; a private_key_jwt client authenticates with its keys.
+    const secret = clientKind(input.token_endpoint_auth_method ?? 'client_secret_basic') === 'secret' ? generateClientSecret() : undefined;
     const config = await this.validated({ ...input, tenant, ...(secret ? { client_secret: secret } : {}) }, input);
     if (config.first_party || config.admin_scopes?.length) stepUp();
     const client = await this.deps.clients.create({
@@ -84,7 +87,9 @@ export class ClientAdminService {
   /**
    * Applies a patch (absent stays, null clears) and re-validates the whole
    * client. Switching between public and confidential is refused: that needs
-   * a new client (a secret cannot appear or vanish through an edit).
+   * a new client (a secret cannot appear through an edit). The one change of
+   * kind allowed is from a secret to keys (`private_key_jwt`): the stored
+   * secret digest (and any previous one) is dropped in the same write.
    * @throws AdminInvalid, AdminConflict (built-in client), StaleWriteError; the step-up answer for sensitive fields.
    */
   async update(principal: AdminPrincipal, current: ClientRecord, patch: Record<string, unknown>, ctx: EventContext, stepUp: StepUp): Promise<ClientRecord> {
@@ -97,17 +102,24 @@ export class ClientAdminService {
       if (v === null) delete merged[k];
       else if (v !== undefined) merged[k] = v;
     }
-    if ((merged.token_endpoint_auth_method ?? 'client_secret_basic') === 'none' !== (current.secretHash === null)) {
-      throw new AdminInvalid({ token_endpoint_auth_method: 'cannot_change_client_type' }, 'A client cannot switch between public and confidential; create a new one.');
+    const kindBefore = current.secretHash ? 'secret' : clientKind(current.metadata.token_endpoint_auth_method);
+    const kindAfter = clientKind(merged.token_endpoint_auth_method ?? 'client_secret_basic');
+    if (kindBefore !== kindAfter && !(kindBefore === 'secret' && kindAfter === 'key')) {
+      throw new AdminInvalid({ token_endpoint_auth_method: 'cannot_change_client_type' },
+        kindAfter === 'secret' && kindBefore === 'key'
+          ? 'A private_key_jwt client cannot switch back to a secret; create a new client.'
+          : 'A client cannot switch between public and confidential; create a new one.');
     }
     if (typeof merged.tenant === 'string' && !administers(principal, merged.tenant)) throw new AdminInvalid({ tenant: 'unknown_tenant' });
-    const config = await this.validated({ ...merged, ...(current.secretHash ? { client_secret: PLACEHOLDER_SECRET } : {}) }, patch);
+    const config = await this.validated({ ...merged, ...(kindAfter === 'secret' ? { client_secret: PLACEHOLDER_SECRET } : {}) }, patch);
     const after = { ...configOf({ ...current, metadata: clientMetadata(config), tenantId: config.tenant, firstParty: config.first_party }) };
     const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     if (!changed.length) return current;
     if (changed.some((k) => (SENSITIVE_CLIENT_FIELDS as readonly string[]).includes(k))) stepUp();
     const updated = await this.deps.clients.replaceIfVersion({
       ...current, tenantId: config.tenant, firstParty: config.first_party, metadata: clientMetadata(config),
+      // Moving to keys: the secret stops working in the same write.
+      ...(kindAfter === 'key' ? { secretHash: null, previousSecret: null } : {}),
     }, current.version ?? 1);
     await this.deps.emit('client.updated', principal, { tenantId: updated.tenantId, subjectId: updated.clientId }, ctx, { target: 'client', fields: changed });
     return updated;
@@ -129,7 +141,11 @@ export class ClientAdminService {
    */
   async rotateSecret(principal: AdminPrincipal, current: ClientRecord, overlapSeconds: number, ctx: EventContext): Promise<{ client: ClientRecord; secret: string }> {
     this.refuseBuiltIn(current);
-    if (!current.secretHash) throw new AdminConflict('A public client has no secret to rotate.');
+    if (!current.secretHash) {
+      throw new AdminConflict(clientKind(current.metadata.token_endpoint_auth_method) === 'key'
+        ? 'A private_key_jwt client has no secret to rotate: it rotates its keys (jwks or jwks_uri).'
+        : 'A public client has no secret to rotate.');
+    }
     const secret = generateClientSecret();
     const previousSecret = overlapSeconds > 0 ? { hash: current.secretHash, expiresAt: Date.now() + overlapSeconds * 1000 } : null;
     const client = await this.deps.clients.replaceIfVersion({ ...current, secretHash: hashClientSecret(secret), previousSecret }, current.version ?? 1);
