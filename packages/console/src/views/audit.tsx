@@ -74,28 +74,44 @@ function filtersOf(query: URLSearchParams): Filters {
   return Object.fromEntries(FILTERS.map((k) => [k, query.get(k) ?? ''])) as Filters;
 }
 
-/** user id → a readable name (username, email or full name); null when the user is gone or not visible. Per page load. */
-const userNames = new Map<string, Promise<string | null>>();
+/** The kinds of things an entry names whose readable name the console looks up. */
+type Named = 'user' | 'client';
 
-function userName(id: string): Promise<string | null> {
-  let p = userNames.get(id);
+/**
+ * `kind:id` → a readable name: a user's username (else email, else full
+ * name), a client's `client_name` (else null: its id is its name). Null when
+ * it is gone or not visible to this administrator; the id is shown then.
+ * Cached for the page's life.
+ */
+const nameCache = new Map<string, Promise<string | null>>();
+
+function lookUpName(kind: Named, id: string): Promise<string | null> {
+  const key = `${kind}:${id}`;
+  let p = nameCache.get(key);
   if (!p) {
-    p = api<{ username?: string | null; email?: string | null; given_name?: string | null; family_name?: string | null }>('GET', `/users/${encodeURIComponent(id)}`)
-      .then((r) => r.data.username || r.data.email || [r.data.given_name, r.data.family_name].filter(Boolean).join(' ') || null)
-      .catch(() => null);
-    userNames.set(id, p);
+    p = kind === 'user'
+      ? api<{ username?: string | null; email?: string | null; given_name?: string | null; family_name?: string | null }>('GET', `/users/${encodeURIComponent(id)}`)
+        .then((r) => r.data.username || r.data.email || [r.data.given_name, r.data.family_name].filter(Boolean).join(' ') || null)
+        .catch(() => null)
+      : api<{ client_name?: string | null }>('GET', `/clients/${encodeURIComponent(id)}`)
+        .then((r) => r.data.client_name || null)
+        .catch(() => null);
+    nameCache.set(key, p);
   }
   return p;
 }
 
-/** Names of the people among the actors of a page (one request per distinct id, cached). */
-function useUserNames(ids: string[]): Record<string, string | null> {
+/** Names of the users and clients a page of entries names, as actors or targets (one request per distinct one, cached). */
+function useNames(refs: { kind: Named; id: string }[]): Record<string, string | null> {
   const [names, setNames] = useState<Record<string, string | null>>({});
-  const key = [...new Set(ids)].sort().join(' ');
+  const key = [...new Set(refs.map((r) => `${r.kind}:${r.id}`))].sort().join('\n');
   useEffect(() => {
     let live = true;
-    const wanted = key ? key.split(' ') : [];
-    void Promise.all(wanted.map(async (id) => [id, await userName(id)] as const)).then((pairs) => {
+    const wanted = key ? key.split('\n') : [];
+    void Promise.all(wanted.map(async (ref) => {
+      const [kind, ...rest] = ref.split(':');
+      return [ref, await lookUpName(kind as Named, rest.join(':'))] as const;
+    })).then((pairs) => {
       if (live) setNames(Object.fromEntries(pairs));
     });
     return () => {
@@ -103,6 +119,20 @@ function useUserNames(ids: string[]): Record<string, string | null> {
     };
   }, [key]);
   return names;
+}
+
+/** What kind of thing an entry's actor is (a client when `actor_type` says so, else a user). */
+function actorKind(e: AuditEntry): Named | undefined {
+  if (!e.actor) return undefined;
+  return e.details.actor_type === 'client' ? 'client' : 'user';
+}
+
+/** What kind of thing an entry's subject is: `details.target` for admin writes, a user for user and sign-in events. */
+function targetKind(e: AuditEntry): string | undefined {
+  if (!e.subject) return undefined;
+  if (typeof e.details.target === 'string') return e.details.target;
+  if (e.action.startsWith('client.')) return 'client';
+  return /^(user|login|password|mfa|membership|session|grant)\./.test(e.action) ? 'user' : undefined;
 }
 
 /** A link to the console page of what an entry names, when there is one; `label` replaces the id as its text (the id stays in the title). */
@@ -174,7 +204,15 @@ export function AuditView(_props: Props): JSX.Element {
 
   const go = (f: Filters, nextCursor?: string, replace = true) => navigate(`/audit${qs({ ...f, cursor: nextCursor })}`, { replace });
   const entries = load.data?.data.items;
-  const names = useUserNames((entries ?? []).filter((e) => e.actor && e.details.actor_type !== 'client').map((e) => e.actor!));
+  const names = useNames((entries ?? []).flatMap((e) => {
+    const refs: { kind: Named; id: string }[] = [];
+    const actor = actorKind(e);
+    if (actor) refs.push({ kind: actor, id: e.actor! });
+    const target = targetKind(e);
+    if (target === 'user' || target === 'client') refs.push({ kind: target, id: e.subject! });
+    return refs;
+  }));
+  const nameOf = (kind: string | undefined, id: string | null) => (id && (kind === 'user' || kind === 'client') ? names[`${kind}:${id}`] : null);
   const filtered = FILTERS.some((k) => filters[k]);
 
   return (
@@ -197,11 +235,10 @@ export function AuditView(_props: Props): JSX.Element {
                     <td><Time value={e.at} /></td>
                     <td><span class={actionClass(e.action)}>{e.action}</span></td>
                     <td>
-                      <Target id={e.actor} kind={e.details.actor_type === 'client' ? 'client' : e.actor ? 'user' : undefined}
-                        label={e.actor && e.details.actor_type !== 'client' ? names[e.actor] : null} />
+                      <Target id={e.actor} kind={actorKind(e)} label={nameOf(actorKind(e), e.actor)} />
                       {typeof e.details.actor_type === 'string' ? <span class="muted"> ({e.details.actor_type})</span> : null}
                     </td>
-                    <td><Target id={e.subject} kind={e.details.target ?? (e.action.startsWith('user.') || e.action.startsWith('login.') ? 'user' : undefined)} /></td>
+                    <td><Target id={e.subject} kind={targetKind(e)} label={nameOf(targetKind(e), e.subject)} /></td>
                     <td>{e.tenant ?? <span class="muted">—</span>}</td>
                     <td>{e.ip ?? <span class="muted">—</span>}</td>
                     <td>

@@ -5,6 +5,7 @@ import { currentWho, isPlatformAdmin } from '../auth';
 import { Link, navigate, useRoute } from '../router';
 import { ErrorBox, Field, Loading, Page, Pager, StatusBadge, Time, fieldMessage, useLoad } from '../ui';
 import { useTenantRoles, useTenants } from './tenants';
+import type { TenantPolicy } from './tenants';
 
 /** A user as GET /users/{id} shows it (admin/users/schemas.ts userView). */
 export interface UserView {
@@ -216,11 +217,12 @@ export function UserCreate(_props: { params: Record<string, string> }): JSX.Elem
             </select>
           </Field>
         ) : null}
+        <p class="hint" id="identifier-rule">{IDENTIFIER_RULE}</p>
         <div class="grid2">
-          <ProfileFields form={form} set={set} error={fe} usernameHint="Username, email or both." />
+          <ProfileFields form={form} set={set} error={fe} />
         </div>
         <Field label="Password" name="password" error={fe}
-          hint="Optional. Checked against the tenant's password policy. Without one, the user cannot sign in with a password until they reset it.">
+          hint={`Optional. ${passwordRules(tenants.find((t) => t.id === form.tenant)?.policy.password)} Without one, the user cannot sign in with a password until they reset it.`}>
           <input name="password" type="password" value={form.password} onInput={set('password')} autoComplete="new-password" />
         </Field>
         <div class="field">
@@ -255,6 +257,25 @@ export function UserCreate(_props: { params: Record<string, string> }): JSX.Elem
       </form>
     </Page>
   );
+}
+
+/** What the create form says under both username and email (the API refuses a user with neither: `required`). */
+export const IDENTIFIER_RULE = 'A username or an email address is required (or both).';
+
+/**
+ * The tenant's password rules as a sentence (identity/policy.ts: a length
+ * range, optionally no common passwords, never the user's own username or
+ * email; no composition rules, NIST SP 800-63B). Before the policy has
+ * loaded: the rules that always hold.
+ */
+export function passwordRules(policy: TenantPolicy['password'] | undefined): string {
+  const parts = [
+    policy ? `${policy.min_length}–${policy.max_length} characters` : null,
+    policy?.forbid_common ? 'not a commonly used password' : null,
+    'not the username or email address',
+  ].filter(Boolean);
+  const text = parts.join(', ');
+  return `Rules of this tenant: ${text}. Any characters; no rule about upper case, digits or symbols.`;
 }
 
 /** The first error about `roles` or one of its entries (`roles.1: unknown_role`), as text. */
