@@ -186,7 +186,9 @@ describe('console: clients, secret rotation with step-up, audit log (1280×800)'
       await expect.poll(() => new URL(page.url()).searchParams.get('action')).toBe(action);
       const rows = page.locator('table.table tbody tr', { has: page.locator('.badge', { hasText: action }) });
       await expect.poll(() => rows.count()).toBe(1);
-      expect(await rows.first().locator('td:nth-child(4)').textContent()).toBe('billing');
+      // The target: the client by its name, the client_id on hover (issue 19: names instead of ids).
+      await expect.poll(() => rows.first().locator('td:nth-child(4) a').textContent()).toBe('Billing service');
+      expect(await rows.first().locator('td:nth-child(4) [title]').getAttribute('title')).toBe('billing');
       // The actor: the administrator, by username, linked to their user page (the id in the title).
       const actor = rows.first().locator('td:nth-child(3)');
       await expect.poll(() => actor.locator('a').textContent()).toBe('admin');
