@@ -55,6 +55,11 @@ export const answers = {
     // RFC 6750 §3.1: no error code in the challenge when the request carries no token at all.
     status: 401, error: 'unauthorized', description: 'An access token is required.', challenge: {},
   }),
+  /** RFC 9449 §7.1: a DPoP challenge (with the accepted algorithms) instead of a Bearer one. */
+  dpop: (error: 'invalid_token' | 'invalid_dpop_proof', description: string, algs: readonly string[]): Answer => ({
+    status: 401, error, description,
+    headers: { 'www-authenticate': `DPoP realm=${quote(REALM)}, error=${quote(error)}, error_description=${quote(description)}, algs=${quote(algs.join(' '))}` },
+  }),
   invalidToken: (description: string): Answer => ({
     status: 401, error: 'invalid_token', description, challenge: { error: 'invalid_token' },
   }),

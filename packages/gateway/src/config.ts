@@ -195,6 +195,10 @@ export const envSchema = z.object({
   GATEWAY_UPSTREAM_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Behind a trusted load balancer: append to X-Forwarded-For instead of replacing it. */
   GATEWAY_TRUST_PROXY: bool.default(false),
+  /** The origin clients address the gateway by (DPoP proofs name it in `htu`); unset: the Host header. */
+  GATEWAY_PUBLIC_URL: httpUrl('URL').optional(),
+  /** Redis for state every instance shares: the DPoP proof replay cache. Unset: per instance, in memory. */
+  GATEWAY_REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -210,6 +214,9 @@ export interface GatewaySettings extends Omit<FileConfig, 'issuer' | 'audience'>
   introspectionClient: { id: string; secret: string } | undefined;
   upstreamSecret: string | undefined;
   trustProxy: boolean;
+  /** Origin of GATEWAY_PUBLIC_URL, if set. */
+  publicOrigin: string | undefined;
+  redisUrl: string | undefined;
   logLevel: string;
 }
 
@@ -246,6 +253,8 @@ export function loadGatewaySettings(env: NodeJS.ProcessEnv = process.env, file?:
     introspectionClient: e.GATEWAY_CLIENT_ID && e.GATEWAY_CLIENT_SECRET ? { id: e.GATEWAY_CLIENT_ID, secret: e.GATEWAY_CLIENT_SECRET } : undefined,
     upstreamSecret: e.GATEWAY_UPSTREAM_SECRET,
     trustProxy: e.GATEWAY_TRUST_PROXY,
+    publicOrigin: e.GATEWAY_PUBLIC_URL ? new URL(e.GATEWAY_PUBLIC_URL).origin : undefined,
+    redisUrl: e.GATEWAY_REDIS_URL,
     logLevel: e.LOG_LEVEL,
   };
   return deepFreeze(settings);

@@ -82,7 +82,8 @@ export function upstreamHeaders(req: IncomingMessage, requestId: string, token: 
     if (DROP_REQUEST.has(name)) continue;
     // x-tessera-* (10 characters: "x-tessera-"): compared without slicing.
     if (name.length >= 10 && name.charCodeAt(0) === 120 /* x */ && name.startsWith('x-tessera-')) continue;
-    if (name === 'authorization' && !up.forwardToken) continue;
+    // The DPoP proof travels with the token it proves: both or neither (forward_token).
+    if ((name === 'authorization' || name === 'dpop') && !up.forwardToken) continue;
     if (connectionTokens !== undefined && connectionTokens.has(name)) continue;
     const value = incoming[name];
     if (value !== undefined) out.push(name, value);

@@ -13,6 +13,8 @@ import type { CompiledRoute, RouteTable } from './routes.js';
 import { FAILURE_DESCRIPTIONS } from './token.js';
 import type { AuthResult, TokenContext } from './token.js';
 import type { JwtVerifier } from './verify.js';
+import { DPOP_ALGS, requestUrl, verifyDpopProof } from './dpop.js';
+import type { ReplayCache } from './dpop.js';
 
 export interface HandlerDeps {
   settings: Readonly<GatewaySettings>;
@@ -20,6 +22,8 @@ export interface HandlerDeps {
   authenticator: Authenticator;
   pools: UpstreamPools;
   limiter: RateLimiter;
+  /** DPoP proof jtis (dpop.ts), shared by the instances when GATEWAY_REDIS_URL is set. */
+  replay: ReplayCache;
   metrics: GatewayMetrics;
   log: Logger;
 }
@@ -47,6 +51,13 @@ export function bearerToken(header: string | undefined): string | undefined {
   return header.slice(start, end);
 }
 
+/** `DPoP <token>` (RFC 9449 §7.1, scheme case-insensitive). undefined: another scheme; '': malformed. */
+export function dpopToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.length < 4 || (header.charCodeAt(0) | 0x20) !== 100 || !/^dpop(\s|$)/i.test(header)) return undefined;
+  const token = header.slice(4).trim();
+  return /^[A-Za-z0-9\-._~+/]+=*$/.test(token) ? token : '';
+}
+
 /**
  * The request pipeline, one named step after the other:
  * path check → route match → CORS preflight → bearer token → authenticate
@@ -58,7 +69,7 @@ export function bearerToken(header: string | undefined): string | undefined {
  * already to tell the gateway's own paths from proxied ones).
  */
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse, requestId: string, path: string) => Promise<void> | void {
-  const { settings, routes, authenticator, pools, limiter, metrics, log } = deps;
+  const { settings, routes, authenticator, pools, limiter, replay, metrics, log } = deps;
   const acrLevels = settings.acr_levels;
   // Per-request lines exist only at debug; the level is fixed at boot, so ask once, not per request.
   const debug = log.isLevelEnabled('debug');
@@ -91,6 +102,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     declare readonly route: CompiledRoute;
     declare readonly responseHeaders: Record<string, string> | undefined;
     declare token: TokenContext | undefined;
+    /** The request came with a DPoP proof that holds for its token (RFC 9449). */
+    declare dpop: boolean;
     declare status: number;
     /** performance.now() when forwarding started. */
     declare started: number;
@@ -102,6 +115,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       this.route = route;
       this.responseHeaders = cors;
       this.token = undefined;
+      this.dpop = false;
       this.status = 0;
       this.started = 0;
     }
@@ -162,6 +176,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const x = new Exchange(req, res, requestId, route, route.config.cors ? corsHeaders(route, req) : undefined);
 
     if (route.config.public) return forward(x);
+    const bound = dpopToken(req.headers.authorization);
+    if (bound !== undefined) return bound === '' ? admit(x, MALFORMED) : proofOfPossession(x, bound);
     const bearer = bearerToken(req.headers.authorization);
     if (bearer === undefined) {
       metrics.tokenFailure('missing');
@@ -173,6 +189,29 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     return authenticator.authenticate(bearer, route.audience!, route.config.introspect).then((result) => admit(x, result));
   };
 
+  /**
+   * `Authorization: DPoP`: the token as usual, then its binding (cnf.jkt)
+   * and the request's proof (dpop.ts); the proof's jti is recorded last.
+   */
+  async function proofOfPossession(x: Exchange, token: string): Promise<void> {
+    const result = verifiers[x.route.index]?.lookup(token) ?? await authenticator.authenticate(token, x.route.audience!, x.route.config.introspect);
+    if (!result.ok) return admit(x, result);
+    if (result.token.jkt === undefined) return admit(x, { ok: false, reason: 'dpop_unbound' });
+    const proof = x.req.headers.dpop;
+    // Two DPoP headers arrive joined by a comma, which a JWS never contains: refused like a missing one (RFC 9449 §4.3).
+    if (typeof proof !== 'string' || proof.includes(',')) return admit(x, { ok: false, reason: 'dpop_proof' });
+    const url = requestUrl(x.req, settings.publicOrigin, settings.trustProxy);
+    let failure;
+    try {
+      failure = await verifyDpopProof(proof, { method: x.req.method ?? 'GET', url, token, jkt: result.token.jkt }, replay, settings.clock_tolerance);
+    } catch (err) {
+      return admit(x, { ok: false, reason: 'unavailable', detail: `DPoP replay cache: ${String(err)}` });
+    }
+    if (failure) return admit(x, { ok: false, reason: failure });
+    x.dpop = true;
+    return admit(x, result);
+  }
+
   /** After authentication: refusal, per-client rate limit, route policy, then forwarding. */
   function admit(x: Exchange, result: AuthResult): void {
     const { route, res, requestId } = x;
@@ -183,9 +222,14 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
         return refuse(res, tallies[route.index]!, answers.unavailable(), x.answerHeaders());
       }
       if (debug) log.debug({ requestId, route: route.label, reason: result.reason }, 'token refused');
-      return refuse(res, tallies[route.index]!, answers.invalidToken(FAILURE_DESCRIPTIONS[result.reason]), x.answerHeaders());
+      return refuse(res, tallies[route.index]!, refusal(result.reason), x.answerHeaders());
     }
     const token = result.token;
+    // RFC 9449 §7.1: a DPoP-bound token presented as a bearer token is refused (whoever stole it has no key).
+    if (token.jkt !== undefined && !x.dpop) {
+      metrics.tokenFailure('dpop_required');
+      return refuse(res, tallies[route.index]!, refusal('dpop_required'), x.answerHeaders());
+    }
 
     const limit = route.config.rate_limit;
     if (limit) {
@@ -204,6 +248,13 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     }
     x.token = token;
     forward(x);
+  }
+
+  function refusal(reason: Exclude<AuthResult, { ok: true }>['reason']): Answer {
+    const description = FAILURE_DESCRIPTIONS[reason as keyof typeof FAILURE_DESCRIPTIONS];
+    if (reason === 'dpop_proof' || reason === 'dpop_replay') return answers.dpop('invalid_dpop_proof', description, DPOP_ALGS);
+    if (reason === 'dpop_required' || reason === 'dpop_unbound') return answers.dpop('invalid_token', description, DPOP_ALGS);
+    return answers.invalidToken(description);
   }
 
   /**

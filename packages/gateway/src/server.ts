@@ -13,6 +13,7 @@ import { sendAnswer } from './answers.js';
 import { Authenticator } from './authenticate.js';
 import { UpstreamPools } from './forward.js';
 import { createHandler } from './handler.js';
+import { MemoryReplayCache, RedisReplayCache } from './dpop.js';
 import { Introspector } from './introspection.js';
 import { discover, issuerAgent, IssuerUnavailableError, KeySet } from './issuer.js';
 import { GatewayMetrics } from './metrics.js';
@@ -140,7 +141,9 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
   const limiter = new RateLimiter();
   limiter.startSweeping((key) => routes.routes[Number(key.slice(0, key.indexOf(' ')))]?.config.rate_limit?.per_client_per_minute ?? 1);
 
-  const handle = createHandler({ settings, routes, authenticator, pools, limiter, metrics, log });
+  // DPoP proof jtis: shared through Redis by every instance when configured (dpop.ts).
+  const replay = settings.redisUrl ? new RedisReplayCache(settings.redisUrl) : new MemoryReplayCache();
+  const handle = createHandler({ settings, routes, authenticator, pools, limiter, replay, metrics, log });
   /**
    * The hot path bypasses Fastify: every proxied request goes from Node's
    * HTTP server straight to the gateway's pipeline (handler.ts), which needs
@@ -260,6 +263,7 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
         clearInterval(sweep);
       }
       await pools.close();
+      await replay.close();
       await issuerDispatcher.close().catch(() => undefined);
     },
   };

@@ -6,7 +6,8 @@
 /** Why a token was refused: a bounded set (it is a metrics label). */
 export type FailureReason =
   | 'missing' | 'too_large' | 'malformed' | 'algorithm' | 'unknown_key' | 'signature' | 'expired'
-  | 'not_yet_valid' | 'issuer' | 'audience' | 'type' | 'claims' | 'inactive' | 'not_introspectable';
+  | 'not_yet_valid' | 'issuer' | 'audience' | 'type' | 'claims' | 'inactive' | 'not_introspectable'
+  | 'dpop_required' | 'dpop_unbound' | 'dpop_proof' | 'dpop_replay';
 
 /** `error_description` per reason: fixed ASCII strings, safe inside a quoted header parameter. */
 export const FAILURE_DESCRIPTIONS: Record<FailureReason, string> = {
@@ -24,6 +25,10 @@ export const FAILURE_DESCRIPTIONS: Record<FailureReason, string> = {
   claims: 'The access token lacks required claims.',
   inactive: 'The access token is not active (revoked or expired).',
   not_introspectable: 'This API checks revocation with the issuer, and the issuer cannot introspect this token.',
+  dpop_required: 'The access token is DPoP-bound: send it as Authorization: DPoP with a DPoP proof.',
+  dpop_unbound: 'The access token is not DPoP-bound: send it as a Bearer token.',
+  dpop_proof: 'The DPoP proof is missing or invalid for this request and token.',
+  dpop_replay: 'The DPoP proof was already used.',
 };
 
 /** A validated caller; immutable and shared by every request presenting the same token. */
@@ -39,6 +44,10 @@ export interface TokenContext {
   readonly authTime: number | undefined;
   /** Expiry, epoch seconds. */
   readonly exp: number;
+  /** RFC 9449: the thumbprint of the key the token is bound to (`cnf.jkt`); such a token needs a DPoP proof. */
+  readonly jkt: string | undefined;
+  /** RFC 8693 §4.1: who acts for the subject (`act.sub`, from a token exchange), forwarded as x-tessera-actor. */
+  readonly actor: string | undefined;
   /** The context headers sent upstream as a flat `[name, value, …]` list, computed once per token. */
   readonly headerList: readonly string[];
 }
@@ -71,6 +80,12 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
   if (scope !== undefined && (typeof scope !== 'string' || (scope !== '' && !SCOPE.test(scope)))) return undefined;
   if (acr !== undefined && (typeof acr !== 'string' || !HEADER_TOKEN.test(acr))) return undefined;
   if (authTime !== undefined && (typeof authTime !== 'number' || !Number.isFinite(authTime))) return undefined;
+  const cnf = claims.cnf as { jkt?: unknown } | undefined;
+  if (cnf !== undefined && (typeof cnf !== 'object' || cnf === null)) return undefined;
+  const jkt = cnf?.jkt;
+  if (jkt !== undefined && (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt))) return undefined;
+  const act = claims.act as { sub?: unknown } | undefined;
+  if (act !== undefined && (typeof act !== 'object' || act === null || typeof act.sub !== 'string' || !HEADER_TOKEN.test(act.sub))) return undefined;
   if (roles !== undefined && !(Array.isArray(roles) && roles.length <= 256 && roles.every((r) => typeof r === 'string' && HEADER_TOKEN.test(r)))) {
     return undefined;
   }
@@ -81,6 +96,8 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
   if (roleList.length) headerList.push('x-tessera-roles', roleList.join(' '));
   // Backends answering RFC 9470 step-up with max_age need to know how old the sign-in is (@tessera/backend).
   if (authTime !== undefined) headerList.push('x-tessera-auth-time', String(Math.floor(authTime as number)));
+  // Delegation (token exchange): the subject is who the call is for, the actor who makes it.
+  if (act !== undefined) headerList.push('x-tessera-actor', act.sub as string);
   return Object.freeze({
     sub,
     tenant,
@@ -91,6 +108,8 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
     acr: acr as string | undefined,
     authTime: authTime as number | undefined,
     exp,
+    jkt: jkt as string | undefined,
+    actor: act?.sub as string | undefined,
     headerList: Object.freeze(headerList),
   });
 }
