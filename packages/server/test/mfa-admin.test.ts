@@ -13,6 +13,7 @@ import { signedInBrowser } from './helpers/account.js';
 import { enrollHandler, enrollTotp, totpHandler } from './helpers/mfa.js';
 import type { Authenticator } from './helpers/mfa.js';
 import { CONF_SECRET, REDIRECT, USER, baseConfig } from './fixtures.js';
+import { MACHINE_SECRET, machineToken } from './helpers/admin.js';
 import { createAuditRepository } from '../src/audit/repository.js';
 import { createUserRepository } from '../src/identity/repository.js';
 import { ACR_MFA, ACR_PASSWORD } from '../src/oidc/acr.js';
@@ -30,7 +31,8 @@ beforeAll(async () => {
   t = await startTestApp({
     config: {
       ...baseConfig,
-      clients: [...baseConfig.clients, console_('console'), console_('acme-console', { tenant: 'acme', mfa: 'required' })],
+      clients: [...baseConfig.clients, console_('console'), console_('acme-console', { tenant: 'acme', mfa: 'required' }),
+        { client_id: 'reset-bot', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], admin_scopes: ['identity.admin'] }],
       users: [...baseConfig.users, person('tia'), person('uli'), person('ada', { tenant: 'acme', roles: ['admin'] })],
     },
   });
@@ -121,7 +123,8 @@ describe('admin MFA reset', () => {
     expect(await t.app.platform.mfa.forUser(tia.id)).toEqual([]);
 
     const [entry] = await createAuditRepository(t.app.store.db).query({ subjectId: tia.id, action: 'mfa.reset' });
-    expect(entry).toMatchObject({ actorId: admin.id, subjectId: tia.id, details: { removed: 2 } });
+    // Like every admin write: who acted, of which kind, through which channel (docs/admin.md).
+    expect(entry).toMatchObject({ actorId: admin.id, subjectId: tia.id, details: { removed: 2, actor_type: 'user', via: 'admin_api' } });
 
     const config = await discover(t.issuer, { clientId: 'spa', auth: 'none' });
     const { tokens } = await codeFlow(config, new UserAgent(), t.issuer, creds('tia'), { claims: CLAIMS });
@@ -131,6 +134,14 @@ describe('admin MFA reset', () => {
     expect((await reset('00000000-0000-4000-8000-000000000000', token)).status).toBe(404);
     expect((await reset('..%2F..', token)).status).toBe(404);
   }, SLOW);
+});
+
+test('a machine client\'s reset is audited with actor_type client', async () => {
+  const uli = await user('uli');
+  const res = await reset(uli.id, await machineToken(t.issuer, 'reset-bot', 'identity.admin'));
+  expect(res.status).toBe(200);
+  const [entry] = await createAuditRepository(t.app.store.db).query({ subjectId: uli.id, action: 'mfa.reset' });
+  expect(entry).toMatchObject({ actorId: 'reset-bot', subjectId: uli.id, details: { removed: 0, actor_type: 'client', via: 'admin_api' } });
 });
 
 function creds(username: string) {

@@ -12,8 +12,8 @@ import type { AdminRouter } from './routing.js';
 
 export interface MfaAdminDeps {
   users: Pick<Platform['users'], 'findById'>;
-  /** Removes every factor of the user; returns how many (MfaService.reset). */
-  reset(user: User, context: EventContext): Promise<number>;
+  /** Removes every factor of the user; returns how many (MfaService.reset). `audit` joins the entry's details. */
+  reset(user: User, context: EventContext, audit: Record<string, unknown>): Promise<number>;
 }
 
 const userParams = z.object({ id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/) });
@@ -55,7 +55,8 @@ export function registerMfaAdminRoutes(route: AdminRouter, deps: MfaAdminDeps): 
       const user = await deps.users.findById(ctx.params.id);
       // Another tenant's user is "not found": administrators do not learn what lies outside their tenant.
       if (!user || !administers(ctx.principal, user.tenantId)) throw new AppError('not_found', 404, 'No such user.');
-      const removed = await deps.reset(user, ctx.event);
+      // The entry says who acted and how, as every admin write does (admin/audit.ts, docs/admin.md#audit).
+      const removed = await deps.reset(user, ctx.event, { actor_type: ctx.principal.kind, via: 'admin_api' });
       return { user_id: user.id, removed };
     },
   });
@@ -67,5 +68,5 @@ export function mfaAdminDeps(p: Platform): MfaAdminDeps {
     repo: createMfaRepository(p.db), signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
     issuerName: new URL(p.settings.issuer).host, issuerNameFor: async (tenantId) => (await p.brands.brand(tenantId)).authenticatorIssuer, onEventError: (err) => p.log.error({ err }, 'event listener failed'),
   });
-  return { users: p.users, reset: (user, context) => service.reset(user, context) };
+  return { users: p.users, reset: (user, context, audit) => service.reset(user, context, audit) };
 }

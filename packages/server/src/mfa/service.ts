@@ -235,14 +235,15 @@ export class MfaService {
   /**
    * An administrator's reset: every factor of every kind goes, and sign-ins
    * waiting for a second factor are voided. At the next sign-in policy
-   * decides again (enrollment if MFA is required). `context.actorId` names the admin.
+   * decides again (enrollment if MFA is required). `context.actorId` names the
+   * admin; `audit` (the actor's kind and the channel) joins the entry's details.
    */
-  async reset(user: User, context: EventContext): Promise<number> {
+  async reset(user: User, context: EventContext, audit: Record<string, unknown> = {}): Promise<number> {
     const removed = await this.deps.factors.removeAll(user.id);
     await this.deps.repo.deleteAllTotp(user.id); // pending enrollments too
     await this.deps.signInStates.deleteOf(user.id);
     await this.deps.repo.clearFailures(user.id);
-    await this.emit('mfa.reset', user, context, { removed });
+    await this.emit('mfa.reset', user, context, { ...audit, removed });
     return removed;
   }
 
