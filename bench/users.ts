@@ -49,7 +49,7 @@ function openEngine(kind: 'sqlite' | 'postgres', file?: string): Engine {
   if (kind === 'postgres') {
     const schema = `bench_users_${randomBytes(5).toString('hex')}`;
     // Bulk statements (a million external ids in one INSERT … SELECT) outlast a request's statement timeout.
-    const store = openStore(pgUrl!, { schema, poolSize: 10, timeoutMs: 600_000 });
+    const store = openStore(pgUrl!, { schema, poolSize: 10, timeoutMs: 1_800_000 });
     return {
       name: `PostgreSQL (${new URL(pgUrl!).host})`, url: `${pgUrl}${pgUrl!.includes('?') ? '&' : '?'}schema=${schema}`, store,
       async dispose() {
