@@ -20,6 +20,9 @@ import { SiteCheck } from './http/origin.js';
 import { mountEngine, passUnmatched } from './http/engine.js';
 import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
+import { RateLimiter } from './http/rate-limit.js';
+import { SharedCounters, sqlCounterBackend } from './http/shared-counters.js';
+import { Leases, runExclusively } from './storage/leases.js';
 import { enforceClientIpAllowlists } from './oidc/ip-allowlist.js';
 import type { IpDenial } from './oidc/ip-allowlist.js';
 import { mfaDueForPasswordGrant } from './oidc/password-grant.js';
@@ -71,6 +74,11 @@ export interface AppDeps {
    * server (the SMTP outbox) stay quiet. Servers leave it unset.
    */
   cli?: boolean;
+  /**
+   * A worker of `serve --workers N` (cluster.ts): the primary has applied the
+   * configuration file already, so the worker does not apply it again.
+   */
+  worker?: boolean;
 }
 
 export interface TesseraApp {
@@ -94,6 +102,9 @@ export interface TesseraApp {
 
 const SWEEP_INTERVAL_MS = 5 * 60_000;
 const KEY_CHECK_INTERVAL_MS = 30_000;
+const KEY_RETIREMENT_INTERVAL_MS = 60_000;
+/** Generous: the first start on an empty database generates RSA keys and runs the file. */
+const STARTUP_LEASE_MS = 120_000;
 
 /**
  * The composition root: settings → store → services → engine → HTTP.
@@ -118,6 +129,12 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     },
   });
   const log = http.log as unknown as Logger;
+  // Shutting down (close below): /readyz turns 503 first, responses ask keep-alive clients to reconnect elsewhere.
+  let draining = false;
+  http.addHook('onRequest', async (_request, reply) => {
+    // On the raw response: the engine's routes write it themselves.
+    if (draining) reply.raw.setHeader('connection', 'close');
+  });
 
   const store = deps.store ?? openStore(settings.databaseUrl, { timeoutMs: settings.dbTimeoutMs });
   // A dropped connection is logged and replaced, never thrown (storage/database.ts).
@@ -140,9 +157,19 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const events = new EventBus();
     const identity = new IdentityService({ users, tenants, roles, events, onEventError: (err) => log.error({ err }, 'event listener failed') });
     const keys = new KeyService(createSigningKeyRepository(db), kek);
-    if (await keys.ensureKeys()) log.info('generated signing keys (RS256, ES256)');
-    await keys.retireDue();
-    const throttle = new FailureThrottle(settings.authFailuresPerMinute);
+    // Several workers or instances starting together on an empty database: one generates the keys, bootstraps and applies the file.
+    const leases = new Leases(db);
+    const startup = <T>(fn: () => Promise<T>) => leases.withLease('startup', STARTUP_LEASE_MS, fn, STARTUP_LEASE_MS);
+    await startup(async () => {
+      if (await keys.ensureKeys()) log.info('generated signing keys (RS256, ES256)');
+      await keys.retireDue();
+    });
+    // Throttles and rate limits count across workers and instances (docs/scaling.md).
+    const counters = new SharedCounters(sqlCounterBackend(db), {
+      onError: (err) => log.warn({ err: { message: (err as Error).message } }, 'shared counters unavailable: throttles and rate limits count per process'),
+      onRecover: () => log.info('shared counters available again'),
+    });
+    const throttle = new FailureThrottle(settings.authFailuresPerMinute, Date.now, counters);
     const cookieKey = kek.derive('cookie signing');
 
     const userData = new UserDataService({ db, users });
@@ -187,18 +214,23 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     };
     let engine = await buildEngine();
 
-    const bootstrapped = await bootstrap({ tenants, roles, users, clients, identity, apis, instance: createInstanceRepository(db) },
-      settings.issuer, settings.bootstrapAdminPassword, { serving: !deps.cli });
-    const configApplied = await applyDeclarativeConfig(settings.declarative, {
-      db,
-      validateClient: (md) => engine.provider.Client.validate(engineScopeMetadata(md, 'validate') as never),
-    }, settings.configFile);
-    // Identity providers from the file, after the tenants they serve; their secrets are encrypted with the KEK.
     const identityProviders = new ProviderRegistry({ db, kek });
-    const providersApplied = await identityProviders.applyDeclared(settings.declarative.identity_providers);
-    configApplied.created += providersApplied.created;
-    configApplied.updated += providersApplied.updated;
-    configApplied.unchanged += providersApplied.unchanged;
+    const { bootstrapped, configApplied } = await startup(async () => {
+      const bootstrapped = await bootstrap({ tenants, roles, users, clients, identity, apis, instance: createInstanceRepository(db) },
+        settings.issuer, settings.bootstrapAdminPassword, { serving: !deps.cli });
+      // A worker of `serve --workers`: the primary has applied the file.
+      if (deps.worker) return { bootstrapped, configApplied: { created: 0, updated: 0, unchanged: 0 } };
+      const configApplied = await applyDeclarativeConfig(settings.declarative, {
+        db,
+        validateClient: (md) => engine.provider.Client.validate(engineScopeMetadata(md, 'validate') as never),
+      }, settings.configFile);
+      // Identity providers from the file, after the tenants they serve; their secrets are encrypted with the KEK.
+      const providersApplied = await identityProviders.applyDeclared(settings.declarative.identity_providers);
+      configApplied.created += providersApplied.created;
+      configApplied.updated += providersApplied.updated;
+      configApplied.unchanged += providersApplied.unchanged;
+      return { bootstrapped, configApplied };
+    });
     // Client grants changed what a client without API scopes in `scope` obtains: say which clients to update.
     await warnAboutClientGrants(clients, apis, log);
 
@@ -212,7 +244,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const mailer = settings.smtpUrl ? createSmtpMailer(settings.smtpUrl, settings.mailFrom) : createOutboxMailer(outbox, log);
     if (mailer.kind === 'outbox' && !deps.cli) log.warn('SMTP_URL is not set: mail goes to the development outbox (/dev/outbox, loopback only)');
     const platform: Platform = {
-      settings, log, metrics, throttle, db, tenants, roles, users, clients, apis, payloads, identity, events, audit, outbox, mailer,
+      settings, log, metrics, throttle, counters, leases, db,
+      rateLimiter: (name, limit, windowMs = 60_000) => new RateLimiter(limit, windowMs, { shared: { counters, name } }), tenants, roles, users, clients, apis, payloads, identity, events, audit, outbox, mailer,
       tokens: createActionTokenRepository(db),
       sms: settings.sms.provider === 'outbox' ? createOutboxSms(outbox, log) : createHttpSms(settings.sms, log),
       accountSessions: new AccountSessions({ issuer: settings.issuer, cookieKey, payloads, users }),
@@ -246,17 +279,21 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     // Sign-in methods own their routes (a form's POST, an upstream's start and callback).
     for (const method of platform.signIn.list()) method.routes?.(http, flow);
     registerOpsRoutes(http, {
-      store, metrics, issuer: settings.issuer, csp: pageCsp(),
+      store, metrics, issuer: settings.issuer, csp: pageCsp(), draining: () => draining,
       // The home page offers "Create an account" while the default tenant takes open registrations.
       registerUrl: async () => ((await tenants.findById('default'))?.policy.registration === 'open' ? '/register' : undefined),
     });
 
-    const reloadKeys = async () => {
-      await keys.retireDue();
+    // Each process rebuilds its own engine when the key set or the claim catalogue changed (a read).
+    const refreshEngine = async () => {
       if ((await engineInputs()).fingerprint !== engine.fingerprint) {
         engine = await buildEngine();
         log.info('signing keys or attribute claims changed; protocol engine reloaded');
       }
+    };
+    const reloadKeys = async () => {
+      await keys.retireDue();
+      await refreshEngine();
     };
     // A client's attribute claims changed through the admin API: this instance picks them up at once (others within 30 s).
     events.on((event) => {
@@ -269,11 +306,21 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       await reloadKeys();
     };
     const timers = [
-      setInterval(() => payloads.sweep().catch((err) => log.error({ err }, 'sweep failed')), SWEEP_INTERVAL_MS),
-      setInterval(() => reloadKeys().catch((err) => log.error({ err }, 'key reload failed')), KEY_CHECK_INTERVAL_MS),
+      setInterval(() => refreshEngine().catch((err) => log.error({ err }, 'key reload failed')), KEY_CHECK_INTERVAL_MS),
     ];
     timers.forEach((t) => t.unref());
-    await payloads.sweep();
+    // Jobs that write run on one worker or instance at a time, under a lease (storage/leases.ts).
+    const sweep = async () => {
+      await payloads.sweep();
+      await counters.backend?.sweep(Date.now());
+    };
+    const jobs = deps.cli ? [] : [
+      runExclusively(leases, 'sweeper', SWEEP_INTERVAL_MS, sweep, log),
+      runExclusively(leases, 'key-retirement', KEY_RETIREMENT_INTERVAL_MS, () => reloadKeys(), log),
+    ];
+    if (deps.cli) await sweep();
+    else await jobs[0]!.tick();
+    counters.start();
 
     let closed = false;
     return {
@@ -286,8 +333,14 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       async close() {
         if (closed) return;
         closed = true;
+        // Rolling restarts lose nothing: /readyz says 503 for TESSERA_SHUTDOWN_DELAY_SECONDS while requests are still
+        // served (the balancer's health check takes the instance out), then the listener closes and in-flight requests finish.
+        draining = true;
+        if (settings.shutdownDelaySeconds > 0) await new Promise((r) => setTimeout(r, settings.shutdownDelaySeconds * 1000));
         timers.forEach(clearInterval);
+        await Promise.all(jobs.map((j) => j.stop()));
         await http.close();
+        await counters.stop().catch(() => {});
         await mailer.close();
         if (!deps.store) await store.close();
       },

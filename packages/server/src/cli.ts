@@ -23,7 +23,7 @@ const UNLOCK_USAGE = 'tessera users unlock (--username U | --email E) [--tenant 
 
 const USAGE = `usage: tessera <command>
 
-  serve                         run the platform (what \`npm start\` does)
+  serve [--workers N|auto]      run the platform (what \`npm start\` does); --workers: N processes on one port (docs/scaling.md)
   migrate                       apply pending database migrations
   config apply FILE             apply a declarative configuration file (YAML or JSON)
   users create --username U [--email E] [--password P] [--tenant T] [--role R ...]
@@ -68,8 +68,9 @@ export async function runCli(argv: string[]): Promise<number> {
       const { runMockProvidersCli } = await import('../../mock-providers/src/cli.js');
       return await runMockProvidersCli(argv.slice(1));
     }
+    // `serve` takes options (--workers), not subcommands.
+    if (cmd === 'serve') return await serve(argv.slice(1));
     switch (`${cmd ?? ''} ${sub ?? ''}`.trim()) {
-      case 'serve':
       case '':
         return await serve();
       case 'migrate':

@@ -1,4 +1,7 @@
+import cluster from 'node:cluster';
+import { parseArgs } from 'node:util';
 import { loadSettings } from './config/load.js';
+import { parseWorkers, servePrimary, workerCount } from './cluster.js';
 import type { Settings } from './config/load.js';
 import { checkPortFree, checkStoreReachable, reportStartupFailure } from './startup/checks.js';
 import { portProblem } from './startup/errors.js';
@@ -7,20 +10,32 @@ import { createApp } from './app.js';
 import type { TesseraApp } from './app.js';
 
 /**
- * `tessera serve` / `npm start`: configuration → app → listen, and a graceful
- * stop on SIGTERM/SIGINT (in-flight requests finish, new ones are refused).
+ * `tessera serve [--workers N|auto]` / `npm start`: configuration → app →
+ * listen, and a graceful stop on SIGTERM/SIGINT (/readyz turns 503, in-flight
+ * requests finish, new ones are refused). With more than one worker
+ * (TESSERA_WORKERS or --workers) this process is the primary of a node:cluster
+ * (cluster.ts) and the workers serve.
  */
-export async function serve(): Promise<number> {
+export async function serve(argv: string[] = []): Promise<number> {
   let app: TesseraApp;
   let settings: Readonly<Settings> | undefined;
   let address: string;
   try {
-    settings = loadSettings();
+    const { values } = parseArgs({ args: argv, options: { workers: { type: 'string' } }, strict: true });
+    settings = loadSettings(process.env, values.workers === undefined ? {} : { workers: parseWorkers(values.workers) });
+    if (cluster.isWorker) return await serveWorker(settings);
+    const workers = workerCount(settings.workers);
     for (const hint of unknownTesseraVariables(process.env)) process.stderr.write(`tessera: warning: ${hint}\n`);
     // Before anything is written: the port and the database (startup/checks.ts).
     await checkPortFree(settings.host, settings.port);
     await checkStoreReachable(settings.databaseUrl);
     app = await createApp(settings);
+    if (workers > 1) {
+      // The primary has migrated, bootstrapped and applied the file; the workers serve.
+      announce(app, settings);
+      await app.close();
+      return await servePrimary(settings, workers);
+    }
   } catch (err) {
     const code = reportStartupFailure(err, settings?.databaseUrl);
     if (code === undefined) throw err;
@@ -35,11 +50,18 @@ export async function serve(): Promise<number> {
     if (code === undefined) throw err;
     return code;
   }
+  app.log.info({ address, issuer: app.provider().issuer }, 'Tessera is listening');
+  announce(app, settings);
+  await untilSignal(app);
+  return 0;
+}
+
+/** The file's summary, and once, on the terminal only, how to sign in for the first time. */
+function announce(app: TesseraApp, settings: Readonly<Settings>): void {
   if (settings.configFile) {
     const { created, updated, unchanged } = app.configApplied;
     app.log.info({ file: settings.configFile, created, updated, unchanged }, `config applied: ${created} created, ${updated} updated, ${unchanged} unchanged`);
   }
-  app.log.info({ address, issuer: app.provider().issuer }, 'Tessera is listening');
   const issuer = app.provider().issuer;
   const admin = app.bootstrapped.admin;
   if (admin) {
@@ -55,8 +77,11 @@ export async function serve(): Promise<number> {
       '',
     ].join('\n') + '\n');
   }
+}
 
-  await new Promise<void>((resolve) => {
+/** Waits for SIGTERM/SIGINT, then stops gracefully (app.close: readiness first, in-flight requests finish). */
+function untilSignal(app: TesseraApp): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       app.log.info({ signal }, 'shutting down: finishing in-flight requests');
       app.close().then(resolve, (err) => {
@@ -67,5 +92,16 @@ export async function serve(): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** A worker of `serve --workers N`: the app on the shared port; the primary is told once it listens. */
+async function serveWorker(settings: Readonly<Settings>): Promise<number> {
+  const app = await createApp(settings, { worker: true });
+  const address = await app.listen();
+  app.log.info({ address, worker: cluster.worker?.id }, 'worker listening');
+  process.send?.({ tessera: 'listening', address });
+  await untilSignal(app);
+  // The IPC channel to the primary would keep the process alive.
+  cluster.worker?.disconnect();
   return 0;
 }

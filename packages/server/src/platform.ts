@@ -24,6 +24,9 @@ import type { UserDataService } from './userdata/service.js';
 import type { SignInMethods } from './interaction/methods.js';
 import type { PasswordVerifiers } from './identity/password-method.js';
 import type { ProviderRegistry } from './federation/providers.js';
+import type { SharedCounters } from './http/shared-counters.js';
+import type { RateLimiter } from './http/rate-limit.js';
+import type { Leases } from './storage/leases.js';
 
 /**
  * The services a feature may depend on, built once by the composition root
@@ -34,8 +37,17 @@ export interface Platform {
   settings: Readonly<Settings>;
   log: Logger;
   metrics: Metrics;
-  /** Failed-credential throttle per client IP. */
+  /** Failed-credential throttle per client IP (shared by every worker and instance). */
   throttle: FailureThrottle;
+  /** Throttle and rate-limit hits shared by every worker and instance (Redis or the database; docs/scaling.md). */
+  counters: SharedCounters;
+  /**
+   * A request-volume limiter per key (client IP…) shared by every worker and
+   * instance; `name` keeps limiters' counts apart (one name per use).
+   */
+  rateLimiter(name: string, limit: number, windowMs?: number): RateLimiter;
+  /** Named leases: jobs that run on one instance at a time (storage/leases.ts). */
+  leases: Leases;
   db: Kysely<Database>;
   tenants: TenantRepository;
   roles: RoleRepository;

@@ -44,6 +44,10 @@ export interface Settings {
   dbTimeoutMs: number;
   /** Activation mails per minute across instances (docs/users.md#activation). */
   activationMailsPerMinute: number;
+  /** Worker processes of `tessera serve` (1: no workers, the process serves itself; docs/scaling.md). */
+  workers: number | 'auto';
+  /** Seconds between /readyz turning 503 on SIGTERM and the listener closing. */
+  shutdownDelaySeconds: number;
 }
 
 /**
@@ -80,6 +84,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     sms: smsSettingsFromEnv(env),
     dbTimeoutMs: e.TESSERA_DB_TIMEOUT_MS,
     activationMailsPerMinute: e.TESSERA_ACTIVATION_MAILS_PER_MINUTE,
+    workers: e.TESSERA_WORKERS,
+    shutdownDelaySeconds: e.TESSERA_SHUTDOWN_DELAY_SECONDS,
     ...overrides,
   };
   return Object.freeze(settings);

@@ -239,6 +239,10 @@ export const envSchema = z.object({
   TESSERA_DB_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   /** Activation mails sent per minute, across all instances (docs/users.md#activation): keeps a bulk import within the SMTP provider's limits. */
   TESSERA_ACTIVATION_MAILS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(600),
+  /** Worker processes of `tessera serve` on one port (docs/scaling.md): a number, or `auto` for one per core. */
+  TESSERA_WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], 'must be a number from 1 to 256 or auto').default(1),
+  /** Seconds between /readyz turning 503 and the server closing (a balancer's health checks see it first; docs/scaling.md). */
+  TESSERA_SHUTDOWN_DELAY_SECONDS: z.coerce.number().min(0).max(300).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent').default('info'),
 });
 

@@ -11,6 +11,8 @@ export interface OpsDeps {
   csp: string;
   /** Where the home page's "Create an account" leads, when registration is open. */
   registerUrl?: () => Promise<string | undefined>;
+  /** True once the process is shutting down: /readyz says 503 so a balancer stops sending requests. */
+  draining?: () => boolean;
 }
 
 /** Home page, stylesheet, health, readiness and metrics. */
@@ -25,10 +27,10 @@ export function registerOpsRoutes(app: FastifyInstance, deps: OpsDeps): void {
   // Liveness: the process answers. Never touches the store, so a slow database does not get the process killed.
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  // Readiness: the store answers (within READY_TIMEOUT_MS) and every migration has run.
+  // Readiness: not shutting down, the store answers (within READY_TIMEOUT_MS) and every migration has run.
   // While the database is unreachable this says 503, so a balancer stops sending traffic; it says 200 again once it is back.
   app.get('/readyz', async (_request, reply) => {
-    const reason = await deps.store.readiness();
+    const reason = deps.draining?.() ? 'shutting_down' : await deps.store.readiness();
     reply.header('cache-control', 'no-store');
     return reason ? reply.code(503).send({ status: 'not_ready', reason }) : reply.code(200).send({ status: 'ready' });
   });

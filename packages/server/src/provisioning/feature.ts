@@ -51,7 +51,7 @@ export function provisioningFeature(app: FastifyInstance, p: Platform): void {
     activation: activationService(p),
   });
   const access = new ProvisioningAccess({ issuer: p.settings.issuer, tokens: apiTokenStore(p), clients: p.clients, publicJwks: () => p.keys.publicJwks() });
-  const limiter = new RateLimiter(p.settings.provisioningRequestsPerMinute);
+  const limiter = new RateLimiter(p.settings.provisioningRequestsPerMinute, Date.now, { counters: p.counters, name: 'provisioning' });
   registerOktaRoutes(app, { issuer: p.settings.issuer, access, directory, limiter });
   registerScimRoutes(app, { issuer: p.settings.issuer, access, directory, userData: p.userData, limiter });
 }

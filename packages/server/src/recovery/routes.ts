@@ -38,7 +38,7 @@ export function registerRecovery(app: FastifyInstance, p: Platform): void {
   registerRecoveryRoutes(app, {
     service, identity: p.identity, sessions: p.accountSessions, secure: p.secureCookies,
     // The same allowance as failed sign-ins per IP (TESSERA_AUTH_FAILURES_PER_MINUTE), counted separately.
-    limiter: new RateLimiter(p.settings.authFailuresPerMinute),
+    limiter: p.rateLimiter('recovery', p.settings.authFailuresPerMinute),
     async tenantOfInteraction(uid) {
       const interaction = await p.provider().Interaction.find(uid).catch(() => undefined);
       return interaction ? signInTenant(p.clients, interaction.params) : undefined;

@@ -26,7 +26,7 @@ export interface RegistrationRouteDeps {
 /** The registration feature: hosted pages, the JSON API and the confirmation links. */
 export function registrationFeature(app: FastifyInstance, p: Platform): void {
   const service = registrationService(p);
-  const deps = { service, secure: p.secureCookies, resendLimiter: new RateLimiter(RESENDS_PER_IP_PER_HOUR, 3_600_000) };
+  const deps = { service, secure: p.secureCookies, resendLimiter: p.rateLimiter('registration-resend', RESENDS_PER_IP_PER_HOUR, 3_600_000) };
   registerRegistrationPages(app, deps);
   registerConfirmationPages(app, deps);
   registerRegistrationApi(app, { service });

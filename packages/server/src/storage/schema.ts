@@ -356,6 +356,29 @@ export interface IdentityProvidersTable {
   updated_at: number;
 }
 
+/** A named lease (migration 037, storage/leases.ts). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  acquired_at: number;
+  expires_at: number;
+}
+
+/** Shared throttle and rate-limit hits (migration 037, http/shared-counters.ts). */
+export interface RateCountersTable {
+  key: string;
+  bucket: number;
+  hits: number;
+  expires_at: number;
+}
+
+/** A version per change topic (migration 037, storage/changes.ts). */
+export interface ChangeSignalsTable {
+  topic: string;
+  version: number;
+  changed_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -387,6 +410,9 @@ export interface Database {
   user_import_jobs: UserImportJobsTable;
   user_import_errors: UserImportErrorsTable;
   activation_queue: ActivationQueueTable;
+  leases: LeasesTable;
+  rate_counters: RateCountersTable;
+  change_signals: ChangeSignalsTable;
 }
 
 export type { Generated };

@@ -3,7 +3,6 @@ import { z } from 'zod';
 import type { Platform } from '../platform.js';
 import { AppError } from '../http/errors.js';
 import { issueCsrf, verifyCsrf } from '../http/csrf.js';
-import { RateLimiter } from '../http/rate-limit.js';
 import { csrfInput, esc, field, layout, pageContext, sendPage } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
 import type { TenantPolicy } from '../identity/policy.js';
@@ -38,7 +37,7 @@ export function activationService(p: Platform): ActivationService {
 export function activationFeature(app: FastifyInstance, p: Platform): void {
   const service = activationService(p);
   const secure = p.secureCookies;
-  const limiter = new RateLimiter(p.settings.authFailuresPerMinute);
+  const limiter = p.rateLimiter('activation', p.settings.authFailuresPerMinute);
   const html = { config: { html: true } };
   const sender = startActivationSender({ db: p.db, service, users: p.users, perMinute: p.settings.activationMailsPerMinute, log: p.log });
   app.addHook('onClose', async () => sender.stop());
