@@ -51,6 +51,7 @@ const USAGE = `usage: tessera <command>
                                 --scope: the OpenID and API scopes the client may obtain (without it: no API scope)
                                 --jwks / --jwks-uri: the client's public keys (a JWK Set file, or its URL); it then
                                 authenticates with private_key_jwt and gets no secret
+  ldap sync --provider ALIAS    read an LDAP / Active Directory provider now: create, update and disable its users (docs/directories.md#sync)
   keys rotate                   add new signing keys; old ones stay published until their tokens expire
   keys list                     list signing keys
   gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
@@ -97,6 +98,10 @@ export async function runCli(argv: string[]): Promise<number> {
       }
       case 'clients create':
         return await clientsCreate(rest);
+      case 'ldap sync': {
+        const { ldapSyncCommand } = await import('./directories/cli.js');
+        return await withApp((app) => ldapSyncCommand(app, rest));
+      }
       case 'keys rotate':
         return await keysCommand('rotate');
       case 'keys list':

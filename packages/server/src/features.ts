@@ -13,6 +13,7 @@ import { brandingFeature } from './branding/feature.js';
 import { activationFeature } from './userdata/activation-routes.js';
 import { userDetailsFeature } from './userdata/account-routes.js';
 import { provisioningFeature } from './provisioning/feature.js';
+import { directoriesFeature } from './directories/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -40,4 +41,6 @@ export const FEATURES: Feature[] = [
   userDetailsFeature,
   // The Okta-compatible Users API and SCIM 2.0 (docs/provisioning.md).
   provisioningFeature,
+  // LDAP / Active Directory: bind authentication behind the password form, and sync (docs/directories.md).
+  directoriesFeature,
 ];

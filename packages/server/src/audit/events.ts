@@ -91,7 +91,9 @@ export type DomainEventType =
   | 'link.approved'
   | 'link.rejected'
   /** A person removed one of their links on /account (`data.provider`). */
-  | 'user.unlinked';
+  | 'user.unlinked'
+  /** A directory sync finished (docs/directories.md#sync): `data` holds the provider and the counts. */
+  | 'directory.synced';
 
 /** Who did it and from where; filled in by the HTTP layer, absent for CLI/config actions. */
 export interface EventContext {

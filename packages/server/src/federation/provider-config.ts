@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ID_PATTERN } from '../identity/model.js';
+import { ldapFields } from '../directories/ldap/config.js';
 
 /**
  * Identity providers (docs/federation.md): the fields every provider has,
@@ -165,6 +166,8 @@ export const PROVIDER_TYPES: Record<string, ProviderTypeDef> = {
   oidc: { fields: oidcFields, secrets: ['client_secret'], check: needsSecret },
   oauth2: { fields: oauth2Fields, secrets: ['client_secret'], check: needsSecret },
   mock: { fields: mockFields, secrets: ['client_secret'], developmentOnly: true },
+  // LDAP / Active Directory: sign-in with the directory password and sync (directories/, docs/directories.md).
+  ldap: { fields: ldapFields, secrets: ['bind_password'] },
 };
 
 /** A provider as configured: common fields, its type's fields (`settings`) and its secrets (plaintext, in memory only). */

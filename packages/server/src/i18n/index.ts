@@ -5,6 +5,7 @@ import { registration } from './catalog/registration.js';
 import { recovery } from './catalog/recovery.js';
 import { mfa } from './catalog/mfa.js';
 import { passkeys } from './catalog/passkeys.js';
+import { directories } from './catalog/directories.js';
 
 /**
  * Message catalogues for the hosted pages and the messages Tessera sends.
@@ -18,7 +19,7 @@ export const DEFAULT_LOCALE: Locale = 'en';
 
 export type Catalogue = Record<Locale, Record<string, string>>;
 
-const catalogues: Catalogue[] = [common, login, account, registration, recovery, passkeys, mfa];
+const catalogues: Catalogue[] = [common, login, account, registration, recovery, passkeys, mfa, directories];
 
 /** Registers a feature's catalogue (features call this at import time). */
 export function registerCatalogue(catalogue: Catalogue): void {

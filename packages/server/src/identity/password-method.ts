@@ -17,7 +17,14 @@ export type VerifierOutcome =
   | { ok: true; subject: { userId: string } | { external: ExternalIdentity } }
   | { ok: false; reason: 'invalid_credentials'; detail: LoginFailureReason | string }
   /** The right password for an account that cannot sign in yet (email not confirmed): only then is the reason shown. */
-  | { ok: false; reason: 'pending' };
+  | { ok: false; reason: 'pending' }
+  /**
+   * A refusal the person is told about: one only the right password reaches
+   * (a directory's "password expired", "account disabled"), or one that says
+   * nothing about the person (the directory does not answer: 503). `error`
+   * is a catalogue key; `outcome` the metric label.
+   */
+  | { ok: false; reason: 'refused'; status: 403 | 503; error: string; outcome: 'refused' | 'unavailable'; detail: string };
 
 /**
  * Checks a username and password for a tenant. The local accounts are one
@@ -105,6 +112,11 @@ export function passwordMethod(deps: PasswordMethodDeps): SignInMethod {
           // Only reachable with the right password, so saying why is safe (and the user can act on it).
           deps.metrics.logins.inc({ outcome: 'pending' });
           return flow.signInPage(request, reply.code(403), signIn, { username: body.data.username, error: PENDING_CONFIRMATION });
+        }
+        if (!outcome.ok && outcome.reason === 'refused') {
+          deps.metrics.logins.inc({ outcome: outcome.outcome });
+          request.log.info({ event: 'login.refused', reason: outcome.detail, tenant: tenantId }, 'sign-in refused');
+          return flow.signInPage(request, reply.code(outcome.status), signIn, { username: body.data.username, error: outcome.error });
         }
         if (!outcome.ok) {
           flow.failed(request, 'password', outcome.detail);

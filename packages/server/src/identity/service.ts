@@ -121,6 +121,14 @@ export class IdentityService {
     return false;
   }
 
+  /**
+   * Counts a wrong password checked elsewhere (a directory bind) toward the
+   * account's lockout, exactly as a wrong local password counts.
+   */
+  async recordLoginFailure(user: User, context: EventContext = {}): Promise<void> {
+    await this.countFailure(user, context, Date.now());
+  }
+
   /** Counts one failed password; reaching the policy's limit within its window locks the account for its duration. */
   private async countFailure(user: User, context: EventContext, now: number): Promise<void> {
     const { lockout } = await this.policyFor(user.tenantId);

@@ -16,6 +16,7 @@ import * as m014 from './014_identity_providers.js';
 import * as m018 from './018_user_import.js';
 import * as m030 from './030_provisioning.js';
 import * as m037 from './037_scale.js';
+import * as m034 from './034_directories.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '018_user_import': m018,
   '030_provisioning': m030,
   '037_scale': m037,
+  '034_directories': m034,
 };
 
 export const migrationProvider: MigrationProvider = {
