@@ -37,6 +37,9 @@ export interface ClientView extends ProtocolView {
   /** private_key_jwt: the client's public keys, inline or where it publishes them. */
   jwks?: { keys: Record<string, unknown>[] };
   jwks_uri?: string;
+  /** App assignment: who may use the client. */
+  allowed_users?: string[];
+  allowed_roles?: string[];
   has_secret: boolean;
   previous_secret_expires_at: string | null;
   created_at: string | null;
@@ -74,6 +77,9 @@ export interface ClientFormState {
   /** private_key_jwt: a JWK Set as JSON text, or the URL where the client publishes it. */
   jwks: string;
   jwks_uri: string;
+  /** App assignment, one per line. */
+  allowed_users: string;
+  allowed_roles: string;
   /** Refresh rotation and lifetimes, and the other protocol settings (clients-protocol.tsx). */
   protocol: ProtocolFormState;
 }
@@ -82,7 +88,7 @@ export function emptyForm(): ClientFormState {
   return {
     client_id: '', client_name: '', tenant: '', auth: 'client_secret_basic', redirect_uris: '', post_logout_redirect_uris: '',
     grant_types: ['authorization_code'], first_party: false, mfa: '', access_token_ttl: '', id_token_ttl: '', refresh_token_ttl: '',
-    admin_scopes: [], scope: '', backchannel_logout_uri: '', ip_allowlist: '', jwks: '', jwks_uri: '',
+    admin_scopes: [], scope: '', backchannel_logout_uri: '', ip_allowlist: '', jwks: '', jwks_uri: '', allowed_users: '', allowed_roles: '',
     protocol: emptyProtocol(),
   };
 }
@@ -97,6 +103,7 @@ export function formOf(c: ClientView): ClientFormState {
     admin_scopes: [...(c.admin_scopes ?? [])], scope: c.scope ?? '', backchannel_logout_uri: c.backchannel_logout_uri ?? '',
     ip_allowlist: (c.ip_allowlist ?? []).join('\n'),
     jwks: c.jwks ? JSON.stringify(c.jwks, null, 2) : '', jwks_uri: c.jwks_uri ?? '',
+    allowed_users: (c.allowed_users ?? []).join('\n'), allowed_roles: (c.allowed_roles ?? []).join('\n'),
     protocol: protocolFormOf(c),
   };
 }
@@ -143,6 +150,8 @@ export function createBody(s: ClientFormState): Record<string, unknown> {
   if (s.scope.trim()) body.scope = s.scope.trim();
   if (s.backchannel_logout_uri.trim()) body.backchannel_logout_uri = s.backchannel_logout_uri.trim();
   if (lines(s.ip_allowlist).length) body.ip_allowlist = lines(s.ip_allowlist);
+  if (lines(s.allowed_users).length) body.allowed_users = lines(s.allowed_users);
+  if (lines(s.allowed_roles).length) body.allowed_roles = lines(s.allowed_roles);
   if (s.auth === 'private_key_jwt') {
     if (s.jwks.trim()) body.jwks = jsonOrText(s.jwks);
     if (s.jwks_uri.trim()) body.jwks_uri = s.jwks_uri.trim();
@@ -192,7 +201,7 @@ export function formError(err: unknown, item = 'Line'): ApiError | null {
 /** Field names the form shows; any other field error is listed by the ErrorBox only. */
 export const FORM_FIELDS = new Set(['client_id', 'client_name', 'tenant', 'token_endpoint_auth_method', 'redirect_uris', 'post_logout_redirect_uris',
   'grant_types', 'first_party', 'mfa', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'admin_scopes', 'scope', 'backchannel_logout_uri', 'ip_allowlist',
-  'jwks', 'jwks_uri']);
+  'jwks', 'jwks_uri', 'allowed_users', 'allowed_roles']);
 for (const f of PROTOCOL_FORM_FIELDS) FORM_FIELDS.add(f);
 
 export interface TenantOption {
@@ -368,10 +377,18 @@ export function ClientForm(props: FormProps): JSX.Element {
         <ProtocolFields state={s.protocol} onChange={(p) => set('protocol', p)} error={err} confidential={confidential} />
 
         <details class="card">
-          <summary>Advanced: scopes, back-channel logout, IP allow-list, admin API access</summary>
+          <summary>Advanced: scopes, allowed users and roles, back-channel logout, IP allow-list, admin API access</summary>
           <Field label="Allowed scopes" name="scope" error={err} hint="Space-separated OpenID and API scopes the client may obtain, e.g. openid orders:read. Empty: any OpenID scope and no API scope.">
             <input name="scope" value={s.scope} spellcheck={false} onInput={(e) => set('scope', e.currentTarget.value)} />
           </Field>
+          <div class="grid2">
+            <Field label="Allowed users" name="allowed_users" error={err} hint="Usernames, emails or user ids, one per line. Empty (and no roles): every user of the tenant.">
+              <textarea name="allowed_users" rows={2} value={s.allowed_users} spellcheck={false} onInput={(e) => set('allowed_users', e.currentTarget.value)} />
+            </Field>
+            <Field label="Allowed roles" name="allowed_roles" error={err} hint="Role names, one per line: their members may use the client.">
+              <textarea name="allowed_roles" rows={2} value={s.allowed_roles} spellcheck={false} onInput={(e) => set('allowed_roles', e.currentTarget.value)} />
+            </Field>
+          </div>
           <Field label="Back-channel logout URI" name="backchannel_logout_uri" error={err}>
             <input name="backchannel_logout_uri" value={s.backchannel_logout_uri} spellcheck={false} onInput={(e) => set('backchannel_logout_uri', e.currentTarget.value)} />
           </Field>

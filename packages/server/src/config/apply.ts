@@ -9,6 +9,7 @@ import type { ClientRecord } from '../oidc/repository.js';
 import { hashClientSecret, verifyClientSecret } from '../oidc/clients.js';
 import { protocolClientMetadata } from '../oidc/protocol-metadata.js';
 import { clientKeyMetadata } from '../oidc/client-keys.js';
+import { assignmentMetadata } from '../oidc/app-assignment.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import { ConflictError } from '../storage/errors.js';
@@ -130,6 +131,7 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     id_token_claims: c.id_token_claims,
     ...protocolClientMetadata(c),
     ...clientKeyMetadata(c),
+    ...assignmentMetadata(c),
   })) as Record<string, unknown>;
 }
 

@@ -9,6 +9,7 @@ import { SOURCE_NAME } from '../userdata/model.js';
 import { protocolClientFields, protocolClientIssues } from '../oidc/protocol-metadata.js';
 import { providerFileSchema } from '../federation/provider-config.js';
 import { clientKeyFields, clientKeyIssues, clientKind } from '../oidc/client-keys.js';
+import { assignmentFields } from '../oidc/app-assignment.js';
 
 /**
  * One schema for Tessera's configuration: the environment (process settings)
@@ -126,6 +127,8 @@ export const clientSchema = z.strictObject({
   ...protocolClientFields,
   // private_key_jwt: the client's public keys (oidc/client-keys.ts; docs/b2b.md#key-based-client-authentication).
   ...clientKeyFields,
+  // App assignment: which of the tenant's users may use the client (oidc/app-assignment.ts; docs/b2b.md#app-assignment).
+  ...assignmentFields,
 }).superRefine((c, ctx) => {
   for (const issue of [...protocolClientIssues(c), ...clientKeyIssues(c)]) ctx.addIssue({ code: 'custom', path: [issue.path], message: issue.message });
   const kind = clientKind(c.token_endpoint_auth_method);

@@ -22,6 +22,7 @@ import { clientMfaMode, decideMfa } from './policy.js';
 import type { MfaAction } from './policy.js';
 import { STEP_UP_REASONS, wantsMfa } from './step-up.js';
 import { signInTenant } from './tenant.js';
+import { assigned } from '../oidc/app-assignment.js';
 import type { SignInPageExtra } from './sign-in-page.js';
 import { createSecondFactorPages } from './second-factor.js';
 import type { SecondFactorDeps, SecondFactorError, SecondFactorPages } from './second-factor.js';
@@ -308,6 +309,14 @@ export class SignInPipeline implements SignInFlow {
     }
     if (!user || !isUsable(user) || user.tenantId !== run.tenantId) {
       throw new AppError('access_denied', 403, 'This account cannot sign in here.');
+    }
+    // App assignment (oidc/app-assignment.ts): a user the client does not list goes back to it with
+    // access_denied (RFC 6749 §4.1.2.1), before any second factor is asked for.
+    const client = await this.deps.clients.find(String(run.details!.params.client_id));
+    if (!assigned(client?.metadata, user)) {
+      run.request.log.info({ event: 'signin.not_assigned', client_id: client?.clientId, user_id: user.id }, 'user not assigned to the client');
+      await finishInteraction(this.deps.provider, run.request, run.reply, { error: 'access_denied', error_description: 'the user is not assigned to this application' });
+      return STOP;
     }
     return undefined;
   }

@@ -12,6 +12,7 @@ import type { MfaFactors } from '../mfa/factors.js';
 import { clientMfaMode, decideMfa } from '../interaction/policy.js';
 import type { ClientRepository } from './repository.js';
 import { ACR_PASSWORD } from './acr.js';
+import { assigned, restrictsUsers } from './app-assignment.js';
 
 /**
  * The legacy resource-owner password credentials grant (RFC 6749 §4.3),
@@ -39,7 +40,7 @@ export interface PasswordLogin {
 }
 
 export interface PasswordGrantDeps {
-  identity: Pick<IdentityService, 'verifyLogin'>;
+  identity: Pick<IdentityService, 'verifyLogin' | 'findByLogin'>;
   /** The per-IP failed-credential throttle the sign-in page uses. */
   throttle: Pick<FailureThrottle, 'recordFailure'>;
   metrics?: Pick<Metrics, 'logins'>;
@@ -114,7 +115,7 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
  * client's IP allowlist has been applied (ip-allowlist.ts), and a throttled
  * IP never gets here (http/engine.ts).
  *
- * confidential client → parameters → scope → resource → verify the user
+ * confidential client → parameters → scope → resource → assigned user → verify the user
  * (the sign-in page's pipeline: tenant, lockout, events) → MFA policy → tokens
  */
 async function passwordGrant(provider: Provider, deps: PasswordGrantDeps, ctx: Ctx): Promise<void> {
@@ -144,6 +145,16 @@ async function passwordGrant(provider: Provider, deps: PasswordGrantDeps, ctx: C
   //    one argon2 verification on every path, lockout, login.succeeded / login.failed events.
   const tenant = (client as unknown as { tenant?: unknown }).tenant;
   const tenantId = typeof tenant === 'string' ? tenant : 'default';
+  // App assignment (app-assignment.ts), before the password is looked at: a client bound to its users
+  // cannot be used to try (or lock out) anyone else's password. The same answer as wrong credentials.
+  const metadata = client as unknown as Record<string, unknown>;
+  if (restrictsUsers(metadata)) {
+    const candidate = await deps.identity.findByLogin(tenantId, form.data.username);
+    if (!candidate || !assigned(metadata, candidate)) {
+      deps.throttle.recordFailure(ctx.ip);
+      throw invalidGrant(INVALID_CREDENTIALS, `password grant refused: ${form.data.username} is not assigned to client ${client.clientId}`);
+    }
+  }
   const outcome = await deps.identity.verifyLogin(tenantId, form.data.username, form.data.password, {
     ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
   });

@@ -27,6 +27,7 @@ import { PROTOCOL_CLIENT_PROPERTIES, protocolMetadataProblem } from './protocol-
 import { createRefreshPolicy, refreshTokenTtl } from './refresh-policy.js';
 import { releaseStepUpClaims } from './step-up-claims.js';
 import { clientGrantHooks } from './client-grants.js';
+import { ASSIGNMENT_CLIENT_PROPERTIES, NOT_ASSIGNED_DESCRIPTION, assigned, withAssignmentCheck } from './app-assignment.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -171,7 +172,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     extraClientMetadata: {
-      properties: [...TESSERA_CLIENT_PROPERTIES, ...RP_CLIENT_PROPERTIES, ...PROTOCOL_CLIENT_PROPERTIES],
+      properties: [...TESSERA_CLIENT_PROPERTIES, ...RP_CLIENT_PROPERTIES, ...PROTOCOL_CLIENT_PROPERTIES, ...ASSIGNMENT_CLIENT_PROPERTIES],
       validator(_ctx, key, value, metadata) {
         const rpProblem = rpMetadataProblem(key, value, metadata as Record<string, unknown>);
         if (rpProblem) throw new errors.InvalidClientMetadata(rpProblem);
@@ -188,7 +189,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       },
     },
     // The default prompts plus step-up: a session weaker than the requested acr signs in again (interaction/step-up.ts).
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: withTenantCheck(stepUpInteractionPolicy(), deps) },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: withAssignmentCheck(withTenantCheck(stepUpInteractionPolicy(), deps), deps) },
     // The built-in apps name the tenant whose users sign in (interaction/tenant.ts).
     extraParams: ['tenant'],
     features: {
@@ -268,6 +269,13 @@ export function buildProvider(deps: ProviderDeps): Provider {
       if (accountId) {
         const user = await deps.users.findById(accountId);
         if (!user) return undefined;
+        // App assignment (app-assignment.ts): no token for a user the client does not list, whatever the grant
+        // (a code issued, or a refresh token granted, before an operator narrowed the list).
+        if (!assigned(ctx?.oidc?.client as unknown as Record<string, unknown> | undefined, user)) {
+          const err = new errors.InvalidGrant(`user ${user.id} is not assigned to client ${ctx?.oidc?.client?.clientId}`);
+          err.error_description = NOT_ASSIGNED_DESCRIPTION;
+          throw err;
+        }
         // Resource servers (the gateway) authorize by role and step up by acr; the engine's
         // access tokens carry neither, so they are added here: the user's roles in their
         // tenant, and the acr/amr of the sign-in behind the code or refresh token being redeemed

@@ -37,6 +37,8 @@ export const SENSITIVE_CLIENT_FIELDS = [
   'attribute_claims', 'attribute_source',
   // Which keys may authenticate the client (private_key_jwt).
   'jwks', 'jwks_uri', 'token_endpoint_auth_signing_alg',
+  // Which users may use the client (app assignment).
+  'allowed_users', 'allowed_roles',
 ] as const;
 
 /** Only used to validate a confidential client's metadata; the stored digest never changes through an edit. */
