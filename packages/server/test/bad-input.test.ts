@@ -140,7 +140,9 @@ const ROWS: Row[] = [
   { name: 'token: malformed JSON body', request: token('{"grant_type":', SERVICE, { 'content-type': 'application/json' }), expect: { status: 400, error: 'invalid_request' } },
   { name: 'token: text/plain body', request: token('grant_type=client_credentials', SERVICE, { 'content-type': 'text/plain' }), expect: { status: 400, error: 'invalid_request' } },
   { name: 'token: body without content type', request: { method: 'POST', path: '/oidc/token', headers: { authorization: SERVICE }, body: 'grant_type=client_credentials' }, expect: { status: 400, error: 'invalid_request' } },
-  { name: 'token: malformed percent-encoding', request: token('grant_type=client%ZZcredentials&%%%=%E0%A4%A'), expect: { status: 400, error: 'unsupported_grant_type' } },
+  { name: 'token: malformed percent-encoding', request: token('grant_type=client%ZZcredentials&%%%=%A'), expect: { status: 400, error: 'unsupported_grant_type' } },
+  // A truncated UTF-8 sequence (%E0%A4 then a literal "%A"): invalid UTF-8 (http/utf8.ts).
+  { name: 'token: percent-encoded invalid UTF-8', request: token('grant_type=client_credentials&%%%=%E0%A4%A'), expect: { status: 400, error: 'invalid_request' } },
   { name: 'token: 1 MB body', request: token(`grant_type=client_credentials&pad=${'a'.repeat(1024 * 1024)}`), expect: { status: 400, error: 'invalid_request' } },
   { name: 'token: browser Accept gets an error page', request: token('grant_type=urn%3Aexample%3Anope', SERVICE, { accept: BROWSER }), expect: { status: 400, error: 'unsupported_grant_type', html: true } },
 

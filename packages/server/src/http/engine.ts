@@ -2,6 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage, RequestListener } from 'node:http';
 import { PROTOCOL_PREFIX } from '../oidc/provider.js';
 import type { FailureThrottle } from './throttle.js';
+import { INVALID_ENCODING, engineBodyIsUtf8 } from './utf8.js';
+
+/** The engine's own body limit (oidc-provider's selective_body). */
+const ENGINE_BODY_LIMIT = 56 * 1024;
 
 /** Set on the raw request by `passUnmatched` when no engine route took it. */
 const UNMATCHED = Symbol('tessera.engine.unmatched');
@@ -38,13 +42,18 @@ export async function mountEngine(app: FastifyInstance, engine: () => RequestLis
         return reply.code(429).header('retry-after', '60').header('cache-control', 'no-store')
           .send({ error: 'invalid_request', error_description: 'too many failed authentication attempts; retry later' });
       }
+      // Invalid UTF-8 in a form or JSON body: refused here, as the engine would decode it to U+FFFD (http/utf8.ts).
+      if (!(await engineBodyIsUtf8(request.raw, ENGINE_BODY_LIMIT))) {
+        return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: INVALID_ENCODING });
+      }
       // The engine (a Koa app) writes the response itself; its listener resolves once it has.
       await (engine()(request.raw, reply.raw) as unknown as Promise<void> | undefined);
       if ((request.raw as IncomingMessage & { [UNMATCHED]?: boolean })[UNMATCHED]) return reply.callNotFound();
       reply.hijack();
     };
-    scope.all(`${PROTOCOL_PREFIX}/*`, handle);
-    scope.get('/.well-known/openid-configuration', handle);
+    // `engine: true`: Tessera's body hooks leave these requests' streams to the engine (http/utf8.ts).
+    scope.all(`${PROTOCOL_PREFIX}/*`, { config: { engine: true } }, handle);
+    scope.get('/.well-known/openid-configuration', { config: { engine: true } }, handle);
   });
 }
 

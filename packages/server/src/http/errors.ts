@@ -22,6 +22,7 @@ export type HtmlErrorRenderer = (request: FastifyRequest, status: number, code: 
 /** The catalogue of codes Tessera's own endpoints answer with (documented in docs/errors.md). */
 export const ERROR_CODES = {
   invalid_request: 'The request is malformed: bad syntax, a missing or repeated parameter, or an unsupported body.',
+  invalid_encoding: 'The query string or body is not valid UTF-8 (after percent-decoding), or a JSON string holds a lone surrogate.',
   request_too_large: 'The request body is larger than the endpoint accepts.',
   unsupported_media_type: 'The body has a content type the endpoint does not accept.',
   not_found: 'No such endpoint or resource.',

@@ -6,6 +6,7 @@ import type { Metrics } from './metrics.js';
 import { AppError, clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './errors.js';
 import type { HtmlErrorRenderer } from './errors.js';
 import { BASE_HEADERS } from './security.js';
+import { installUtf8Checks } from './utf8.js';
 import type { SiteCheck } from './origin.js';
 
 declare module 'fastify' {
@@ -70,6 +71,8 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   });
 
   app.register(formbody, { bodyLimit: 64 * 1024 });
+  // Invalid UTF-8 in query strings and bodies: 400 invalid_encoding, never U+FFFD stored (http/utf8.ts).
+  installUtf8Checks(app);
 
   // One finish listener per request covers routes handed to the protocol engine too
   // (those bypass Fastify's reply lifecycle).
