@@ -13,7 +13,7 @@ import { percentDecodedIsUtf8, queryIsUtf8, wellFormedJson } from '../src/http/u
 const h = registrationHarness();
 const users = () => createUserRepository(h.t.app.store.db);
 const post = (path: string, body: Buffer | string, type: string, headers: Record<string, string> = {}) =>
-  fetch(h.url(path), { method: 'POST', headers: { 'content-type': type, ...headers }, body });
+  fetch(h.url(path), { method: 'POST', headers: { 'content-type': type, ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) });
 
 describe('Tessera routes: 400 invalid_encoding, nothing stored', () => {
   test('registration JSON with raw invalid bytes in the email', async () => {
