@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { withStatementCache } from './statement-cache.js';
 import type { Database } from './schema.js';
 import { latestMigration, migrationProvider } from './migrations/index.js';
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
@@ -80,7 +81,8 @@ function openSqlite(path: string, options: StoreOptions): Store {
   raw.pragma('foreign_keys = ON');
   // Short: better-sqlite3 waits synchronously (the event loop stands still); longer waits are asynchronous retries (guard.ts).
   raw.pragma('busy_timeout = 50');
-  const db = new Kysely<Database>({ dialect: new GuardedDialect(new SqliteDialect({ database: raw }), { waitMs: options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS }) });
+  // Prepared statements kept per SQL text (statement-cache.ts): Kysely's driver would compile every query anew.
+  const db = new Kysely<Database>({ dialect: new GuardedDialect(new SqliteDialect({ database: withStatementCache(raw) }), { waitMs: options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS }) });
   const errors = connectionErrors();
   return finishStore({ db, migrationDb: db, engine: 'sqlite', prepare: async () => undefined, errors });
 }
