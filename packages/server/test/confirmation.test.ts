@@ -210,7 +210,8 @@ describe('the development outbox', () => {
   });
 });
 
-describe('tessera users invite', () => {
+// Spawns the CLI (TypeScript loaded per process): slow on a loaded machine.
+describe('tessera users invite', { timeout: 120_000 }, () => {
   // The CLI opens the store named by DATABASE_URL; a PostgreSQL test schema is named with ?schema=.
   test('mails an invitation link that registers the invited address', async () => {
     const testStore = await createTestStore();

@@ -47,7 +47,8 @@ function startServer(port: number, extraEnv: Record<string, string> = {}): Promi
 
 const exited = (child: ChildProcess) => new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
 
-describe('tessera CLI', () => {
+// Each test spawns CLI processes (TypeScript loaded per process): minutes on a loaded 2-core machine.
+describe('tessera CLI', { timeout: 120_000 }, () => {
   test('migrate', async () => {
     const r = await run(['migrate']);
     expect(r.code).toBe(0);
