@@ -7,6 +7,25 @@ import type { MfaStateClaims } from './mfa-claims.js';
 import { clientAttributeClaims } from './attribute-claims.js';
 import type { AttributeClaimSource, ClaimUse } from './attribute-claims.js';
 
+/** Users read during one engine request, by the request's context (gone with it). */
+const readInRequest = new WeakMap<object, Map<string, Promise<User | undefined>>>();
+
+/**
+ * The user behind `id`, read once per engine request: `findAccount` and the
+ * token hook (`extraTokenClaims`) both need it on every token, and reading it
+ * twice cost two of a refresh's statements (issue 20). Nothing in a token
+ * request changes the user between the two reads. Without a context (a call
+ * outside a request), a plain read.
+ */
+export function userInRequest(users: Pick<UserRepository, 'findById'>, ctx: object | undefined, id: string): Promise<User | undefined> {
+  if (!ctx) return users.findById(id);
+  let read = readInRequest.get(ctx);
+  if (!read) readInRequest.set(ctx, (read = new Map()));
+  let user = read.get(id);
+  if (!user) read.set(id, (user = users.findById(id)));
+  return user;
+}
+
 /** Which claims each scope releases (OIDC Core §5.4, plus Tessera's `tenant` and `roles`). */
 export const SCOPE_CLAIMS = {
   openid: ['sub', 'tenant'],
@@ -24,7 +43,7 @@ export const SCOPE_CLAIMS = {
  */
 export function createFindAccount(users: UserRepository, mfaState?: MfaStateClaims, attributes?: AttributeClaimSource): FindAccount {
   return async (ctx, sub): Promise<Account | undefined> => {
-    const user = await users.findById(sub);
+    const user = await userInRequest(users, ctx, sub);
     if (!user || !isUsable(user)) return undefined;
     return {
       accountId: user.id,

@@ -6,7 +6,7 @@ import type { UserRepository } from '../identity/repository.js';
 import type { ApiRepository, ClientRepository } from './repository.js';
 import type { OidcPayloadStore } from './payload-store.js';
 import { createAdapterFactory } from './adapter.js';
-import { createFindAccount, SCOPE_CLAIMS } from './account.js';
+import { createFindAccount, SCOPE_CLAIMS, userInRequest } from './account.js';
 import { MFA_STATE_CLAIMS } from './mfa-claims.js';
 import type { MfaStateClaims } from './mfa-claims.js';
 import { clientAttributeClaims } from './attribute-claims.js';
@@ -267,7 +267,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
     async extraTokenClaims(ctx, token) {
       const accountId = (token as { accountId?: string }).accountId;
       if (accountId) {
-        const user = await deps.users.findById(accountId);
+        const user = await userInRequest(deps.users, ctx, accountId);
         if (!user) return undefined;
         // App assignment (app-assignment.ts): no token for a user the client does not list, whatever the grant
         // (a code issued, or a refresh token granted, before an operator narrowed the list).
