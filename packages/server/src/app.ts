@@ -42,7 +42,8 @@ import { createActionTokenRepository } from './identity/tokens.js';
 import { AccountSessions } from './account/session.js';
 import { createSessionMetaRepository, recordSessionMeta } from './account/session-meta.js';
 import { registerOpsRoutes } from './http/ops.js';
-import { engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage, signingOutPage } from './interaction/views.js';
+import { DEVICE_CODE_FAILURES_PER_MINUTE } from './oidc/device-flow.js';
+import { deviceConfirmPage, deviceDonePage, deviceInputPage, engineErrorPage, errorPage, loggedOutPage, logoutConfirmPage, signingOutPage } from './interaction/views.js';
 import { bootstrap } from './bootstrap.js';
 import { createInstanceRepository } from './instance/repository.js';
 import { logEngineErrors } from './oidc/error-log.js';
@@ -170,6 +171,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       onRecover: () => log.info('shared counters available again'),
     });
     const throttle = new FailureThrottle(settings.authFailuresPerMinute, Date.now, counters);
+    // Wrong device-flow user codes per client IP and minute, across instances (oidc/device-flow.ts; RFC 8628 §5.1).
+    const deviceCodeThrottle = new FailureThrottle(DEVICE_CODE_FAILURES_PER_MINUTE, Date.now, counters);
     const cookieKey = kek.derive('cookie signing');
 
     const userData = new UserDataService({ db, users });
@@ -197,8 +200,12 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
           logoutConfirm: (lang, form, client) => logoutConfirmPage(langContext(lang, brands.defaultBrand()), form, client),
           signingOut: (lang, form, script) => signingOutPage(langContext(lang, brands.defaultBrand()), form, script),
           loggedOut: (lang, client) => loggedOutPage(langContext(lang, brands.defaultBrand()), client),
+          deviceInput: (lang, v) => deviceInputPage(langContext(lang, brands.defaultBrand()), v),
+          deviceConfirm: (lang, v) => deviceConfirmPage(langContext(lang, brands.defaultBrand()), v),
+          deviceDone: (lang, client) => deviceDonePage(langContext(lang, brands.defaultBrand()), client),
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,
+        deviceCodeThrottle,
         mfaState: mfaStateClaims({ clients, tenants, factors: () => platform.mfa }),
         attributeClaims: { catalog, dataOf: (userId) => userData.dataOf(userId) },
         // The legacy password grant, for clients that list it: the sign-in page's lockout, throttle and MFA rules.

@@ -76,8 +76,11 @@ export const roleSchema = z.strictObject({
 });
 
 // `password` is the legacy resource-owner password grant (RFC 6749 §4.3): off unless listed, confidential clients only.
-const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'password'],
-  'must be one of authorization_code, refresh_token, client_credentials, password');
+// The device grant (RFC 8628) and token exchange (RFC 8693) are opt-in per client by listing them (docs/protocol.md).
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'password', DEVICE_CODE_GRANT],
+  `must be one of authorization_code, refresh_token, client_credentials, password, ${DEVICE_CODE_GRANT}`);
 const cidr = z.string().refine((v) => parseCidr(v) !== undefined, CIDR_MESSAGE);
 
 export const clientSchema = z.strictObject({

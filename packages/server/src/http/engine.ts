@@ -54,6 +54,11 @@ export async function mountEngine(app: FastifyInstance, engine: () => RequestLis
     // `engine: true`: Tessera's body hooks leave these requests' streams to the engine (http/utf8.ts).
     scope.all(`${PROTOCOL_PREFIX}/*`, { config: { engine: true } }, handle);
     scope.get('/.well-known/openid-configuration', { config: { engine: true } }, handle);
+    // The device flow's code entry page (RFC 8628 §3.3), short for typing on a phone (oidc/device-flow.ts).
+    scope.get('/device', { config: { engine: true } }, handle);
+    scope.post('/device', { config: { engine: true } }, handle);
+    scope.get('/device/*', { config: { engine: true } }, handle);
+    scope.post('/device/*', { config: { engine: true } }, handle);
   });
 }
 

@@ -122,6 +122,47 @@ export function loggedOutPage(ctx: PageContext, clientName: string | undefined):
 <a class="button" href="/">${esc(t('button.home'))}</a>`);
 }
 
+/** The device flow's code entry (RFC 8628 §3.3); `throttled` shows no form (the next minute's tries are refused anyway). */
+export function deviceInputPage(ctx: PageContext, v: { action: string; xsrf: string; code?: string; error?: 'invalid' | 'aborted' | 'throttled' }): string {
+  const { t } = ctx;
+  const message = v.error ? t(`device.${v.error}`) : undefined;
+  const form = v.error === 'throttled' ? `<a class="button" href="${esc(v.action)}">${esc(t('device.retry'))}</a>` : `
+<form id="op.deviceInputForm" method="post" action="${esc(v.action)}">
+  <input type="hidden" name="xsrf" value="${esc(v.xsrf)}">
+  <label for="user_code">${esc(t('device.code'))}</label>
+  <input id="user_code" name="user_code" value="${esc(v.code ?? '')}" autocomplete="one-time-code" autocapitalize="characters" spellcheck="false" autofocus required>
+  <button type="submit">${esc(t('device.submit'))}</button>
+</form>`;
+  return layout(ctx, t('device.title'), `
+<h1>${esc(t('device.title'))}</h1>
+<p class="lead">${esc(t('device.lead'))}</p>
+${alert(message)}
+${form}`);
+}
+
+/** The user code confirmed against the device's screen, naming the client (RFC 8628 §5.4). */
+export function deviceConfirmPage(ctx: PageContext, v: { action: string; xsrf: string; userCode: string; clientName: string }): string {
+  const { t } = ctx;
+  const hidden = `<input type="hidden" name="xsrf" value="${esc(v.xsrf)}"><input type="hidden" name="user_code" value="${esc(v.userCode)}">`;
+  return layout(ctx, t('device.confirm_title', { client: v.clientName }), `
+<h1>${esc(t('device.confirm_title', { client: v.clientName }))}</h1>
+<p class="lead">${esc(t('device.confirm_lead'))}</p>
+<p class="user-code"><code>${esc(v.userCode)}</code></p>
+<form method="post" action="${esc(v.action)}">${hidden}<input type="hidden" name="confirm" value="yes">
+  <button type="submit">${esc(t('device.confirm'))}</button>
+</form>
+<form method="post" action="${esc(v.action)}">${hidden}<input type="hidden" name="abort" value="yes">
+  <button type="submit" class="secondary">${esc(t('button.cancel'))}</button>
+</form>`);
+}
+
+export function deviceDonePage(ctx: PageContext, clientName: string): string {
+  const { t } = ctx;
+  return layout(ctx, t('device.done_title'), `
+<h1>${esc(t('device.done_title'))}</h1>
+<p class="lead">${esc(t('device.done_lead', { client: clientName }))}</p>`);
+}
+
 export function homePage(ctx: PageContext, issuer: string, registerUrl?: string): string {
   const { t } = ctx;
   return layout(ctx, t('home.title'), `

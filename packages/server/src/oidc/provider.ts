@@ -28,6 +28,7 @@ import { createRefreshPolicy, refreshTokenTtl } from './refresh-policy.js';
 import { releaseStepUpClaims } from './step-up-claims.js';
 import { clientGrantHooks } from './client-grants.js';
 import { ASSIGNMENT_CLIENT_PROPERTIES, NOT_ASSIGNED_DESCRIPTION, assigned, withAssignmentCheck } from './app-assignment.js';
+import { deviceFlowFeature, throttleDeviceCodeEntry } from './device-flow.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -42,7 +43,8 @@ export const ROUTES = {
   end_session: `${PROTOCOL_PREFIX}/session/end`,
   // Features Tessera leaves off still need distinct paths inside the prefix.
   backchannel_authentication: `${PROTOCOL_PREFIX}/backchannel`,
-  code_verification: `${PROTOCOL_PREFIX}/device`,
+  // The page people type a device's user code into (RFC 8628 §3.3): short, since they type it on a phone.
+  code_verification: '/device',
   device_authorization: `${PROTOCOL_PREFIX}/device/auth`,
   pushed_authorization_request: `${PROTOCOL_PREFIX}/request`,
   registration: `${PROTOCOL_PREFIX}/reg`,
@@ -63,6 +65,10 @@ export interface EnginePages {
   /** Sign-out without the question: the engine's form (logout=yes) and the script that posts it. */
   signingOut(lang: EngineLanguage, form: string, script: string): string;
   loggedOut(lang: EngineLanguage, clientName: string | undefined): string;
+  /** The device flow's pages (RFC 8628 §3.3): enter the user code, confirm it, done. */
+  deviceInput(lang: EngineLanguage, v: { action: string; xsrf: string; code?: string; error?: 'invalid' | 'aborted' | 'throttled' }): string;
+  deviceConfirm(lang: EngineLanguage, v: { action: string; xsrf: string; userCode: string; clientName: string }): string;
+  deviceDone(lang: EngineLanguage, clientName: string): string;
 }
 
 const languageOf = (ctx: KoaContextWithOIDC): EngineLanguage => ({
@@ -90,6 +96,8 @@ export interface ProviderDeps {
    * rebuilt when they change); each client gets only what it lists.
    */
   attributeClaims?: AttributeClaimSource;
+  /** Failed user-code entries per client IP (device flow, RFC 8628 §5.1: the code is short, so guessing must be slow). */
+  deviceCodeThrottle?: { isBlocked(key: string): boolean; recordFailure(key: string): void };
   /** Registers the legacy password grant, for clients that list `password` in their grant types (password-grant.ts). */
   passwordGrant?: Omit<PasswordGrantDeps, 'resourceServer' | 'checkScopes'>;
 }
@@ -219,6 +227,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
       // RFC 9126: authorization requests pushed to /oidc/request first (the request never shows in the browser);
       // per client `require_pushed_authorization_requests`. Redirect URIs must still be registered ones.
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+      // RFC 8628: devices without a browser (TVs, command-line tools), for clients that list the device_code grant.
+      // People enter the user code at /device (device-flow.ts), then sign in through the hosted pages (MFA, consent).
+      deviceFlow: deviceFlowFeature(deps.pages, deps.deviceCodeThrottle, languageOf),
       // RFC 9449: sender-constrained tokens for clients that send a DPoP proof (or must: `dpop_bound_access_tokens`).
       // Access tokens carry cnf.jkt; a public client's refresh tokens are bound to the key too. Proofs are single use:
       // their jti is kept in the shared store (dpopReplayCache below), so a replay to another instance fails too.
@@ -359,6 +370,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Scope claims in the ID token for clients with id_token_claims (rp-compat.ts).
   releaseScopeClaimsInIdToken(provider);
   refreshPolicy.install(provider);
+  if (deps.deviceCodeThrottle) provider.use((ctx, next) => throttleDeviceCodeEntry(ctx as unknown as KoaContextWithOIDC, next, deps.deviceCodeThrottle!, ROUTES.code_verification,
+    (c) => deps.pages.deviceInput(languageOf(c), { action: ROUTES.code_verification, xsrf: '', error: 'throttled' })));
   // Also the jti check of private_key_jwt client assertions (client-keys.ts): one atomic insert for both.
   dpopReplayCache(provider, createAdapterFactory(deps.store, deps.clients)('ReplayDetection'));
   releaseStepUpClaims(provider);
