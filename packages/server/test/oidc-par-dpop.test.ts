@@ -73,7 +73,6 @@ describe('discovery', () => {
     expect(meta.pushed_authorization_request_endpoint).toBe(`${t.issuer}/oidc/request`);
     expect(meta.require_pushed_authorization_requests).toBeUndefined(); // per client, not for every client
     expect(meta.dpop_signing_alg_values_supported).toEqual(['ES256', 'EdDSA', 'PS256', 'RS256']);
-    expect(meta).not.toHaveProperty('device_authorization_endpoint');
     expect(meta).not.toHaveProperty('registration_endpoint');
   });
 });
