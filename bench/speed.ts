@@ -224,7 +224,13 @@ const pct = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(s.length * q))]! : NaN;
 };
-const median = (xs: number[]) => pct(xs, 0.5);
+/** The middle value; for an even count, the mean of the two middle ones. */
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (!n) return NaN;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+};
 
 function closedLoop(file: string, data: (p: Proc, seconds: number) => Promise<Record<string, unknown>>): Runner {
   return {
