@@ -29,7 +29,7 @@ beforeAll(async () => {
     }],
   }));
   env = { DATABASE_URL: store.databaseUrl, TESSERA_DATA_DIR: store.dir, TESSERA_SECRET: 'cli-test-secret-cli-test-secret', TESSERA_CONFIG: config, TESSERA_BOOTSTRAP_ADMIN_PASSWORD: 'admin-password-for-tests' };
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await slapd?.close();
@@ -44,7 +44,7 @@ test('a sync prints the progress and summary; the rerun after a deletion disable
   await slapd.ldapdelete(`uid=p3,${slapd.peopleDn}`);
   const after = await runTessera(['ldap', 'sync', '--provider', 'corp'], env);
   expect(after.stdout).toMatch(/corp: 0 created, 0 updated, 1 disabled, 24 unchanged \(/);
-}, 60_000);
+}, 120_000);
 
 test('a stopped directory exits 69 and disables nobody', async () => {
   await slapd.stop();
@@ -55,4 +55,4 @@ test('a stopped directory exits 69 and disables nobody', async () => {
   } finally {
     await slapd.start();
   }
-}, 60_000);
+}, 120_000);
