@@ -19,7 +19,8 @@ export function registerSelfService(app: FastifyInstance, p: Platform): void {
   const access = new AccessService({
     payloads: p.payloads, meta: createSessionMetaRepository(p.db), clients: p.clients, provider: p.provider, events: p.events, log: p.log,
   });
-  registerProfileRoutes(app, { ...pageDeps, service });
+  // Username and email changes say whether a value is taken: limited per client IP like registration.
+  registerProfileRoutes(app, { ...pageDeps, service, takenLimiter: p.rateLimiter('account-taken', p.settings.authFailuresPerMinute) });
   registerPhoneRoutes(app, { ...pageDeps, service });
   registerSessionRoutes(app, { ...pageDeps, access });
   registerApplicationRoutes(app, { ...pageDeps, access });

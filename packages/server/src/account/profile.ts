@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { issueCsrf, verifyCsrf } from '../http/csrf.js';
+import { AppError } from '../http/errors.js';
+import type { RateLimiter } from '../http/rate-limit.js';
 import { pageContext, sendPage } from '../web/layout.js';
 import type { AccountService } from './service.js';
 import { emailForm, fieldErrors, profileForm, submitted, tokenForm, tokenQuery } from './schemas.js';
@@ -9,7 +11,7 @@ import { eventContext, sendAccountPage, signedIn } from './http.js';
 import type { AccountPageDeps } from './http.js';
 
 /** Profile (/account) and email change with re-confirmation (/account/email). */
-export function registerProfileRoutes(app: FastifyInstance, deps: AccountPageDeps & { service: AccountService }): void {
+export function registerProfileRoutes(app: FastifyInstance, deps: AccountPageDeps & { service: AccountService; takenLimiter: RateLimiter }): void {
   const html = { config: { html: true } };
 
   app.get('/account', html, async (request, reply) => {
@@ -24,6 +26,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: AccountPageDep
     const page = await signedIn(request, reply, deps);
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
+    // The answer may say a username is taken: every change counts against the client IP's allowance.
+    if (!deps.takenLimiter.take(request.ip)) throw new AppError('too_many_requests', 429, 'Too many changes from this address. Retry after the delay in Retry-After.');
     const { user } = page.account;
     const parsed = profileForm.safeParse(request.body ?? {});
     const result = parsed.success
@@ -54,6 +58,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: AccountPageDep
     const fail = (error: string) => sendAccountPage(reply, deps, page, '/account/email', title,
       emailPage(page.ctx, { user, value: submitted(request.body, 'email'), error, csrf: page.csrf }), error === 'too_many_requests' ? 429 : 400);
     if (!parsed.success) return fail(fieldErrors(parsed.error).email ?? 'invalid');
+    if (!deps.takenLimiter.take(request.ip)) return fail('too_many_requests');
     const result = await deps.service.requestEmailChange(user, parsed.data.email, page.ctx.locale, eventContext(request, user.id));
     if (!result.ok) return fail(result.fields.email ?? 'invalid');
     const body = emailPage(page.ctx, { user, value: '', csrf: page.csrf, sentTo: parsed.data.email });

@@ -1,3 +1,4 @@
+import type { RateLimiter } from '../http/rate-limit.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EventContext } from '../audit/events.js';
 import { AppError } from '../http/errors.js';
@@ -25,7 +26,7 @@ const INVITE_PROBLEMS: Record<string, string> = {
  * and sends the confirmation mail; it never issues tokens (the user signs in
  * through the authorization server afterwards).
  */
-export function registerRegistrationApi(app: FastifyInstance, deps: { service: RegistrationService }): void {
+export function registerRegistrationApi(app: FastifyInstance, deps: { service: RegistrationService; registerLimiter: RateLimiter }): void {
   app.post('/api/self-service/registration', async (request, reply) => {
     // JSON only: a form post from another site cannot send it without a CORS preflight.
     if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
@@ -33,6 +34,10 @@ export function registerRegistrationApi(app: FastifyInstance, deps: { service: R
     }
     const parsed = parseBody(registrationBody, request.body);
     if (!parsed) throw new AppError('invalid_request', 400, 'The body must be a JSON object.');
+    // Every registration counts against the client IP's allowance (TESSERA_AUTH_FAILURES_PER_MINUTE).
+    if (!deps.registerLimiter.take(request.ip)) {
+      throw new AppError('too_many_requests', 429, 'Too many registrations from this address. Retry after the delay in Retry-After.');
+    }
     const locale = negotiateLocale(undefined, request.headers['accept-language']);
     const tenantId = parsed.data.tenant ?? 'default';
     try {

@@ -14,6 +14,8 @@ import { confirmPage, confirmedPage, fieldMessage, messagePage, registeredPage, 
 import { registerRegistrationApi, registrationInput, requestContext } from './api.js';
 import { registerPhoneStepRoutes, sendPhoneStep } from './phone-routes.js';
 
+export const TOO_MANY_REGISTRATIONS = 'Too many registrations from this address. Retry after the delay in Retry-After.';
+
 /** Resend requests per client IP per hour: the per-account limit alone would let one client mail many addresses. */
 export const RESENDS_PER_IP_PER_HOUR = 20;
 
@@ -21,15 +23,20 @@ export interface RegistrationRouteDeps {
   service: RegistrationService;
   secure: boolean;
   resendLimiter: RateLimiter;
+  /** Registration requests per client IP and minute (every request counts): probing addresses is slowed to a crawl. */
+  registerLimiter: RateLimiter;
 }
 
 /** The registration feature: hosted pages, the JSON API and the confirmation links. */
 export function registrationFeature(app: FastifyInstance, p: Platform): void {
   const service = registrationService(p);
-  const deps = { service, secure: p.secureCookies, resendLimiter: p.rateLimiter('registration-resend', RESENDS_PER_IP_PER_HOUR, 3_600_000) };
+  const deps = {
+    service, secure: p.secureCookies, resendLimiter: p.rateLimiter('registration-resend', RESENDS_PER_IP_PER_HOUR, 3_600_000),
+    registerLimiter: p.rateLimiter('registration', p.settings.authFailuresPerMinute),
+  };
   registerRegistrationPages(app, deps);
   registerConfirmationPages(app, deps);
-  registerRegistrationApi(app, { service });
+  registerRegistrationApi(app, deps);
   registerPhoneStepRoutes(app, deps);
 }
 
@@ -74,6 +81,7 @@ function registerRegistrationPages(app: FastifyInstance, deps: RegistrationRoute
       throw new AppError('invalid_request', 400, 'The request is malformed.');
     }
     verifyCsrf(request, deps.secure);
+    if (!deps.registerLimiter.take(request.ip)) throw new AppError('too_many_requests', 429, TOO_MANY_REGISTRATIONS);
     const body = { ...parsed.data, ui_locales: registerQuery.shape.ui_locales.parse(parsed.data.ui_locales) };
     const ctx = pageContext(request, body.ui_locales);
     const tenantId = body.tenant ?? 'default';
