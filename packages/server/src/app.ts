@@ -35,6 +35,9 @@ import { FEATURES } from './features.js';
 import type { Platform } from './platform.js';
 import { EventBus } from './audit/events.js';
 import { createAuditRepository } from './audit/repository.js';
+import { EventJournal } from './audit/journal.js';
+import { createWebhookRepository } from './webhooks/repository.js';
+import { DeliveryWorker } from './webhooks/worker.js';
 import { createOutboxRepository } from './notify/outbox.js';
 import { createOutboxMailer, createOutboxSms, createSmtpMailer } from './notify/senders.js';
 import { createHttpSms } from './notify/sms-http.js';
@@ -80,6 +83,8 @@ export interface AppDeps {
    * configuration file already, so the worker does not apply it again.
    */
   worker?: boolean;
+  /** The clock of scheduled work (webhook batches and retries): tests move it forward instead of waiting. */
+  now?: () => number;
 }
 
 export interface TesseraApp {
@@ -246,7 +251,20 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
 
     await mountEngine(http, () => engine.callback, throttle);
     const audit = createAuditRepository(db);
-    events.on((event) => audit.append(event));
+    // One durable event model: the audit entry and the webhook outbox rows of an event in one transaction.
+    const journal = new EventJournal(db, audit);
+    events.on(async (event) => {
+      await journal.record(event);
+    });
+    const now = deps.now ?? Date.now;
+    const webhookRepo = createWebhookRepository(db);
+    journal.use((trx, event, id) => webhookRepo.enqueue(trx, event, id).then((n) => n > 0));
+    const webhookWorker = new DeliveryWorker({
+      repo: webhookRepo, kek, users, userData, log, now,
+      lease: { acquire: () => leases.acquire('webhook-delivery', settings.webhooks.leaseMs), release: () => leases.release('webhook-delivery') },
+      settings: { ...settings.webhooks, privateHosts: settings.outboundPrivateHosts },
+    });
+    journal.onCommitted(() => webhookWorker.nudge());
     const outbox = createOutboxRepository(db);
     const mailer = settings.smtpUrl ? createSmtpMailer(settings.smtpUrl, settings.mailFrom) : createOutboxMailer(outbox, log);
     if (mailer.kind === 'outbox' && !deps.cli) log.warn('SMTP_URL is not set: mail goes to the development outbox (/dev/outbox, loopback only)');
@@ -268,6 +286,9 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       userData,
       brands,
       identityProviders,
+      journal,
+      webhooks: { repo: webhookRepo, worker: webhookWorker },
+      now,
     };
 
     // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
@@ -328,6 +349,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     if (deps.cli) await sweep();
     else await jobs[0]!.tick();
     counters.start();
+    // Webhook deliveries: every server instance runs the worker; a lease lets one of them deliver at a time.
+    if (!deps.cli) webhookWorker.start();
 
     let closed = false;
     return {
@@ -346,6 +369,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         if (settings.shutdownDelaySeconds > 0) await new Promise((r) => setTimeout(r, settings.shutdownDelaySeconds * 1000));
         timers.forEach(clearInterval);
         await Promise.all(jobs.map((j) => j.stop()));
+        await webhookWorker.stop();
         await http.close();
         await counters.stop().catch(() => {});
         await mailer.close();

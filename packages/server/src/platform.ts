@@ -27,6 +27,9 @@ import type { ProviderRegistry } from './federation/providers.js';
 import type { SharedCounters } from './http/shared-counters.js';
 import type { RateLimiter } from './http/rate-limit.js';
 import type { Leases } from './storage/leases.js';
+import type { EventJournal } from './audit/journal.js';
+import type { WebhookRepository } from './webhooks/repository.js';
+import type { DeliveryWorker } from './webhooks/worker.js';
 
 /**
  * The services a feature may depend on, built once by the composition root
@@ -85,6 +88,12 @@ export interface Platform {
   brands: BrandService;
   /** Upstream identity providers (docs/federation.md): the file's and the admin API's, secrets decrypted on read. */
   identityProviders: ProviderRegistry;
+  /** The durable event model: audit entries and the webhook outbox in one transaction (audit/journal.ts). */
+  journal: EventJournal;
+  /** Outbound webhooks: subscriptions, outbox and deliveries, and the (leased) delivery worker (docs/webhooks.md). */
+  webhooks: { repo: WebhookRepository; worker: DeliveryWorker };
+  /** The clock of scheduled work (webhook batches and retries); tests inject one. */
+  now(): number;
 }
 
 /** A feature adds its routes (and event listeners) to the app. */

@@ -72,7 +72,7 @@ describe('external identity links', () => {
     expect((await api('DELETE', path, { token: tokens.adminMfa })).status).toBe(204);
     expect((await api<Links>('GET', `/users/${lia}/links`, { token: tokens.bot })).body.items.map((l) => l.provider)).toEqual(['google']);
     expect((await api('DELETE', path, { token: tokens.adminMfa })).status).toBe(404);
-    const audit = await api<{ items: Array<{ action: string; actor: string | null; details: Record<string, unknown> }> }>('GET', `/audit?action=user.link_removed&subject=${lia}`, { token: tokens.bot });
+    const audit = await api<{ items: Array<{ action: string; actor: string | null; details: Record<string, unknown> }> }>('GET', `/audit?action=user.unlinked&subject=${lia}`, { token: tokens.bot });
     expect(audit.body.items).toHaveLength(1);
     expect(audit.body.items[0]!.details).toMatchObject({ provider: 'corp-adfs', via: 'admin_api', actor_type: 'user' });
     expect(audit.body.items[0]!.actor).toBeTruthy();

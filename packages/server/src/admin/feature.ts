@@ -32,6 +32,7 @@ import { activationService } from '../userdata/activation-routes.js';
 import { registerApiTokenRoutes } from '../provisioning/token-routes.js';
 import { apiTokenStore } from '../provisioning/feature.js';
 import { registerProviderAdminRoutes } from '../federation/admin-routes.js';
+import { registerWebhookRoutes } from '../webhooks/admin-routes.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -83,6 +84,10 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   }));
   registerApiTokenRoutes(route, { tokens: apiTokenStore(p), tenants: p.tenants, emit });
   registerProviderAdminRoutes(route, { registry: p.identityProviders, tenants: p.tenants, issuer: p.settings.issuer, emit });
+  registerWebhookRoutes(route, {
+    repo: p.webhooks.repo, tenants: p.tenants, kek: p.kek, emit, privateHosts: p.settings.outboundPrivateHosts,
+    nudge: () => p.webhooks.worker.nudge(),
+  });
   registerApiRoutes(route, new ApiAdminService({ issuer: p.settings.issuer, apis: p.apis, keys: p.keys, rotateKeys: () => p.rotateKeys(), emit }));
 
   // Public, like discovery: the document describes the API, it grants nothing.

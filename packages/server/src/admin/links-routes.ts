@@ -47,7 +47,7 @@ export function registerLinkRoutes(route: AdminRouter, users: UserAdminService, 
       stepUp();
       const user = await users.get(principal, params.id);
       if (!(await links.unlink(user.id, params.provider, params.subject))) throw new AppError('not_found', 404, 'The user has no such link.');
-      await emit('user.link_removed', principal, { tenantId: user.tenantId, subjectId: user.id }, event,
+      await emit('user.unlinked', principal, { tenantId: user.tenantId, subjectId: user.id }, event,
         { target: 'user', provider: params.provider, subject: params.subject });
     },
   });

@@ -27,8 +27,6 @@ export type DomainEventType =
   /** An operator set a user's password with `tessera users set-password` (`data.via: cli`). */
   | 'user.password_set'
   | 'user.roles_changed'
-  /** An administrator removed a user's link to an external identity provider (`data.provider`, `data.subject`). */
-  | 'user.link_removed'
   /** A tenant's attribute schema changed (`data.attribute`; docs/users.md). */
   | 'attribute.saved'
   | 'attribute.deleted'
@@ -93,7 +91,22 @@ export type DomainEventType =
   /** A person removed one of their links on /account (`data.provider`). */
   | 'user.unlinked'
   /** A directory sync finished (docs/directories.md#sync): `data` holds the provider and the counts. */
-  | 'directory.synced';
+  | 'directory.synced'
+  /** Contact sync (inbound/): two users became one (`data.survivor`, `data.merged`), or a user's personal data was erased. */
+  | 'user.merged'
+  | 'user.anonymized'
+  /** Webhook subscriptions (webhooks/, docs/webhooks.md): `subject` is the subscription id; never the secret. */
+  | 'webhook.created'
+  | 'webhook.updated'
+  | 'webhook.deleted'
+  | 'webhook.secret_rotated'
+  | 'webhook.replayed'
+  /** Inbound contact sources (inbound/, docs/webhooks.md#inbound). */
+  | 'inbound_source.saved'
+  | 'inbound_source.deleted'
+  | 'inbound_source.secret_rotated'
+  /** A contact sync batch was applied (`data.source`, `data.message`, counts). */
+  | 'contacts.synced';
 
 /** Who did it and from where; filled in by the HTTP layer, absent for CLI/config actions. */
 export interface EventContext {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import type { DomainEvent } from './events.js';
+import { redactPersonal } from './erasure.js';
 
 export interface AuditEntry {
   id: string;
@@ -37,7 +38,14 @@ export interface AuditSearch {
 }
 
 export interface AuditRepository {
-  append(event: DomainEvent): Promise<void>;
+  /** Writes an entry (in `opts.db`, a transaction, when given; with `opts.id`, a time-ordered id, when given). */
+  append(event: DomainEvent, opts?: { db?: Kysely<Database>; id?: string }): Promise<void>;
+  /**
+   * Erases a user's personal data from the entries about them or by them
+   * (names, addresses, email, phone, IP address, user agent), keeping who
+   * did what to whom and when (audit/erasure.ts). Returns the entries changed.
+   */
+  redactUser(userId: string, opts?: { db?: Kysely<Database> }): Promise<number>;
   /** Newest first. */
   query(q: AuditQuery): Promise<AuditEntry[]>;
   /** Newest first, one page; `next` is set when more entries follow. */
@@ -46,9 +54,9 @@ export interface AuditRepository {
 
 export function createAuditRepository(db: Kysely<Database>): AuditRepository {
   return {
-    async append(e) {
-      await db.insertInto('audit_log').values({
-        id: randomUUID(),
+    async append(e, opts = {}) {
+      await (opts.db ?? db).insertInto('audit_log').values({
+        id: opts.id ?? randomUUID(),
         at: e.at,
         action: e.type,
         tenant_id: e.tenantId,
@@ -58,6 +66,22 @@ export function createAuditRepository(db: Kysely<Database>): AuditRepository {
         user_agent: e.context.userAgent ? e.context.userAgent.slice(0, 512) : null,
         details: JSON.stringify(e.data),
       }).execute();
+    },
+    async redactUser(userId, opts = {}) {
+      const handle = opts.db ?? db;
+      const rows = await handle.selectFrom('audit_log').select(['id', 'details', 'ip', 'user_agent', 'subject_id'])
+        .where((eb) => eb.or([eb('subject_id', '=', userId), eb('actor_id', '=', userId)])).execute();
+      let changed = 0;
+      for (const r of rows) {
+        const details = JSON.parse(r.details) as Record<string, unknown>;
+        const redacted = redactPersonal(details);
+        if (!redacted.changed && r.ip === null && r.user_agent === null) continue;
+        await handle.updateTable('audit_log').set({
+          details: JSON.stringify({ ...(redacted.value as Record<string, unknown>), redacted: true }), ip: null, user_agent: null,
+        }).where('id', '=', r.id).execute();
+        changed++;
+      }
+      return changed;
     },
     async query(q) {
       let sel = db.selectFrom('audit_log').selectAll();

@@ -48,6 +48,8 @@ export interface Settings {
   workers: number | 'auto';
   /** Seconds between /readyz turning 503 on SIGTERM and the listener closing. */
   shutdownDelaySeconds: number;
+  /** Webhook delivery (docs/webhooks.md#delivery). */
+  webhooks: { pollMs: number; leaseMs: number; retryBaseMs: number; retryMaxMs: number; maxAttempts: number; timeoutMs: number };
 }
 
 /**
@@ -86,6 +88,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     activationMailsPerMinute: e.TESSERA_ACTIVATION_MAILS_PER_MINUTE,
     workers: e.TESSERA_WORKERS,
     shutdownDelaySeconds: e.TESSERA_SHUTDOWN_DELAY_SECONDS,
+    webhooks: {
+      pollMs: e.TESSERA_WEBHOOK_POLL_MS, leaseMs: e.TESSERA_WEBHOOK_LEASE_MS, retryBaseMs: e.TESSERA_WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: e.TESSERA_WEBHOOK_RETRY_MAX_MS, maxAttempts: e.TESSERA_WEBHOOK_MAX_ATTEMPTS, timeoutMs: e.TESSERA_WEBHOOK_TIMEOUT_MS,
+    },
     ...overrides,
   };
   return Object.freeze(settings);

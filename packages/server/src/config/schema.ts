@@ -249,6 +249,13 @@ export const envSchema = z.object({
   TESSERA_WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], 'must be a number from 1 to 256 or auto').default(1),
   /** Seconds between /readyz turning 503 and the server closing (a balancer's health checks see it first; docs/scaling.md). */
   TESSERA_SHUTDOWN_DELAY_SECONDS: z.coerce.number().min(0).max(300).default(0),
+  /** Webhook delivery (docs/webhooks.md#delivery): how often an idle worker looks for work, its lease, retries, timeout. */
+  TESSERA_WEBHOOK_POLL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  TESSERA_WEBHOOK_LEASE_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  TESSERA_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
+  TESSERA_WEBHOOK_RETRY_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(6 * 3_600_000),
+  TESSERA_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(12),
+  TESSERA_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'must be one of fatal, error, warn, info, debug, trace, silent').default('info'),
 });
 

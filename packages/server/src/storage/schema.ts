@@ -379,6 +379,49 @@ export interface ChangeSignalsTable {
   changed_at: number;
 }
 
+/** Outbound webhook receivers (migration 031; webhooks/). */
+export interface WebhookSubscriptionsTable {
+  id: string;
+  tenant_id: string;
+  url: string;
+  /** JSON array of event names. */
+  events: string;
+  /** Sealed with the key-encryption key. */
+  secret: string;
+  mode: string;
+  interval_minutes: number | null;
+  payload: string;
+  enabled: number;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookOutboxTable {
+  subscription_id: string;
+  event_id: string;
+  tenant_id: string;
+  at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  subscription_id: string;
+  tenant_id: string;
+  /** JSON array of audit_log ids, in order. */
+  event_ids: string;
+  status: string;
+  replay: number;
+  attempts: number;
+  /** JSON array of { at, status, error, next_attempt_at }. */
+  attempts_log: string;
+  next_attempt_at: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -413,6 +456,9 @@ export interface Database {
   leases: LeasesTable;
   rate_counters: RateCountersTable;
   change_signals: ChangeSignalsTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
+  webhook_outbox: WebhookOutboxTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type { Generated };

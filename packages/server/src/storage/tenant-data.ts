@@ -163,6 +163,10 @@ export const TENANT_DATA: TenantDataPart[] = [
   // provisioning/: the tenant's API tokens and its users' Okta lifecycle states
   byTenant('api_tokens', 'api_tokens', 'dependents'),
   byTenant('provisioning_states', 'provisioning_states', 'dependents'),
+  // webhooks/: the tenant's subscriptions with their queue and delivery log
+  byTenant('webhook_queue', 'webhook_outbox', 'dependents'),
+  byTenant('webhook_deliveries', 'webhook_deliveries', 'dependents'),
+  byTenant('webhook_subscriptions', 'webhook_subscriptions', 'dependents'),
   outsideMembers,
   byTenantUsers('memberships', 'memberships'),
   byTenantUsers('role_assignments', 'user_roles'),

@@ -176,8 +176,8 @@ describe('admin console: users', () => {
     await page.getByRole('button', { name: 'Apply filters' }).click();
     await expect.poll(() => new URL(page.url()).searchParams.get('user')).toBe(userId);
     const badges = page.locator('table.table tbody tr td:nth-child(2) .badge');
-    await expect.poll(async () => (await badges.allTextContents()).filter((a) => ['user.created', 'mfa.reset', 'user.link_removed'].includes(a)).sort())
-      .toEqual(['mfa.reset', 'user.created', 'user.link_removed']);
+    await expect.poll(async () => (await badges.allTextContents()).filter((a) => ['user.created', 'mfa.reset', 'user.unlinked'].includes(a)).sort())
+      .toEqual(['mfa.reset', 'user.created', 'user.unlinked']);
     for (const action of ['user.created', 'mfa.reset']) {
       const row = page.locator('table.table tbody tr', { has: page.locator('.badge', { hasText: action }) }).first();
       expect(await row.locator('td:nth-child(3) a').textContent()).toBe('admin');

@@ -89,6 +89,8 @@ export interface TestAppOptions {
    * `localhost`: WebAuthn refuses IP addresses as RP IDs. The server still listens on 127.0.0.1.
    */
   issuerHost?: string;
+  /** The clock of scheduled work (webhook batches and retries). */
+  now?: () => number;
 }
 
 /** Boots the real platform on a loopback port over a fresh store. */
@@ -115,7 +117,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     LOG_LEVEL: 'info',
     ...opts.env,
   }, { declarative: parseDeclarative(JSON.stringify(opts.config ?? {}), 'test config') });
-  const app = await createApp(settings, { store: testStore.store, logStream });
+  const app = await createApp(settings, { store: testStore.store, logStream, now: opts.now });
   await app.listen();
   return {
     app, issuer, port, settings, testStore, logs,

@@ -196,7 +196,15 @@ export class UserAdminService {
       ...(write.set?.length || write.remove?.length ? { attributes: [...(write.set ?? []).map((v) => v.name), ...(write.remove ?? [])].sort() } : {}),
       ...(Object.keys(write.externalIds ?? {}).length ? { external_ids: Object.keys(write.externalIds!).sort() } : {}),
     });
+    await this.emitLinks(principal, current, write.externalIds ?? {}, ctx);
     return this.withData((await this.deps.users.findById(current.id))!);
+  }
+
+  /** `user.linked` / `user.unlinked` for each external id set or removed (docs/webhooks.md#events). */
+  private async emitLinks(principal: AdminPrincipal, user: User, externalIds: Record<string, string | null>, ctx: EventContext): Promise<void> {
+    for (const [source, id] of Object.entries(externalIds).sort()) {
+      await this.deps.emit(id === null ? 'user.unlinked' : 'user.linked', principal, { tenantId: user.tenantId, subjectId: user.id }, ctx, { target: 'user', source });
+    }
   }
 
   /** Disables the account and signs it out everywhere (its sessions, grants and tokens end now). Idempotent. */
