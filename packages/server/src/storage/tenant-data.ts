@@ -155,6 +155,8 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenantUsers('passkeys', 'passkeys'),
   byTenantUsers('passkey_challenges', 'webauthn_challenges'),
   byTenant('external_links', 'external_links', 'dependents'),
+  // directories/: what the last sync saw of the tenant's directory users
+  byTenant('directory_entries', 'directory_entries', 'dependents'),
   // user data (userdata/): attribute values and external ids of the tenant's users
   byTenant('attribute_values', 'user_attributes', 'dependents'),
   byTenant('external_ids', 'user_external_ids', 'dependents'),
