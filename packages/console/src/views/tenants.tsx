@@ -4,6 +4,7 @@ import { ApiError, api, takeReplayed } from '../api';
 import { currentWho, isPlatformAdmin } from '../auth';
 import { Link, navigate } from '../router';
 import { ErrorBox, Field, Loading, Notice, Page, Time, useLoad } from '../ui';
+import { TenantBranding } from './tenant-branding';
 import { TenantDelete, takeDeletedNotice } from './tenant-delete';
 
 /** A tenant as GET /tenants/{tenant} shows it. */
@@ -160,6 +161,7 @@ export function TenantDetail(props: { params: Record<string, string> }): JSX.Ele
           onSaved={(msg) => { setNotice(msg); setReplayError(undefined); tenantsCache = undefined; tenant.reload(); }} onReload={tenant.reload} />
       ) : null}
       <TenantRoles tenant={id} />
+      <TenantBranding tenant={id} />
       {isPlatformAdmin() && id !== 'default' ? <TenantDelete tenant={id} /> : null}
     </Page>
   );
