@@ -51,7 +51,8 @@ export const platformConfig = {
   clients: [
     spa('spa', 'default'), spa('spa-acme', 'acme'),
     worker('worker'), worker('worker-2'), worker('acme-worker', 'acme'),
-    { client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic' },
+    // The gateway introspects other clients' tokens: an explicit introspector (docs/b2b.md#introspection).
+    { client_id: 'gateway', client_secret: GATEWAY_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', resource_server: true },
   ],
   users: [
     { ...ALICE, email: 'alice@example.test', email_verified: true, roles: ['editor'] },

@@ -12,11 +12,13 @@ import { parseDeclarative } from '../src/config/load.js';
  * `apis[].access_token_format: opaque`: access tokens for that API are
  * references the API introspects (RFC 7662), so revocation bites at once.
  * Who may read an introspection answer is Tessera's policy
- * (src/oidc/introspection-policy.ts): own tokens, own tenant, or a platform client.
+ * (src/oidc/introspection-policy.ts): own tokens; for explicit introspectors
+ * (`resource_server: true`), their tenant's access tokens, or every tenant's
+ * for a platform introspector; refresh tokens only to their own client.
  */
 const LEDGER = 'https://ledger.example.test';
-const machine = (client_id: string, tenant: string) => ({
-  client_id, client_secret: SERVICE_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', tenant, scope: 'ledger:read read',
+const machine = (client_id: string, tenant: string, resource_server = true) => ({
+  client_id, client_secret: SERVICE_SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', tenant, scope: 'ledger:read read', resource_server,
 });
 
 let t: TestApp;
@@ -26,7 +28,8 @@ beforeAll(async () => {
     config: {
       ...base,
       apis: [...base.apis, { identifier: LEDGER, name: 'Ledger', scopes: ['ledger:read'], access_token_format: 'opaque' }],
-      clients: [...(base.clients as Record<string, unknown>[]).map((c) => (c.client_id === 'spa' ? { ...c, scope: `${String(c.scope)} ledger:read` } : c)), machine('ledger-default', 'default'), machine('ledger-acme', 'acme'), machine('ledger-acme-2', 'acme'), machine('ledger-globex', 'globex')],
+      clients: [...(base.clients as Record<string, unknown>[]).map((c) => (c.client_id === 'spa' ? { ...c, scope: `${String(c.scope)} ledger:read` } : c)), machine('ledger-default', 'default'), machine('ledger-acme', 'acme'), machine('ledger-acme-2', 'acme'), machine('ledger-globex', 'globex'),
+        machine('acme-worker', 'acme', false), machine('platform-worker', 'default', false)],
     },
   });
 });
@@ -88,6 +91,22 @@ describe('who may introspect', () => {
 
   test('a platform (default-tenant) client: any tenant\'s tokens', async () => {
     expect((await introspectAs('ledger-default', await tokenFor('ledger-globex'))).active).toBe(true);
+  });
+
+  test('a confidential client not marked resource_server: only its own tokens, even in its tenant or as a platform client', async () => {
+    expect(await introspectAs('acme-worker', await tokenFor('ledger-acme'))).toEqual({ active: false });
+    expect(await introspectAs('platform-worker', await tokenFor('ledger-acme'))).toEqual({ active: false });
+    expect((await introspectAs('acme-worker', await tokenFor('acme-worker'))).active).toBe(true);
+  });
+
+  test('a refresh token: only to its own client, never to an introspector', async () => {
+    const spa = await discover(t.issuer, { clientId: 'spa', auth: 'none' });
+    const { tokens } = await codeFlow(spa, new UserAgent(), t.issuer, USER, { scope: 'openid offline_access ledger:read', resource: LEDGER });
+    expect(tokens.refresh_token).toBeTruthy();
+    expect(await introspectAs('ledger-default', tokens.refresh_token!)).toEqual({ active: false });
+    expect((await oidc.tokenIntrospection(spa, tokens.refresh_token!)).active).toBe(true);
+    // The access token next to it stays readable by the introspector.
+    expect((await introspectAs('ledger-default', tokens.access_token)).active).toBe(true);
   });
 
   test('a public client: only its own tokens', async () => {

@@ -54,9 +54,9 @@ describe('tokens at rest', () => {
       expect(text.includes(value), `${name} is stored in the clear`).toBe(false);
     }
     // ...and every one of them works: opaque tokens introspect, the refresh token rotates, the session signs in silently.
-    const introspect = async (token: string) => (await oidc.tokenIntrospection(rp, token)).active;
+    const introspect = async (token: string, as = rp) => (await oidc.tokenIntrospection(as, token)).active;
     expect(await introspect(refreshed.access_token)).toBe(true);
-    expect(await introspect(machine.access_token)).toBe(true);
+    expect(await introspect(machine.access_token, service)).toBe(true);
     expect((await oidc.refreshTokenGrant(rp, refreshed.refresh_token!, { resource: OPAQUE_API })).access_token).toBeTruthy();
     const silent = await codeFlow(rp, agent, t.issuer, undefined, { prompt: 'none', scope: 'openid' });
     expect(silent.tokens.id_token).toBeTruthy();

@@ -132,6 +132,7 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     ...protocolClientMetadata(c),
     ...clientKeyMetadata(c),
     ...assignmentMetadata(c),
+    resource_server: c.resource_server,
   })) as Record<string, unknown>;
 }
 

@@ -132,6 +132,8 @@ export const clientSchema = z.strictObject({
   ...clientKeyFields,
   // App assignment: which of the tenant's users may use the client (oidc/app-assignment.ts; docs/b2b.md#app-assignment).
   ...assignmentFields,
+  /** An explicit introspector (an API or the gateway): may introspect other clients' access tokens (docs/b2b.md#introspection). */
+  resource_server: z.boolean().optional(),
 }).superRefine((c, ctx) => {
   for (const issue of [...protocolClientIssues(c), ...clientKeyIssues(c)]) ctx.addIssue({ code: 'custom', path: [issue.path], message: issue.message });
   const kind = clientKind(c.token_endpoint_auth_method);
@@ -141,6 +143,9 @@ export const clientSchema = z.strictObject({
   }
   if (kind === 'public' && c.client_secret) {
     ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a public client (token_endpoint_auth_method: none)' });
+  }
+  if (c.resource_server && kind === 'public') {
+    ctx.addIssue({ code: 'custom', path: ['resource_server'], message: 'needs a confidential client (an introspector authenticates itself)' });
   }
   if (kind === 'key' && c.client_secret) {
     ctx.addIssue({ code: 'custom', path: ['client_secret'], message: 'must not be set for a private_key_jwt client (it authenticates with its keys)' });

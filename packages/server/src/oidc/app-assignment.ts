@@ -26,8 +26,8 @@ export const assignmentFields = {
     .min(1, 'must list at least one role (leave allowed_roles out to allow every user)').optional(),
 };
 
-/** Tessera's own client metadata for assignment, as the engine sees it (extraClientMetadata.properties). */
-export const ASSIGNMENT_CLIENT_PROPERTIES = ['allowed_users', 'allowed_roles'] as const;
+/** Tessera's own client metadata for assignment (and `resource_server`, introspection-policy.ts), as the engine sees it (extraClientMetadata.properties). */
+export const ASSIGNMENT_CLIENT_PROPERTIES = ['allowed_users', 'allowed_roles', 'resource_server'] as const;
 
 type AssignmentFields = { allowed_users?: string[]; allowed_roles?: string[] };
 

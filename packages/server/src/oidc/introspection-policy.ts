@@ -4,20 +4,23 @@ import { errors } from 'oidc-provider';
 /** The tenant whose clients serve every tenant (as for the admin API: docs/admin.md#who-may-call). */
 const PLATFORM_TENANT = 'default';
 
-type EngineClient = { clientId: string; clientAuthMethod?: string; tenant?: unknown };
+type EngineClient = { clientId: string; clientAuthMethod?: string; tenant?: unknown; resource_server?: unknown };
 
 /**
  * Who may read an introspection answer (RFC 7662 §4 leaves it to the server;
  * the answer carries the subject, tenant and roles, so it is not for anyone
- * with a client secret):
+ * with a client credential; docs/b2b.md#introspection):
  * - a client about its own tokens;
- * - a confidential client (a resource server or gateway) about tokens of its
- *   own tenant's clients; a `default`-tenant client about any tenant's.
+ * - an explicit introspector (`resource_server: true`, confidential: an API
+ *   or the gateway) about access tokens of its own tenant's clients; a
+ *   `default`-tenant introspector about any tenant's;
+ * - a refresh token only to its own client (it is never presented to an API).
  * Everything else reads `{ active: false }`, as for an unknown token.
  */
-export async function introspectionAllowed(ctx: KoaContextWithOIDC, caller: EngineClient, token: { clientId?: string }): Promise<boolean> {
+export async function introspectionAllowed(ctx: KoaContextWithOIDC, caller: EngineClient, token: { clientId?: string; kind?: string }): Promise<boolean> {
   if (token.clientId === caller.clientId) return true;
-  if (caller.clientAuthMethod === 'none') return false;
+  if (token.kind === 'RefreshToken') return false;
+  if (caller.clientAuthMethod === 'none' || caller.resource_server !== true) return false;
   const callerTenant = typeof caller.tenant === 'string' ? caller.tenant : PLATFORM_TENANT;
   if (callerTenant === PLATFORM_TENANT) return true;
   const owner = token.clientId ? await ctx.oidc.provider.Client.find(token.clientId) as unknown as EngineClient | undefined : undefined;

@@ -39,6 +39,8 @@ export const SENSITIVE_CLIENT_FIELDS = [
   'jwks', 'jwks_uri', 'token_endpoint_auth_signing_alg',
   // Which users may use the client (app assignment).
   'allowed_users', 'allowed_roles',
+  // Who may read other clients' tokens (introspection-policy.ts).
+  'resource_server',
 ] as const;
 
 /** Only used to validate a confidential client's metadata; the stored digest never changes through an edit. */
