@@ -34,6 +34,8 @@ export interface UserAdminDeps {
   emit: AdminEmit;
   /** Attributes and external ids (userdata/): shown with every user, written with create and PATCH. */
   userData: UserDataService;
+  /** Erases a user's personal data from earlier audit entries (audit/erasure.ts); called when the user is deleted. */
+  eraseAudit?: (userId: string) => Promise<number>;
 }
 
 /** A user as the admin API answers it: with its attributes and external ids. */
@@ -245,8 +247,10 @@ export class UserAdminService {
   async delete(principal: AdminPrincipal, current: User, ctx: EventContext): Promise<void> {
     await this.signOutEverywhere(current, ctx);
     if (!(await this.deps.users.delete(current.id))) throw new NotFoundError('user', current.id);
-    await this.deps.emit('user.deleted', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx,
-      { username: current.username, email: current.email });
+    // Personal data that can be erased (docs/webhooks.md#personal-data-that-can-be-erased): the deletion's own
+    // entry names no personal data, and earlier entries about or by the user lose theirs; the trail stays.
+    await this.deps.emit('user.deleted', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx, {});
+    await this.deps.eraseAudit?.(current.id);
   }
 
   /**
