@@ -1,3 +1,4 @@
+import { AppError } from '../../http/errors.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { EventContext } from '../../audit/events.js';
@@ -279,6 +280,8 @@ function toOkta(err: unknown): OktaError | undefined {
   if (err instanceof AdminForbidden) return OKTA.forbidden();
   if (err instanceof StaleWriteError) return OKTA.validation(['The user was changed at the same time; read it again.']);
   if (err instanceof FilterSyntaxError || err instanceof UnsupportedFilter) return OKTA.filter(err.message);
+  // Tessera's request checks (e.g. invalid UTF-8: http/utf8.ts) in Okta's shape.
+  if (err instanceof AppError && err.status === 400) return OKTA.malformed(err.publicMessage);
   const status = (err as { statusCode?: number }).statusCode;
   if (status === 415 || (status === 400 && (err as { code?: string }).code?.startsWith('FST_ERR_CTP'))) return OKTA.malformed((err as Error).message);
   if (status === 413) return new OktaError(413, 'E0000003', 'The request body was too large.');

@@ -1,3 +1,4 @@
+import { AppError } from '../../http/errors.js';
 import { AdminConflict, AdminForbidden, AdminInvalid } from '../../admin/errors.js';
 import { NotFoundError, StaleWriteError } from '../../storage/errors.js';
 import { ProvisioningDenied } from '../access.js';
@@ -51,6 +52,8 @@ export function toScim(err: unknown): ScimError | undefined {
   if (err instanceof AdminForbidden) return new ScimError(403, err.message);
   if (err instanceof StaleWriteError) return SCIM.preconditionFailed();
   if (err instanceof FilterSyntaxError || err instanceof UnsupportedFilter) return SCIM.invalidFilter(err.message);
+  // Tessera's request checks (e.g. invalid UTF-8: http/utf8.ts) in SCIM's shape.
+  if (err instanceof AppError && err.status === 400) return SCIM.invalidSyntax(err.publicMessage);
   const status = (err as { statusCode?: number }).statusCode;
   if (status === 413) return new ScimError(413, 'The request is too large.');
   if (status === 415) return new ScimError(415, 'Send the body as application/scim+json or application/json.');
