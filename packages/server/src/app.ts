@@ -66,6 +66,7 @@ import type { EngineLanguage } from './oidc/provider.js';
 import type { BootstrapResult } from './bootstrap.js';
 import { UserDataService } from './userdata/service.js';
 import { claimCatalog } from './oidc/attribute-claims.js';
+import { DEFAULT_POLICY } from './identity/policy.js';
 import { ProviderRegistry } from './federation/providers.js';
 
 export interface AppDeps {
@@ -293,7 +294,11 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
 
     // "Forgot your password?" always; "Create an account" when the client's tenant takes registrations.
     const signInPage = createSignInPage({ clients, methods: platform.signIn, loginLinks: createLoginLinks(platform) });
-    platform.signIn.register(passwordMethod({ verifiers: platform.passwords, metrics }));
+    platform.signIn.register(passwordMethod({
+      verifiers: platform.passwords, metrics,
+      // A tenant with local_login: false signs in through its identity providers only (docs/federation.md).
+      offered: async (tenantId) => ((await tenants.findById(tenantId))?.policy ?? DEFAULT_POLICY).local_login,
+    }));
     const flow = new SignInPipeline({
       provider: () => engine.provider, users, clients, tenants, events, log, throttle, methods: platform.signIn,
       states: createSignInStateRepository(db),

@@ -14,6 +14,7 @@ import { activationFeature } from './userdata/activation-routes.js';
 import { userDetailsFeature } from './userdata/account-routes.js';
 import { provisioningFeature } from './provisioning/feature.js';
 import { directoriesFeature } from './directories/feature.js';
+import { federationFeature } from './federation/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -43,4 +44,6 @@ export const FEATURES: Feature[] = [
   provisioningFeature,
   // LDAP / Active Directory: bind authentication behind the password form, and sync (docs/directories.md).
   directoriesFeature,
+  // Upstream identity providers as a sign-in method: buttons, idp_hint, the round trip, linking, JIT (docs/federation.md).
+  federationFeature,
 ];

@@ -50,6 +50,20 @@ export const ERROR_CODES = {
   tenant_not_empty: 'The tenant still has users, clients or members (named in `fields`); delete them first or pass cascade=true.',
   temporarily_unavailable: 'The database is unreachable, restarting or busy. Retry after the delay in Retry-After (RFC 6749 §4.1.2.1).',
   server_error: 'An unexpected error; the log has the detail under the request id.',
+  unknown_identity_provider: 'Federation: no such identity provider for this sign-in (unknown alias, or not one of the tenant\'s providers; also a bad `idp_hint`).',
+  identity_provider_disabled: 'Federation: the identity provider is disabled; its sign-ins and callbacks are refused.',
+  federation_state_invalid: 'Federation: the callback\'s `state` is missing, unknown, already used, expired, or from another browser.',
+  upstream_error: 'Federation: the identity provider answered the sign-in with an error other than access_denied.',
+  upstream_unavailable: 'Federation: the identity provider could not be reached or answered with a server error.',
+  upstream_timeout: 'Federation: the identity provider did not answer within the provider\'s timeout_seconds.',
+  upstream_invalid_response: 'Federation: the identity provider\'s answer failed validation (RFC 9207 `iss`, token response, profile, no subject).',
+  upstream_invalid_token: 'Federation: the upstream ID token failed validation (signature, issuer, audience, azp, expiry, nonce).',
+  no_account: 'Federation: the upstream identity has no account here and the provider does not create accounts (jit: off).',
+  email_not_verified: 'Federation: the upstream email is not verified (or not trusted as verified) and belongs to a local account: no link, no new account.',
+  link_refused: 'Federation: the upstream email belongs to a local account and the provider never links (link: never).',
+  profile_incomplete: 'Federation: the upstream did not release a claim the provider requires for a new account (required_claims).',
+  approval_pending: 'Federation: the link or account waits for an administrator\'s approval.',
+  last_login_method: 'The link is the account\'s last way to sign in (no password, passkey or other link): unlinking it is refused.',
 } as const;
 
 /** Seconds a client is asked to wait (Retry-After) when the database is unavailable: outages are usually short (a restart, a failover). */

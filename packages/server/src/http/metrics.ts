@@ -25,6 +25,17 @@ export class Metrics {
     labelNames: ['outcome'] as const, registers: [this.registry],
   });
 
+  /** Federated sign-ins (docs/federation.md#metrics): upstream round-trip time (callback: code exchange, token checks, profile) per provider. */
+  readonly federationLatency = new Histogram({
+    name: 'tessera_federation_upstream_seconds', help: 'Time of the upstream part of a federated sign-in callback, by provider and outcome',
+    labelNames: ['provider', 'outcome'] as const, registers: [this.registry],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  });
+  readonly federationLogins = new Counter({
+    name: 'tessera_federation_logins_total', help: 'Federated sign-ins by provider and outcome (ok, or the failure reason)',
+    labelNames: ['provider', 'outcome'] as const, registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
   }

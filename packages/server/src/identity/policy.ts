@@ -44,6 +44,12 @@ export const tenantPolicySchema = z.strictObject({
     mode: z.enum(['off', 'optional', 'required'], 'must be off, optional or required').default('optional'),
     required_roles: z.array(z.string().min(1).max(128)).default([]),
   }).default({ mode: 'optional', required_roles: [] }),
+  /**
+   * `false`: the sign-in page offers no password form, only the tenant's
+   * identity providers (and passkeys); with exactly one provider the browser
+   * goes there at once (docs/federation.md#choosing-a-provider).
+   */
+  local_login: z.boolean().default(true),
   /** SMS codes (phone confirmation): per phone number and per client IP, per hour, in this tenant (docs/identity.md#mail-and-sms). */
   sms: z.strictObject({
     per_number_per_hour: z.number().int().min(1).max(100).default(5),

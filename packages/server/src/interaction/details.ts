@@ -42,9 +42,9 @@ export async function finishInteraction(provider: () => Provider, request: Fasti
  * also allows the client's redirect URI (browsers apply it to the redirects
  * after a form), plus `script-src 'self'` when the page loads a script.
  */
-export function interactionPageHeaders(reply: FastifyReply, details: InteractionDetails, opts: { scripts?: boolean; images?: string[] } = {}): FastifyReply {
+export function interactionPageHeaders(reply: FastifyReply, details: InteractionDetails, opts: { scripts?: boolean; images?: string[]; formTargets?: string[] } = {}): FastifyReply {
   const target = originOf(details.params.redirect_uri as string | undefined);
-  return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp(target ? [target] : [], opts))
+  return reply.type('text/html; charset=utf-8').header('content-security-policy', pageCsp([...(target ? [target] : []), ...(opts.formTargets ?? [])], opts))
     .header('cache-control', 'no-store');
 }
 

@@ -125,6 +125,13 @@ export interface SignInMethod {
   enrollSlot?(view: SecondSlotView): Promise<MethodSlot | undefined>;
   /** Username-field autocomplete token this method asks for on the sign-in page (passkeys: 'webauthn'). */
   usernameAutocomplete?: string;
+  /**
+   * Takes the sign-in page over: a URL the browser goes to at once instead
+   * of the page (an upstream provider named by `idp_hint`, found by the
+   * login_hint's email domain, or the only way to sign in). Not asked when
+   * the page is shown again with an error.
+   */
+  redirect?(view: FirstSlotView): Promise<string | undefined>;
   /** Its routes (POSTs, starts, callbacks); the flow is the only sign-in module it needs. */
   routes?(app: FastifyInstance, flow: SignInFlow): void;
 }

@@ -17,6 +17,8 @@ export interface SignInPageDeps {
 export interface SignInPageExtra {
   username?: string;
   error?: string;
+  /** A notice (catalogue key) above the methods, e.g. "link your account: sign in to it first". */
+  notice?: string;
 }
 
 /** The display name of the interaction's client. */
@@ -41,18 +43,26 @@ export function createSignInPage(deps: SignInPageDeps) {
       .filter((m) => m !== undefined);
     const usernameAutocomplete = [...new Set(methods.flatMap((m) => m.usernameAutocomplete ?? []))];
     const view = { kind: 'first' as const, ctx, uid, tenantId, params: details.params, username: extra.username ?? hint, error: extra.error, usernameAutocomplete };
+    if (!extra.error && !extra.notice) {
+      for (const m of methods) {
+        const to = await m.redirect?.(view);
+        if (to) return reply.redirect(to, 303);
+      }
+    }
     const slots: MethodSlot[] = (await Promise.all(methods.map((m) => m.slot?.(view)))).filter((s) => s !== undefined);
     const main = slots.filter((s) => s.region === 'main');
     const others = renderSlots(slots.filter((s) => s.region !== 'main'));
     const scripts = others.scripts || main.some((s) => s.scripts?.length);
     const links = deps.loginLinks ? await deps.loginLinks(details.params, uid) : {};
     const password = methods.some((m) => m.id === 'password');
-    return interactionPageHeaders(reply, details, { scripts }).send(loginPage(ctx, {
+    const formTargets = [...new Set(slots.flatMap((s) => s.formTargets ?? []))];
+    return interactionPageHeaders(reply, details, { scripts, formTargets }).send(loginPage(ctx, {
       main: main.map((s) => s.html).join('\n'),
       slots: others.html,
       abortAction: `/interaction/${uid}/abort`,
       clientName: await clientName(deps.clients, String(details.params.client_id)),
       error: extra.error ? ctx.t(extra.error) : undefined,
+      notice: extra.notice ? ctx.t(extra.notice) : undefined,
       // Password reset and registration belong with the password form.
       ...(password ? links : {}),
     }));

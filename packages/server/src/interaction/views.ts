@@ -8,6 +8,8 @@ export interface LoginView {
   abortAction: string;
   clientName: string;
   error?: string;
+  /** An informational notice above the methods. */
+  notice?: string;
   /** Links shown under the form (registration and password reset, when the tenant allows them). */
   registerUrl?: string;
   forgotUrl?: string;
@@ -27,6 +29,7 @@ export function loginPage(ctx: PageContext, v: LoginView): string {
 <h1>${esc(t('login.title'))}</h1>
 <p class="lead">${esc(t('login.lead', { client: v.clientName }))}</p>
 ${alert(v.error)}
+${alert(v.notice, 'info')}
 ${v.main}
 ${v.slots ?? ''}
 <form method="post" action="${esc(v.abortAction)}">

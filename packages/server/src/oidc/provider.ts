@@ -199,7 +199,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     // The default prompts plus step-up: a session weaker than the requested acr signs in again (interaction/step-up.ts).
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: withAssignmentCheck(withTenantCheck(stepUpInteractionPolicy(), deps), deps) },
     // The built-in apps name the tenant whose users sign in (interaction/tenant.ts).
-    extraParams: ['tenant'],
+    // idp_hint: go straight to one upstream identity provider (docs/federation.md#choosing-a-provider).
+    extraParams: ['tenant', 'idp_hint'],
     features: {
       devInteractions: { enabled: false },
       // Signed UserInfo responses for clients with userinfo_signed_response_alg (oidc/protocol-metadata.ts).

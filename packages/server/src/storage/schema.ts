@@ -422,6 +422,46 @@ export interface WebhookDeliveriesTable {
   delivered_at: number | null;
 }
 
+/** Upstream round trips in flight (migration 015; federation/flows.ts). */
+export interface FederationFlowsTable {
+  state_hash: string;
+  uid: string;
+  provider: string;
+  tenant_id: string;
+  browser_hash: string;
+  status: string;
+  /** KEK-encrypted JSON. */
+  data: string;
+  created_at: number;
+  expires_at: number;
+}
+
+/** Links waiting for proof or approval (migration 015; federation/link-requests.ts). */
+export interface LinkRequestsTable {
+  id: string;
+  tenant_id: string;
+  provider: string;
+  subject: string;
+  user_id: string;
+  email: string | null;
+  kind: string;
+  uid: string | null;
+  status: string;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+  decided_by: string | null;
+}
+
+/** Roles and memberships granted by group mappings (migration 015; federation/groups.ts). */
+export interface FederatedGrantsTable {
+  user_id: string;
+  tenant_id: string;
+  provider: string;
+  role: string;
+  created_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -446,6 +486,9 @@ export interface Database {
   webauthn_challenges: WebauthnChallengesTable;
   external_links: ExternalLinksTable;
   identity_providers: IdentityProvidersTable;
+  federation_flows: FederationFlowsTable;
+  link_requests: LinkRequestsTable;
+  federated_grants: FederatedGrantsTable;
   attribute_definitions: AttributeDefinitionsTable;
   user_attributes: UserAttributesTable;
   user_external_ids: UserExternalIdsTable;

@@ -10,6 +10,8 @@ export interface PageSlot {
    * its CSP; pages must still work for other methods without JavaScript.
    */
   scripts?: string[];
+  /** Origins a form of the fragment ends up at through redirects (CSP `form-action`, which Chromium applies to redirects). */
+  formTargets?: string[];
 }
 
 /** Slot HTML and the script tags its fragments need (deduplicated). */

@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import type { Platform } from '../platform.js';
+import type { SignInFlow } from '../interaction/flow.js';
+import { registerCatalogue } from '../i18n/index.js';
+import { DEFAULT_POLICY } from '../identity/policy.js';
+import { createExternalLinkRepository } from './links.js';
+import { LinkRequests } from './link-requests.js';
+import { FlowStore } from './flows.js';
+import { UpstreamClients } from './upstream.js';
+import { federationMethod } from './method.js';
+import { federationAccountStep, federationFinishHook } from './account-step.js';
+import { federationCatalogue } from './catalog.js';
+
+/**
+ * Federation (docs/federation.md): upstream providers as a sign-in method,
+ * the account step that turns their identities into accounts, and the
+ * finish hook that makes proven links. The registry itself is on the
+ * Platform (platform.identityProviders).
+ */
+export function federationFeature(_app: FastifyInstance, p: Platform): void {
+  registerCatalogue(federationCatalogue);
+  let flow: SignInFlow | undefined;
+  const method = federationMethod({
+    registry: p.identityProviders, clients: new UpstreamClients(), flows: new FlowStore(p.db, p.kek), issuer: p.settings.issuer,
+    secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log, provider: p.provider,
+    localLogin: async (tenantId) => ((await p.tenants.findById(tenantId))?.policy ?? DEFAULT_POLICY).local_login,
+  });
+  p.signIn.register({
+    ...method,
+    // The flow arrives with the routes (app.ts); the account step needs it to show the link page.
+    routes(app, f) {
+      flow = f;
+      method.routes?.(app, f);
+    },
+  });
+  const deps = {
+    db: p.db, registry: p.identityProviders, links: createExternalLinkRepository(p.db), linkRequests: new LinkRequests(p.db),
+    users: p.users, roles: p.roles, events: p.events, metrics: p.metrics, log: p.log,
+    flow: () => {
+      if (!flow) throw new Error('federation: the sign-in flow is not wired yet');
+      return flow;
+    },
+  };
+  p.signIn.setAccountStep(federationAccountStep(deps));
+  p.signIn.onFinish(federationFinishHook(deps));
+}
