@@ -58,6 +58,9 @@ export interface Returned {
   idToken?: string;
 }
 
+/** Provider types this method's round trip serves. */
+export const ROUND_TRIP_TYPES = new Set(['oidc', 'oauth2', 'mock']);
+
 const cookieName = (alias: string) => `tessera_fed_${alias.replace(/[^a-z0-9]/g, '_')}`;
 const callbackQuery = z.object({
   state: z.string().min(1).max(512).optional(),
@@ -76,8 +79,8 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
 
   const fail = (request: FastifyRequest, code: ErrorCode, ctx: FailureContext) => federationFailure(deps, request, code, ctx);
 
-  /** The tenant's enabled providers. */
-  const offeredTo = (tenantId: string) => registry.forTenant(tenantId);
+  /** The tenant's enabled providers this method signs in with (LDAP sits behind the password form; SAML has its own method). */
+  const offeredTo = async (tenantId: string) => (await registry.forTenant(tenantId)).filter((p) => ROUND_TRIP_TYPES.has(p.type));
 
   /** A provider named by `idp_hint`, found by the login_hint's domain, or the only way in when local login is off. */
   const preferred = async (view: FirstSlotView, providers: StoredProvider[], localLogin: boolean): Promise<string | undefined> => {
@@ -128,7 +131,7 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
         const params = aliasParams.safeParse(request.params);
         const alias = params.success ? params.data.alias : '';
         const p = params.success ? await registry.get(alias) : undefined;
-        if (!p || !p.tenants.includes(signIn.tenantId)) return fail(request, 'unknown_identity_provider', { provider: alias || undefined, tenantId: signIn.tenantId });
+        if (!p || !ROUND_TRIP_TYPES.has(p.type) || !p.tenants.includes(signIn.tenantId)) return fail(request, 'unknown_identity_provider', { provider: alias || undefined, tenantId: signIn.tenantId });
         if (!p.enabled) return fail(request, 'identity_provider_disabled', { provider: alias, tenantId: signIn.tenantId });
         return leave(request, reply, p, signIn.uid, signIn.tenantId);
       });
@@ -158,7 +161,7 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
           return fail(request, 'federation_state_invalid', { provider: alias, tenantId: started.tenantId, detail: 'state from another browser' });
         }
         const p = await registry.get(alias);
-        if (!p) return fail(request, 'unknown_identity_provider', { provider: alias, tenantId: started.tenantId });
+        if (!p || !ROUND_TRIP_TYPES.has(p.type)) return fail(request, 'unknown_identity_provider', { provider: alias, tenantId: started.tenantId });
         if (!p.enabled) return fail(request, 'identity_provider_disabled', { provider: alias, tenantId: started.tenantId });
         const q = query.data!;
         if (q.error) {
