@@ -155,6 +155,10 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenantUsers('passkeys', 'passkeys'),
   byTenantUsers('passkey_challenges', 'webauthn_challenges'),
   byTenant('external_links', 'external_links', 'dependents'),
+  // federation/: round trips in flight, link requests, roles and memberships group mappings granted in the tenant
+  byTenant('federation_flows', 'federation_flows', 'dependents'),
+  byTenant('link_requests', 'link_requests', 'dependents'),
+  byTenant('federated_grants', 'federated_grants', 'dependents'),
   // directories/: what the last sync saw of the tenant's directory users
   byTenant('directory_entries', 'directory_entries', 'dependents'),
   // user data (userdata/): attribute values and external ids of the tenant's users
