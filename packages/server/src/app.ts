@@ -1,4 +1,5 @@
 import type { RequestListener } from 'node:http';
+import { Gauge } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
@@ -23,6 +24,9 @@ import { FailureThrottle } from './http/throttle.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { SharedCounters, sqlCounterBackend } from './http/shared-counters.js';
 import { Leases, runExclusively } from './storage/leases.js';
+import { createChangeBus } from './storage/changes.js';
+import type { ChangeTopic } from './storage/changes.js';
+import { openRedis, redisCounterBackend } from './storage/redis.js';
 import { enforceClientIpAllowlists } from './oidc/ip-allowlist.js';
 import type { IpDenial } from './oidc/ip-allowlist.js';
 import { mfaDueForPasswordGrant } from './oidc/password-grant.js';
@@ -171,10 +175,19 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       if (await keys.ensureKeys()) log.info('generated signing keys (RS256, ES256)');
       await keys.retireDue();
     });
-    // Throttles and rate limits count across workers and instances (docs/scaling.md).
-    const counters = new SharedCounters(sqlCounterBackend(db), {
+    // Redis, when configured, shares counts and change notifications; the database otherwise (docs/scaling.md).
+    const redis = settings.redisUrl ? openRedis(settings.redisUrl, log) : undefined;
+    // Throttles and rate limits count across workers and instances.
+    const counters = new SharedCounters(redis ? redisCounterBackend(redis, settings.redisPrefix) : sqlCounterBackend(db), {
       onError: (err) => log.warn({ err: { message: (err as Error).message } }, 'shared counters unavailable: throttles and rate limits count per process'),
       onRecover: () => log.info('shared counters available again'),
+    });
+    new Gauge({
+      name: 'tessera_shared_counters_degraded', registers: [metrics.registry],
+      help: '1 while the shared throttle counts (Redis or the database) fail and each process counts its own',
+      collect() {
+        this.set(counters.degraded ? 1 : 0);
+      },
     });
     const throttle = new FailureThrottle(settings.authFailuresPerMinute, Date.now, counters);
     // Wrong device-flow user codes per client IP and minute, across instances (oidc/device-flow.ts; RFC 8628 §5.1).
@@ -328,15 +341,24 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       await keys.retireDue();
       await refreshEngine();
     };
-    // A client's attribute claims changed through the admin API: this instance picks them up at once (others within 30 s).
+    // Changes made through any process reach every process within a second (storage/changes.ts, docs/scaling.md).
+    const changes = createChangeBus({ db, engine: store.engine, databaseUrl: settings.databaseUrl, redis: redis ? { client: redis, prefix: settings.redisPrefix } : undefined, log });
+    changes.subscribe((topic) => {
+      if (topic === 'clients' || topic === '*') clients.invalidateAll();
+      if (topic === 'apis' || topic === '*') apis.invalidateAll();
+      if (topic === 'tenants' || topic === '*') brands.invalidate();
+      // Keys, and the claim catalogue clients release attributes under, are built into the engine.
+      if (topic === 'keys' || topic === 'clients' || topic === '*') refreshEngine().catch((err) => log.error({ err }, 'engine reload failed'));
+    });
+    if (!deps.cli) await changes.start();
     events.on((event) => {
-      if (event.type === 'client.created' || event.type === 'client.updated' || event.type === 'client.deleted') {
-        reloadKeys().catch((err) => log.error({ err }, 'engine reload failed'));
-      }
+      const topic = changeTopic(event.type);
+      if (topic) void changes.publish(topic);
     });
     const rotateKeys = async () => {
       await keys.rotate(await signingKeyOverlapSeconds(apis, clients));
       await reloadKeys();
+      await changes.publish('keys');
     };
     const timers = [
       setInterval(() => refreshEngine().catch((err) => log.error({ err }, 'key reload failed')), KEY_CHECK_INTERVAL_MS),
@@ -377,6 +399,10 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         await webhookWorker.stop();
         await http.close();
         await counters.stop().catch(() => {});
+        // A CLI command may have changed anything (config apply, keys rotate, clients create): tell the servers.
+        if (deps.cli) for (const topic of ['clients', 'apis', 'tenants', 'identity-providers', 'keys'] as const) await changes.publish(topic);
+        await changes.stop();
+        redis?.disconnect();
         await mailer.close();
         if (!deps.store) await store.close();
       },
@@ -385,6 +411,16 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     if (!deps.store) await store.close().catch(() => {});
     throw err;
   }
+}
+
+/** Which cached data an audit event changed (storage/changes.ts). */
+function changeTopic(type: string): ChangeTopic | undefined {
+  if (type.startsWith('client.') && type !== 'client.ip_denied') return 'clients';
+  if (type.startsWith('api.')) return 'apis';
+  if (type.startsWith('tenant.')) return 'tenants';
+  if (type.startsWith('identity_provider.')) return 'identity-providers';
+  if (type.startsWith('keys.')) return 'keys';
+  return undefined;
 }
 
 /** A request refused by a client's IP allowlist: a warning in the log and a `client.ip_denied` audit entry. */

@@ -11,6 +11,8 @@ import { Leases, runExclusively } from '../src/storage/leases.js';
 import { SharedCounters, sqlCounterBackend } from '../src/http/shared-counters.js';
 import { FailureThrottle } from '../src/http/throttle.js';
 import { RateLimiter } from '../src/http/rate-limit.js';
+import { openRedis, redisCounterBackend } from '../src/storage/redis.js';
+import { createChangeBus } from '../src/storage/changes.js';
 
 const quiet = { error: () => {} };
 
@@ -70,6 +72,21 @@ for (const engine of ENGINES) {
       expect([order.slice(0, 2), order.slice(2)].map((p) => p[0]!.slice(0, 1) === p[1]!.slice(0, 1))).toEqual([true, true]);
     });
 
+    test('a change published by one process is heard by another (LISTEN/NOTIFY on PostgreSQL, polling on SQLite)', async () => {
+      const log = { warn: () => {}, info: () => {} };
+      const url = t.url;
+      const sender = createChangeBus({ db: t.store.db, engine: engine.name, databaseUrl: url, log });
+      const receiver = createChangeBus({ db: t.store.db, engine: engine.name, databaseUrl: url, log });
+      await receiver.start();
+      try {
+        const heard = new Promise((resolve) => receiver.subscribe(resolve));
+        await sender.publish('clients');
+        expect(await heard).toBe('clients');
+      } finally {
+        await receiver.stop();
+      }
+    });
+
     test('failures counted by one process throttle the key in another once totals are read', async () => {
       const one = new SharedCounters(sqlCounterBackend(t.store.db));
       const two = new SharedCounters(sqlCounterBackend(t.store.db));
@@ -111,3 +128,50 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe('scale-out state in Redis (127.0.0.1:6379)', () => {
+  const prefix = `test:${process.pid}:${Date.now()}:`;
+  const log = { warn: () => {}, info: () => {} };
+
+  test('failures counted through one connection throttle the key for another', async () => {
+    const a = openRedis('redis://127.0.0.1:6379', log);
+    const b = openRedis('redis://127.0.0.1:6379', log);
+    try {
+      const one = new SharedCounters(redisCounterBackend(a, prefix));
+      const two = new SharedCounters(redisCounterBackend(b, prefix));
+      const first = new FailureThrottle(2, Date.now, one);
+      const second = new FailureThrottle(2, Date.now, two);
+      first.recordFailure('203.0.113.9');
+      first.recordFailure('203.0.113.9');
+      await one.flush();
+      expect(second.isBlocked('203.0.113.9')).toBe(false);
+      await two.refresh();
+      expect(second.isBlocked('203.0.113.9')).toBe(true);
+      await redisCounterBackend(a, prefix).sweep(Date.now() + 61_000);
+      await two.refresh();
+      expect(second.isBlocked('203.0.113.9')).toBe(false);
+    } finally {
+      a.disconnect();
+      b.disconnect();
+    }
+  });
+
+  test('a change published by one process is heard by another', async () => {
+    const a = openRedis('redis://127.0.0.1:6379', log);
+    const b = openRedis('redis://127.0.0.1:6379', log);
+    const db = undefined as never;
+    const sender = createChangeBus({ db, engine: 'sqlite', databaseUrl: '', redis: { client: a, prefix }, log });
+    const receiver = createChangeBus({ db, engine: 'sqlite', databaseUrl: '', redis: { client: b, prefix }, log });
+    try {
+      await receiver.start();
+      const heard = new Promise((resolve) => receiver.subscribe(resolve));
+      await new Promise((r) => setTimeout(r, 100));
+      await sender.publish('apis');
+      expect(await heard).toBe('apis');
+    } finally {
+      await receiver.stop();
+      a.disconnect();
+      b.disconnect();
+    }
+  });
+});

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort } from './helpers/app.js';
-import { BIN, createCliStore } from './helpers/cli.js';
+import { BIN, createCliStore, runTessera } from './helpers/cli.js';
 import type { CliStore } from './helpers/cli.js';
 
 const SECRET = 'worker-test-client-secret-0123456789abcdef';
@@ -69,6 +69,35 @@ describe('serve --workers 2', () => {
     for (let i = 0; i < 6; i++) expect((await token(SECRET)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 200));
     expect(servedBy('/oidc/token').size).toBe(2);
+  });
+
+  test('a client created with the CLI is served by every worker within a second, though both had cached it as unknown', async () => {
+    const secretOf = (stdout: string) => /client_secret:\s*(\S+)/.exec(stdout)?.[1];
+    const asNew = (secret: string) => fetch(`${base}/oidc/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`late:${secret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials',
+    });
+    // Asked for all along, so both workers' read caches (5 s) hold "no such client" while the CLI runs.
+    let asking = true;
+    const ask = (async () => {
+      while (asking) {
+        // The authorization endpoint looks the client up too, without counting a failed credential.
+        await fetch(`${base}/oidc/auth?client_id=late&response_type=code&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const created = await runTessera(['clients', 'create', '--id', 'late', '--grant', 'client_credentials'], {
+      DATABASE_URL: store.databaseUrl, TESSERA_DATA_DIR: store.dir, TESSERA_SECRET: 'worker-test-secret-worker-test-secret',
+    });
+    asking = false;
+    await ask;
+    expect(created.code, created.stderr).toBe(0);
+    const secret = secretOf(created.stdout)!;
+    expect(secret).toBeTruthy();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const answers = await Promise.all([asNew(secret), asNew(secret), asNew(secret), asNew(secret)]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200]);
   });
 
   test('the per-IP throttle counts failures made on every worker', async () => {

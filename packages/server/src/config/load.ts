@@ -46,6 +46,9 @@ export interface Settings {
   activationMailsPerMinute: number;
   /** Worker processes of `tessera serve` (1: no workers, the process serves itself; docs/scaling.md). */
   workers: number | 'auto';
+  /** Redis for shared throttle counts and change notifications (docs/scaling.md). */
+  redisUrl: string | undefined;
+  redisPrefix: string;
   /** Seconds between /readyz turning 503 on SIGTERM and the listener closing. */
   shutdownDelaySeconds: number;
   /** Webhook delivery (docs/webhooks.md#delivery). */
@@ -92,6 +95,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
       pollMs: e.TESSERA_WEBHOOK_POLL_MS, leaseMs: e.TESSERA_WEBHOOK_LEASE_MS, retryBaseMs: e.TESSERA_WEBHOOK_RETRY_BASE_MS,
       retryMaxMs: e.TESSERA_WEBHOOK_RETRY_MAX_MS, maxAttempts: e.TESSERA_WEBHOOK_MAX_ATTEMPTS, timeoutMs: e.TESSERA_WEBHOOK_TIMEOUT_MS,
     },
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.TESSERA_REDIS_PREFIX,
     ...overrides,
   };
   return Object.freeze(settings);

@@ -252,6 +252,10 @@ export const envSchema = z.object({
   TESSERA_ACTIVATION_MAILS_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(600),
   /** Worker processes of `tessera serve` on one port (docs/scaling.md): a number, or `auto` for one per core. */
   TESSERA_WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)], 'must be a number from 1 to 256 or auto').default(1),
+  /** Redis for shared throttle counts and change notifications (docs/scaling.md); the database when unset. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  /** Prefix of Tessera's Redis keys and channels (several deployments on one Redis). */
+  TESSERA_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{0,64}$/, 'letters, digits, :, _ and - only').default('tessera:'),
   /** Seconds between /readyz turning 503 and the server closing (a balancer's health checks see it first; docs/scaling.md). */
   TESSERA_SHUTDOWN_DELAY_SECONDS: z.coerce.number().min(0).max(300).default(0),
   /** Webhook delivery (docs/webhooks.md#delivery): how often an idle worker looks for work, its lease, retries, timeout. */

@@ -270,9 +270,11 @@ export function createSigningKeyRepository(db: Kysely<Database>): SigningKeyRepo
 export const LOOKUP_CACHE_TTL_MS = 5_000;
 
 /** The client repository with `find` served from a short read cache (see storage/read-cache.ts). */
-export function withClientCache(inner: ClientRepository, ttlMs = LOOKUP_CACHE_TTL_MS): ClientRepository {
+export function withClientCache(inner: ClientRepository, ttlMs = LOOKUP_CACHE_TTL_MS): ClientRepository & { invalidateAll(): void } {
   const cache = new ReadCache<ClientRecord>(ttlMs);
   return {
+    /** Another process changed clients (storage/changes.ts). */
+    invalidateAll: () => cache.invalidate(),
     find: (clientId) => cache.get(clientId, () => inner.find(clientId)),
     list: () => inner.list(),
     async upsert(client) {
@@ -307,9 +309,11 @@ export function withClientCache(inner: ClientRepository, ttlMs = LOOKUP_CACHE_TT
 }
 
 /** The API repository with `find` served from a short read cache. */
-export function withApiCache(inner: ApiRepository, ttlMs = LOOKUP_CACHE_TTL_MS): ApiRepository {
+export function withApiCache(inner: ApiRepository, ttlMs = LOOKUP_CACHE_TTL_MS): ApiRepository & { invalidateAll(): void } {
   const cache = new ReadCache<ApiRecord>(ttlMs);
   return {
+    /** Another process changed APIs (storage/changes.ts). */
+    invalidateAll: () => cache.invalidate(),
     find: (identifier) => cache.get(identifier, () => inner.find(identifier)),
     list: () => inner.list(),
     async upsert(api) {
