@@ -113,8 +113,21 @@ class PostgresBus extends BaseBus implements ChangeBus {
   constructor(private readonly db: Kysely<Database>, private readonly url: string, log: Log) {
     super(log);
   }
+  private resolved: Promise<void> | undefined;
+  /** The store's schema names the channel (a publisher that never listens, the CLI, needs it too). */
+  private resolveChannel(): Promise<void> {
+    this.resolved ??= sql<{ s: string | null }>`select current_schema() as s`.execute(this.db).then(({ rows }) => {
+      const schema = rows[0]?.s;
+      if (schema && schema !== 'public' && /^[a-z_][a-z0-9_]{0,40}$/.test(schema)) this.channel = `${PG_CHANNEL}_${schema}`;
+    }, (err: unknown) => {
+      this.resolved = undefined;
+      throw err;
+    });
+    return this.resolved;
+  }
   async publish(topic: ChangeTopic): Promise<void> {
     try {
+      await this.resolveChannel();
       await sql`select pg_notify(${this.channel}, ${topic})`.execute(this.db);
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message }, topic }, 'change notification failed');
@@ -144,7 +157,7 @@ class PostgresBus extends BaseBus implements ChangeBus {
     old?.end().catch(() => {});
     this.retry = setTimeout(() => {
       this.retry = undefined;
-      this.connect(true).catch((err) => {
+      this.resolveChannel().then(() => this.connect(true)).catch((err) => {
         this.log.warn({ err: { message: (err as Error).message } }, 'change notifications: cannot listen; retrying');
         this.reconnectSoon();
       });
@@ -153,9 +166,7 @@ class PostgresBus extends BaseBus implements ChangeBus {
   }
   async start(): Promise<void> {
     try {
-      const { rows } = await sql<{ s: string | null }>`select current_schema() as s`.execute(this.db);
-      const schema = rows[0]?.s;
-      if (schema && schema !== 'public' && /^[a-z_][a-z0-9_]{0,40}$/.test(schema)) this.channel = `${PG_CHANNEL}_${schema}`;
+      await this.resolveChannel();
       await this.connect(false);
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'change notifications: cannot listen; retrying');
