@@ -225,6 +225,13 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,
         deviceCodeThrottle,
+        // Every token exchange in the audit log (docs/protocol.md#token-exchange).
+        tokenExchange: {
+          onExchange: (e) => events.emit({
+            type: 'token.exchanged', at: Date.now(), tenantId: e.tenantId, subjectId: e.subject, context: { ip: e.ip },
+            data: { client: e.client, subject_client: e.subjectClient, audience: e.audience, scope: e.scope },
+          }),
+        },
         mfaState: mfaStateClaims({ clients, tenants, factors: () => platform.mfa }),
         attributeClaims: { catalog, dataOf: (userId) => userData.dataOf(userId) },
         // The legacy password grant, for clients that list it: the sign-in page's lockout, throttle and MFA rules.

@@ -56,7 +56,7 @@ describe('the file', () => {
 
   test('misspelt values of a closed list get a suggestion', () => {
     expect(failure('clients:\n  - client_id: svc\n    client_secret: a-secret-of-at-least-32-characters-0123\n    grant_types: [client_credential]\n').problems)
-      .toEqual(['clients[0].grant_types[0]: must be one of authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code (did you mean "client_credentials"?)']);
+      .toEqual(['clients[0].grant_types[0]: must be one of authorization_code, refresh_token, client_credentials, password, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange (did you mean "client_credentials"?)']);
   });
 
   test('a YAML syntax error: one line with line and column, then the lines with a caret', () => {

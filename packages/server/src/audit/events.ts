@@ -64,6 +64,8 @@ export type DomainEventType =
   | 'api_token.revoked'
   /** A client called the token/introspection/revocation/PAR endpoint from outside its `ip_allowlist`. */
   | 'client.ip_denied'
+  /** A token exchange (RFC 8693): `data.client` (the actor), `data.subject_client`, `data.audience`, `data.scope`; `subjectId` is the user. */
+  | 'token.exchanged'
   /** MFA (src/mfa/): `data.kind` names the factor kind; never a secret or a code. */
   | 'mfa.enrolled'
   | 'mfa.removed'

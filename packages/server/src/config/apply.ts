@@ -125,6 +125,7 @@ export function clientMetadata(c: ClientConfig): Record<string, unknown> {
     provisioning_scopes: c.provisioning_scopes,
     attribute_claims: c.attribute_claims,
     attribute_source: c.attribute_source,
+    token_exchange: c.token_exchange,
     logout_confirmation: c.logout_confirmation,
     default_resource: c.default_resource,
     require_pkce: c.require_pkce,

@@ -7,6 +7,7 @@ import { attributeConfigSchema, userAttributesConfigSchema } from '../userdata/c
 import { attributeClaimsSchema } from '../oidc/attribute-claims.js';
 import { SOURCE_NAME } from '../userdata/model.js';
 import { protocolClientFields, protocolClientIssues } from '../oidc/protocol-metadata.js';
+import { tokenExchangePolicySchema } from '../oidc/token-exchange.js';
 import { providerFileSchema } from '../federation/provider-config.js';
 import { clientKeyFields, clientKeyIssues, clientKind } from '../oidc/client-keys.js';
 import { assignmentFields } from '../oidc/app-assignment.js';
@@ -78,9 +79,10 @@ export const roleSchema = z.strictObject({
 // `password` is the legacy resource-owner password grant (RFC 6749 §4.3): off unless listed, confidential clients only.
 // The device grant (RFC 8628) and token exchange (RFC 8693) are opt-in per client by listing them (docs/protocol.md).
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'password', DEVICE_CODE_GRANT],
-  `must be one of authorization_code, refresh_token, client_credentials, password, ${DEVICE_CODE_GRANT}`);
+export { TOKEN_EXCHANGE_GRANT } from '../oidc/token-exchange.js';
+import { TOKEN_EXCHANGE_GRANT } from '../oidc/token-exchange.js';
+const grantType = z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'password', DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT],
+  `must be one of authorization_code, refresh_token, client_credentials, password, ${DEVICE_CODE_GRANT}, ${TOKEN_EXCHANGE_GRANT}`);
 const cidr = z.string().refine((v) => parseCidr(v) !== undefined, CIDR_MESSAGE);
 
 export const clientSchema = z.strictObject({
@@ -126,6 +128,8 @@ export const clientSchema = z.strictObject({
   require_pkce: z.boolean().optional(),
   /** `true`: the granted scopes' claims go in the ID token too, for RPs that read only the ID token (docs/relying-parties.md). */
   id_token_claims: z.boolean().optional(),
+  /** Token exchange (RFC 8693): which subject tokens, audiences and scopes (oidc/token-exchange.ts). */
+  token_exchange: tokenExchangePolicySchema.optional(),
   // Refresh rotation and lifetimes, and the other protocol settings of issue 21 (oidc/protocol-metadata.ts).
   ...protocolClientFields,
   // private_key_jwt: the client's public keys (oidc/client-keys.ts; docs/b2b.md#key-based-client-authentication).
@@ -155,6 +159,12 @@ export const clientSchema = z.strictObject({
   }
   if (!confidential && c.grant_types.includes('password')) {
     ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'password (the legacy password grant) needs a confidential client' });
+  }
+  if (c.grant_types.includes(TOKEN_EXCHANGE_GRANT) !== (c.token_exchange !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['token_exchange'], message: `and the grant ${TOKEN_EXCHANGE_GRANT} go together (a policy enables the grant's use)` });
+  }
+  if (!confidential && c.grant_types.includes(TOKEN_EXCHANGE_GRANT)) {
+    ctx.addIssue({ code: 'custom', path: ['grant_types'], message: 'token exchange needs a confidential client' });
   }
   if (!confidential && c.require_pkce === false) {
     ctx.addIssue({ code: 'custom', path: ['require_pkce'], message: 'cannot be false for a public client (PKCE is its only protection of the code)' });

@@ -37,7 +37,7 @@ function digest(salt: string, secret: string): string {
 
 /** Tessera's own client metadata, beside RFC 7591's. */
 export const TESSERA_CLIENT_PROPERTIES = ['first_party', 'tenant', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'mfa', 'ip_allowlist', 'previous_secret', 'provisioning_scopes',
-  'attribute_claims', 'attribute_source'] as const;
+  'attribute_claims', 'attribute_source', 'token_exchange'] as const;
 
 /** The per-client MFA setting (`mfa` metadata; docs/mfa.md). Unset: the tenant's policy decides. */
 export const CLIENT_MFA_MODES = ['off', 'optional', 'required'] as const;

@@ -28,6 +28,8 @@ import { createRefreshPolicy, refreshTokenTtl } from './refresh-policy.js';
 import { releaseStepUpClaims } from './step-up-claims.js';
 import { clientGrantHooks } from './client-grants.js';
 import { ASSIGNMENT_CLIENT_PROPERTIES, NOT_ASSIGNED_DESCRIPTION, assigned, withAssignmentCheck } from './app-assignment.js';
+import { actClaimOf, registerTokenExchange, tokenExchangePolicySchema } from './token-exchange.js';
+import type { TokenExchangeDeps } from './token-exchange.js';
 import { deviceFlowFeature, throttleDeviceCodeEntry } from './device-flow.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
@@ -96,6 +98,8 @@ export interface ProviderDeps {
    * rebuilt when they change); each client gets only what it lists.
    */
   attributeClaims?: AttributeClaimSource;
+  /** Token exchange (RFC 8693) for clients with a `token_exchange` policy: the audit hook (token-exchange.ts). */
+  tokenExchange?: Pick<TokenExchangeDeps, 'onExchange'>;
   /** Failed user-code entries per client IP (device flow, RFC 8628 §5.1: the code is short, so guessing must be slow). */
   deviceCodeThrottle?: { isBlocked(key: string): boolean; recordFailure(key: string): void };
   /** Registers the legacy password grant, for clients that list `password` in their grant types (password-grant.ts). */
@@ -191,6 +195,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
         if (ipProblem) throw new errors.InvalidClientMetadata(ipProblem);
         if (key === 'mfa' && value !== undefined && !(CLIENT_MFA_MODES as readonly unknown[]).includes(value)) {
           throw new errors.InvalidClientMetadata('mfa must be off, optional or required');
+        }
+        if (key === 'token_exchange' && value !== undefined && !tokenExchangePolicySchema.safeParse(value).success) {
+          throw new errors.InvalidClientMetadata('token_exchange must list subject_clients, audiences and scopes');
         }
         const protocolProblem = protocolMetadataProblem(key, value);
         if (protocolProblem) throw new errors.InvalidClientMetadata(protocolProblem);
@@ -303,8 +310,11 @@ export function buildProvider(deps: ProviderDeps): Provider {
         const granted = (login as { scope?: unknown } | undefined)?.scope;
         const attributes = await clientAttributeClaims(deps.attributeClaims, ctx?.oidc?.client, user.id, 'access_token',
           typeof granted === 'string' ? granted : (token as { scope?: string }).scope);
+        // A token exchange (token-exchange.ts): who acts for the user (RFC 8693 §4.1).
+        const act = actClaimOf(ctx);
         return {
           ...attributes,
+          ...(act ? { act } : {}),
           tenant: user.tenantId,
           ...(user.roles.length ? { roles: [...user.roles] } : {}),
           ...(typeof acr === 'string' ? { acr } : {}),
@@ -376,6 +386,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Also the jti check of private_key_jwt client assertions (client-keys.ts): one atomic insert for both.
   dpopReplayCache(provider, createAdapterFactory(deps.store, deps.clients)('ReplayDetection'));
   releaseStepUpClaims(provider);
+  registerTokenExchange(provider, {
+    issuer: deps.issuer, jwks: deps.jwks, onExchange: deps.tokenExchange?.onExchange,
+    resourceServer: async (indicator, ctx) => grants.restrict(ctx, ctx.oidc.client?.clientId, await resourceServerInfo(indicator)),
+  });
   if (deps.passwordGrant) {
     registerPasswordGrant(provider, {
       ...deps.passwordGrant,
