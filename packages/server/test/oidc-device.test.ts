@@ -89,6 +89,14 @@ describe('device authorization (RFC 8628)', () => {
     expect(meta.grant_types_supported).toContain(DEVICE_GRANT);
   });
 
+  test('a code posted without the page session (no cookie, forged form) is sent back to a fresh page, not a 500', async () => {
+    for (const body of ['user_code=BCDF-GHJK&xsrf=forged', 'hello']) {
+      const res = await fetch(`${t.issuer}/device`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body, redirect: 'manual' });
+      expect(res.status).toBe(303);
+      expect(new URL(res.headers.get('location')!, t.issuer).href).toBe(`${t.issuer}/device`);
+    }
+  });
+
   test('a client that does not list the grant cannot start it', async () => {
     const config = await discover(t.issuer, { clientId: 'spa' });
     // As for every grant a client does not list (docs/protocol.md#grants-and-client-authentication).

@@ -77,3 +77,22 @@ export async function throttleDeviceCodeEntry(ctx: KoaContextWithOIDC, next: () 
   }
   return next();
 }
+
+/**
+ * A POST to the code page without an engine session (no cookie, an expired
+ * one, a forged form) makes the engine touch a session it never saved and
+ * then fail to save it ("persist can only be called on previously persisted
+ * Sessions": a 500 after the page was rendered). Such a post can only be
+ * answered by a fresh form, so it is sent back to the page (303), which sets
+ * the session and its CSRF token. Any other error passes on unchanged.
+ */
+export async function restartDeviceFormWithoutSession(ctx: { path: string; method: string; status: number; body: unknown; redirect(url: string): void }, next: () => Promise<unknown>, path: string): Promise<unknown> {
+  try {
+    return await next();
+  } catch (err) {
+    if (ctx.path !== path || ctx.method !== 'POST' || !(err instanceof TypeError) || !/previously persisted Sessions/.test(err.message)) throw err;
+    ctx.status = 303;
+    ctx.redirect(path);
+    return undefined;
+  }
+}

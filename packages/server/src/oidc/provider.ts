@@ -30,7 +30,7 @@ import { clientGrantHooks } from './client-grants.js';
 import { ASSIGNMENT_CLIENT_PROPERTIES, NOT_ASSIGNED_DESCRIPTION, assigned, withAssignmentCheck } from './app-assignment.js';
 import { actClaimOf, registerTokenExchange, tokenExchangePolicySchema } from './token-exchange.js';
 import type { TokenExchangeDeps } from './token-exchange.js';
-import { deviceFlowFeature, throttleDeviceCodeEntry } from './device-flow.js';
+import { deviceFlowFeature, restartDeviceFormWithoutSession, throttleDeviceCodeEntry } from './device-flow.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -381,6 +381,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // Scope claims in the ID token for clients with id_token_claims (rp-compat.ts).
   releaseScopeClaimsInIdToken(provider);
   refreshPolicy.install(provider);
+  provider.use((ctx, next) => restartDeviceFormWithoutSession(ctx, next, ROUTES.code_verification));
   if (deps.deviceCodeThrottle) provider.use((ctx, next) => throttleDeviceCodeEntry(ctx as unknown as KoaContextWithOIDC, next, deps.deviceCodeThrottle!, ROUTES.code_verification,
     (c) => deps.pages.deviceInput(languageOf(c), { action: ROUTES.code_verification, xsrf: '', error: 'throttled' })));
   // Also the jti check of private_key_jwt client assertions (client-keys.ts): one atomic insert for both.
