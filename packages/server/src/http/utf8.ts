@@ -97,6 +97,11 @@ export function installUtf8Checks(app: FastifyInstance): void {
       },
     });
     payload.on('error', (err) => checked.destroy(err));
+    // A route that answers without reading its body (a refusal before parsing, a parser that
+    // ignores the payload) leaves this stream without a reader: its refusal would then be an
+    // uncaught 'error' event, which ends the process. A reader gets the error through its own
+    // listener; without one there is nothing to refuse.
+    checked.on('error', () => undefined);
     return payload.pipe(checked);
   });
   app.addHook('preValidation', async (request) => {
