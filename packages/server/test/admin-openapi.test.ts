@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTestApp } from './helpers/app.js';
+import { registeredRoutes } from './helpers/routes.js';
 import type { TestApp } from './helpers/app.js';
 
 type Operation = {
@@ -28,21 +29,10 @@ afterAll(async () => {
 
 /** Every method + path Fastify routes under the admin base, read from its route tree (HEAD is the automatic twin of GET). */
 function registeredAdminRoutes(): string[] {
-  const out: string[] = [];
-  const stack: string[] = [];
-  for (const line of t.app.http.printRoutes({ commonPrefix: false }).split('\n')) {
-    const m = /^([│ ]*)[├└]── (.*?)(?: \(([^)]+)\))?$/.exec(line);
-    if (!m) continue;
-    const depth = m[1]!.length / 4;
-    const path = (depth === 0 ? '' : stack[depth - 1]!) + m[2]!;
-    stack[depth] = path;
-    stack.length = depth + 1;
-    if (!m[3] || !path.startsWith('/api/admin/v1/') || path === '/api/admin/v1/openapi.json') continue;
-    for (const method of m[3].split(',').map((x) => x.trim()).filter((x) => x !== 'HEAD')) {
-      out.push(`${method} ${path.slice('/api/admin/v1'.length).replace(/:([A-Za-z_]+)/g, '{$1}')}`);
-    }
-  }
-  return out.sort();
+  return registeredRoutes(t.app.http)
+    .filter((r) => r.path.startsWith('/api/admin/v1/') && r.path !== '/api/admin/v1/openapi.json')
+    .map((r) => `${r.method} ${r.path.slice('/api/admin/v1'.length).replace(/:([A-Za-z_]+)/g, '{$1}')}`)
+    .sort();
 }
 
 test('served at a stable URL as OpenAPI 3.1, for this issuer, with OAuth 2.0 security', () => {
