@@ -126,6 +126,10 @@ describe('the shell demo', () => {
     await first.click('#sign-out');
     await second.locator('#user-card [data-user=""]').waitFor({ timeout: 5000 });
     await second.locator('[data-state="signed-out"]').waitFor();
+    // The broadcast goes out before the first tab has ended the platform session (its end-session page
+    // submits itself, then returns to the post-logout URI): wait for that, or the second tab's sign-in
+    // could still find the platform session and come straight back without the sign-in page.
+    await first.waitForURL(`${demo.shellUrl}/`);
 
     // The second tab's next call: the BFF session is gone.
     await second.evaluate(() => {
