@@ -19,6 +19,8 @@ export interface AuditEntry {
   acr: string | null;
   request_id: string | null;
   outcome: 'success' | 'denied' | 'failure';
+  /** Present on delegated calls only: the service that acted for `actor` (token exchange, RFC 8693 `act`). */
+  act?: string;
   [field: string]: unknown;
 }
 
@@ -26,7 +28,7 @@ export interface AuditEntry {
 export type AuditSink = ((entry: AuditEntry) => void) | { info(obj: object, msg?: string): void };
 
 /** Field names that would overwrite the entry's own (who, when, outcome) are refused rather than silently dropped. */
-const RESERVED = new Set(['audit', 'event', 'at', 'actor', 'actor_type', 'client', 'tenant', 'acr', 'request_id', 'outcome']);
+const RESERVED = new Set(['audit', 'event', 'at', 'actor', 'actor_type', 'client', 'tenant', 'acr', 'request_id', 'outcome', 'act']);
 
 export interface Auditor {
   /**
@@ -43,7 +45,9 @@ export function createAuditor(sink: AuditSink, opts: { now?: () => number } = {}
     const entry: AuditEntry = {
       audit: true, event, at: new Date(opts.now?.() ?? Date.now()).toISOString(),
       actor: caller.sub, actor_type: caller.kind, client: caller.clientId, tenant: caller.tenant,
-      acr: caller.acr ?? null, request_id: caller.requestId ?? null, outcome, ...fields,
+      acr: caller.acr ?? null, request_id: caller.requestId ?? null, outcome,
+      // Only on delegated calls, so that existing log queries see the same entries as before.
+      ...(caller.actor === undefined ? {} : { act: caller.actor }), ...fields,
     };
     write(entry);
     return entry;

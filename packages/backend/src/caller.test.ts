@@ -26,6 +26,12 @@ describe('readCaller', () => {
     expect(c).toMatchObject({ kind: 'user', sub: 'u-1', userId: 'u-1', tenant: 'acme', clientId: 'spa', roles: ['editor', 'admin'], acr: 'urn:tessera:acr:mfa', authTime: 1700000000, requestId: 'req-1' });
     expect([...c.scopes]).toEqual(['records:read', 'records:write']);
     expect(Object.isFrozen(c)).toBe(true);
+    expect(c.actor).toBeUndefined();
+  });
+
+  test('a delegated call (token exchange): the actor the gateway forwards is the service acting for the user', () => {
+    const c = readCaller({ ...user, 'x-tessera-client': 'orders-service', 'x-tessera-actor': 'orders-service' }, { gatewaySecret: SECRET });
+    expect(c).toMatchObject({ kind: 'user', sub: 'u-1', userId: 'u-1', clientId: 'orders-service', actor: 'orders-service' });
   });
 
   test('a machine token (sub = client_id, RFC 9068 §2.2) is a client without user id, roles or acr', () => {
@@ -51,6 +57,9 @@ describe('readCaller', () => {
     ['a space in the sub', { 'x-tessera-sub': 'a b' }],
     ['a control character in the roles', { 'x-tessera-roles': 'admin\tx' }],
     ['a malformed auth time', { 'x-tessera-auth-time': 'yesterday' }],
+    ['a repeated actor', { 'x-tessera-actor': ['svc-a', 'svc-b'] }],
+    ['a space in the actor', { 'x-tessera-actor': 'svc a' }],
+    ['an empty actor', { 'x-tessera-actor': '' }],
     ['a huge scope list', { 'x-tessera-scope': 'a '.repeat(3000).trim() }],
   ])('%s: 401 no_context', (_name, patch) => {
     const d = denial(() => readCaller({ ...user, ...patch }, { gatewaySecret: SECRET }));
@@ -93,5 +102,15 @@ describe('audit', () => {
     const logged: unknown[] = [];
     createAuditor({ info: (obj, msg) => logged.push([obj, msg]) })(caller, 'y', {}, 'denied');
     expect(logged).toEqual([[expect.objectContaining({ event: 'y', outcome: 'denied' }), 'audit']]);
+    expect(lines[0]).not.toHaveProperty('act');
+  });
+
+  test('a delegated call names the acting service as act; act cannot be overwritten', () => {
+    const lines: AuditEntry[] = [];
+    const audit = createAuditor((e) => lines.push(e));
+    const caller = readCaller({ ...user, 'x-tessera-client': 'orders-service', 'x-tessera-actor': 'orders-service' }, { gatewaySecret: SECRET });
+    audit(caller, 'record.read', { record: 'r-1' });
+    expect(lines[0]).toMatchObject({ actor: 'u-1', actor_type: 'user', client: 'orders-service', act: 'orders-service', record: 'r-1' });
+    expect(() => audit(caller, 'x', { act: 'someone-else' })).toThrow(TypeError);
   });
 });

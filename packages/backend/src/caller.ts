@@ -31,6 +31,13 @@ export interface Caller {
   readonly authTime: number | undefined;
   /** The gateway's request id (`x-request-id`), for logs and audit lines. */
   readonly requestId: string | undefined;
+  /**
+   * Who acts for the subject (`x-tessera-actor`): the client_id of the service
+   * that obtained this token by token exchange (RFC 8693 §4.1 `act.sub`).
+   * `sub` is who the call is for; the actor is who makes it. Undefined for
+   * tokens the subject's own client obtained.
+   */
+  readonly actor: string | undefined;
 }
 
 /** Headers as Node (and every framework built on it) presents them: lower-case names. */
@@ -89,6 +96,7 @@ export function readCaller(headers: HeaderBag, options: ContextOptions): Caller 
   const acr = single(headers, 'x-tessera-acr');
   const authTime = single(headers, 'x-tessera-auth-time');
   const requestId = single(headers, 'x-request-id');
+  const actor = single(headers, 'x-tessera-actor');
   if (typeof sub !== 'string' || !TOKEN.test(sub) || typeof tenant !== 'string' || !TOKEN.test(tenant)
     || typeof clientId !== 'string' || !TOKEN.test(clientId)) throw Denied.noContext();
   if (scope === null || roles === null || scope.length > LIST_MAX || roles.length > LIST_MAX || !TOKEN_LIST.test(scope) || !TOKEN_LIST.test(roles)) {
@@ -96,6 +104,8 @@ export function readCaller(headers: HeaderBag, options: ContextOptions): Caller 
   }
   if (acr === null || (acr !== undefined && !TOKEN.test(acr))) throw Denied.noContext();
   if (authTime === null || (authTime !== undefined && !/^\d{1,12}$/.test(authTime))) throw Denied.noContext();
+  // A delegated call must not pass as the user's own: a malformed or repeated actor is refused, not ignored.
+  if (actor === null || (actor !== undefined && !TOKEN.test(actor))) throw Denied.noContext();
   const words = (s: string) => s.split(' ').filter(Boolean);
   // RFC 9068 §2.2: a client_credentials token's subject is the client itself (admin/access.ts uses the same rule).
   const kind = sub === clientId ? 'client' : 'user';
@@ -110,6 +120,7 @@ export function readCaller(headers: HeaderBag, options: ContextOptions): Caller 
     acr,
     authTime: authTime === undefined ? undefined : Number(authTime),
     requestId: typeof requestId === 'string' && requestId.length <= 128 ? requestId : undefined,
+    actor,
   });
 }
 

@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TestApp } from '../../server/test/helpers/app.js';
 import { withAuthenticator } from '../../server/test/helpers/admin.js';
 import { totpHandler } from '../../server/test/helpers/mfa.js';
-import { ALICE, DAVE, RECORDS_API, UPSTREAM_SECRET, call, clientToken, startGateway, startPlatform, userToken } from '../../gateway/test/helpers.js';
+import * as oidc from 'openid-client';
+import { discover } from '../../server/test/helpers/flows.js';
+import { ALICE, DAVE, RECORDS_API, UPSTREAM_SECRET, WORKER_SECRET, call, clientToken, platformConfig, startGateway, startPlatform, userToken } from '../../gateway/test/helpers.js';
 import type { StartedGateway } from '../../gateway/test/helpers.js';
 import { ACR_MFA, Denied, callerJson, requireAnyRole, requireAuthentication, requireScopes } from '../src/index.js';
 import type { Caller } from '../src/index.js';
@@ -104,11 +106,17 @@ let nodeServer: Server;
 let expressServer: Server;
 let fastify: FastifyInstance;
 const urls: Record<string, string> = {};
-const tokens: Record<'alice' | 'dave' | 'daveMfa' | 'reader' | 'worker', string> = {} as never;
+const tokens: Record<'alice' | 'dave' | 'daveMfa' | 'reader' | 'worker' | 'delegated', string> = {} as never;
+const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** A service allowed to exchange the spa's user tokens for records:read (RFC 8693 delegation, docs/protocol.md#token-exchange). */
+const exchanger = {
+  client_id: 'orders-service', client_secret: WORKER_SECRET, grant_types: [EXCHANGE], scope: 'records:read',
+  token_exchange: { subject_clients: ['spa'], audiences: [RECORDS_API], scopes: ['records:read'] },
+};
 const FRAMEWORKS = ['node', 'express', 'fastify'] as const;
 
 beforeAll(async () => {
-  t = await startPlatform();
+  t = await startPlatform({ ...platformConfig, clients: [...platformConfig.clients, exchanger] });
   nodeServer = nodeService();
   expressServer = expressService();
   fastify = fastifyService();
@@ -124,6 +132,11 @@ beforeAll(async () => {
   tokens.dave = await userToken(t.issuer, 'spa', DAVE, RECORDS_API, rw);
   tokens.reader = await userToken(t.issuer, 'spa', ALICE, RECORDS_API, 'records:read');
   tokens.worker = await clientToken(t.issuer, 'worker', RECORDS_API, rw);
+  // The service exchanges Alice's token with openid-client: the new token carries act: { sub: 'orders-service' }.
+  const service = await discover(t.issuer, { clientId: 'orders-service', clientSecret: WORKER_SECRET });
+  tokens.delegated = (await oidc.genericGrantRequest(service, EXCHANGE, {
+    subject_token: tokens.alice, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token', resource: RECORDS_API, scope: 'records:read',
+  })).access_token;
   // Dave steps up: an authenticator app, then a sign-in that asks for the MFA level.
   const authenticator = await withAuthenticator(t.issuer, DAVE);
   tokens.daveMfa = await userToken(t.issuer, 'spa', DAVE, RECORDS_API, rw, { acr_values: ACR_MFA }, totpHandler(authenticator));
@@ -152,6 +165,16 @@ describe.each(FRAMEWORKS)('%s adapter behind the gateway', (f) => {
     expect(bot.json).toMatchObject({ kind: 'client', sub: 'worker', clientId: 'worker', tenant: 'default', roles: [] });
     // Undefined in the caller, so absent from its JSON.
     for (const absent of ['userId', 'acr', 'authTime']) expect(bot.json).not.toHaveProperty(absent);
+    expect(me.json).not.toHaveProperty('actor');
+  });
+
+  test('a delegated call (token exchange): the user is the subject, the service that acts for them is the actor', async () => {
+    const me = await call(gw.url, `/${f}/me`, { token: tokens.delegated });
+    expect(me.status).toBe(200);
+    expect(me.json).toMatchObject({ kind: 'user', sub: claims(tokens.alice).sub, tenant: 'default', clientId: 'orders-service', actor: 'orders-service', scopes: ['records:read'], roles: ['editor'] });
+    // A client cannot claim to be a delegate (or hide one): the gateway replaces whatever x-tessera-actor it sends.
+    const own = await call(gw.url, `/${f}/me`, { token: tokens.alice, headers: { 'x-tessera-actor': 'orders-service' } });
+    expect(own.json).not.toHaveProperty('actor');
   });
 
   test('a scope the operation needs beyond the route\'s: 403 insufficient_scope with the challenge, relayed by the gateway', async () => {
