@@ -30,7 +30,8 @@ const text = (v: unknown): string | undefined => (typeof v === 'string' && v.tri
  * Upstream claims → the identity the account step works with. Undefined
  * without a usable subject. The email counts as verified only when the
  * provider is trusted for it and the upstream says so (`email_verified`
- * true, or the string "true" as some upstreams send).
+ * true, or the string "true" as some upstreams send; a preset without such a
+ * claim, Facebook's, leaves it to the trust alone).
  */
 export function mapIdentity(p: StoredProvider, claims: Record<string, unknown>): MappedIdentity | undefined {
   const m = claimMapping(p);
@@ -38,7 +39,8 @@ export function mapIdentity(p: StoredProvider, claims: Record<string, unknown>):
   const subject = typeof rawSubject === 'string' ? rawSubject : typeof rawSubject === 'number' ? String(rawSubject) : undefined;
   if (!subject || subject.length > 512) return undefined;
   const email = text(claimAt(claims, m.email))?.toLowerCase();
-  const verifiedClaim = claimAt(claims, m.email_verified);
+  // A preset without a verification claim (''; Facebook) leaves it to trust_email_verified alone.
+  const verifiedClaim = m.email_verified === '' ? true : claimAt(claims, m.email_verified);
   const emailVerified = Boolean(email) && p.trust_email_verified && (verifiedClaim === true || verifiedClaim === 'true');
   const rawGroups = claimAt(claims, m.groups);
   const groups = (Array.isArray(rawGroups) ? rawGroups : typeof rawGroups === 'string' ? [rawGroups] : [])

@@ -133,7 +133,9 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
         const p = params.success ? await registry.get(alias) : undefined;
         if (!p || !ROUND_TRIP_TYPES.has(p.type) || !p.tenants.includes(signIn.tenantId)) return fail(request, 'unknown_identity_provider', { provider: alias || undefined, tenantId: signIn.tenantId });
         if (!p.enabled) return fail(request, 'identity_provider_disabled', { provider: alias, tenantId: signIn.tenantId });
-        return leave(request, reply, p, signIn.uid, signIn.tenantId);
+        // The application's login_hint goes on to the upstream (it preselects the account there; the mocks read persona:scenario).
+        const hint = signIn.details.params.login_hint;
+        return leave(request, reply, p, signIn.uid, signIn.tenantId, typeof hint === 'string' && hint.length <= 256 ? hint : undefined);
       });
 
       // Home-realm discovery: the address's domain picks the provider; unknown domains go back to the page.

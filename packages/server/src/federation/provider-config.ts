@@ -34,8 +34,8 @@ const valueList = z.array(z.string().min(1).max(200)).max(50);
 export const CLAIM_PRESETS = {
   generic: { subject: 'sub', email: 'email', email_verified: 'email_verified', name: 'name', given_name: 'given_name', family_name: 'family_name', groups: 'groups' },
   google: { subject: 'sub', email: 'email', email_verified: 'email_verified', name: 'name', given_name: 'given_name', family_name: 'family_name', groups: 'groups' },
-  // Graph API /me: `id`, no verification flag (Facebook does not release one; trust_email_verified decides).
-  facebook: { subject: 'id', email: 'email', email_verified: 'email_verified', name: 'name', given_name: 'first_name', family_name: 'last_name', groups: 'groups' },
+  // Graph API /me: `id`, no verification flag (Facebook releases only confirmed addresses and no flag): '' = no such claim, trust_email_verified alone decides.
+  facebook: { subject: 'id', email: 'email', email_verified: '', name: 'name', given_name: 'first_name', family_name: 'last_name', groups: 'groups' },
   // Entra ID: `oid` is the user's id across applications of the tenant (`sub` is pairwise per application); `email` may be absent.
   entra: { subject: 'oid', email: 'email', email_verified: 'email_verified', name: 'name', given_name: 'given_name', family_name: 'family_name', groups: 'groups' },
   keycloak: { subject: 'sub', email: 'email', email_verified: 'email_verified', name: 'name', given_name: 'given_name', family_name: 'family_name', groups: 'groups' },
