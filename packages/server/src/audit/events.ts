@@ -5,6 +5,8 @@
  */
 export type DomainEventType =
   | 'user.registered'
+  /** A registration named an address that already has an account: nothing created, its owner mailed (docs/security.md#enumeration). */
+  | 'user.registration_attempted'
   | 'user.confirmed'
   | 'user.invited'
   | 'user.phone_confirmed'

@@ -41,9 +41,10 @@ export function registerRegistrationApi(app: FastifyInstance, deps: { service: R
     const locale = negotiateLocale(undefined, request.headers['accept-language']);
     const tenantId = parsed.data.tenant ?? 'default';
     try {
-      const { user, phone } = await deps.service.register(registrationInput(parsed.data, parsed.fields, tenantId, locale), requestContext(request));
+      // The same answer for an address that already has an account (its owner is mailed instead): no enumeration.
+      const { account, phone } = await deps.service.register(registrationInput(parsed.data, parsed.fields, tenantId, locale), requestContext(request));
       return reply.code(201).send({
-        id: user.id, status: user.status, email_verified: user.emailVerified, phone_number_verified: user.phoneNumberVerified,
+        id: account.id, status: account.status, email_verified: account.emailVerified, phone_number_verified: account.phoneNumberVerified,
         // The tenant requires a confirmed phone number: the token for /registration/phone/confirm and /resend.
         ...(phone ? { phone_confirmation: { token: phone.token, code_sent: phone.sent } } : {}),
       });

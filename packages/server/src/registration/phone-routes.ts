@@ -25,7 +25,8 @@ export interface PhoneStepDeps {
 }
 
 /** The phone step page for a continuation token (used after registering and after confirming the address too). */
-export function sendPhoneStep(request: FastifyRequest, reply: FastifyReply, deps: PhoneStepDeps, ctx: PageContext, user: User,
+export function sendPhoneStep(request: FastifyRequest, reply: FastifyReply, deps: PhoneStepDeps, ctx: PageContext,
+  user: Pick<User, 'phoneNumber' | 'email' | 'emailVerified'>,
   v: Omit<PhoneStepView, 'csrf' | 'phone' | 'emailPending'>): FastifyReply {
   return sendPage(reply, phoneStepPage(ctx, {
     ...v, csrf: issueCsrf(request, reply, deps.secure), phone: user.phoneNumber ?? '',

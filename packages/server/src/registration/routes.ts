@@ -7,7 +7,7 @@ import type { Tenant } from '../identity/model.js';
 import { pageContext, sendPage } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
 import { RegistrationInvalid, RegistrationRefused } from './errors.js';
-import { RegistrationService } from './service.js';
+import { EXISTING_ADDRESS_NOTICES_PER_HOUR, RegistrationService } from './service.js';
 import { PhoneCodes } from '../identity/phone-codes.js';
 import { confirmBody, confirmQuery, parseBody, registerQuery, registrationBody, resendBody, resendQuery } from './schemas.js';
 import { confirmPage, confirmedPage, fieldMessage, messagePage, registeredPage, registerPage, resendPage } from './views.js';
@@ -44,6 +44,7 @@ export function registrationFeature(app: FastifyInstance, p: Platform): void {
 export function registrationService(p: Platform): RegistrationService {
   return new RegistrationService({
     db: p.db, tenants: p.tenants, users: p.users, tokens: p.tokens, events: p.events, mailer: p.mailer, issuer: p.settings.issuer, log: p.log,
+    noticeLimiter: p.rateLimiter('registration-notice', EXISTING_ADDRESS_NOTICES_PER_HOUR, 3_600_000),
     phoneCodes: new PhoneCodes({ db: p.db, tokens: p.tokens, tenants: p.tenants, sms: p.sms, log: p.log }),
   });
 }
@@ -92,14 +93,15 @@ function registerRegistrationPages(app: FastifyInstance, deps: RegistrationRoute
       const result = await deps.service.register(registrationInput(body, parsed.fields, tenantId, ctx.locale), requestContext(request));
       // The tenant requires a confirmed phone number: the code form comes next (it mentions the mail too).
       if (result.phone) {
-        return sendPhoneStep(request, reply, deps, ctx, result.user, { token: result.phone.token, uiLocales: body.ui_locales, code: result.phone.sent ? 'sent' : 'failed' });
+        return sendPhoneStep(request, reply, deps, ctx, result.account, { token: result.phone.token, uiLocales: body.ui_locales, code: result.phone.sent ? 'sent' : 'failed' });
       }
       const resendUrl = `/confirm-email/resend?${new URLSearchParams({ tenant: tenantId, ...(body.ui_locales ? { ui_locales: body.ui_locales } : {}) })}`;
+      // `account` looks the same for an address that already had one (its owner is mailed instead).
       return sendPage(reply, registeredPage(ctx, {
-        email: result.user.email ?? '',
-        active: result.user.status === 'active',
-        confirmationPending: !result.user.emailVerified,
-        mailFailed: !result.user.emailVerified && !result.confirmationSent,
+        email: result.account.email,
+        active: result.account.status === 'active',
+        confirmationPending: !result.account.emailVerified,
+        mailFailed: !result.account.emailVerified && !result.confirmationSent,
         signinUrl: signinUrl(interaction),
         resendUrl,
       }));

@@ -19,6 +19,7 @@ import type { RegistrationFields } from './fields.js';
 import { RegistrationInvalid, RegistrationRefused } from './errors.js';
 import { RegistrationPhone } from './phone.js';
 import type { PhoneCodes } from '../identity/phone-codes.js';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 export interface RegistrationDeps {
   /** For transactions: repositories are rebuilt over the transaction. */
@@ -32,6 +33,12 @@ export interface RegistrationDeps {
   phoneCodes: PhoneCodes;
   issuer: string;
   log: Pick<Logger, 'info' | 'warn'>;
+  /**
+   * Counts "someone tried to register with your address" mails per account
+   * (`take(userId)`, shared across instances): registrations naming one
+   * address from many places cannot flood its owner's inbox.
+   */
+  noticeLimiter: { take(key: string): boolean };
 }
 
 export interface RegistrationInput extends RegistrationFields {
@@ -44,8 +51,25 @@ export interface RegistrationInput extends RegistrationFields {
   rejected?: Record<string, string>;
 }
 
+/** What a registration answers with: the new account, or for an address that already had one, what a new one would have looked like. */
+export interface RegisteredAccount {
+  id: string;
+  email: string;
+  status: User['status'];
+  emailVerified: boolean;
+  phoneNumber: string | null;
+  phoneNumberVerified: boolean;
+}
+
 export interface Registered {
-  user: User;
+  /**
+   * The same shape whether an account was created or the address already had
+   * one (then its owner is mailed instead and `id` is a fresh random id that
+   * leads nowhere): the answer must not tell whether an address is registered.
+   */
+  account: RegisteredAccount;
+  /** The account created (absent when the address already had one). */
+  user?: User;
   /** An invitation proves the address, so the account is active and verified at once. */
   invited: boolean;
   /** False when the confirmation mail could not be handed to the mailer (the user can ask again). */
@@ -60,6 +84,8 @@ export type ConfirmOutcome =
   /** `tenantId` when the link exists (expired, used): where to ask for a new one. */
   | { ok: false; reason: 'invalid' | 'expired' | 'used'; tenantId?: string };
 
+/** "Someone tried to register with your address" mails per account per hour. */
+export const EXISTING_ADDRESS_NOTICES_PER_HOUR = 3;
 /** Confirmation mails per account per hour (the one sent at registration included). */
 export const CONFIRMATIONS_PER_HOUR = 3;
 /** Invitations are valid for a week unless the inviter says otherwise. */
@@ -111,10 +137,11 @@ export class RegistrationService {
 
   /**
    * Registers a local account.
-   * Pipeline: tenant policy → invitation → field rules → availability → hash →
+   * Pipeline: tenant policy → invitation → field rules → username availability →
+   * hash → address already registered? (answer as if created, mail its owner) →
    * create (consuming the invitation in the same transaction) → event → mail.
    * @throws RegistrationRefused when the policy refuses the registration
-   * @throws RegistrationInvalid with field codes (duplicates: `taken`, also when a concurrent registration won)
+   * @throws RegistrationInvalid with field codes (a username in use: `taken`; never for an address)
    */
   async register(input: RegistrationInput, context: EventContext = {}): Promise<Registered> {
     const { tenant, invitedEmail } = await this.admission(input.tenantId, input.invite);
@@ -125,15 +152,17 @@ export class RegistrationService {
     if (!checked.ok || Object.keys(fields).length) throw new RegistrationInvalid(fields);
     const values = checked.values;
 
-    // Checked early to spare an argon2 hash; the unique indexes decide races (below).
-    const taken = await this.takenFields(tenant.id, values.email, values.username);
-    if (taken) throw new RegistrationInvalid(taken);
+    // A username is a public handle the registrant picks: one in use must be said, so another can be chosen.
+    if (values.username && (await this.deps.users.findByUsername(tenant.id, values.username))) throw new RegistrationInvalid({ username: 'taken' });
 
     const invited = invitedEmail !== undefined;
+    // Hashed on every path, an existing address too: the answer takes as long either way.
     const passwordHash = await hashPassword(values.password);
     // Pending until every channel the tenant requires is confirmed: the address (an invitation proves it), the phone number.
     const phoneRequired = RegistrationPhone.required(tenant);
     const status = phoneRequired || (!invited && tenant.policy.require_email_verification) ? 'pending' : 'active';
+    const existing = await this.deps.users.findByEmail(tenant.id, values.email);
+    if (existing) return this.existingAddress(existing, tenant, { values, status, invited, phoneRequired, context });
     let user: User;
     try {
       user = await inTransaction(this.deps.db, async (trx) => {
@@ -150,8 +179,11 @@ export class RegistrationService {
       });
     } catch (err) {
       if (err instanceof ConflictError) {
-        // Another registration won the race for the address or username between the check and the insert.
-        throw new RegistrationInvalid((await this.takenFields(tenant.id, values.email, values.username)) ?? { email: 'taken' });
+        // Another registration won the race between the checks and the insert: for the username, say so;
+        // for the address, the same answer as any registration of an existing address.
+        if (values.username && (await this.deps.users.findByUsername(tenant.id, values.username))) throw new RegistrationInvalid({ username: 'taken' });
+        const winner = await this.deps.users.findByEmail(tenant.id, values.email);
+        if (winner) return this.existingAddress(winner, tenant, { values, status, invited, phoneRequired, context });
       }
       throw err;
     }
@@ -172,7 +204,48 @@ export class RegistrationService {
       }
     }
     const phone = phoneRequired ? await this.phone.start(user, tenant, { ip: context.ip, locale: mailLocale(input.locale) }) : undefined;
-    return { user, invited, confirmationSent, ...(phone ? { phone } : {}) };
+    return { account: accountView(user), user, invited, confirmationSent, ...(phone ? { phone } : {}) };
+  }
+
+  /**
+   * A registration for an address that already has an account in the tenant:
+   * nothing is created or changed; the owner is mailed (in the background, at
+   * most EXISTING_ADDRESS_NOTICES_PER_HOUR an hour) that someone tried, with
+   * links to sign in or reset the password; the caller gets what a new
+   * registration would have answered, so the answer does not reveal the
+   * account (docs/security.md#enumeration).
+   */
+  private async existingAddress(owner: User, tenant: Tenant, v: {
+    values: { email: string; phoneNumber: string | null }; status: User['status']; invited: boolean; phoneRequired: boolean; context: EventContext;
+  }): Promise<Registered> {
+    this.deps.log.info({ sub: owner.id, ip: v.context.ip }, 'registration for an address that already has an account: owner notified');
+    await this.deps.events.emit({
+      type: 'user.registration_attempted', tenantId: tenant.id, subjectId: owner.id, context: v.context, data: {},
+    }, (err) => this.deps.log.warn({ err }, 'event listener failed'));
+    if (owner.email && owner.status !== 'disabled' && this.deps.noticeLimiter.take(owner.id)) {
+      this.deps.mailer.send(this.existingAddressMail(owner, tenant))
+        .catch((err: unknown) => this.deps.log.warn({ err, sub: owner.id }, 'registration notice could not be sent'));
+    }
+    const account: RegisteredAccount = {
+      id: randomUUID(), email: v.values.email, status: v.status, emailVerified: v.invited,
+      phoneNumber: v.values.phoneNumber, phoneNumberVerified: false,
+    };
+    // A continuation token of the same form as a real one, leading nowhere (the phone step answers "not valid").
+    const phone = v.phoneRequired ? { token: randomBytes(32).toString('base64url'), sent: true } : undefined;
+    return { account, invited: v.invited, confirmationSent: !v.invited, ...(phone ? { phone } : {}) };
+  }
+
+  private existingAddressMail(owner: User, tenant: Tenant) {
+    const t = translator(mailLocale(owner.locale));
+    const query = new URLSearchParams({ tenant: tenant.id });
+    return {
+      to: owner.email!,
+      subject: t('mail.existing_account.subject', { tenant: tenant.name }),
+      text: t('mail.existing_account.body', {
+        tenant: tenant.name, name: owner.givenName ? ` ${owner.givenName}` : '',
+        signin: `${this.deps.issuer}/account`, reset: `${this.deps.issuer}/password/forgot?${query}`,
+      }),
+    };
   }
 
   /** The address a confirmation link is for, without consuming it (GET pages: mail scanners prefetch links). */
@@ -311,13 +384,13 @@ export class RegistrationService {
     };
   }
 
-  /** Which of the address and username are already used in the tenant, as field codes; undefined when neither. */
-  private async takenFields(tenantId: string, email: string, username: string | null): Promise<Record<string, string> | undefined> {
-    const fields: Record<string, string> = {};
-    if (await this.deps.users.findByEmail(tenantId, email)) fields.email = 'taken';
-    if (username && (await this.deps.users.findByUsername(tenantId, username))) fields.username = 'taken';
-    return Object.keys(fields).length ? fields : undefined;
-  }
+}
+
+function accountView(user: User): RegisteredAccount {
+  return {
+    id: user.id, email: user.email ?? '', status: user.status, emailVerified: user.emailVerified,
+    phoneNumber: user.phoneNumber, phoneNumberVerified: user.phoneNumberVerified,
+  };
 }
 
 function mailLocale(locale: string | null | undefined): Locale {
