@@ -93,13 +93,17 @@ export interface ServerOptions {
   dir: string;
   env?: Record<string, string>;
   port?: number;
+  /** The declarative file (FAULT_CONFIG by default). */
+  config?: object;
+  /** After `serve` (e.g. `--workers 2`). */
+  args?: string[];
 }
 
 /** Starts `tessera serve` with FAULT_CONFIG; resolves once it listens. */
 export async function startServer(opts: ServerOptions): Promise<Server> {
   const port = opts.port ?? await freePort();
   const configFile = join(opts.dir, 'config.json');
-  writeFileSync(configFile, JSON.stringify(FAULT_CONFIG));
+  writeFileSync(configFile, JSON.stringify(opts.config ?? FAULT_CONFIG));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: String(port), HOST: '127.0.0.1', TESSERA_ISSUER: `http://127.0.0.1:${port}`,
@@ -109,7 +113,7 @@ export async function startServer(opts: ServerOptions): Promise<Server> {
     ...opts.env,
   };
   delete env.TEST_DATABASE_URL;
-  const child = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'serve', ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise<number | string | null>((done) => child.once('exit', (code, signal) => done(code ?? signal)));
   const collect = (d: Buffer) => {
