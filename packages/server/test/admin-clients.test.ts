@@ -128,6 +128,22 @@ describe('clients', () => {
     expect(cleared.body).not.toHaveProperty('id_token_ttl');
   });
 
+  test('token exchange: the grant and its policy go together; widening the policy needs step-up', async () => {
+    const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+    const policy = { subject_clients: ['web'], audiences: [API], scopes: ['read'] };
+    const without = await api('POST', '/clients', { token: tokens.opal, body: { client_id: 'exchanger', grant_types: [GRANT] } });
+    expect(without.status).toBe(400);
+    const created = await api<Client>('POST', '/clients', { token: tokens.opal, body: { client_id: 'exchanger', grant_types: [GRANT], token_exchange: policy } });
+    expect(created.status).toBe(201);
+    expect(created.body.token_exchange).toEqual(policy);
+    const wider = { token_exchange: { ...policy, subject_clients: ['web', 'acme-web'] } };
+    const etag = created.headers.get('etag')!;
+    expect((await api('PATCH', '/clients/exchanger', { token: tokens.opal, body: wider, headers: { 'if-match': etag } })).status).toBe(401);
+    const changed = await api<Client>('PATCH', '/clients/exchanger', { token: tokens.adminMfa, body: wider, headers: { 'if-match': etag } });
+    expect(changed.status).toBe(200);
+    expect(changed.body.token_exchange).toEqual(wider.token_exchange);
+  });
+
   test('consent policy: first_party makes the consent page go away (step-up to set)', async () => {
     const flow = async () => {
       const config = await discover(t.issuer, { clientId: 'web', clientSecret: 'confidential-secret-0123456789-abcdefghij', auth: 'basic' });

@@ -4,6 +4,8 @@ import { ApiError } from '../api.js';
 import { Field, fieldMessage, Notice } from '../ui.js';
 import { emptyProtocol, PROTOCOL_FORM_FIELDS, protocolBody, ProtocolFields, protocolFormOf } from './clients-protocol.js';
 import type { ProtocolFormState, ProtocolView } from './clients-protocol.js';
+import { EXCHANGE_GRANT, exchangeBody, exchangeFormOf, OptInGrants } from './clients-grants.js';
+import type { ExchangeFormState, ExchangePolicy } from './clients-grants.js';
 
 /**
  * The client form shared by "create" and "edit", and the mapping between
@@ -40,6 +42,8 @@ export interface ClientView extends ProtocolView {
   /** App assignment: who may use the client. */
   allowed_users?: string[];
   allowed_roles?: string[];
+  /** Token exchange (RFC 8693): with its grant only. */
+  token_exchange?: ExchangePolicy;
   has_secret: boolean;
   previous_secret_expires_at: string | null;
   created_at: string | null;
@@ -82,6 +86,8 @@ export interface ClientFormState {
   allowed_roles: string;
   /** Refresh rotation and lifetimes, and the other protocol settings (clients-protocol.tsx). */
   protocol: ProtocolFormState;
+  /** The token exchange policy, sent with that grant only (clients-grants.tsx). */
+  token_exchange: ExchangeFormState;
 }
 
 export function emptyForm(): ClientFormState {
@@ -89,7 +95,7 @@ export function emptyForm(): ClientFormState {
     client_id: '', client_name: '', tenant: '', auth: 'client_secret_basic', redirect_uris: '', post_logout_redirect_uris: '',
     grant_types: ['authorization_code'], first_party: false, mfa: '', access_token_ttl: '', id_token_ttl: '', refresh_token_ttl: '',
     admin_scopes: [], scope: '', backchannel_logout_uri: '', ip_allowlist: '', jwks: '', jwks_uri: '', allowed_users: '', allowed_roles: '',
-    protocol: emptyProtocol(),
+    protocol: emptyProtocol(), token_exchange: exchangeFormOf(undefined),
   };
 }
 
@@ -104,7 +110,7 @@ export function formOf(c: ClientView): ClientFormState {
     ip_allowlist: (c.ip_allowlist ?? []).join('\n'),
     jwks: c.jwks ? JSON.stringify(c.jwks, null, 2) : '', jwks_uri: c.jwks_uri ?? '',
     allowed_users: (c.allowed_users ?? []).join('\n'), allowed_roles: (c.allowed_roles ?? []).join('\n'),
-    protocol: protocolFormOf(c),
+    protocol: protocolFormOf(c), token_exchange: exchangeFormOf(c.token_exchange),
   };
 }
 
@@ -156,7 +162,7 @@ export function createBody(s: ClientFormState): Record<string, unknown> {
     if (s.jwks.trim()) body.jwks = jsonOrText(s.jwks);
     if (s.jwks_uri.trim()) body.jwks_uri = s.jwks_uri.trim();
   }
-  Object.assign(body, protocolBody(s.protocol));
+  Object.assign(body, protocolBody(s.protocol), exchangeBody(s.grant_types, s.token_exchange));
   return body;
 }
 
@@ -201,7 +207,7 @@ export function formError(err: unknown, item = 'Line'): ApiError | null {
 /** Field names the form shows; any other field error is listed by the ErrorBox only. */
 export const FORM_FIELDS = new Set(['client_id', 'client_name', 'tenant', 'token_endpoint_auth_method', 'redirect_uris', 'post_logout_redirect_uris',
   'grant_types', 'first_party', 'mfa', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl', 'admin_scopes', 'scope', 'backchannel_logout_uri', 'ip_allowlist',
-  'jwks', 'jwks_uri', 'allowed_users', 'allowed_roles']);
+  'jwks', 'jwks_uri', 'allowed_users', 'allowed_roles', 'token_exchange']);
 for (const f of PROTOCOL_FORM_FIELDS) FORM_FIELDS.add(f);
 
 export interface TenantOption {
@@ -280,7 +286,7 @@ export function ClientForm(props: FormProps): JSX.Element {
           </label>
           <label class="check">
             <input type="radio" name="client_type" value="public" checked={!confidential} disabled={props.mode === 'edit'}
-              onChange={() => setS((prev) => ({ ...prev, auth: 'none', grant_types: prev.grant_types.filter((g) => g !== 'client_credentials' && g !== LEGACY_GRANT) }))} />
+              onChange={() => setS((prev) => ({ ...prev, auth: 'none', grant_types: prev.grant_types.filter((g) => g !== 'client_credentials' && g !== LEGACY_GRANT && g !== EXCHANGE_GRANT) }))} />
             Public (a browser or mobile app, no secret)
           </label>
           {props.mode === 'edit' ? <p class="muted">A client cannot switch between public and confidential: create a new one.</p> : null}
@@ -339,6 +345,8 @@ export function ClientForm(props: FormProps): JSX.Element {
               the hosted sign-in pages. Use it only to migrate an old application; prefer authorization_code.
             </Notice>
           ) : null}
+          <OptInGrants grants={s.grant_types} toggle={(g, on) => toggle('grant_types', g, on)} policy={s.token_exchange}
+            onPolicy={(p) => set('token_exchange', p)} confidential={confidential} error={err} />
           {err?.fields?.grant_types ? <p class="field-error" role="alert">{err.fields.grant_types}</p> : null}
         </fieldset>
 

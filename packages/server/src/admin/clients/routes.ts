@@ -50,7 +50,7 @@ export function registerClientRoutes(route: AdminRouter, clients: ClientAdminSer
   route({
     method: 'PATCH', path: '/clients/:id', tag, scope, summary: 'Change a client', stepUp: 'conditional',
     description: 'Absent fields stay; null clears. Changing redirect URIs, grants, authentication, scope, consent policy (first_party), '
-      + 'tenant, admin_scopes, mfa, ip_allowlist, attribute_claims or attribute_source needs step-up. Lifetimes (access_token_ttl, id_token_ttl, refresh_token_ttl) and the name do not.',
+      + 'tenant, admin_scopes, mfa, ip_allowlist, attribute_claims, attribute_source, keys (jwks, jwks_uri), app assignment (allowed_users, allowed_roles), resource_server or token_exchange needs step-up. Lifetimes (access_token_ttl, id_token_ttl, refresh_token_ttl) and the name do not.',
     params: clientParams, body: patchClientBody, ifMatch: 'required', response: clientView, etag: true, errors: [400, 404, 409, 412, 415, 428],
     async handler({ principal, params, body, ifMatch, event, stepUp, reply }) {
       const current = await clients.get(principal, params.id);

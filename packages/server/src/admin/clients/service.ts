@@ -41,6 +41,8 @@ export const SENSITIVE_CLIENT_FIELDS = [
   'allowed_users', 'allowed_roles',
   // Who may read other clients' tokens (introspection-policy.ts).
   'resource_server',
+  // Whose users' tokens the client may exchange, for which APIs and scopes (token exchange, oidc/token-exchange.ts).
+  'token_exchange',
 ] as const;
 
 /** Only used to validate a confidential client's metadata; the stored digest never changes through an edit. */
