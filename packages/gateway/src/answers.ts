@@ -83,6 +83,8 @@ export const answers = {
   badPath: (): Answer => ({ status: 400, error: 'invalid_request', description: 'The request path is not allowed (dot segments or encoded separators).' }),
   badGateway: (): Answer => ({ status: 502, error: 'bad_gateway', description: 'The upstream service could not be reached.' }),
   gatewayTimeout: (): Answer => ({ status: 504, error: 'gateway_timeout', description: 'The upstream service did not answer in time.' }),
+  /** docs/b2b.md#ip-policy: the caller's address is outside the route's allowed_ips or the client's ip_allowlist. */
+  ipNotAllowed: (): Answer => ({ status: 403, error: 'ip_not_allowed', description: 'Calls from this address are not allowed.' }),
   corsRefused: (): Answer => ({ status: 403, error: 'cors_forbidden', description: 'This origin may not call this API.' }),
 };
 

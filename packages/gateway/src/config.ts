@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { CIDR_MESSAGE, parseCidr } from './cidr.js';
+import type { ProxyTrust } from './ip-policy.js';
 
 /**
  * The gateway's configuration: the environment (process settings, secrets)
@@ -65,6 +67,7 @@ const origin = z.string().refine((v) => {
     return false;
   }
 }, 'must be "*" or an origin such as https://app.example.com (scheme, host, optional port; no path)');
+const cidr = z.string().refine((v) => parseCidr(v) !== undefined, CIDR_MESSAGE);
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const method = z.string().transform((m) => m.toUpperCase()).pipe(z.enum(METHODS, `must be one of ${METHODS.join(', ')}`));
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name').transform((h) => h.toLowerCase());
@@ -91,6 +94,8 @@ export const routeSchema = z.strictObject({
   max_age: z.number().int('must be a whole number of seconds').positive('must be positive').max(366 * 24 * 3600).optional(),
   /** Only these client_ids may call the route. */
   clients: z.array(name).min(1).optional(),
+  /** Only callers from these addresses (CIDR blocks) may call the route: 403 ip_not_allowed otherwise (docs/b2b.md#ip-policy). */
+  allowed_ips: z.array(cidr).min(1, 'must list at least one CIDR block (leave allowed_ips out to allow any address)').max(1000).optional(),
   /** Ask the issuer (RFC 7662) on every request, so revocation takes effect at once (within cache_ttl). */
   introspect: z.boolean().default(false),
   rate_limit: z.strictObject({
@@ -180,7 +185,23 @@ function overlaps(a: readonly string[] | undefined, b: readonly string[] | undef
   return !a || !b || a.some((m) => b.includes(m));
 }
 
-const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+/**
+ * GATEWAY_TRUST_PROXY: `true` (one proxy in front, whatever its address),
+ * `false`, or the proxies' CIDR blocks separated by commas (only those peers'
+ * X-Forwarded-For counts; ip-policy.ts).
+ */
+const trustProxy = z.string().transform((v, ctx) => {
+  const t = v.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(t)) return { enabled: true, proxies: undefined };
+  if (['false', '0', 'no', ''].includes(t)) return { enabled: false, proxies: undefined };
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.find((c) => !parseCidr(c));
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be true, false, or the trusted proxies' CIDR blocks separated by commas ("${bad}" ${CIDR_MESSAGE})` });
+    return z.NEVER;
+  }
+  return { enabled: true, proxies: list };
+});
 
 export const envSchema = z.object({
   GATEWAY_CONFIG: z.string().min(1, 'must name the routes file (YAML or JSON)'),
@@ -193,8 +214,8 @@ export const envSchema = z.object({
   GATEWAY_CLIENT_SECRET: z.string().min(1).optional(),
   /** Sent upstream as `x-tessera-gateway-secret`, so backends can tell the gateway from anyone else. */
   GATEWAY_UPSTREAM_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** Behind a trusted load balancer: append to X-Forwarded-For instead of replacing it. */
-  GATEWAY_TRUST_PROXY: bool.default(false),
+  /** Behind a trusted load balancer: append to X-Forwarded-For instead of replacing it, and read the caller's address from it. */
+  GATEWAY_TRUST_PROXY: trustProxy.optional(),
   /** The origin clients address the gateway by (DPoP proofs name it in `htu`); unset: the Host header. */
   GATEWAY_PUBLIC_URL: httpUrl('URL').optional(),
   /** Redis for state every instance shares: the DPoP proof replay cache. Unset: per instance, in memory. */
@@ -213,7 +234,10 @@ export interface GatewaySettings extends Omit<FileConfig, 'issuer' | 'audience'>
   audience: string | undefined;
   introspectionClient: { id: string; secret: string } | undefined;
   upstreamSecret: string | undefined;
+  /** Some proxy is trusted (GATEWAY_TRUST_PROXY not false). */
   trustProxy: boolean;
+  /** Which peers' X-Forwarded-For counts (ip-policy.ts). */
+  proxyTrust: ProxyTrust;
   /** Origin of GATEWAY_PUBLIC_URL, if set. */
   publicOrigin: string | undefined;
   redisUrl: string | undefined;
@@ -252,7 +276,8 @@ export function loadGatewaySettings(env: NodeJS.ProcessEnv = process.env, file?:
     audience,
     introspectionClient: e.GATEWAY_CLIENT_ID && e.GATEWAY_CLIENT_SECRET ? { id: e.GATEWAY_CLIENT_ID, secret: e.GATEWAY_CLIENT_SECRET } : undefined,
     upstreamSecret: e.GATEWAY_UPSTREAM_SECRET,
-    trustProxy: e.GATEWAY_TRUST_PROXY,
+    trustProxy: e.GATEWAY_TRUST_PROXY?.enabled ?? false,
+    proxyTrust: e.GATEWAY_TRUST_PROXY ?? { enabled: false, proxies: undefined },
     publicOrigin: e.GATEWAY_PUBLIC_URL ? new URL(e.GATEWAY_PUBLIC_URL).origin : undefined,
     redisUrl: e.GATEWAY_REDIS_URL,
     logLevel: e.LOG_LEVEL,

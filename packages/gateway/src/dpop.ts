@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify } from 'jose';
 import { Redis } from 'ioredis';
+import { peerTrusted } from './ip-policy.js';
+import type { ProxyTrust } from './ip-policy.js';
 
 /**
  * DPoP-bound access tokens at the gateway (RFC 9449 §7): a token whose
@@ -123,11 +125,12 @@ function stripUrl(u: string): string {
  * a proxy that rewrites the host), else the Host header (and, with
  * GATEWAY_TRUST_PROXY, X-Forwarded-Proto), plus the path.
  */
-export function requestUrl(req: IncomingMessage, publicOrigin: string | undefined, trustProxy: boolean): string {
+export function requestUrl(req: IncomingMessage, publicOrigin: string | undefined, trustProxy: boolean | ProxyTrust): string {
   const path = (req.url ?? '/').split('?')[0]!.split('#')[0]!;
   let origin = publicOrigin;
   if (!origin) {
-    const forwarded = trustProxy ? String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() : '';
+    const trusted = typeof trustProxy === 'boolean' ? trustProxy : peerTrusted(req, trustProxy);
+    const forwarded = trusted ? String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() : '';
     const proto = forwarded === 'https' || forwarded === 'http' ? forwarded : (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
     origin = `${proto}://${req.headers.host ?? 'localhost'}`;
   }

@@ -3,6 +3,8 @@ import type { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { TokenContext } from './token.js';
+import { peerTrusted } from './ip-policy.js';
+import type { ProxyTrust } from './ip-policy.js';
 
 /**
  * Forwarding: one keep-alive undici Pool per upstream origin, request and
@@ -25,6 +27,8 @@ const DROP_RESPONSE: ReadonlySet<string> = new Set(['connection', 'keep-alive', 
 export interface ForwardSettings {
   upstreamSecret: string | undefined;
   trustProxy: boolean;
+  /** With a list of proxy blocks, only those peers' forwarding headers are relayed (ip-policy.ts). */
+  proxyTrust?: ProxyTrust;
 }
 
 /** A route's way upstream, prepared once at boot (no lookup per request). */
@@ -73,7 +77,7 @@ export interface Forwarding {
  */
 export function upstreamHeaders(req: IncomingMessage, requestId: string, token: TokenContext | undefined, up: Upstream): string[] {
   const incoming: IncomingHttpHeaders = req.headers;
-  const { trustProxy, upstreamSecret } = up.settings;
+  const { trustProxy, upstreamSecret, proxyTrust } = up.settings;
   const connection = incoming.connection;
   // `Connection: keep-alive` / `close` name no other header: the common case needs no parsing.
   const connectionTokens = connection === undefined || connection === 'keep-alive' || connection === 'close' ? undefined : connectionListed(connection);
@@ -89,7 +93,7 @@ export function upstreamHeaders(req: IncomingMessage, requestId: string, token: 
     if (value !== undefined) out.push(name, value);
   }
   const peer = req.socket.remoteAddress ?? '';
-  if (trustProxy) {
+  if (trustProxy && (proxyTrust?.proxies === undefined || peerTrusted(req, proxyTrust))) {
     const priorFor = incoming['x-forwarded-for'];
     out.push('x-forwarded-for', typeof priorFor === 'string' ? `${priorFor}, ${peer}` : peer);
     // Scheme and public host are known only to a trusted proxy in front (the gateway itself
@@ -186,8 +190,8 @@ export class UpstreamPools {
 
   /** A route's upstream: its origin's pool and how requests go there. */
   upstream(origin: string, route: { forwardToken: boolean; timeoutMs: number }): Upstream {
-    const { upstreamSecret, trustProxy } = this.opts;
-    return Object.freeze({ pool: this.pool(origin), forwardToken: route.forwardToken, timeoutMs: route.timeoutMs, settings: Object.freeze({ upstreamSecret, trustProxy }) });
+    const { upstreamSecret, trustProxy, proxyTrust } = this.opts;
+    return Object.freeze({ pool: this.pool(origin), forwardToken: route.forwardToken, timeoutMs: route.timeoutMs, settings: Object.freeze({ upstreamSecret, trustProxy, proxyTrust }) });
   }
 
   /** Waits for in-flight upstream requests, then closes every connection. */

@@ -15,6 +15,8 @@ import type { AuthResult, TokenContext } from './token.js';
 import type { JwtVerifier } from './verify.js';
 import { DPOP_ALGS, requestUrl, verifyDpopProof } from './dpop.js';
 import type { ReplayCache } from './dpop.js';
+import { ipAllowed } from './cidr.js';
+import { clientAddress } from './ip-policy.js';
 
 export interface HandlerDeps {
   settings: Readonly<GatewaySettings>;
@@ -60,8 +62,9 @@ export function dpopToken(header: string | undefined): string | undefined {
 
 /**
  * The request pipeline, one named step after the other:
- * path check → route match → CORS preflight → bearer token → authenticate
- * (JWT, optionally introspection) → per-client rate limit → route policy
+ * path check → route match → CORS preflight → route IP allowlist → bearer
+ * token → authenticate (JWT, optionally introspection) → client IP allowlist
+ * (the token's ip_allowlist) → per-client rate limit → route policy
  * (client, scopes, roles, acr step-up) → forward with trusted context.
  * Every refusal is answered by the gateway; the upstream never sees it.
  *
@@ -175,6 +178,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     if (match.kind === 'method') return refuse(res, tallies[route.index]!, answers.methodNotAllowed(match.allow), { 'x-request-id': requestId });
     const x = new Exchange(req, res, requestId, route, route.config.cors ? corsHeaders(route, req) : undefined);
 
+    // Before the token is looked at: an address outside the route's list learns nothing about its token.
+    const allowedIps = route.config.allowed_ips;
+    if (allowedIps !== undefined && !ipAllowed(allowedIps, clientAddress(req, settings.proxyTrust))) return refuseAddress(x, 'route');
     if (route.config.public) return forward(x);
     const bound = dpopToken(req.headers.authorization);
     if (bound !== undefined) return bound === '' ? admit(x, MALFORMED) : proofOfPossession(x, bound);
@@ -200,7 +206,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const proof = x.req.headers.dpop;
     // Two DPoP headers arrive joined by a comma, which a JWS never contains: refused like a missing one (RFC 9449 §4.3).
     if (typeof proof !== 'string' || proof.includes(',')) return admit(x, { ok: false, reason: 'dpop_proof' });
-    const url = requestUrl(x.req, settings.publicOrigin, settings.trustProxy);
+    const url = requestUrl(x.req, settings.publicOrigin, settings.proxyTrust);
     let failure;
     try {
       failure = await verifyDpopProof(proof, { method: x.req.method ?? 'GET', url, token, jkt: result.token.jkt }, replay, settings.clock_tolerance);
@@ -231,6 +237,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return refuse(res, tallies[route.index]!, refusal('dpop_required'), x.answerHeaders());
     }
 
+    // The client's own list (Tessera's ip_allowlist, carried by its token): the same rule as at the token endpoint.
+    if (token.ipAllowlist !== undefined && !ipAllowed(token.ipAllowlist, clientAddress(x.req, settings.proxyTrust))) return refuseAddress(x, 'client', token.clientId);
+
     const limit = route.config.rate_limit;
     if (limit) {
       const retryAfter = limiter.take(`${route.index} ${token.clientId}`, limit.per_client_per_minute);
@@ -248,6 +257,13 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     }
     x.token = token;
     forward(x);
+  }
+
+  /** 403 ip_not_allowed, counted by which list refused (docs/b2b.md#ip-policy). */
+  function refuseAddress(x: Exchange, source: 'route' | 'client', client?: string): void {
+    metrics.ipRefusals.inc({ source });
+    if (debug) log.debug({ requestId: x.requestId, route: x.route.label, source, client }, 'address not allowed');
+    return refuse(x.res, tallies[x.route.index]!, answers.ipNotAllowed(), x.answerHeaders());
   }
 
   function refusal(reason: Exclude<AuthResult, { ok: true }>['reason']): Answer {

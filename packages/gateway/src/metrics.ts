@@ -62,6 +62,11 @@ export class GatewayMetrics {
     name: 'tessera_gateway_introspections_total', help: 'Introspection answers by outcome (cache hits included)',
     labelNames: ['outcome'] as const, registers: [this.registry],
   });
+  /** Calls refused by IP policy: `source` is `route` (allowed_ips) or `client` (the token's ip_allowlist). */
+  readonly ipRefusals = new Counter({
+    name: 'tessera_gateway_ip_refusals_total', help: 'Calls refused because of their source address, by which list refused them',
+    labelNames: ['source'] as const, registers: [this.registry],
+  });
   readonly tokenCacheSize = new Gauge({
     name: 'tessera_gateway_token_cache_entries', help: 'Verified tokens currently remembered', registers: [this.registry],
   });

@@ -137,6 +137,7 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
     keepAliveTimeoutMs: settings.upstream.keep_alive_timeout * 1000,
     upstreamSecret: settings.upstreamSecret,
     trustProxy: settings.trustProxy,
+    proxyTrust: settings.proxyTrust,
   });
   const limiter = new RateLimiter();
   limiter.startSweeping((key) => routes.routes[Number(key.slice(0, key.indexOf(' ')))]?.config.rate_limit?.per_client_per_minute ?? 1);

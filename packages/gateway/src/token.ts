@@ -1,3 +1,5 @@
+import { parseCidr } from './cidr.js';
+
 /**
  * What the gateway knows about a caller once its token is validated, and the
  * reasons a token is refused. No HTTP here: the answers are rendered elsewhere.
@@ -48,6 +50,11 @@ export interface TokenContext {
   readonly jkt: string | undefined;
   /** RFC 8693 §4.1: who acts for the subject (`act.sub`, from a token exchange), forwarded as x-tessera-actor. */
   readonly actor: string | undefined;
+  /**
+   * The client's `ip_allowlist` (CIDR blocks), copied into its tokens by
+   * Tessera: calls from other addresses are refused (ip-policy.ts).
+   */
+  readonly ipAllowlist: readonly string[] | undefined;
   /** The context headers sent upstream as a flat `[name, value, …]` list, computed once per token. */
   readonly headerList: readonly string[];
 }
@@ -89,6 +96,12 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
   if (roles !== undefined && !(Array.isArray(roles) && roles.length <= 256 && roles.every((r) => typeof r === 'string' && HEADER_TOKEN.test(r)))) {
     return undefined;
   }
+  // A list the gateway cannot read fails closed: the token is refused, never let through unrestricted.
+  const ipAllowlist = claims.ip_allowlist;
+  if (ipAllowlist !== undefined && !(Array.isArray(ipAllowlist) && ipAllowlist.length >= 1 && ipAllowlist.length <= 1000
+    && ipAllowlist.every((c) => typeof c === 'string' && parseCidr(c) !== undefined))) {
+    return undefined;
+  }
   const scopeText = (scope as string | undefined) ?? '';
   const roleList = (roles as string[] | undefined) ?? [];
   const headerList: string[] = ['x-tessera-sub', sub, 'x-tessera-tenant', tenant, 'x-tessera-client', clientId, 'x-tessera-scope', scopeText];
@@ -110,6 +123,7 @@ export function contextFromClaims(claims: Record<string, unknown>): TokenContext
     exp,
     jkt: jkt as string | undefined,
     actor: act?.sub as string | undefined,
+    ipAllowlist: ipAllowlist === undefined ? undefined : Object.freeze([...(ipAllowlist as string[])]),
     headerList: Object.freeze(headerList),
   });
 }

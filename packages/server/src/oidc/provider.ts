@@ -284,6 +284,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
     // Every client rotates unless it says `refresh_token_rotation: never` (refresh-policy.ts).
     rotateRefreshToken: refreshPolicy.rotateRefreshToken,
     async extraTokenClaims(ctx, token) {
+      // The client's ip_allowlist travels in its access tokens, so the gateway refuses API calls from
+      // elsewhere too, not only token requests (docs/b2b.md#ip-policy).
+      const ipAllowlist = clientExtra(ctx, 'ip_allowlist');
+      const ipClaim = Array.isArray(ipAllowlist) && ipAllowlist.length ? { ip_allowlist: [...ipAllowlist as string[]] } : {};
       const accountId = (token as { accountId?: string }).accountId;
       if (accountId) {
         const user = await userInRequest(deps.users, ctx, accountId);
@@ -314,6 +318,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         const act = actClaimOf(ctx);
         return {
           ...attributes,
+          ...ipClaim,
           ...(act ? { act } : {}),
           tenant: user.tenantId,
           ...(user.roles.length ? { roles: [...user.roles] } : {}),
@@ -323,7 +328,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         };
       }
       const tenant = clientExtra(ctx, 'tenant');
-      return typeof tenant === 'string' ? { tenant } : undefined;
+      return typeof tenant === 'string' ? { tenant, ...ipClaim } : Object.keys(ipClaim).length ? ipClaim : undefined;
     },
     ttl: {
       AccessToken: (ctx, token, client) =>
