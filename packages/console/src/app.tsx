@@ -11,6 +11,7 @@ import { UserCreate, UsersList } from './views/users';
 import { UserDetail } from './views/users-detail';
 import { TenantDetail, TenantsList } from './views/tenants';
 import { ClientCreate, ClientDetail, ClientsList } from './views/clients';
+import { PartnerOnboard } from './views/clients-partner';
 import { ApiCreate, ApiDetail, ApisList } from './views/apis';
 import { KeysView } from './views/keys';
 import { AuditView } from './views/audit';
@@ -28,6 +29,7 @@ const ROUTES: Array<[string, View]> = [
   ['/tenants/:tenant', TenantDetail],
   ['/clients', ClientsList],
   ['/clients/new', ClientCreate],
+  ['/clients/partner', PartnerOnboard],
   ['/clients/:id', ClientDetail],
   ['/apis', ApisList],
   ['/apis/new', ApiCreate],

@@ -40,7 +40,10 @@ export function ClientsList(_props: Props): JSX.Element {
   const f = filter.trim().toLowerCase();
   const items = (data?.data.items ?? []).filter((c) => !f || c.client_id.toLowerCase().includes(f) || (c.client_name ?? '').toLowerCase().includes(f));
   return (
-    <Page title="Clients" actions={<button type="button" class="btn primary" onClick={() => navigate('/clients/new')}>Create client</button>}>
+    <Page title="Clients" actions={<>
+      <button type="button" class="btn" onClick={() => navigate('/clients/partner')}>Onboard a partner</button>
+      <button type="button" class="btn primary" onClick={() => navigate('/clients/new')}>Create client</button>
+    </>}>
       <ErrorBox error={error} />
       <div class="toolbar">
         <label>

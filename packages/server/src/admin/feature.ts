@@ -81,7 +81,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
       await assertScopesDeclared(metadata, p.apis);
       await p.provider().Client.validate(engineScopeMetadata(metadata, 'validate') as never);
     },
-  }));
+  }), { apis: p.apis, issuer: p.settings.issuer });
   registerApiTokenRoutes(route, { tokens: apiTokenStore(p), tenants: p.tenants, emit });
   registerProviderAdminRoutes(route, { registry: p.identityProviders, tenants: p.tenants, issuer: p.settings.issuer, emit });
   registerWebhookRoutes(route, {

@@ -4,6 +4,8 @@ import { iso, listOf } from '../schemas.js';
 import { checkIfMatch, etagOf } from '../routing.js';
 import type { AdminRouter } from '../routing.js';
 import type { ClientAdminService } from './service.js';
+import type { ApiRepository } from '../../oidc/repository.js';
+import { onboardPartner, onboardPartnerBody, partnerOnboarded } from './onboarding.js';
 import {
   clientParams, clientView, clientWithSecret, createClientBody, patchClientBody, rotateBody, rotateResponse, toClientView,
 } from './schemas.js';
@@ -18,7 +20,7 @@ function sendClient(reply: FastifyReply, client: ClientRecord, secret?: string) 
 }
 
 /** Clients: metadata, consent policy (`first_party`), token lifetimes, secrets (docs/admin.md#clients). */
-export function registerClientRoutes(route: AdminRouter, clients: ClientAdminService): void {
+export function registerClientRoutes(route: AdminRouter, clients: ClientAdminService, onboarding: { apis: ApiRepository; issuer: string }): void {
   route({
     method: 'GET', path: '/clients', tag, scope, summary: 'List clients', description: 'A tenant administrator sees their tenant\'s clients only.',
     response: listOf(clientView),
@@ -36,6 +38,20 @@ export function registerClientRoutes(route: AdminRouter, clients: ClientAdminSer
       const { client, secret } = await clients.create(principal, body, event, stepUp);
       reply.header('location', `/api/admin/v1/clients/${encodeURIComponent(client.clientId)}`);
       return sendClient(reply, client, secret);
+    },
+  });
+
+  route({
+    method: 'POST', path: '/partners', tag, scope, summary: 'Onboard a partner in one step',
+    description: 'Creates the partner\'s machine client with its API grants (scope), IP allowlist and authentication method, '
+      + 'and answers with everything the partner needs: client_id, the secret (once) or how its keys are registered, issuer, '
+      + 'token endpoint, scopes per API, allowed addresses (docs/b2b.md#onboarding-a-partner). Audited as client.created with onboarding: true.',
+    body: onboardPartnerBody, status: 201, response: partnerOnboarded, errors: [400, 409, 415],
+    async handler({ principal, body, event, reply }) {
+      const { client, answer } = await onboardPartner({ clients, ...onboarding }, principal, body, event);
+      reply.header('location', `/api/admin/v1/clients/${encodeURIComponent(client.clientId)}`);
+      reply.header('cache-control', 'no-store');
+      return answer;
     },
   });
 

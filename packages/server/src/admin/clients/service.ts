@@ -71,7 +71,8 @@ export class ClientAdminService {
    * @throws AdminInvalid (fields), AdminConflict (id taken); the step-up
    * answer for a first-party client or one granted admin scopes.
    */
-  async create(principal: AdminPrincipal, input: Record<string, unknown>, ctx: EventContext, stepUp: StepUp): Promise<{ client: ClientRecord; secret?: string }> {
+  async create(principal: AdminPrincipal, input: Record<string, unknown>, ctx: EventContext, stepUp: StepUp,
+    auditData: Record<string, unknown> = {}): Promise<{ client: ClientRecord; secret?: string }> {
     const tenant = (input.tenant as string | undefined) ?? principal.tenantId;
     if (!administers(principal, tenant)) throw new AdminInvalid({ tenant: 'unknown_tenant' });
     // A secret only for client_secret_basic/_post; a private_key_jwt client authenticates with its keys.
@@ -86,7 +87,7 @@ export class ClientAdminService {
       throw err;
     });
     await this.deps.emit('client.created', principal, { tenantId: client.tenantId, subjectId: client.clientId }, ctx,
-      { target: 'client', first_party: client.firstParty, grant_types: client.metadata.grant_types });
+      { target: 'client', first_party: client.firstParty, grant_types: client.metadata.grant_types, ...auditData });
     return { client, ...(secret ? { secret } : {}) };
   }
 
