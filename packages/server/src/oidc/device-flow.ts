@@ -1,5 +1,6 @@
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { EngineLanguage, EnginePages } from './provider.js';
+import { pageCsp } from '../http/security.js';
 
 /**
  * The device authorization grant (RFC 8628), docs/protocol.md#device-authorization.
@@ -35,6 +36,18 @@ const actionOf = (form: string, fallback: string): string => /action="([^"]*)"/.
 /** Errors the engine hands the input page when the code was wrong, used, expired or missing. */
 const WRONG_CODE = new Set(['NoCodeError', 'NotFoundError', 'ExpiredError', 'AlreadyUsedError']);
 
+/**
+ * The engine renders these pages, so Fastify's page helpers do not set their
+ * headers: the same strict CSP as every hosted page (no script, styles from
+ * our origin, forms only to ourselves: the code and confirmation forms post
+ * to /device, which redirects to the hosted sign-in on our origin).
+ */
+function html(ctx: KoaContextWithOIDC, body: string): void {
+  ctx.type = 'html';
+  ctx.set('content-security-policy', pageCsp());
+  ctx.body = body;
+}
+
 export function deviceFlowFeature(pages: EnginePages, throttle: Throttle | undefined, lang: Lang) {
   return {
     enabled: true,
@@ -44,19 +57,16 @@ export function deviceFlowFeature(pages: EnginePages, throttle: Throttle | undef
       const wrong = err !== undefined && (err.userCode !== undefined || WRONG_CODE.has(err.name));
       // A wrong code posted counts against the address; following verification_uri_complete (GET) does too.
       if (wrong) throttle?.recordFailure(throttleKey(ctx.ip));
-      ctx.type = 'html';
-      ctx.body = pages.deviceInput(lang(ctx), {
+      html(ctx, pages.deviceInput(lang(ctx), {
         action: actionOf(form, '/device'), xsrf: xsrfOf(form), code: err?.userCode,
         ...(err ? { error: err.name === 'AbortedError' ? 'aborted' as const : 'invalid' as const } : {}),
-      });
+      }));
     },
     async userCodeConfirmSource(ctx: KoaContextWithOIDC, form: string, client: { clientName?: string; clientId: string }, _deviceInfo: unknown, userCode: string) {
-      ctx.type = 'html';
-      ctx.body = pages.deviceConfirm(lang(ctx), { action: actionOf(form, '/device'), xsrf: xsrfOf(form), userCode, clientName: client.clientName ?? client.clientId });
+      html(ctx, pages.deviceConfirm(lang(ctx), { action: actionOf(form, '/device'), xsrf: xsrfOf(form), userCode, clientName: client.clientName ?? client.clientId }));
     },
     async successSource(ctx: KoaContextWithOIDC) {
-      ctx.type = 'html';
-      ctx.body = pages.deviceDone(lang(ctx), ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? '');
+      html(ctx, pages.deviceDone(lang(ctx), ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId ?? ''));
     },
   };
 }
@@ -71,8 +81,7 @@ export async function throttleDeviceCodeEntry(ctx: KoaContextWithOIDC, next: () 
     ctx.status = 429;
     ctx.set('retry-after', '60');
     ctx.set('cache-control', 'no-store');
-    ctx.type = 'html';
-    ctx.body = page(ctx);
+    html(ctx, page(ctx));
     return undefined;
   }
   return next();
