@@ -118,8 +118,9 @@ export class OidcClient {
   }
 
   /**
-   * Renews the access token. Tessera keeps a confidential client's refresh
-   * token until 70 % of its lifetime, then rotates it: keep whichever comes back.
+   * Renews the access token. Tessera rotates the refresh token at every
+   * refresh (unless the client's `refresh_token_rotation` is `never`, when the
+   * same one comes back): always keep whichever comes back.
    * @throws oidc.ResponseBodyError `invalid_grant` when the refresh token is expired or revoked
    */
   async refresh(refreshToken: string): Promise<TokenSet> {

@@ -15,9 +15,10 @@ export interface RenewerDeps {
 /**
  * Keeps a session's access token usable. Renewal is single-flight per
  * session: concurrent requests (several tabs, parallel fetches) share one
- * refresh. Tessera rotates a confidential client's refresh token once 70 % of
- * its lifetime has passed and treats reuse of a rotated token as theft
- * (revoking the whole grant), so two parallel refreshes could sign the user out.
+ * refresh. Tessera rotates a confidential client's refresh token at every
+ * refresh and treats reuse of a rotated token as theft (revoking the whole
+ * grant) once its short grace period has passed, so parallel refreshes could
+ * sign the user out (docs/protocol.md#refresh-tokens).
  *
  * The single flight is per process. Several BFF instances sharing a store
  * need a distributed lock around `refresh` (docs/bff.md).
