@@ -12,7 +12,8 @@ import { DatabaseUnavailableError } from './storage/availability.js';
 import { createRoleRepository, createTenantRepository, createUserRepository } from './identity/repository.js';
 import { IdentityService } from './identity/service.js';
 import { createApiRepository, createClientRepository, createSigningKeyRepository, withApiCache, withClientCache } from './oidc/repository.js';
-import { createOidcPayloadStore } from './oidc/payload-store.js';
+import { createOidcPayloadStore, createTieredPayloadStore } from './oidc/payload-store.js';
+import { REDIS_MODELS, createRedisPayloadStore } from './oidc/redis-payload-store.js';
 import { loadKek } from './oidc/kek.js';
 import { KeyService } from './oidc/keys.js';
 import { buildProvider, signingKeyOverlapSeconds } from './oidc/provider.js';
@@ -161,8 +162,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const apis = withApiCache(createApiRepository(db));
     const kek = loadKek({ secret: settings.secret, secretFile: settings.secretFile, warn: (m) => log.warn(m) });
     // Token ids are stored as keyed digests (payload-store.ts); rows from before that are converted once.
-    const payloads = createOidcPayloadStore(db, kek.derive('oidc payload ids'));
-    await payloads.upgradeLegacyRows();
+    const sqlPayloads = createOidcPayloadStore(db, kek.derive('oidc payload ids'));
+    await sqlPayloads.upgradeLegacyRows();
     const sessionMeta = createSessionMetaRepository(db);
     // Created before the services that emit (identity); the audit log subscribes below.
     const events = new EventBus();
@@ -177,6 +178,10 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     });
     // Redis, when configured, shares counts and change notifications; the database otherwise (docs/scaling.md).
     const redis = settings.redisUrl ? openRedis(settings.redisUrl, log) : undefined;
+    // The engine's short-lived state in Redis too, unless TESSERA_ENGINE_STATE=database (oidc/redis-payload-store.ts).
+    const payloads = redis && settings.engineState === 'redis'
+      ? createTieredPayloadStore(sqlPayloads, createRedisPayloadStore(redis, settings.redisPrefix, kek.derive('oidc payload ids')), REDIS_MODELS)
+      : sqlPayloads;
     // Throttles and rate limits count across workers and instances.
     const counters = new SharedCounters(redis ? redisCounterBackend(redis, settings.redisPrefix) : sqlCounterBackend(db), {
       onError: (err) => log.warn({ err: { message: (err as Error).message } }, 'shared counters unavailable: throttles and rate limits count per process'),

@@ -77,6 +77,14 @@ describe('environment', () => {
     expect(() => loadSettings({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL: must start with sqlite: or postgres:\/\//);
   });
 
+  test('engine state: in Redis by default with REDIS_URL, in the database without; redis without REDIS_URL is refused', () => {
+    expect(loadSettings({}).engineState).toBe('database');
+    expect(loadSettings({ REDIS_URL: 'redis://127.0.0.1:6379' }).engineState).toBe('redis');
+    expect(loadSettings({ REDIS_URL: 'redis://127.0.0.1:6379', TESSERA_ENGINE_STATE: 'database' }).engineState).toBe('database');
+    expect(() => loadSettings({ TESSERA_ENGINE_STATE: 'redis' })).toThrow(/TESSERA_ENGINE_STATE: redis needs REDIS_URL/);
+    expect(() => loadSettings({ TESSERA_ENGINE_STATE: 'memory' })).toThrow(/TESSERA_ENGINE_STATE/);
+  });
+
   test('defaults: port 3000, issuer http://localhost:PORT, SQLite under ./data', () => {
     const s = loadSettings({});
     expect(s.port).toBe(3000);

@@ -49,6 +49,8 @@ export interface Settings {
   /** Redis for shared throttle counts and change notifications (docs/scaling.md). */
   redisUrl: string | undefined;
   redisPrefix: string;
+  /** Where the engine's short-lived state lives (docs/scaling.md#what-lives-where). */
+  engineState: 'redis' | 'database';
   /** Seconds between /readyz turning 503 on SIGTERM and the listener closing. */
   shutdownDelaySeconds: number;
   /** Webhook delivery (docs/webhooks.md#delivery). */
@@ -63,6 +65,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
   const parsed = envSchema.safeParse(env, { reportInput: true });
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, envSchema), 'the environment');
   const e = parsed.data;
+  if (e.TESSERA_ENGINE_STATE === 'redis' && !e.REDIS_URL) {
+    throw new ConfigError(['TESSERA_ENGINE_STATE: redis needs REDIS_URL'], 'the environment');
+  }
   const dataDir = resolve(e.TESSERA_DATA_DIR);
   const configFile = e.TESSERA_CONFIG ? resolve(e.TESSERA_CONFIG) : undefined;
   const settings: Settings = {
@@ -97,6 +102,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     },
     redisUrl: e.REDIS_URL,
     redisPrefix: e.TESSERA_REDIS_PREFIX,
+    engineState: e.TESSERA_ENGINE_STATE ?? (e.REDIS_URL ? 'redis' : 'database'),
     ...overrides,
   };
   return Object.freeze(settings);

@@ -266,6 +266,11 @@ export const envSchema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   /** Prefix of Tessera's Redis keys and channels (several deployments on one Redis). */
   TESSERA_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{0,64}$/, 'letters, digits, :, _ and - only').default('tessera:'),
+  /**
+   * Where the engine's short-lived state (sign-ins under way, sessions, codes, pushed requests, replay caches) lives:
+   * `redis` (the default when REDIS_URL is set) or `database` (docs/scaling.md#what-lives-where).
+   */
+  TESSERA_ENGINE_STATE: z.enum(['redis', 'database']).optional(),
   /** Seconds between /readyz turning 503 and the server closing (a balancer's health checks see it first; docs/scaling.md). */
   TESSERA_SHUTDOWN_DELAY_SECONDS: z.coerce.number().min(0).max(300).default(0),
   /** Webhook delivery (docs/webhooks.md#delivery): how often an idle worker looks for work, its lease, retries, timeout. */

@@ -85,14 +85,14 @@ const SEALED_PREFIX = 's1.';
  * return exactly what the engine stored. `uid`, `grantId` and `accountId`
  * stay readable: references, not bearer credentials.
  */
-interface Protector {
+export interface Protector {
   digest(model: string, kind: 'id' | 'user_code', value: string): string;
   seal(value: string): string;
   /** The sealed value, or the value itself when it is not sealed (rows from before sealing). */
   open(value: string): string;
 }
 
-function protector(key: string): Protector {
+export function payloadProtector(key: string): Protector {
   const macKey = Buffer.from(hkdfSync('sha256', key, 'tessera', 'oidc payload id digest', 32));
   const aeadKey = Buffer.from(hkdfSync('sha256', key, 'tessera', 'oidc payload seal', 32));
   return {
@@ -115,7 +115,7 @@ function protector(key: string): Protector {
 }
 
 /** The payload as stored: the token copies sealed. */
-function storable(payload: Payload, p: Protector): Payload {
+export function storable(payload: Payload, p: Protector): Payload {
   const out: Payload = { ...payload };
   if (typeof out.jti === 'string') out.jti = p.seal(out.jti);
   const session = out.session as Record<string, unknown> | undefined;
@@ -126,7 +126,7 @@ function storable(payload: Payload, p: Protector): Payload {
 }
 
 /** The payload as the engine wrote it. */
-function readable(payload: Payload, p: Protector): Payload {
+export function readable(payload: Payload, p: Protector): Payload {
   if (typeof payload.jti === 'string') payload.jti = p.open(payload.jti);
   const session = payload.session as Record<string, unknown> | undefined;
   if (session && typeof session === 'object' && typeof session.cookie === 'string') {
@@ -140,7 +140,7 @@ function readable(payload: Payload, p: Protector): Payload {
  *   every instance sharing the database must use the same (same TESSERA_SECRET).
  */
 export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): OidcPayloadStore {
-  const p = protector(idKey);
+  const p = payloadProtector(idKey);
   const digest = p.digest;
   const live = (row: Database['oidc_payloads'] | undefined): Payload | undefined => {
     if (!row) return undefined;
@@ -273,3 +273,45 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
     },
   };
 }
+
+/**
+ * The engine's short-lived models (REDIS_MODELS) in Redis, everything else in
+ * the database (`TESSERA_ENGINE_STATE=redis`, docs/scaling.md). Lookups by
+ * account and grant ask both; a transaction (`withDb`) covers the database part.
+ */
+export function createTieredPayloadStore(sql: OidcPayloadStore, redis: RedisPayloads, inRedis: ReadonlySet<string>): OidcPayloadStore {
+  const pick = (model: string) => (inRedis.has(model) ? redis : sql);
+  return {
+    upsert: (model, id, payload, expiresIn) => pick(model).upsert(model, id, payload, expiresIn),
+    find: (model, id) => pick(model).find(model, id),
+    findByUid: (model, uid) => pick(model).findByUid(model, uid),
+    findByUserCode: (model, code) => sql.findByUserCode(model, code),
+    consume: (model, id) => pick(model).consume(model, id),
+    consumeOnce: (model, id) => pick(model).consumeOnce(model, id),
+    insertOnce: (model, id, payload, expiresIn) => pick(model).insertOnce(model, id, payload, expiresIn),
+    destroy: (model, id) => pick(model).destroy(model, id),
+    destroyByUid: (model, uid) => pick(model).destroyByUid(model, uid),
+    async revokeByGrantId(grantId) {
+      await Promise.all([sql.revokeByGrantId(grantId), redis.revokeByGrantId(grantId)]);
+    },
+    sweep: (now) => sql.sweep(now),
+    listByAccount: (model, accountId) => pick(model).listByAccount(model, accountId),
+    async revokeByAccount(accountId, models) {
+      const [a, b] = await Promise.all([sql.revokeByAccount(accountId, models), redis.revokeByAccount(accountId, models)]);
+      return a + b;
+    },
+    async revokeByAccountExcept(accountId, keep) {
+      const kept = (model: string, payload: Payload) => (model === 'Session' && payload.uid === keep.sessionUid)
+        || (typeof payload.grantId === 'string' && keep.grantIds.includes(payload.grantId));
+      const [a, b] = await Promise.all([sql.revokeByAccountExcept(accountId, keep), redis.revokeByAccount(accountId, undefined, kept)]);
+      return a + b;
+    },
+    withDb: (db) => createTieredPayloadStore(sql.withDb(db), redis, inRedis),
+    upgradeLegacyRows: () => sql.upgradeLegacyRows(),
+  };
+}
+
+/** What the Redis half provides (oidc/redis-payload-store.ts). */
+export type RedisPayloads = Pick<OidcPayloadStore,
+  'upsert' | 'find' | 'findByUid' | 'consume' | 'consumeOnce' | 'insertOnce' | 'destroy' | 'destroyByUid' | 'revokeByGrantId' | 'listByAccount'>
+  & { revokeByAccount(accountId: string, models?: string[], keep?: (model: string, payload: Payload) => boolean): Promise<number> };

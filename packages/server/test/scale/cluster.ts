@@ -80,8 +80,9 @@ export interface Balancer {
 /**
  * haproxy: round robin per request (`http-server-close`: each request is
  * balanced on its own, as with no stickiness at all), health checks on
- * `/readyz` every 200 ms (one failure takes a server out, two successes bring
- * it back), retries with redispatch for refused connections, and
+ * `/readyz` every 200 ms (three failures take a server out, about 0.6 s, well
+ * within the instances' shutdown delay; two successes bring it back; one slow
+ * check on a busy machine takes nobody out), retries with redispatch for refused connections, and
  * `X-Served-By` on every answer so tests can see which instance answered.
  */
 export async function startBalancer(dir: string, backends: number[]): Promise<Balancer> {
@@ -93,6 +94,7 @@ export async function startBalancer(dir: string, backends: number[]): Promise<Ba
     'defaults',
     '  mode http',
     '  timeout connect 2s',
+    '  timeout check 3s',
     '  timeout client 60s',
     '  timeout server 60s',
     '  retries 3',
@@ -106,7 +108,7 @@ export async function startBalancer(dir: string, backends: number[]): Promise<Ba
     '  balance roundrobin',
     '  option httpchk GET /readyz',
     '  http-check expect status 200',
-    '  default-server inter 200ms fall 1 rise 2',
+    '  default-server inter 200ms fall 3 rise 2',
     '  http-response set-header X-Served-By %[srv_name]',
     ...backends.map((p, i) => `  server t${i + 1} 127.0.0.1:${p} check`),
     '',
