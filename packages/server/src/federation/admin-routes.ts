@@ -9,6 +9,7 @@ import { checkIfMatch, etagOf } from '../admin/routing.js';
 import { iso, isoTime, listOf, pathId } from '../admin/schemas.js';
 import type { TenantRepository } from '../identity/repository.js';
 import { PROVIDER_TYPES } from './provider-config.js';
+import { acsPath, metadataPath, spEntityId } from './saml/sp.js';
 import { declarationOf, ProviderInvalid } from './providers.js';
 import type { ProviderRegistry, StoredProvider } from './providers.js';
 
@@ -17,12 +18,14 @@ export const callbackPath = (alias: string) => `/federation/${alias}/callback`;
 
 const providerView = z.looseObject({
   alias: z.string(),
-  type: z.string().describe('oidc, oauth2 or mock (ldap and saml follow).'),
+  type: z.string().describe('oidc, oauth2, mock, ldap or saml.'),
   display_name: z.string(),
   enabled: z.boolean(),
   tenants: z.array(z.string()),
   secrets_set: z.array(z.string()).describe('The secret fields that have a value (secrets are write-only: never returned).'),
-  redirect_uri: z.string().describe('The redirect URI to register at the upstream: {issuer}/federation/{alias}/callback.'),
+  redirect_uri: z.string().describe('The redirect URI to register at the upstream: {issuer}/federation/{alias}/callback; for saml the ACS, {issuer}/federation/{alias}/saml/acs.'),
+  saml_metadata_url: z.string().optional().describe('saml only: the SP metadata to give the IdP, {issuer}/federation/{alias}/saml/metadata.'),
+  saml_sp_entity_id: z.string().optional().describe('saml only: Tessera\'s entity id at the IdP (sp_entity_id, or the metadata URL).'),
   source: z.enum(['file', 'api']).describe('file: declared in the configuration file (re-applied at every start, not editable here).'),
   created_at: isoTime,
   updated_at: isoTime,
@@ -49,7 +52,9 @@ export function registerProviderAdminRoutes(route: AdminRouter, deps: {
     const { settings, secrets, source, createdAt, updatedAt, ...common } = p;
     return {
       ...common, ...settings, secrets_set: Object.keys(secrets).sort(),
-      redirect_uri: `${issuer}${callbackPath(p.alias)}`, source, created_at: iso(createdAt)!, updated_at: iso(updatedAt)!,
+      redirect_uri: p.type === 'saml' ? `${issuer}${acsPath(p.alias)}` : `${issuer}${callbackPath(p.alias)}`,
+      ...(p.type === 'saml' ? { saml_metadata_url: `${issuer}${metadataPath(p.alias)}`, saml_sp_entity_id: spEntityId({ alias: p.alias, issuer, settings: p.settings }) } : {}),
+      source, created_at: iso(createdAt)!, updated_at: iso(updatedAt)!,
     };
   };
   const mayManage = (principal: AdminPrincipal, tenants: readonly string[]) => principal.platform || tenants.every((t) => t === principal.tenantId);

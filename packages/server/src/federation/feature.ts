@@ -10,6 +10,8 @@ import { UpstreamClients } from './upstream.js';
 import { federationMethod } from './method.js';
 import { federationAccountStep, federationFinishHook } from './account-step.js';
 import { federationCatalogue } from './catalog.js';
+import { samlRoundTrip } from './saml/routes.js';
+import { SamlKeyStore } from './saml/keys.js';
 
 /**
  * Federation (docs/federation.md): upstream providers as a sign-in method,
@@ -20,8 +22,13 @@ import { federationCatalogue } from './catalog.js';
 export function federationFeature(_app: FastifyInstance, p: Platform): void {
   registerCatalogue(federationCatalogue);
   let flow: SignInFlow | undefined;
+  const flows = new FlowStore(p.db, p.kek);
+  const saml = samlRoundTrip({
+    registry: p.identityProviders, flows, keys: new SamlKeyStore(p.db, p.kek), payloads: p.payloads, issuer: p.settings.issuer,
+    secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log,
+  });
   const method = federationMethod({
-    registry: p.identityProviders, clients: new UpstreamClients(), flows: new FlowStore(p.db, p.kek), issuer: p.settings.issuer,
+    registry: p.identityProviders, clients: new UpstreamClients(), flows, issuer: p.settings.issuer, saml,
     secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log, provider: p.provider,
     localLogin: async (tenantId) => ((await p.tenants.findById(tenantId))?.policy ?? DEFAULT_POLICY).local_login,
   });

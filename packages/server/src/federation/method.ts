@@ -23,6 +23,7 @@ import { mapIdentity } from './identity.js';
 import type { MappedIdentity } from './identity.js';
 import type { ProviderRegistry, StoredProvider } from './providers.js';
 import { callbackPath } from './admin-routes.js';
+import type { SamlRoundTrip } from './saml/routes.js';
 
 /**
  * Upstream providers as a first factor (docs/federation.md#sign-in): plain
@@ -48,6 +49,8 @@ export interface FederationMethodDeps {
   provider: () => Provider;
   /** The tenant's `local_login` policy (false: no password form; with exactly one provider the browser goes there at once). */
   localLogin(tenantId: string): Promise<boolean>;
+  /** SAML providers' leg of the round trip (saml/routes.ts). */
+  saml: SamlRoundTrip;
 }
 
 /** What the callback hands to the resume. */
@@ -60,6 +63,8 @@ export interface Returned {
 
 /** Provider types this method's round trip serves. */
 export const ROUND_TRIP_TYPES = new Set(['oidc', 'oauth2', 'mock']);
+/** Provider types with a button on the sign-in page: the round-trip ones and SAML (its own leg, same resume). */
+export const OFFERED_TYPES = new Set([...ROUND_TRIP_TYPES, 'saml']);
 
 const cookieName = (alias: string) => `tessera_fed_${alias.replace(/[^a-z0-9]/g, '_')}`;
 const callbackQuery = z.object({
@@ -79,8 +84,8 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
 
   const fail = (request: FastifyRequest, code: ErrorCode, ctx: FailureContext) => federationFailure(deps, request, code, ctx);
 
-  /** The tenant's enabled providers this method signs in with (LDAP sits behind the password form; SAML has its own method). */
-  const offeredTo = async (tenantId: string) => (await registry.forTenant(tenantId)).filter((p) => ROUND_TRIP_TYPES.has(p.type));
+  /** The tenant's enabled providers this method signs in with (LDAP sits behind the password form). */
+  const offeredTo = async (tenantId: string) => (await registry.forTenant(tenantId)).filter((p) => OFFERED_TYPES.has(p.type));
 
   /** A provider named by `idp_hint`, found by the login_hint's domain, or the only way in when local login is off. */
   const preferred = async (view: FirstSlotView, providers: StoredProvider[], localLogin: boolean): Promise<string | undefined> => {
@@ -122,16 +127,19 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
   <button type="submit" class="secondary">${esc(t('federation.continue'))}</button>
 </form>` : '';
       // The discovery form's answer redirects to the upstream: CSP form-action must allow its origin (Chromium checks redirects).
-      const formTargets = domains.map((p) => originOf(endpointsOf(p).authorizationEndpoint ?? endpointsOf(p).issuer)).filter((o): o is string => Boolean(o));
+      const formTargets = (await Promise.all(domains.map(async (p) => (p.type === 'saml'
+        ? deps.saml.formTarget(p)
+        : originOf(endpointsOf(p).authorizationEndpoint ?? endpointsOf(p).issuer))))).filter((o): o is string => Boolean(o));
       return { html: `<section class="idps"><h2>${esc(t('federation.or'))}</h2><ul class="idp-list">${buttons}</ul>${hrd}</section>`, formTargets };
     },
     routes(app: FastifyInstance, flow: SignInFlow) {
+      deps.saml.routes(app);
       app.get('/interaction/:uid/federation/:alias/start', { config: { html: true } }, async (request, reply) => {
         const signIn = await flow.load(request, reply);
         const params = aliasParams.safeParse(request.params);
         const alias = params.success ? params.data.alias : '';
         const p = params.success ? await registry.get(alias) : undefined;
-        if (!p || !ROUND_TRIP_TYPES.has(p.type) || !p.tenants.includes(signIn.tenantId)) return fail(request, 'unknown_identity_provider', { provider: alias || undefined, tenantId: signIn.tenantId });
+        if (!p || !OFFERED_TYPES.has(p.type) || !p.tenants.includes(signIn.tenantId)) return fail(request, 'unknown_identity_provider', { provider: alias || undefined, tenantId: signIn.tenantId });
         if (!p.enabled) return fail(request, 'identity_provider_disabled', { provider: alias, tenantId: signIn.tenantId });
         // The application's login_hint goes on to the upstream (it preselects the account there; the mocks read persona:scenario).
         const hint = signIn.details.params.login_hint;
@@ -202,6 +210,7 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
   };
 
   async function leave(request: FastifyRequest, reply: FastifyReply, p: StoredProvider, uid: string, tenantId: string, loginHint?: string): Promise<FastifyReply> {
+    if (p.type === 'saml') return deps.saml.leave(request, reply, p, uid, tenantId);
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     let url: URL;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ID_PATTERN } from '../identity/model.js';
 import { ldapFields } from '../directories/ldap/config.js';
+import { checkSaml, samlFields } from './saml/config.js';
 
 /**
  * Identity providers (docs/federation.md): the fields every provider has,
@@ -147,7 +148,7 @@ export interface ProviderTypeDef {
   /** Development-only types, refused when NODE_ENV=production. */
   developmentOnly?: boolean;
   /** Cross-field checks (e.g. a secret the chosen authentication needs); messages keyed by field. */
-  check?(settings: Record<string, unknown>, secrets: Record<string, string>): Record<string, string>;
+  check?(settings: Record<string, unknown>, secrets: Record<string, string>, common: CommonProviderConfig): Record<string, string | { message: string; code: string }>;
 }
 
 const needsSecret = (settings: Record<string, unknown>, secrets: Record<string, string>): Record<string, string> => {
@@ -159,8 +160,7 @@ const needsSecret = (settings: Record<string, unknown>, secrets: Record<string, 
 };
 
 /**
- * Provider types. LDAP and SAML (issue 11) add an entry each: their fields,
- * their secrets (a bind password, a signing key).
+ * Provider types: their fields, their secrets (a client secret, a bind password).
  */
 export const PROVIDER_TYPES: Record<string, ProviderTypeDef> = {
   oidc: { fields: oidcFields, secrets: ['client_secret'], check: needsSecret },
@@ -168,6 +168,8 @@ export const PROVIDER_TYPES: Record<string, ProviderTypeDef> = {
   mock: { fields: mockFields, secrets: ['client_secret'], developmentOnly: true },
   // LDAP / Active Directory: sign-in with the directory password and sync (directories/, docs/directories.md).
   ldap: { fields: ldapFields, secrets: ['bind_password'] },
+  // SAML 2.0 identity providers (federation/saml/, docs/directories.md#saml); the SP keys are generated, not declared.
+  saml: { fields: samlFields, secrets: [], check: (settings, _secrets, common) => checkSaml(settings, common) },
 };
 
 /** A provider as configured: common fields, its type's fields (`settings`) and its secrets (plaintext, in memory only). */
@@ -221,7 +223,9 @@ export function parseProviderConfig(input: unknown, opts: { partialSecrets?: boo
     else settings[k] = v;
   }
   if (!opts.partialSecrets) {
-    for (const [field, message] of Object.entries(def.check?.(settings, secrets) ?? {})) issues.push({ path: [field], message, code: 'required' });
+    for (const [field, found] of Object.entries(def.check?.(settings, secrets, common.data) ?? {})) {
+      issues.push(typeof found === 'string' ? { path: [field], message: found, code: 'required' } : { path: [field], ...found });
+    }
   }
   const mappings = common.data.group_mappings;
   mappings.forEach((m, i) => {

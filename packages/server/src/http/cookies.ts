@@ -14,7 +14,7 @@ export interface CookieOptions {
   path: string;
   maxAge: number;
   secure: boolean;
-  sameSite: 'Lax' | 'Strict';
+  sameSite: 'Lax' | 'Strict' | 'None';
 }
 
 /** Appends a Set-Cookie header; always HttpOnly. `value` must be cookie-safe (base64url + '.'). */

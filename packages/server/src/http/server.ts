@@ -94,8 +94,11 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   // the CSRF token). `Origin` is compared with the issuer's origin, not with `Host`, which a
   // load balancer may rewrite (docs/security.md#cross-site-requests).
   app.decorate('tesseraSites', opts.sites);
+  // A route that receives cross-site POSTs by design (SAML's HTTP-POST binding: the IdP's page
+  // posts to the ACS) sets `crossSitePost` and proves the request otherwise (signature, RelayState).
   app.addHook('preHandler', async (request) => {
-    if (request.method !== 'POST' || !(request.routeOptions.config as { html?: boolean }).html) return;
+    const config = request.routeOptions.config as { html?: boolean; crossSitePost?: boolean };
+    if (request.method !== 'POST' || !config.html || config.crossSitePost) return;
     if (!opts.sites.fromOurSite(request)) throw new AppError('access_denied', 403, 'This form was submitted from another site.');
   });
 

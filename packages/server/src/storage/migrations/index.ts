@@ -18,6 +18,7 @@ import * as m018 from './018_user_import.js';
 import * as m030 from './030_provisioning.js';
 import * as m037 from './037_scale.js';
 import * as m034 from './034_directories.js';
+import * as m035 from './035_saml_sp_keys.js';
 import * as m031 from './031_webhooks.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
@@ -41,6 +42,7 @@ const migrations: Record<string, Migration> = {
   '030_provisioning': m030,
   '037_scale': m037,
   '034_directories': m034,
+  '035_saml_sp_keys': m035,
   '031_webhooks': m031,
 };
 
