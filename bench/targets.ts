@@ -106,7 +106,7 @@ function createBenchStore(): BenchStore {
  * Boots the real platform the way the integration tests do (createApp + loadSettings overrides).
  * `extra`: more clients and users for a scenario's own bench (e.g. bench/refresh.ts).
  */
-export async function startTessera(extra: { clients?: unknown[]; users?: unknown[] } = {}): Promise<TesseraTarget> {
+export async function startTessera(extra: { clients?: unknown[]; users?: unknown[]; env?: Record<string, string> } = {}): Promise<TesseraTarget> {
   const bench = createBenchStore();
   const queries = new QueryCounter();
   // Same store, with every statement counted; close/migrate still go through the original.
@@ -138,6 +138,7 @@ export async function startTessera(extra: { clients?: unknown[]; users?: unknown
     TESSERA_BOOTSTRAP_ADMIN_PASSWORD: randomBytes(12).toString('base64url'),
     TESSERA_AUTH_FAILURES_PER_MINUTE: '1000000',
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',
+    ...extra.env,
   }, { declarative: parseDeclarative(JSON.stringify(config), 'bench config') });
   let app;
   try {
