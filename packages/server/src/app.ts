@@ -73,6 +73,7 @@ import { UserDataService } from './userdata/service.js';
 import { claimCatalog } from './oidc/attribute-claims.js';
 import { DEFAULT_POLICY } from './identity/policy.js';
 import { ProviderRegistry } from './federation/providers.js';
+import { InboundSources } from './inbound/sources.js';
 
 export interface AppDeps {
   /** An already-open store (tests, CLI); otherwise opened from settings and closed with the app. */
@@ -267,6 +268,11 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       configApplied.created += providersApplied.created;
       configApplied.updated += providersApplied.updated;
       configApplied.unchanged += providersApplied.unchanged;
+      // Inbound contact sources from the file (docs/webhooks.md#inbound-contact-sync); secrets sealed with the KEK.
+      const sourcesApplied = await new InboundSources({ db, kek }).applyDeclared(settings.declarative.inbound_sources);
+      configApplied.created += sourcesApplied.created;
+      configApplied.updated += sourcesApplied.updated;
+      configApplied.unchanged += sourcesApplied.unchanged;
       return { bootstrapped, configApplied };
     });
     // Client grants changed what a client without API scopes in `scope` obtains: say which clients to update.

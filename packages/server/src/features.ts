@@ -15,6 +15,7 @@ import { userDetailsFeature } from './userdata/account-routes.js';
 import { provisioningFeature } from './provisioning/feature.js';
 import { directoriesFeature } from './directories/feature.js';
 import { federationFeature } from './federation/feature.js';
+import { inboundFeature } from './inbound/feature.js';
 
 /**
  * The features the platform serves, in registration order. Each feature owns
@@ -46,4 +47,6 @@ export const FEATURES: Feature[] = [
   directoriesFeature,
   // Upstream identity providers as a sign-in method: buttons, idp_hint, the round trip, linking, JIT (docs/federation.md).
   federationFeature,
+  // Inbound contact sync: signed batches from a contact master (docs/webhooks.md#inbound-contact-sync).
+  inboundFeature,
 ];

@@ -33,6 +33,8 @@ import { registerApiTokenRoutes } from '../provisioning/token-routes.js';
 import { apiTokenStore } from '../provisioning/feature.js';
 import { registerProviderAdminRoutes } from '../federation/admin-routes.js';
 import { registerWebhookRoutes } from '../webhooks/admin-routes.js';
+import { registerInboundAdminRoutes } from '../inbound/admin-routes.js';
+import { inboundSources } from '../inbound/feature.js';
 
 /** The OpenAPI document's stable URL. */
 export const OPENAPI_PATH = `${ADMIN_BASE}/openapi.json`;
@@ -88,6 +90,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
     repo: p.webhooks.repo, tenants: p.tenants, kek: p.kek, emit, privateHosts: p.settings.outboundPrivateHosts,
     nudge: () => p.webhooks.worker.nudge(),
   });
+  registerInboundAdminRoutes(route, { sources: inboundSources(p), tenants: p.tenants, emit });
   registerApiRoutes(route, new ApiAdminService({ issuer: p.settings.issuer, apis: p.apis, keys: p.keys, rotateKeys: () => p.rotateKeys(), emit }));
 
   // Public, like discovery: the document describes the API, it grants nothing.

@@ -172,6 +172,10 @@ function crossReferenceProblems(cfg: DeclarativeConfig): string[] {
       problems.push(`identity_providers[${i}].type: "${parsed.value.type}" is for development only and refused with NODE_ENV=production`);
     }
   });
+  duplicates(cfg.inbound_sources, (s) => `${s.tenant}/${s.name}`, 'inbound_sources', 'name');
+  cfg.inbound_sources.forEach((s, i) => {
+    if (!tenants.has(s.tenant)) problems.push(`inbound_sources[${i}].tenant: unknown tenant "${s.tenant}"`);
+  });
   cfg.attributes.forEach((a, i) => {
     if (!tenants.has(a.tenant)) problems.push(`attributes[${i}].tenant: unknown tenant "${a.tenant}"`);
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { inboundSourceFileSchema } from '../inbound/model.js';
 import { tenantPolicySchema } from '../identity/policy.js';
 import { ID_PATTERN, USERNAME_MAX, usernameProblem } from '../identity/model.js';
 import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
@@ -199,6 +200,8 @@ export const fileSchema = z.strictObject({
   attributes: z.array(attributeConfigSchema).default([]),
   /** Upstream identity providers (docs/federation.md): common fields plus the type's own, checked by federation/provider-config.ts. */
   identity_providers: z.array(providerFileSchema).default([]),
+  /** Inbound contact sources (docs/webhooks.md#inbound-contact-sync): signing secret, IP allowlist, mapping. */
+  inbound_sources: z.array(inboundSourceFileSchema).default([]),
 }).superRefine((f, ctx) => {
   // A default resource must be an API the file declares (an unknown one would fail every request of the client).
   const apis = new Set(f.apis.map((a) => a.identifier));

@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   link_refused: 'Federation: the upstream email belongs to a local account and the provider never links (link: never).',
   profile_incomplete: 'Federation: the upstream did not release a claim the provider requires for a new account (required_claims).',
   approval_pending: 'Federation: the link or account waits for an administrator\'s approval.',
+  invalid_signature: 'Inbound contact sync: the Standard Webhooks signature or timestamp is missing, wrong or more than five minutes off, or the source is unknown or disabled; nothing was applied.',
   last_login_method: 'The link is the account\'s last way to sign in (no password, passkey or other link): unlinking it is refused.',
 } as const;
 

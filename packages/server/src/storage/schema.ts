@@ -422,6 +422,55 @@ export interface WebhookDeliveriesTable {
   delivered_at: number | null;
 }
 
+/** Inbound contact sources (migration 032; inbound/). */
+export interface InboundSourcesTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  /** The Standard Webhooks secret, sealed with the KEK. */
+  secret: string;
+  /** JSON array of CIDR blocks, or null (any address). */
+  ip_allowlist: string | null;
+  /** JSON: { fields: {tessera field: payload path}, attributes: {attribute: payload path} }. */
+  mapping: string;
+  enabled: number;
+  /** `file` (the configuration file owns it) or `api`. */
+  origin: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Event ids of contact sync batches that were applied, with their per-item result (migration 032). */
+export interface InboundEventsTable {
+  tenant_id: string;
+  source: string;
+  event_id: string;
+  message_id: string;
+  result: string;
+  applied_at: number;
+}
+
+/** Per contact of a source: the change time last applied and its state (migration 032). */
+export interface InboundContactsTable {
+  tenant_id: string;
+  source: string;
+  external_id: string;
+  user_id: string;
+  changed_at: number;
+  /** `active`, `merged` or `anonymized`. */
+  state: string;
+  updated_at: number;
+}
+
+/** A user merged into another (migration 032): its external ids resolve to the survivor. */
+export interface UserMergesTable {
+  user_id: string;
+  tenant_id: string;
+  survivor_id: string;
+  source: string;
+  merged_at: number;
+}
+
 /** Upstream round trips in flight (migration 015; federation/flows.ts). */
 export interface FederationFlowsTable {
   state_hash: string;
@@ -502,6 +551,10 @@ export interface Database {
   webhook_subscriptions: WebhookSubscriptionsTable;
   webhook_outbox: WebhookOutboxTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  inbound_sources: InboundSourcesTable;
+  inbound_events: InboundEventsTable;
+  inbound_contacts: InboundContactsTable;
+  user_merges: UserMergesTable;
 }
 
 export type { Generated };

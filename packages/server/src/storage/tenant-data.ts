@@ -173,6 +173,11 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('webhook_queue', 'webhook_outbox', 'dependents'),
   byTenant('webhook_deliveries', 'webhook_deliveries', 'dependents'),
   byTenant('webhook_subscriptions', 'webhook_subscriptions', 'dependents'),
+  // inbound/: contact sync state (applied event ids, contacts' change times), merge pointers, and the sources
+  byTenant('inbound_events', 'inbound_events', 'dependents'),
+  byTenant('inbound_contacts', 'inbound_contacts', 'dependents'),
+  byTenant('user_merges', 'user_merges', 'dependents'),
+  byTenant('inbound_sources', 'inbound_sources', 'configuration'),
   outsideMembers,
   byTenantUsers('memberships', 'memberships'),
   byTenantUsers('role_assignments', 'user_roles'),

@@ -224,10 +224,16 @@ export class UserDataService {
     return this.deps.db.transaction().execute((trx) => fn({ users: createUserRepository(trx), data: createUserDataRepository(trx) }));
   }
 
-  /** The user of the tenant with this external id (`secutix`, `123`); one primary-key probe. */
+  /**
+   * The user of the tenant with this external id (`secutix`, `123`); one
+   * primary-key probe. A user merged into another by a contact sync
+   * (inbound/) resolves to the survivor: the loser's ids name the survivor now.
+   */
   async findByExternalId(tenantId: string, source: string, externalId: string): Promise<User | undefined> {
     const id = await this.repo.findUserByExternalId(tenantId, source, externalId);
-    return id ? this.users.findById(id) : undefined;
+    if (!id) return undefined;
+    const merged = await this.deps.db.selectFrom('user_merges').select('survivor_id').where('user_id', '=', id).executeTakeFirst();
+    return this.users.findById(merged?.survivor_id ?? id);
   }
 
   /**

@@ -20,6 +20,7 @@ import * as m037 from './037_scale.js';
 import * as m034 from './034_directories.js';
 import * as m035 from './035_saml_sp_keys.js';
 import * as m031 from './031_webhooks.js';
+import * as m032 from './032_inbound.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   '034_directories': m034,
   '035_saml_sp_keys': m035,
   '031_webhooks': m031,
+  '032_inbound': m032,
 };
 
 export const migrationProvider: MigrationProvider = {
