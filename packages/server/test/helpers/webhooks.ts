@@ -21,6 +21,8 @@ export class TestReceiver {
   /** Every request's webhook-id, failures included (in arrival order). */
   readonly arrivals: string[] = [];
   failNext = 0;
+  /** Answers this much later (a slow receiver keeps a run of deliveries going). */
+  delayMs = 0;
   secret: string | undefined;
   onArrival: ((id: string) => void) | undefined;
   private server!: Server;
@@ -30,7 +32,7 @@ export class TestReceiver {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
+      req.on('end', () => setTimeout(() => {
         const raw = Buffer.concat(chunks).toString('utf8');
         const id = String(req.headers['webhook-id'] ?? '');
         this.arrivals.push(id);
@@ -48,7 +50,7 @@ export class TestReceiver {
           this.rejected.push(String(err));
           res.writeHead(400).end();
         }
-      });
+      }, this.delayMs));
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}${path}`;
