@@ -74,6 +74,7 @@ import { claimCatalog } from './oidc/attribute-claims.js';
 import { DEFAULT_POLICY } from './identity/policy.js';
 import { ProviderRegistry } from './federation/providers.js';
 import { InboundSources } from './inbound/sources.js';
+import { createRegistrationTokenStore } from './oidc/dynamic-registration/tokens.js';
 
 export interface AppDeps {
   /** An already-open store (tests, CLI); otherwise opened from settings and closed with the app. */
@@ -230,6 +231,15 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
           deviceDone: (lang, client) => deviceDonePage(langContext(lang, brands.defaultBrand()), client),
         },
         outboundPrivateHosts: settings.outboundPrivateHosts,
+        // RFC 7591/7592 (docs/b2b.md#dynamic-client-registration): every registration in the audit log.
+        registration: {
+          settings: settings.clientRegistration,
+          tokens: createRegistrationTokenStore(db),
+          onRegistered: (r) => events.emit({
+            type: 'client.registered', at: Date.now(), tenantId: r.tenantId, subjectId: r.clientId, context: { ip: r.ip },
+            data: { target: 'client', registration_token: r.tokenId, grant_types: r.grantTypes, redirect_uris: r.redirectUris, scope: r.scope },
+          }),
+        },
         deviceCodeThrottle,
         // Every token exchange in the audit log (docs/protocol.md#token-exchange).
         tokenExchange: {

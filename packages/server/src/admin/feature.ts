@@ -14,6 +14,8 @@ import { TenantAdminService } from './tenants/service.js';
 import { registerAuditRoutes, registerTenantRoutes } from './tenants/routes.js';
 import { ClientAdminService } from './clients/service.js';
 import { registerClientRoutes } from './clients/routes.js';
+import { registerRegistrationTokenRoutes } from './clients/registration-token-routes.js';
+import { createRegistrationTokenStore } from '../oidc/dynamic-registration/tokens.js';
 import { ApiAdminService } from './apis/service.js';
 import { registerApiRoutes } from './apis/routes.js';
 import { mfaAdminDeps, registerMfaAdminRoutes } from './mfa-routes.js';
@@ -85,6 +87,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
     },
   }), { apis: p.apis, issuer: p.settings.issuer });
   registerApiTokenRoutes(route, { tokens: apiTokenStore(p), tenants: p.tenants, emit });
+  registerRegistrationTokenRoutes(route, { tokens: createRegistrationTokenStore(p.db), tenants: p.tenants, apis: p.apis, emit });
   registerProviderAdminRoutes(route, { registry: p.identityProviders, tenants: p.tenants, issuer: p.settings.issuer, emit });
   registerWebhookRoutes(route, {
     repo: p.webhooks.repo, tenants: p.tenants, kek: p.kek, emit, privateHosts: p.settings.outboundPrivateHosts,

@@ -57,6 +57,11 @@ export type DomainEventType =
   | 'client.updated'
   | 'client.deleted'
   | 'client.secret_rotated'
+  /** A client registered itself (RFC 7591, /oidc/reg): `data.registration_token` is the initial access token's id (null: open registration). */
+  | 'client.registered'
+  /** Initial access tokens for dynamic registration (admin API): `data.registration_token` is the token's id, never the token. */
+  | 'registration_token.created'
+  | 'registration_token.revoked'
   | 'api.created'
   | 'api.updated'
   | 'api.deleted'

@@ -12,6 +12,7 @@ import { BUILT_IN_CLIENT_IDS } from '../oidc/built-in-clients.js';
 import { DEFAULT_CONSOLE_DIR } from '../console/files.js';
 import { smsSettingsFromEnv } from '../notify/sms-config.js';
 import type { SmsSettings } from '../notify/sms-config.js';
+import type { RegistrationSettings } from '../oidc/dynamic-registration/engine.js';
 
 /** Everything Tessera needs to know at boot, parsed once and frozen. */
 export interface Settings {
@@ -32,6 +33,8 @@ export interface Settings {
   provisioningRequestsPerMinute: number;
   bootstrapAdminPassword: string | undefined;
   outboundPrivateHosts: string[];
+  /** Dynamic client registration (oidc/dynamic-registration/). */
+  clientRegistration: RegistrationSettings;
   smtpUrl: string | undefined;
   mailFrom: string;
   /** Seconds a multi-factor sign-in counts as recent for sensitive admin operations. */
@@ -87,6 +90,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     provisioningRequestsPerMinute: e.TESSERA_PROVISIONING_REQUESTS_PER_MINUTE,
     bootstrapAdminPassword: e.TESSERA_BOOTSTRAP_ADMIN_PASSWORD,
     outboundPrivateHosts: e.TESSERA_OUTBOUND_PRIVATE_HOSTS,
+    clientRegistration: {
+      mode: e.TESSERA_CLIENT_REGISTRATION, grantTypes: e.TESSERA_CLIENT_REGISTRATION_GRANT_TYPES,
+      redirectUriPatterns: e.TESSERA_CLIENT_REGISTRATION_REDIRECT_URIS, scopes: e.TESSERA_CLIENT_REGISTRATION_SCOPES,
+      maxClientsPerTenant: e.TESSERA_CLIENT_REGISTRATION_MAX_CLIENTS,
+    },
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     adminStepUpMaxAge: e.TESSERA_ADMIN_STEP_UP_MAX_AGE,

@@ -3,6 +3,7 @@ import { inboundSourceFileSchema } from '../inbound/model.js';
 import { tenantPolicySchema } from '../identity/policy.js';
 import { ID_PATTERN, USERNAME_MAX, usernameProblem } from '../identity/model.js';
 import { CIDR_MESSAGE, parseCidr } from '../oidc/cidr.js';
+import { REGISTRABLE_GRANTS } from '../oidc/dynamic-registration/policy.js';
 import { brandingFileSchema } from '../branding/config.js';
 import { attributeConfigSchema, userAttributesConfigSchema } from '../userdata/config.js';
 import { attributeClaimsSchema } from '../oidc/attribute-claims.js';
@@ -217,6 +218,8 @@ export type ClientConfig = z.infer<typeof clientSchema>;
 export type UserConfig = z.infer<typeof userSchema>;
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+/** A comma-separated list, blanks dropped. */
+const list = (fallback: string) => z.string().default(fallback).transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean));
 
 export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -244,6 +247,20 @@ export const envSchema = z.object({
    * addresses to prevent SSRF. Comma-separated hostnames, e.g. `127.0.0.1,localhost`.
    */
   TESSERA_OUTBOUND_PRIVATE_HOSTS: z.string().default('').transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  /**
+   * Dynamic client registration (RFC 7591/7592; docs/b2b.md#dynamic-client-registration): `off` (default),
+   * `token` (an initial access token from the admin API is required), `open` (anyone may register into the
+   * default tenant; a token, when sent, still decides the tenant). The policy and quota below apply in both.
+   */
+  TESSERA_CLIENT_REGISTRATION: z.enum(['off', 'token', 'open'], 'must be off, token or open').default('off'),
+  TESSERA_CLIENT_REGISTRATION_GRANT_TYPES: list('authorization_code,refresh_token')
+    .pipe(z.array(z.enum(REGISTRABLE_GRANTS, `must list grant types among ${REGISTRABLE_GRANTS.join(', ')}`)).min(1)),
+  TESSERA_CLIENT_REGISTRATION_REDIRECT_URIS: list('https://**,http://127.0.0.1:*/**,http://localhost:*/**')
+    .pipe(z.array(z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/\S+$/i, 'must list redirect URI patterns such as https://*.example.com/** (comma-separated)')).min(1)),
+  TESSERA_CLIENT_REGISTRATION_SCOPES: list('openid,profile,email,offline_access')
+    .pipe(z.array(z.enum(['openid', 'profile', 'email', 'phone', 'offline_access', 'roles'], 'must list OpenID scopes (openid, profile, email, phone, offline_access, roles)'))),
+  /** Dynamically registered clients per tenant (a registration beyond it: 403 access_denied). */
+  TESSERA_CLIENT_REGISTRATION_MAX_CLIENTS: z.coerce.number().int().min(0).max(1_000_000).default(100),
   /** SMTP server for outgoing mail, e.g. smtp://user:pass@mail.example:587 or smtps://…; unset: development outbox. */
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
   /** Sender address of Tessera's mail. */

@@ -31,6 +31,9 @@ import { ASSIGNMENT_CLIENT_PROPERTIES, NOT_ASSIGNED_DESCRIPTION, assigned, withA
 import { actClaimOf, registerTokenExchange, tokenExchangePolicySchema } from './token-exchange.js';
 import type { TokenExchangeDeps } from './token-exchange.js';
 import { deviceFlowFeature, restartDeviceFormWithoutSession, throttleDeviceCodeEntry } from './device-flow.js';
+import { installRegistration, registeringClientAdapter, registrationFeatures } from './dynamic-registration/engine.js';
+import type { Registered, RegistrationSettings } from './dynamic-registration/engine.js';
+import type { RegistrationTokenStore } from './dynamic-registration/tokens.js';
 
 /** Every protocol endpoint lives under this prefix; discovery stays at the issuer's `/.well-known/`. */
 export const PROTOCOL_PREFIX = '/oidc';
@@ -102,6 +105,8 @@ export interface ProviderDeps {
   tokenExchange?: Pick<TokenExchangeDeps, 'onExchange'>;
   /** Failed user-code entries per client IP (device flow, RFC 8628 §5.1: the code is short, so guessing must be slow). */
   deviceCodeThrottle?: { isBlocked(key: string): boolean; recordFailure(key: string): void };
+  /** Dynamic client registration (docs/b2b.md#dynamic-client-registration); absent or `mode: off`: the endpoint does not exist. */
+  registration?: { settings: RegistrationSettings; tokens: RegistrationTokenStore; onRegistered(r: Registered): Promise<void> };
   /** Registers the legacy password grant, for clients that list `password` in their grant types (password-grant.ts). */
   passwordGrant?: Omit<PasswordGrantDeps, 'resourceServer' | 'checkScopes'>;
 }
@@ -134,6 +139,7 @@ export async function signingKeyOverlapSeconds(apis: ApiRepository, clients: Cli
  * enable it, asymmetric signing only.
  */
 export function buildProvider(deps: ProviderDeps): Provider {
+  const extraProperties = [...TESSERA_CLIENT_PROPERTIES, ...RP_CLIENT_PROPERTIES, ...PROTOCOL_CLIENT_PROPERTIES, ...ASSIGNMENT_CLIENT_PROPERTIES];
   const clientExtra = (ctx: KoaContextWithOIDC | undefined, name: string): unknown =>
     (ctx?.oidc?.client as unknown as Record<string, unknown> | undefined)?.[name];
   // A declared API as the engine's resource server (RFC 8707); also used by the password grant.
@@ -150,7 +156,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
 
   const refreshPolicy = createRefreshPolicy(createAdapterFactory(deps.store, deps.clients));
   const configuration: Configuration = {
-    adapter: createAdapterFactory(deps.store, deps.clients),
+    adapter: registrationAdapterFactory(deps, extraProperties),
     jwks: deps.jwks as Configuration['jwks'],
     findAccount: createFindAccount(deps.users, deps.mfaState, deps.attributeClaims),
     routes: ROUTES,
@@ -184,7 +190,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     extraClientMetadata: {
-      properties: [...TESSERA_CLIENT_PROPERTIES, ...RP_CLIENT_PROPERTIES, ...PROTOCOL_CLIENT_PROPERTIES, ...ASSIGNMENT_CLIENT_PROPERTIES],
+      properties: extraProperties,
       validator(_ctx, key, value, metadata) {
         const rpProblem = rpMetadataProblem(key, value, metadata as Record<string, unknown>);
         if (rpProblem) throw new errors.InvalidClientMetadata(rpProblem);
@@ -210,6 +216,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     extraParams: ['tenant', 'idp_hint'],
     features: {
       devInteractions: { enabled: false },
+      // RFC 7591/7592: off unless TESSERA_CLIENT_REGISTRATION says otherwise (dynamic-registration/engine.ts).
+      ...registrationFeatures(deps.registration?.settings),
       // Signed UserInfo responses for clients with userinfo_signed_response_alg (oidc/protocol-metadata.ts).
       jwtUserinfo: { enabled: true },
       // OIDC Core §5.5: lets a client ask for individual claims (the account pages ask for `sid`).
@@ -396,6 +404,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
     issuer: deps.issuer, jwks: deps.jwks, onExchange: deps.tokenExchange?.onExchange,
     resourceServer: async (indicator, ctx) => grants.restrict(ctx, ctx.oidc.client?.clientId, await resourceServerInfo(indicator)),
   });
+  if (deps.registration) installRegistration(provider, deps.registration.settings, deps.registration.tokens, ROUTES.registration, deps.registration.onRegistered);
   if (deps.passwordGrant) {
     registerPasswordGrant(provider, {
       ...deps.passwordGrant,
@@ -416,6 +425,14 @@ function dpopReplayCache(provider: Provider, adapter: Adapter): void {
   if (!insertOnce) return;
   (provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> }).unique =
     async (iss, jti, exp) => insertOnce(createHash('sha256').update(`${iss}${jti}`).digest('base64url'), { iss }, Math.max(1, exp - Math.floor(Date.now() / 1000)));
+}
+
+/** The adapter factory, with a Client adapter that stores dynamic registrations when they are on. */
+function registrationAdapterFactory(deps: ProviderDeps, tesseraFields: readonly string[]): (name: string) => Adapter {
+  const base = createAdapterFactory(deps.store, deps.clients);
+  const r = deps.registration;
+  if (!r || r.settings.mode === 'off') return base;
+  return (name) => (name === 'Client' ? registeringClientAdapter(base(name), deps.clients, r.tokens, r.settings, tesseraFields) : base(name));
 }
 
 function numberOr(value: unknown, fallback: number): number {

@@ -511,6 +511,31 @@ export interface FederatedGrantsTable {
   created_at: number;
 }
 
+/** Initial access tokens for dynamic client registration (migration 022; oidc/dynamic-registration/tokens.ts). */
+export interface RegistrationTokensTable {
+  id: string;
+  tenant_id: string;
+  /** SHA-256 of the token, base64url: the token itself is never stored. */
+  token_hash: string;
+  description: string | null;
+  /** API scopes granted to the clients registered with this token (space-separated). */
+  scope: string | null;
+  max_uses: number | null;
+  uses: Generated<number>;
+  created_by: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+/** Clients registered through dynamic registration (migration 022): the per-tenant quota counts them. */
+export interface RegisteredClientsTable {
+  client_id: string;
+  tenant_id: string;
+  token_id: string | null;
+  registered_at: number;
+}
+
 export interface Database {
   tenants: TenantsTable;
   users: UsersTable;
@@ -555,6 +580,8 @@ export interface Database {
   inbound_events: InboundEventsTable;
   inbound_contacts: InboundContactsTable;
   user_merges: UserMergesTable;
+  registration_tokens: RegistrationTokensTable;
+  registered_clients: RegisteredClientsTable;
 }
 
 export type { Generated };

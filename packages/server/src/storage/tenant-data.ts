@@ -178,6 +178,9 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('inbound_contacts', 'inbound_contacts', 'dependents'),
   byTenant('user_merges', 'user_merges', 'dependents'),
   byTenant('inbound_sources', 'inbound_sources', 'configuration'),
+  // Dynamic client registration (oidc/dynamic-registration/): initial access tokens and the registered-clients ledger.
+  byTenant('registration_tokens', 'registration_tokens', 'dependents'),
+  byTenant('registered_clients', 'registered_clients', 'dependents'),
   outsideMembers,
   byTenantUsers('memberships', 'memberships'),
   byTenantUsers('role_assignments', 'user_roles'),
