@@ -61,7 +61,10 @@ async function measure(t: TesseraTarget, redis: Redis, run: () => Promise<number
   const delta = t.queries.since(before);
   let reads = 0;
   let writes = 0;
-  for (const [k, v] of delta) (isWrite(k) ? (writes += v) : (reads += v));
+  for (const [k, v] of delta) {
+    if (isWrite(k)) writes += v;
+    else reads += v;
+  }
   return { reads: reads / n, writes: writes / n, redis: (await redisCalls(redis) - r0) / n };
 }
 
