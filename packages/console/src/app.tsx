@@ -16,6 +16,8 @@ import { ApiCreate, ApiDetail, ApisList } from './views/apis';
 import { KeysView } from './views/keys';
 import { AuditView } from './views/audit';
 import { ApiTokensView } from './views/api-tokens';
+import { WebhookDetail, WebhooksList } from './views/webhooks';
+import { IdentityProvidersView } from './views/identity-providers';
 
 type View = ComponentType<{ params: Record<string, string> }>;
 
@@ -36,6 +38,9 @@ const ROUTES: Array<[string, View]> = [
   ['/apis/:identifier', ApiDetail],
   ['/keys', KeysView],
   ['/api-tokens', ApiTokensView],
+  ['/webhooks', WebhooksList],
+  ['/webhooks/:id', WebhookDetail],
+  ['/identity-providers', IdentityProvidersView],
   ['/audit', AuditView],
 ];
 
@@ -46,7 +51,9 @@ const NAV: Array<[string, string]> = [
   ['/clients', 'Clients'],
   ['/apis', 'APIs'],
   ['/keys', 'Signing keys'],
+  ['/identity-providers', 'Identity providers'],
   ['/api-tokens', 'API tokens'],
+  ['/webhooks', 'Webhooks'],
   ['/audit', 'Audit log'],
 ];
 
