@@ -4,11 +4,14 @@
  * xml-crypto): the SP metadata, the full sign-in from an OIDC client
  * (openid-client) through the sign-in page's provider choice, the IdP's
  * HTTP-Redirect AuthnRequest, the ACS's HTTP-POST, the code and the tokens
- * with groups mapped to roles; and the refusals, each with an error page
- * and an audit entry: unsigned, wrongly signed, wrong audience, expired,
- * replayed (the same POST twice, and a fresh response around a used
- * assertion id), signature wrapping, a response for another InResponseTo,
- * and an unsolicited response where IdP-initiated sign-in is off.
+ * with groups mapped to roles; the federation pipeline (a returning link,
+ * a group gone at the IdP, a local account's email, a missing email); and
+ * the refusals, each with an error page and an audit entry: unsigned,
+ * wrongly signed, wrong audience, expired, replayed (the same POST twice,
+ * and a fresh response around a used assertion id), signature wrapping
+ * (two samples), a plain assertion where encryption is wanted, a response
+ * for another InResponseTo, another browser's RelayState, and an
+ * unsolicited response where IdP-initiated sign-in is off.
  * Runs on SQLite and PostgreSQL (TEST_DATABASE_URL).
  */
 import * as oidc from 'openid-client';
@@ -43,11 +46,16 @@ beforeAll(async () => {
       identity_providers: [{
         alias: 'corp', type: 'saml', display_name: 'Corp (SAML)', icon: 'building', idp_metadata_url: `${mock.url}/saml/metadata`,
         jit: 'create', trust_email_verified: true, timeout_seconds: 5,
-        group_mappings: [{ group: 'staff', roles: ['staff'] }, { group: 'admins', roles: ['editor'] }],
+        group_mappings: [{ group: 'staff', roles: ['staff'] }, { group: 'admins', roles: ['editor'] }, { group: 'managers', roles: ['staff'] }],
+      }, {
+        // Refuses assertions that are not encrypted to its key (the mock does not encrypt).
+        alias: 'sealed', type: 'saml', display_name: 'Sealed', idp_metadata_url: `${mock.url}/saml/metadata`, want_assertions_encrypted: true, jit: 'create',
       }],
     },
   });
-  mock.saml!.registerServiceProvider({ entityId: `${t.issuer}/federation/corp/saml/metadata`, acsUrls: [ACS()] });
+  for (const alias of ['corp', 'sealed']) {
+    mock.saml!.registerServiceProvider({ entityId: `${t.issuer}/federation/${alias}/saml/metadata`, acsUrls: [`${t.issuer}/federation/${alias}/saml/acs`] });
+  }
   rp = await discover(t.issuer, { clientId: 'portal', clientSecret: CONF_SECRET });
 }, 60_000);
 afterAll(async () => {
@@ -61,7 +69,7 @@ async function audit(action: string) {
 }
 
 /** From the client's authorization request to the IdP's auto-submitting HTTP-POST page. */
-async function toIdp(browser: Browser, persona: string, scenario: SamlScenario = 'ok') {
+async function toIdp(browser: Browser, persona: string, scenario: SamlScenario = 'ok', alias = 'corp') {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -72,7 +80,7 @@ async function toIdp(browser: Browser, persona: string, scenario: SamlScenario =
   });
   const signInPage = await browser.run(await browser.get(url), url.href, REDIRECT);
   const html = await signInPage.page!.text();
-  const href = /href="([^"]+\/federation\/corp\/start)"/.exec(html)?.[1];
+  const href = new RegExp(`href="([^"]+/federation/${alias}/start)"`).exec(html)?.[1];
   if (!href) throw new Error(`no SAML button: ${html.slice(0, 300)}`);
   const start = new URL(href, t.issuer);
   const toIdpRes = await browser.get(start);
@@ -86,22 +94,23 @@ async function toIdp(browser: Browser, persona: string, scenario: SamlScenario =
 }
 
 /** The HTTP-POST binding: the IdP's page posts the form to the ACS (cross-site, from the IdP's origin). */
-async function post(browser: Browser, form: { SAMLResponse: string; RelayState?: string }) {
+async function post(browser: Browser, form: { SAMLResponse: string; RelayState?: string; acs?: string }) {
   const body: Record<string, string> = { SAMLResponse: form.SAMLResponse, ...(form.RelayState !== undefined ? { RelayState: form.RelayState } : {}) };
-  const res = await browser.agent(ACS()).request(ACS(), {
+  const acs = form.acs ?? ACS();
+  const res = await browser.agent(acs).request(acs, {
     method: 'POST', body: new URLSearchParams(body).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', origin: mock.url, 'sec-fetch-site': 'cross-site' },
   });
-  return browser.run(res, ACS(), REDIRECT);
+  return browser.run(res, acs, REDIRECT);
 }
 
-async function expectRefused(out: { page?: Response }, code: string, status: number, detail: RegExp) {
+async function expectRefused(out: { page?: Response }, code: string, status: number, detail: RegExp, provider = 'corp') {
   expect(out.page, 'refused with a page, not a redirect to the client').toBeDefined();
   expect(out.page!.status).toBe(status);
   expect(out.page!.headers.get('content-type')).toContain('text/html');
   expect(await out.page!.text()).toContain(code);
   const failed = await audit('federation.login.failed');
-  expect(failed.some((e) => e.data.provider === 'corp' && e.data.reason === code && detail.test(String(e.data.detail))),
+  expect(failed.some((e) => e.data.provider === provider && e.data.reason === code && detail.test(String(e.data.detail))),
     `an audit entry ${code} ${detail}: ${JSON.stringify(failed.map((e) => e.data))}`).toBe(true);
 }
 
@@ -168,6 +177,42 @@ describe('sign-in through the mock SAML IdP', () => {
     expect(ok.some((e) => e.data.provider === 'corp')).toBe(true);
   });
 
+  test('a returning person: the link is used, and a group gone at the IdP takes its role away', async () => {
+    const signIn = async (scenario: SamlScenario) => {
+      const browser = new Browser();
+      const idp = await toIdp(browser, 'carol', scenario);
+      const out = await post(browser, idp);
+      const tokens = await oidc.authorizationCodeGrant(rp, out.callback!, { pkceCodeVerifier: idp.verifier, expectedState: idp.state, expectedNonce: idp.nonce });
+      return decodeJwt(tokens.id_token!);
+    };
+    // carol: groups sales and managers (mapped to staff).
+    const first = await signIn('ok');
+    expect(first.roles).toEqual(['staff']);
+    await t.app.platform.users.setRoles(String(first.sub), 'default', ['editor', 'staff']); // editor by hand: stays
+    // The IdP no longer lists managers.
+    const again = await signIn('stale_group');
+    expect(again.sub).toBe(first.sub);
+    expect(again.roles).toEqual(['editor']);
+  });
+
+  test('a new persistent NameID with a local account\'s email: the link page, never linked by email alone', async () => {
+    const browser = new Browser();
+    const out = await post(browser, await toIdp(browser, 'bob', 'duplicate'));
+    expect(out.page!.status).toBe(200);
+    expect(await out.page!.text()).toContain('An account with this email address already exists');
+    const nameId = mock.saml!.emitted.at(-1)!.nameId!;
+    expect(await createExternalLinkRepository(t.app.store.db).find('default', 'corp', nameId)).toBeUndefined();
+  });
+
+  test('no email attribute while JIT needs one (required_claims): profile_incomplete, no account', async () => {
+    const browser = new Browser();
+    const out = await post(browser, await toIdp(browser, 'dave', 'missing_email'));
+    expect(out.page!.status).toBe(403);
+    expect(await out.page!.text()).toContain('profile_incomplete');
+    const nameId = mock.saml!.emitted.at(-1)!.nameId!;
+    expect(await createExternalLinkRepository(t.app.store.db).find('default', 'corp', nameId)).toBeUndefined();
+  });
+
   test('the person cancels at the IdP: the client gets access_denied', async () => {
     const browser = new Browser();
     const out = await post(browser, await toIdp(browser, 'bob', 'deny'));
@@ -199,6 +244,25 @@ describe('refused responses: an error page and an audit entry', () => {
   test('signature wrapping: a forged unsigned assertion beside the signed one', async () => {
     const browser = new Browser();
     await expectRefused(await post(browser, await toIdp(browser, 'bob', 'signature_wrapping')), 'upstream_invalid_token', 502, /assertions/i);
+  });
+
+  test('signature wrapping: the signed assertion hidden in Extensions, a forged one where the SP reads', async () => {
+    const browser = new Browser();
+    const idp = await toIdp(browser, 'bob');
+    // The Response's own signature goes (it would no longer verify); the assertion keeps its signature.
+    const xml = Buffer.from(idp.SAMLResponse, 'base64').toString('utf8').replace(/<ds:Signature[\s\S]*?<\/ds:Signature>(?=<samlp:Status)/, '');
+    const genuine = /<saml:Assertion [\s\S]*<\/saml:Assertion>/.exec(xml)![0];
+    const forged = genuine.replace(/<ds:Signature[\s\S]*?<\/ds:Signature>/, '').replace(/ ID="[^"]+"/, ' ID="_forged"')
+      .replace(/bob@example\.com/g, 'local.user@example.com');
+    // XSW variant: the genuine assertion (and its valid signature) moved into samlp:Extensions, the forgery in its place.
+    const wrapped = xml.replace(genuine, forged).replace(/(<\/saml:Issuer>)/, `$1<samlp:Extensions>${genuine}</samlp:Extensions>`);
+    await expectRefused(await post(browser, { SAMLResponse: Buffer.from(wrapped).toString('base64'), RelayState: idp.RelayState }), 'upstream_invalid_token', 502, /assertions/);
+  });
+
+  test('want_assertions_encrypted: a plain (signed) assertion is refused', async () => {
+    const browser = new Browser();
+    const idp = await toIdp(browser, 'bob', 'ok', 'sealed');
+    await expectRefused(await post(browser, { ...idp, acs: idp.acs }), 'upstream_invalid_token', 502, /not encrypted/, 'sealed');
   });
 
   test('replayed: the same POST twice', async () => {
