@@ -19,11 +19,15 @@ import type { SimpleSamlPhp } from './simplesamlphp.js';
  * (openid-client), signs in at SimpleSAMLphp's login form, and the client
  * gets Tessera's tokens with the IdP's groups mapped to roles. Plain HTTP
  * with a cookie jar per host (Tessera on 127.0.0.1, the IdP on localhost).
+ * And IdP-initiated responses from SimpleSAMLphp: refused where the
+ * provider does not allow them; where it does, validated, sent on to the
+ * application without a session, and refused as a replay the second time.
  */
 
 let t: TestApp;
 let ssp: SimpleSamlPhp;
 let rp: oidc.Configuration;
+const APP_START = 'http://127.0.0.1:9/start-login';
 const DANA = { username: 'dana', password: 'dana-ssp-password', email: 'dana@corp.example' };
 
 beforeAll(async () => {
@@ -42,18 +46,24 @@ beforeAll(async () => {
         alias: 'corp', type: 'saml', display_name: 'Corp (SAML)', icon: 'building', idp_metadata_url: ssp.metadataUrl,
         want_assertions_encrypted: true, jit: 'create', trust_email_verified: true,
         group_mappings: [{ group: 'staff', roles: ['staff'] }, { group: 'admins', roles: ['editor'] }],
+      }, {
+        // IdP-initiated sign-in allowed: validated, then the browser goes to the application, which signs in SP-initiated.
+        alias: 'portal-idp', type: 'saml', display_name: 'Corp portal', idp_metadata_url: ssp.metadataUrl, jit: 'create',
+        allow_idp_initiated: true, idp_initiated_redirect: `${APP_START}?idp_hint=portal-idp`,
       }],
     },
   });
-  const md = await (await fetch(`${t.issuer}/federation/corp/saml/metadata`)).text();
-  const cert = (use: string) => new RegExp(`<KeyDescriptor use="${use}">[\\s\\S]*?<ds:X509Certificate>([^<]+)<`).exec(md)?.[1];
-  const signing = cert('signing');
-  const encryption = cert('encryption');
-  if (!signing || !encryption) throw new Error(`no certificates in Tessera's SP metadata: ${md}`);
-  ssp.addServiceProvider({
-    entityId: /entityID="([^"]+)"/.exec(md)![1]!, acs: /AssertionConsumerService[^>]+Location="([^"]+)"/.exec(md)![1]!,
-    signingCertificate: signing, encryptionCertificate: encryption, nameIdAttribute: 'uid',
-  });
+  for (const alias of ['corp', 'portal-idp']) {
+    const md = await (await fetch(`${t.issuer}/federation/${alias}/saml/metadata`)).text();
+    const cert = (use: string) => new RegExp(`<KeyDescriptor use="${use}">[\\s\\S]*?<ds:X509Certificate>([^<]+)<`).exec(md)?.[1];
+    const signing = cert('signing');
+    const encryption = cert('encryption');
+    if (!signing || !encryption) throw new Error(`no certificates in Tessera's SP metadata: ${md}`);
+    ssp.addServiceProvider({
+      entityId: /entityID="([^"]+)"/.exec(md)![1]!, acs: /AssertionConsumerService[^>]+Location="([^"]+)"/.exec(md)![1]!,
+      signingCertificate: signing, encryptionCertificate: encryption, nameIdAttribute: 'uid',
+    });
+  }
   rp = await discover(t.issuer, { clientId: 'portal', clientSecret: CONF_SECRET });
 }, 90_000);
 afterAll(async () => {
@@ -116,5 +126,61 @@ describe('SimpleSAMLphp as the SAML IdP', () => {
     // The link is the persistent NameID SimpleSAMLphp sent (from uid).
     const link = await createExternalLinkRepository(t.app.store.db).find('default', 'corp', 'dana-0001');
     expect(link?.userId).toBe(claims.sub);
+  });
+});
+
+/** At SimpleSAMLphp: its login form if it shows one, then its HTTP-POST page; the form's fields. */
+async function throughIdp(browser: Browser, res: Response, url: string) {
+  let at = await browser.run(res, url, REDIRECT);
+  let html = await at.page!.text();
+  const authState = field(html, 'AuthState');
+  if (authState && /name="password"/.test(html)) {
+    const action = new URL(unescape(/<form[^>]*action="([^"]*)"/.exec(html)?.[1] ?? ''), at.url);
+    at = await browser.run(await browser.post(action, { username: DANA.username, password: DANA.password, AuthState: unescape(authState) }), action.href, REDIRECT);
+    html = await at.page!.text();
+  }
+  const samlResponse = field(html, 'SAMLResponse');
+  if (!samlResponse) throw new Error(`no HTTP-POST page: ${html.slice(0, 1500)} ${ssp.log()}`);
+  const relayState = field(html, 'RelayState');
+  return { acs: unescape(/<form[^>]*action="([^"]+)"/.exec(html)![1]!), SAMLResponse: unescape(samlResponse), ...(relayState ? { RelayState: unescape(relayState) } : {}) };
+}
+
+async function postToAcs(browser: Browser, form: { acs: string; SAMLResponse: string; RelayState?: string }) {
+  const { acs, ...body } = form;
+  const res = await browser.agent(acs).request(acs, {
+    method: 'POST', body: new URLSearchParams(body).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ssp.url, 'sec-fetch-site': 'cross-site' },
+  });
+  return { res, text: res.status >= 300 && res.status < 400 ? '' : await res.text() };
+}
+
+describe('IdP-initiated sign-in (unsolicited responses from SimpleSAMLphp)', () => {
+  const unsolicited = (alias: string) => new URL(`${ssp.url}/saml2/idp/SSOService.php?spentityid=${encodeURIComponent(`${t.issuer}/federation/${alias}/saml/metadata`)}`);
+
+  test('refused where the provider does not allow it: an error page and an audit entry', async () => {
+    const browser = new Browser();
+    const url = unsolicited('corp');
+    const form = await throughIdp(browser, await browser.get(url), url.href);
+    expect(Buffer.from(form.SAMLResponse, 'base64').toString('utf8')).not.toContain('InResponseTo');
+    const out = await postToAcs(browser, form);
+    expect(out.res.status).toBe(400);
+    expect(out.text).toContain('federation_state_invalid');
+    const failed = await t.app.store.db.selectFrom('audit_log').selectAll().where('action', '=', 'federation.login.failed').execute();
+    expect(failed.some((e) => /IdP-initiated sign-in is off/.test(e.details))).toBe(true);
+  });
+
+  test('allowed: validated, then to the application (which signs in SP-initiated); the same response again is a replay', async () => {
+    const browser = new Browser();
+    const url = unsolicited('portal-idp');
+    const form = await throughIdp(browser, await browser.get(url), url.href);
+    const out = await postToAcs(browser, form);
+    expect(out.res.status, out.text.slice(0, 800)).toBe(303);
+    expect(out.res.headers.get('location')).toBe(`${APP_START}?idp_hint=portal-idp`);
+    // The unsolicited response itself signs no one in: no link, no session cookie for Tessera.
+    expect(await createExternalLinkRepository(t.app.store.db).find('default', 'portal-idp', 'dana-0001')).toBeUndefined();
+    expect(out.res.headers.getSetCookie().filter((c) => !/Max-Age=0/.test(c))).toEqual([]);
+    const again = await postToAcs(browser, form);
+    expect(again.res.status).toBe(502);
+    expect(again.text).toContain('upstream_invalid_token');
   });
 });
