@@ -12,19 +12,23 @@ import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { TestApp } from '../../server/test/helpers/app.js';
-import { ALICE, BOB, RECORDS_API, WORKER_SECRET, clientToken, jwtParts, platformConfig, startEcho, startGateway, startPlatform } from './helpers.js';
+import { ALICE, BOB, GATEWAY_SECRET, RECORDS_API, WORKER_SECRET, clientToken, jwtParts, platformConfig, startEcho, startGateway, startPlatform } from './helpers.js';
 import type { Echo, StartedGateway } from './helpers.js';
 import { GatewayConfigError, loadGatewaySettings } from '../src/config.js';
 import { clientAddress } from '../src/ip-policy.js';
 import { contextFromClaims } from '../src/token.js';
 
 const PARTNER_SECRET = 'partner-secret-0123456789-abcdefghijklmn';
+/** An API with opaque access tokens: the gateway learns the client's list from introspection. */
+const LEDGER_API = 'https://ledger.example.test';
 
 let t: TestApp;
 let echo: Echo;
 let gw: StartedGateway;
 /** The same routes behind a load balancer at 127.0.0.5 (GATEWAY_TRUST_PROXY lists it). */
 let behindProxy: StartedGateway;
+/** A route with introspect: true, for the ledger API's opaque tokens. */
+let introspecting: StartedGateway;
 const agents = new Map<string, Agent>();
 
 /** An HTTP agent whose sockets leave from `localAddress`: the partner's machine, as the servers see it. */
@@ -37,12 +41,13 @@ function from(localAddress: string): Agent {
 beforeAll(async () => {
   t = await startPlatform({
     ...platformConfig,
+    apis: [...platformConfig.apis, { identifier: LEDGER_API, name: 'Ledger API', scopes: ['ledger:read'], access_token_format: 'opaque', access_token_ttl: 600 }],
     clients: [
       ...platformConfig.clients,
       // A legacy partner integration: password grant, bound to its one user, callable from its one address.
       {
         client_id: 'legacy-partner', client_secret: PARTNER_SECRET, token_endpoint_auth_method: 'client_secret_basic',
-        grant_types: ['password'], scope: 'records:read', allowed_users: ['alice'], ip_allowlist: ['127.0.0.2/32'],
+        grant_types: ['password'], scope: 'records:read ledger:read', allowed_users: ['alice'], ip_allowlist: ['127.0.0.2/32'],
       },
     ],
   });
@@ -53,9 +58,12 @@ beforeAll(async () => {
   ];
   gw = await startGateway({ issuer: t.issuer, audience: RECORDS_API, routes });
   behindProxy = await startGateway({ issuer: t.issuer, audience: RECORDS_API, routes }, { GATEWAY_TRUST_PROXY: '127.0.0.5/32' });
+  introspecting = await startGateway({ issuer: t.issuer, audience: LEDGER_API, routes: [{ prefix: '/ledger', upstream: echo.url, introspect: true, scopes: ['ledger:read'] }] },
+    { GATEWAY_CLIENT_ID: 'gateway', GATEWAY_CLIENT_SECRET: GATEWAY_SECRET });
 });
 afterAll(async () => {
   await Promise.all([...agents.values()].map((a) => a.close()));
+  await introspecting?.close();
   await behindProxy?.close();
   await gw?.close();
   await echo?.close();
@@ -122,6 +130,15 @@ describe('the partner script (password grant) and the gateway', () => {
     const res = await passwordGrant('127.0.0.3', { ...ALICE, scope: 'records:read' });
     expect(res.status).toBe(401);
     expect(res.body.error).toBe('invalid_client');
+  });
+
+  test('an opaque token: the gateway reads the client\'s list from introspection', async () => {
+    const granted = await passwordGrant('127.0.0.2', { ...ALICE, scope: 'ledger:read', resource: LEDGER_API });
+    expect(granted.status).toBe(200);
+    const token = granted.body.access_token as string;
+    expect(token.split('.')).toHaveLength(1);
+    expect((await callFrom('127.0.0.2', introspecting.url, '/ledger/entries', token)).status).toBe(200);
+    expect(await callFrom('127.0.0.3', introspecting.url, '/ledger/entries', token)).toMatchObject({ status: 403, json: { error: 'ip_not_allowed' } });
   });
 
   test('a client without ip_allowlist gets no claim and is not restricted', async () => {
