@@ -86,6 +86,32 @@ describe('RP-initiated logout with a valid id_token_hint needs no confirmation',
     expect(new URL(landed).searchParams.get('error')).toBe('login_required');
   });
 
+  test('the confirmation, the signed-out page and the engine\'s error pages carry the hosted pages\' strict CSP', async () => {
+    const { config, agent, tokens } = await signedIn('careful');
+    const confirm = await agent.get(oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: AFTER }));
+    const html = await confirm.text();
+    expect(html).toContain('Sign out?');
+    // The answer redirects to the post-logout URI: form-action allows exactly that origin, and no script runs.
+    expect(confirm.headers.get('content-security-policy')).toBe(
+      "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http://127.0.0.1:9; frame-ancestors 'none'; base-uri 'none'");
+    // Without a post-logout URI the sign-out ends on Tessera's signed-out page.
+    const bare = await agent.get(`${t.issuer}/oidc/session/end?client_id=careful`);
+    const bareHtml = await bare.text();
+    expect(bare.headers.get('content-security-policy')).toContain("form-action 'self';");
+    const done = await agent.follow(await agent.post(new URL(formAction(bareHtml, '/session/end'), t.issuer), { xsrf: hiddenField(bareHtml, 'xsrf')!, logout: 'yes' }), t.issuer);
+    expect(done.res.status).toBe(200);
+    expect(done.res.headers.get('content-security-policy')).toMatch(/^default-src 'none';.*form-action 'self'; frame-ancestors 'none'/);
+    // An authorization request the engine refuses with its own error page (no valid client to redirect to).
+    const error = await fetch(`${t.issuer}/oidc/auth?client_id=nope&response_type=code&scope=openid`);
+    expect(error.status).toBe(400);
+    expect(error.headers.get('content-type')).toContain('text/html');
+    expect(error.headers.get('content-security-policy')).toMatch(/^default-src 'none';.*form-action 'self'; frame-ancestors 'none'; base-uri 'none'$/);
+    // A sign-in page that no longer exists (an old bookmark, an expired interaction).
+    const gone = await fetch(`${t.issuer}/interaction/no-such-interaction`);
+    expect(gone.status).toBeGreaterThanOrEqual(400);
+    expect(gone.headers.get('content-security-policy')).toMatch(/^default-src 'none';/);
+  });
+
   test('logout_confirmation: always keeps the question', async () => {
     const { config, agent, tokens } = await signedIn('careful');
     const html = await (await agent.get(oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }))).text();

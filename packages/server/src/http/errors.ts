@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ConflictError, NotFoundError, StaleWriteError } from '../storage/errors.js';
 import { DeliveryError } from '../notify/senders.js';
 import { DatabaseUnavailableError } from '../storage/availability.js';
+import { pageCsp } from './security.js';
 
 /**
  * A failure Tessera means to report: a stable `code` (RFC 6749 style), an
@@ -99,6 +100,8 @@ function sendError(request: FastifyRequest, reply: FastifyReply, e: AppError, re
   if (e.status === 429 && !reply.hasHeader('retry-after')) reply.header('retry-after', '60');
   if (e.code === 'temporarily_unavailable') reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER));
   if (wantsHtml(request)) {
+    // An error page is a hosted page like the others: the strict CSP (no script, no forms elsewhere), unless the route set its own.
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', pageCsp());
     return reply.code(e.status).type('text/html; charset=utf-8').send(renderHtml(request, e.status, e.code, e.publicMessage));
   }
   return reply.code(e.status).send({ error: e.code, error_description: e.publicMessage, ...(e.fields ? { fields: e.fields } : {}) });

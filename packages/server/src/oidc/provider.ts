@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { originOf, pageCsp } from '../http/security.js';
 import Provider, { errors } from 'oidc-provider';
 import type { Adapter, Configuration, KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 import type { JWK } from 'jose';
@@ -233,10 +234,14 @@ export function buildProvider(deps: ProviderDeps): Provider {
           // A valid id_token_hint for this session signs out without the question (rp-compat.ts).
           if (skipsLogoutConfirmation(ctx)) return autoLogoutPage(ctx, form, (f, script) => deps.pages.signingOut(languageOf(ctx), f, script));
           ctx.type = 'html';
+          // The hosted pages' strict CSP; the answer to the form redirects to the post-logout URI, which form-action must allow.
+          const target = originOf(typeof ctx.oidc.params?.post_logout_redirect_uri === 'string' ? ctx.oidc.params.post_logout_redirect_uri : undefined);
+          ctx.set('content-security-policy', pageCsp(target ? [target] : []));
           ctx.body = deps.pages.logoutConfirm(languageOf(ctx), form, ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
+          ctx.set('content-security-policy', pageCsp());
           ctx.body = deps.pages.loggedOut(languageOf(ctx), ctx.oidc.client?.clientName ?? ctx.oidc.client?.clientId);
         },
       },
@@ -361,6 +366,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     },
     async renderError(ctx, out, error) {
       ctx.type = 'html';
+      // The engine renders its error pages itself: the hosted pages' strict CSP (no forms, no script).
+      ctx.set('content-security-policy', pageCsp());
       const status = (error as { statusCode?: number } | undefined)?.statusCode ?? 400;
       ctx.body = deps.pages.error(languageOf(ctx), status, out as unknown as Record<string, string>);
     },
