@@ -210,6 +210,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       const catalog = claimCatalog(await clients.list());
       return { catalog, fingerprint: `${await keys.fingerprint()}|${catalog.fingerprint}` };
     };
+    // Features' engine middleware and listeners (Platform.onEngine), installed again on every rebuild.
+    const engineInstalls: ((provider: Provider) => void)[] = [];
     const buildEngine = async (): Promise<{ provider: Provider; callback: RequestListener; fingerprint: string }> => {
       const { catalog, fingerprint } = await engineInputs();
       const provider = buildProvider({
@@ -258,6 +260,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       enforceClientIpAllowlists(provider, (denial) => auditIpDenial(events, log, denial));
       // Device details for the account's sessions page (the engine stores none).
       recordSessionMeta(provider, sessionMeta, log);
+      for (const install of engineInstalls) install(provider);
       provider.use(passUnmatched);
       return { provider, callback: provider.callback() as RequestListener, fingerprint };
     };
@@ -317,6 +320,12 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       sms: settings.sms.provider === 'outbox' ? createOutboxSms(outbox, log) : createHttpSms(settings.sms, log),
       accountSessions: new AccountSessions({ issuer: settings.issuer, cookieKey, payloads, users }),
       provider: () => engine.provider,
+      onEngine: (install) => {
+        engineInstalls.push(install);
+        install(engine.provider);
+        // Koa composes its middleware when the callback is made: make it again so the new middleware runs.
+        engine = { ...engine, callback: engine.provider.callback() as RequestListener };
+      },
       secureCookies: settings.issuer.startsWith('https:'),
       kek,
       mfa: new MfaFactors(),

@@ -68,6 +68,8 @@ export interface Platform {
   accountSessions: AccountSessions;
   /** The current protocol engine (it is rebuilt when keys rotate). */
   provider(): Provider;
+  /** Installs engine middleware or listeners on the current engine and on every rebuild. */
+  onEngine(install: (provider: Provider) => void): void;
   /** Cookies get `Secure` (and `__Host-` where used) when the issuer is https. */
   secureCookies: boolean;
   /** Encrypts secrets at rest (signing keys, TOTP secrets) and derives purpose keys. */

@@ -94,6 +94,10 @@ export type DomainEventType =
   | 'user.linked'
   /** A link waits for an administrator's approval (`data.provider`, `data.request`). */
   | 'link.approval_requested'
+  /** Federated logout (docs/federation.md#federated-logout): `data.via` rp_initiated (to the upstream) or backchannel (from it), `data.sessions`. */
+  | 'federation.logout'
+  /** An upstream back-channel logout token was refused (`data.reason`). */
+  | 'federation.logout_refused'
   /** An administrator decided a link request (`data.request`). */
   | 'link.approved'
   | 'link.rejected'

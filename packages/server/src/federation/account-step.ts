@@ -11,6 +11,7 @@ import { ConflictError } from '../storage/errors.js';
 import type { ExternalLinkRepository } from './links.js';
 import type { LinkRequests } from './link-requests.js';
 import type { ProviderRegistry } from './providers.js';
+import type { FederatedSessions } from './sessions.js';
 import { federationFailure } from './audit.js';
 import type { FailureContext } from './audit.js';
 import { applyGroupMappings } from './groups.js';
@@ -27,6 +28,7 @@ export interface AccountStepDeps {
   metrics: Metrics;
   log: Logger;
   flow: () => SignInFlow;
+  sessions: FederatedSessions;
 }
 
 /**
@@ -139,6 +141,9 @@ export function federationFinishHook(deps: AccountStepDeps): FinishHook {
       }
     }
     const fed = completed.find((m) => m.provider && m.amr.includes('fed'));
+    // Federated logout: the upstream sign-in this interaction kept is the user's only if it finished through it.
+    if (fed) await deps.sessions.claim(uid, user.id);
+    else await deps.sessions.discard(uid);
     if (fed) {
       deps.metrics.federationLogins.inc({ provider: fed.provider!, outcome: 'ok' });
       await deps.events.emit({

@@ -12,6 +12,10 @@ import { federationAccountStep, federationFinishHook } from './account-step.js';
 import { federationCatalogue } from './catalog.js';
 import { samlRoundTrip } from './saml/routes.js';
 import { SamlKeyStore } from './saml/keys.js';
+import { FederatedSessions } from './sessions.js';
+import { federatedLogoutEngine, federatedLogoutRoutes } from './logout.js';
+import { AccessService } from '../account/access.js';
+import { createSessionMetaRepository } from '../account/session-meta.js';
 
 /**
  * Federation (docs/federation.md): upstream providers as a sign-in method,
@@ -19,19 +23,28 @@ import { SamlKeyStore } from './saml/keys.js';
  * finish hook that makes proven links. The registry itself is on the
  * Platform (platform.identityProviders).
  */
-export function federationFeature(_app: FastifyInstance, p: Platform): void {
+export function federationFeature(app: FastifyInstance, p: Platform): void {
   registerCatalogue(federationCatalogue);
   let flow: SignInFlow | undefined;
+  const clients = new UpstreamClients();
   const flows = new FlowStore(p.db, p.kek);
+  const sessions = new FederatedSessions(p.db, p.kek);
   const saml = samlRoundTrip({
     registry: p.identityProviders, flows, keys: new SamlKeyStore(p.db, p.kek), payloads: p.payloads, issuer: p.settings.issuer,
     secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log,
   });
   const method = federationMethod({
-    registry: p.identityProviders, clients: new UpstreamClients(), flows, issuer: p.settings.issuer, saml,
-    secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log, provider: p.provider,
+    registry: p.identityProviders, clients, flows, issuer: p.settings.issuer, saml,
+    secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log, provider: p.provider, sessions,
     localLogin: async (tenantId) => ((await p.tenants.findById(tenantId))?.policy ?? DEFAULT_POLICY).local_login,
   });
+  // Federated logout: to the upstream on sign-out, and the upstream's back-channel logout tokens (logout.ts).
+  const logout = {
+    registry: p.identityProviders, clients, flows, sessions, issuer: p.settings.issuer, events: p.events, log: p.log,
+    access: new AccessService({ payloads: p.payloads, meta: createSessionMetaRepository(p.db), clients: p.clients, provider: p.provider, events: p.events, log: p.log }),
+  };
+  p.onEngine(federatedLogoutEngine(logout));
+  federatedLogoutRoutes(app, logout);
   p.signIn.register({
     ...method,
     // The flow arrives with the routes (app.ts); the account step needs it to show the link page.
@@ -42,7 +55,7 @@ export function federationFeature(_app: FastifyInstance, p: Platform): void {
   });
   const deps = {
     db: p.db, registry: p.identityProviders, links: createExternalLinkRepository(p.db), linkRequests: new LinkRequests(p.db),
-    users: p.users, roles: p.roles, events: p.events, metrics: p.metrics, log: p.log,
+    users: p.users, roles: p.roles, events: p.events, metrics: p.metrics, log: p.log, sessions,
     flow: () => {
       if (!flow) throw new Error('federation: the sign-in flow is not wired yet');
       return flow;

@@ -98,6 +98,31 @@ export class FlowStore {
     return { provider: row.provider, tenantId: row.tenant_id, result: JSON.parse(this.kek.decrypt(row.data)) as T };
   }
 
+  /**
+   * An upstream end-session round trip (federated logout): where the
+   * browser goes on to once the upstream sends it back. Returns the `state`
+   * (single use, expiring; only a digest is stored).
+   */
+  async logoutStarted(input: { sessionUid: string; provider: string; tenantId: string; location: string }, now = Date.now()): Promise<string> {
+    await this.sweep(now);
+    const state = randomToken();
+    await this.db.insertInto('federation_flows').values({
+      state_hash: digest(state), uid: input.sessionUid, provider: input.provider, tenant_id: input.tenantId, browser_hash: '',
+      status: 'logout', data: this.kek.encrypt(JSON.stringify({ location: input.location })), created_at: now, expires_at: now + FLOW_TTL_MS,
+    }).execute();
+    return state;
+  }
+
+  /** Takes (once) the location an upstream end-session round trip of `provider` returns to. */
+  async takeLogout(provider: string, state: string, now = Date.now()): Promise<string | undefined> {
+    const hash = digest(state);
+    const row = await this.db.selectFrom('federation_flows').selectAll().where('state_hash', '=', hash).where('status', '=', 'logout').executeTakeFirst();
+    if (!row || row.provider !== provider) return undefined;
+    const res = await this.db.deleteFrom('federation_flows').where('state_hash', '=', hash).where('status', '=', 'logout').executeTakeFirst();
+    if (Number(res.numDeletedRows) !== 1 || Number(row.expires_at) <= now) return undefined;
+    return (JSON.parse(this.kek.decrypt(row.data)) as { location: string }).location;
+  }
+
   async sweep(now = Date.now()): Promise<void> {
     await this.db.deleteFrom('federation_flows').where('expires_at', '<=', now).execute();
   }

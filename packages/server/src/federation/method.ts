@@ -1,4 +1,5 @@
 import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -24,6 +25,7 @@ import type { MappedIdentity } from './identity.js';
 import type { ProviderRegistry, StoredProvider } from './providers.js';
 import { callbackPath } from './admin-routes.js';
 import type { SamlRoundTrip } from './saml/routes.js';
+import type { FederatedSessions } from './sessions.js';
 
 /**
  * Upstream providers as a first factor (docs/federation.md#sign-in): plain
@@ -51,6 +53,8 @@ export interface FederationMethodDeps {
   localLogin(tenantId: string): Promise<boolean>;
   /** SAML providers' leg of the round trip (saml/routes.ts). */
   saml: SamlRoundTrip;
+  /** Upstream sign-ins kept for federated logout (providers with federated_logout). */
+  sessions: FederatedSessions;
 }
 
 /** What the callback hands to the resume. */
@@ -201,6 +205,14 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
         if (!p || !p.enabled) return fail(request, p ? 'identity_provider_disabled' : 'unknown_identity_provider', { provider: back.provider, tenantId: back.tenantId });
         const mapped = back.result.mapped!;
         request.tesseraFederation = { mapped, idToken: back.result.idToken };
+        if (p.federated_logout && back.result.idToken) {
+          // Kept (encrypted) for federated logout; claimed by the finish hook, bound to the engine session at its resume.
+          const idClaims = decodeJwt(back.result.idToken);
+          await deps.sessions.pending({
+            interactionUid: signIn.uid, tenantId: signIn.tenantId, provider: p.alias, upstreamSub: String(idClaims.sub),
+            upstreamSid: typeof idClaims.sid === 'string' ? idClaims.sid : undefined, idToken: back.result.idToken,
+          });
+        }
         return flow.complete(request, reply, {
           method: p.type === 'mock' ? endpointsOf(p).protocol : p.type, kind: 'first', subject: { external: mapped.identity },
           amr: ['fed'], upstreamMfa: mapped.upstreamMfa, provider: p.alias,

@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   profile_incomplete: 'Federation: the upstream did not release a claim the provider requires for a new account (required_claims).',
   approval_pending: 'Federation: the link or account waits for an administrator\'s approval.',
   invalid_signature: 'Inbound contact sync: the Standard Webhooks signature or timestamp is missing, wrong or more than five minutes off, or the source is unknown or disabled; nothing was applied.',
+  logout_token_invalid: 'Federation: an upstream back-channel logout token failed validation (signature, iss, aud, iat, typ, events, sub/sid, nonce, or a replayed jti).',
   last_login_method: 'The link is the account\'s last way to sign in (no password, passkey or other link): unlinking it is refused.',
 } as const;
 

@@ -485,6 +485,29 @@ export interface FederationFlowsTable {
   expires_at: number;
 }
 
+/** Upstream sign-ins behind Tessera sessions, for federated logout (migration 016; federation/sessions.ts). */
+export interface FederatedSessionsTable {
+  id: string;
+  tenant_id: string;
+  provider: string;
+  user_id: string | null;
+  interaction_uid: string | null;
+  session_uid: string | null;
+  upstream_sub: string;
+  upstream_sid: string | null;
+  /** KEK-encrypted upstream ID token. */
+  id_token: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
+/** `jti`s of upstream back-channel logout tokens already used (migration 016). */
+export interface FederationLogoutJtisTable {
+  provider: string;
+  jti: string;
+  expires_at: number;
+}
+
 /** Links waiting for proof or approval (migration 015; federation/link-requests.ts). */
 export interface LinkRequestsTable {
   id: string;
@@ -561,6 +584,8 @@ export interface Database {
   external_links: ExternalLinksTable;
   identity_providers: IdentityProvidersTable;
   federation_flows: FederationFlowsTable;
+  federated_sessions: FederatedSessionsTable;
+  federation_logout_jtis: FederationLogoutJtisTable;
   link_requests: LinkRequestsTable;
   federated_grants: FederatedGrantsTable;
   attribute_definitions: AttributeDefinitionsTable;

@@ -157,6 +157,7 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenant('external_links', 'external_links', 'dependents'),
   // federation/: round trips in flight, link requests, roles and memberships group mappings granted in the tenant
   byTenant('federation_flows', 'federation_flows', 'dependents'),
+  byTenant('federated_sessions', 'federated_sessions', 'dependents'),
   byTenant('link_requests', 'link_requests', 'dependents'),
   byTenant('federated_grants', 'federated_grants', 'dependents'),
   // directories/: what the last sync saw of the tenant's directory users

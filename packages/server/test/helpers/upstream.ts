@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import Provider from 'oidc-provider';
+import type { JWK } from 'oidc-provider';
 import { freePort } from './app.js';
 import { UserAgent } from './agent.js';
 
@@ -31,8 +32,11 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-/** `port`: reserve it first (upstreamPort) when Tessera's configuration must name the issuer before the redirect URI is known. */
-export async function startUpstream(redirectUris: string[], port?: number): Promise<Upstream> {
+/**
+ * `port`: reserve it first (upstreamPort) when Tessera's configuration must name the issuer before the redirect URI is known.
+ * `opts.jwks`: the signing keys (private JWKs), when the test signs tokens of the upstream's own (e.g. logout tokens).
+ */
+export async function startUpstream(redirectUris: string[], port?: number, opts: { jwks?: { keys: JWK[] } } = {}): Promise<Upstream> {
   port ??= await freePort();
   const issuer = `http://localhost:${port}`;
   const accounts = new Map<string, UpstreamAccount>();
@@ -40,6 +44,7 @@ export async function startUpstream(redirectUris: string[], port?: number): Prom
   const client = { client_id: UPSTREAM_CLIENT.id, client_secret: UPSTREAM_CLIENT.secret, redirect_uris: redirectUris, grant_types: ['authorization_code'], response_types: ['code' as const] };
   const provider = new Provider(issuer, {
     clients: [client],
+    ...(opts.jwks ? { jwks: opts.jwks } : {}),
     findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ ...(accounts.get(sub) ?? { sub }) }) }),
     claims: { acr: null, amr: null, openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'], groups: ['groups'] },
     scopes: ['openid', 'email', 'profile', 'groups'],

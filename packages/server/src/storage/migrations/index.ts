@@ -14,6 +14,7 @@ import * as m026 from './026_sms_sends.js';
 import * as m013 from './013_signin_state.js';
 import * as m014 from './014_identity_providers.js';
 import * as m015 from './015_federation_flows.js';
+import * as m016 from './016_federated_logout.js';
 import * as m018 from './018_user_import.js';
 import * as m030 from './030_provisioning.js';
 import * as m037 from './037_scale.js';
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
   '013_signin_state': m013,
   '014_identity_providers': m014,
   '015_federation_flows': m015,
+  '016_federated_logout': m016,
   '018_user_import': m018,
   '030_provisioning': m030,
   '037_scale': m037,
