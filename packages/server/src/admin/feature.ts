@@ -34,6 +34,8 @@ import { activationService } from '../userdata/activation-routes.js';
 import { registerApiTokenRoutes } from '../provisioning/token-routes.js';
 import { apiTokenStore } from '../provisioning/feature.js';
 import { registerProviderAdminRoutes } from '../federation/admin-routes.js';
+import { registerLinkRequestRoutes } from '../federation/link-request-routes.js';
+import { LinkRequests } from '../federation/link-requests.js';
 import { registerWebhookRoutes } from '../webhooks/admin-routes.js';
 import { registerInboundAdminRoutes } from '../inbound/admin-routes.js';
 import { inboundSources } from '../inbound/feature.js';
@@ -89,6 +91,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   registerApiTokenRoutes(route, { tokens: apiTokenStore(p), tenants: p.tenants, emit });
   registerRegistrationTokenRoutes(route, { tokens: createRegistrationTokenStore(p.db), tenants: p.tenants, apis: p.apis, emit });
   registerProviderAdminRoutes(route, { registry: p.identityProviders, tenants: p.tenants, issuer: p.settings.issuer, emit });
+  registerLinkRequestRoutes(route, { requests: new LinkRequests(p.db), links: createExternalLinkRepository(p.db), users: p.users, emit, events: p.events, log: p.log });
   registerWebhookRoutes(route, {
     repo: p.webhooks.repo, tenants: p.tenants, kek: p.kek, emit, privateHosts: p.settings.outboundPrivateHosts,
     nudge: () => p.webhooks.worker.nudge(),

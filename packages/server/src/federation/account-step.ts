@@ -73,7 +73,7 @@ export function federationAccountStep(deps: AccountStepDeps): AccountStep {
       if (!ext.emailVerified) return fail(request, 'email_not_verified', ctx);
       if (p.link === 'never') return fail(request, 'link_refused', ctx);
       if (p.link === 'admin_approval') {
-        const { request: lr, created } = await deps.linkRequests.approval({ tenantId, provider: p.alias, subject: ext.subject, userId: local.id, email: ext.email ?? null });
+        const { request: lr, created } = await deps.linkRequests.approval({ tenantId, provider: p.alias, subject: ext.subject, userId: local.id, email: ext.email ?? null, kind: 'link' });
         if (created) await emit(request, 'link.approval_requested', tenantId, local.id, { provider: p.alias, request: lr.id, kind: 'link' });
         return fail(request, 'approval_pending', ctx);
       }
@@ -109,7 +109,7 @@ export function federationAccountStep(deps: AccountStepDeps): AccountStep {
     await emit(request, 'user.linked', tenantId, user.id, { provider: p.alias, via: 'jit' });
     await applyGroupMappings(deps, p, user, groups);
     if (p.jit === 'approve') {
-      const { request: lr } = await deps.linkRequests.approval({ tenantId, provider: p.alias, subject: ext.subject, userId: user.id, email: ext.email ?? null });
+      const { request: lr } = await deps.linkRequests.approval({ tenantId, provider: p.alias, subject: ext.subject, userId: user.id, email: ext.email ?? null, kind: 'account' });
       await emit(request, 'link.approval_requested', tenantId, user.id, { provider: p.alias, request: lr.id, kind: 'account' });
       return fail(request, 'approval_pending', ctx);
     }

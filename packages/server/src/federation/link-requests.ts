@@ -18,6 +18,8 @@ export interface LinkRequest {
   userId: string;
   email: string | null;
   kind: 'proof' | 'approval';
+  /** Of an approval: `link` (an existing account's email; link: admin_approval) or `account` (a JIT account; jit: approve). */
+  approvalKind: 'link' | 'account';
   uid: string | null;
   status: 'pending' | 'approved' | 'rejected';
   createdAt: number;
@@ -35,7 +37,7 @@ export class LinkRequests {
   private static toRequest(r: Database['link_requests']): LinkRequest {
     return {
       id: r.id, tenantId: r.tenant_id, provider: r.provider, subject: r.subject, userId: r.user_id, email: r.email,
-      kind: r.kind as LinkRequest['kind'], uid: r.uid, status: r.status as LinkRequest['status'], createdAt: Number(r.created_at),
+      kind: r.kind as LinkRequest['kind'], approvalKind: r.approval_kind === 'account' ? 'account' : 'link', uid: r.uid, status: r.status as LinkRequest['status'], createdAt: Number(r.created_at),
       expiresAt: Number(r.expires_at), decidedAt: r.decided_at === null ? null : Number(r.decided_at), decidedBy: r.decided_by,
     };
   }
@@ -45,7 +47,7 @@ export class LinkRequests {
     await this.db.deleteFrom('link_requests').where('uid', '=', input.uid).where('kind', '=', 'proof').execute();
     const row = {
       id: randomUUID(), tenant_id: input.tenantId, provider: input.provider, subject: input.subject, user_id: input.userId, email: input.email,
-      kind: 'proof', uid: input.uid, status: 'pending', created_at: now, expires_at: now + PROOF_TTL_MS, decided_at: null, decided_by: null,
+      kind: 'proof', approval_kind: null, uid: input.uid, status: 'pending', created_at: now, expires_at: now + PROOF_TTL_MS, decided_at: null, decided_by: null,
     };
     await this.db.insertInto('link_requests').values(row).execute();
     return LinkRequests.toRequest(row);
@@ -61,14 +63,14 @@ export class LinkRequests {
   }
 
   /** The pending approval request for this identity and account, or a new one; `created` says which. */
-  async approval(input: { tenantId: string; provider: string; subject: string; userId: string; email: string | null }, now = Date.now()): Promise<{ request: LinkRequest; created: boolean }> {
+  async approval(input: { tenantId: string; provider: string; subject: string; userId: string; email: string | null; kind: 'link' | 'account' }, now = Date.now()): Promise<{ request: LinkRequest; created: boolean }> {
     const existing = await this.db.selectFrom('link_requests').selectAll().where('kind', '=', 'approval').where('tenant_id', '=', input.tenantId)
       .where('provider', '=', input.provider).where('subject', '=', input.subject).where('user_id', '=', input.userId)
       .where('status', '=', 'pending').where('expires_at', '>', now).executeTakeFirst();
     if (existing) return { request: LinkRequests.toRequest(existing), created: false };
     const row = {
       id: randomUUID(), tenant_id: input.tenantId, provider: input.provider, subject: input.subject, user_id: input.userId, email: input.email,
-      kind: 'approval', uid: null, status: 'pending', created_at: now, expires_at: now + APPROVAL_TTL_MS, decided_at: null, decided_by: null,
+      kind: 'approval', approval_kind: input.kind, uid: null, status: 'pending', created_at: now, expires_at: now + APPROVAL_TTL_MS, decided_at: null, decided_by: null,
     };
     await this.db.insertInto('link_requests').values(row).execute();
     return { request: LinkRequests.toRequest(row), created: true };

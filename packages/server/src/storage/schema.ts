@@ -517,6 +517,8 @@ export interface LinkRequestsTable {
   user_id: string;
   email: string | null;
   kind: string;
+  /** Of an approval: link or account (migration 016). */
+  approval_kind: string | null;
   uid: string | null;
   status: string;
   created_at: number;

@@ -5,7 +5,9 @@ import type { Kysely } from 'kysely';
  * which Tessera session an upstream sign-in made, with the upstream's `sub`
  * and `sid` (what its back-channel logout tokens name) and, encrypted with
  * the KEK, its ID token (the `id_token_hint` of the upstream end-session
- * request); and the `jti` of the logout tokens already used (replay).
+ * request); and the `jti` of the logout tokens already used (replay). Also
+ * what an approval request is for (link_requests.approval_kind: `link` of an
+ * existing account, or a JIT `account`), which the admin queue shows and acts on.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -36,9 +38,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('federation_logout_jtis_pk', ['provider', 'jti'])
     .execute();
+
+  await db.schema.alterTable('link_requests').addColumn('approval_kind', 'text').execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('link_requests').dropColumn('approval_kind').execute();
   await db.schema.dropTable('federation_logout_jtis').execute();
   await db.schema.dropTable('federated_sessions').execute();
 }
