@@ -18,6 +18,8 @@ const samlSpSchema = z.object({
   entity_id: z.string().min(1).max(1000),
   acs_urls: z.array(z.url()).min(1),
   attribute_profile: z.enum(['basic', 'microsoft']).optional(),
+  /** The SP's encryption certificate (PEM, from its metadata): assertions are encrypted to it. */
+  encryption_certificate: z.string().includes('-----BEGIN CERTIFICATE-----', { message: 'must be a PEM certificate' }).max(16_384).optional(),
 }).strict();
 
 /** The mock providers' file (`--personas FILE`): personas, and optionally clients. */
@@ -44,6 +46,7 @@ export function loadMockFile(path: string): {
     personas: resolvePersonas(result.data.personas), localEmail: result.data.local_email, clients: result.data.clients,
     samlServiceProviders: result.data.saml_service_providers?.map((sp) => ({
       entityId: sp.entity_id, acsUrls: sp.acs_urls, ...(sp.attribute_profile ? { attributeProfile: sp.attribute_profile } : {}),
+      ...(sp.encryption_certificate ? { encryptionCertificate: sp.encryption_certificate } : {}),
     })),
   };
 }

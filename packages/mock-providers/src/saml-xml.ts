@@ -1,5 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { SignedXml } from 'xml-crypto';
+import { encrypt } from 'xml-encryption';
 import type { KeyAndCert } from './cert.js';
 import { nameParts, uuidFor, type Persona } from './personas.js';
 
@@ -83,6 +84,8 @@ export interface ResponseInput {
   key: KeyAndCert;
   rogue: KeyAndCert;
   attributeProfile?: AttributeProfile;
+  /** The SP's encryption certificate (PEM): the signed assertion is sent as an EncryptedAssertion to it. */
+  encryptTo?: string;
 }
 
 export interface BuiltResponse {
@@ -92,8 +95,11 @@ export interface BuiltResponse {
   attributes: Record<string, string[]>;
 }
 
-/** Builds and signs a Response for one sign-in (signatures: Assertion first, then Response, RSA-SHA256, exc-c14n). */
-export function buildResponse(i: ResponseInput): BuiltResponse {
+/**
+ * Builds and signs a Response for one sign-in (signatures: Assertion first, then Response, RSA-SHA256, exc-c14n);
+ * with `encryptTo`, the signed assertion is encrypted (AES-256-GCM, RSA-OAEP) before the Response is signed.
+ */
+export async function buildResponse(i: ResponseInput): Promise<BuiltResponse> {
   const now = Date.now();
   const t = i.scenario === 'expired' ? now - 10 * 60_000 : now;
   const responseId = newId();
@@ -147,11 +153,30 @@ export function buildResponse(i: ResponseInput): BuiltResponse {
     return { xml: genuine.replace('<saml:Assertion ', `${forged}<saml:Assertion `), assertionId, nameId, attributes };
   }
   let xml = `${head}${assertion}</samlp:Response>`;
-  if (i.scenario !== 'unsigned') {
-    const key = i.scenario === 'bad_signature' ? i.rogue : i.key;
-    xml = sign(sign(xml, 'Assertion', key), 'Response', key);
+  const key = i.scenario === 'bad_signature' ? i.rogue : i.key;
+  if (i.scenario !== 'unsigned') xml = sign(xml, 'Assertion', key);
+  if (i.encryptTo) {
+    const plain = /<saml:Assertion [\s\S]*<\/saml:Assertion>/.exec(xml)![0];
+    xml = xml.replace(plain, `<saml:EncryptedAssertion>${await encryptFor(plain, i.encryptTo)}</saml:EncryptedAssertion>`);
   }
+  if (i.scenario !== 'unsigned') xml = sign(xml, 'Response', key);
   return { xml, assertionId, nameId, attributes };
+}
+
+/** XML Encryption of an assertion to an SP's certificate (what AD FS does with the SP's encryption certificate). */
+function encryptFor(xml: string, certificate: string): Promise<string> {
+  // PEM as metadata tools copy it (wrapped anyhow, or bare base64): re-wrapped at 64 characters.
+  const body = certificate.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+  const certificatePem = `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+  const rsaPub = new X509Certificate(certificatePem).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  return new Promise((resolve, reject) => {
+    encrypt(xml, {
+      rsa_pub: rsaPub, pem: certificatePem,
+      encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+      keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+      disallowEncryptionWithInsecureAlgorithm: true,
+    }, (err, out) => (err ? reject(err) : resolve(out)));
+  });
 }
 
 /** An enveloped XML signature on the named element, placed right after its Issuer (as the schema wants). */

@@ -16,6 +16,8 @@ export interface SamlServiceProvider {
   acsUrls: string[];
   /** Attribute names: `basic` (email, groups, ...; default) or `microsoft` (the AD FS / Entra ID claim URIs). */
   attributeProfile?: AttributeProfile;
+  /** The SP's encryption certificate (PEM, from its metadata): assertions are encrypted to it. */
+  encryptionCertificate?: string;
 }
 
 export interface SamlSignIn {
@@ -101,15 +103,16 @@ export async function createSamlIdp(o: {
     }));
   }
 
-  function answer(res: ServerResponse, handle: string, personaId: string | undefined, scenario: SamlScenario): void {
+  async function answer(res: ServerResponse, handle: string, personaId: string | undefined, scenario: SamlScenario): Promise<void> {
     const req = pending.get(handle)!;
     pending.delete(handle); // one answer per request
     const persona = o.personas.find((p) => p.id === personaId) ?? o.personas[0]!;
     const lastKey = `${req.sp.entityId} ${persona.id}`;
-    const built = buildResponse({
+    const built = await buildResponse({
       idpEntityId: entityId, spEntityId: req.sp.entityId, acs: req.acs, inResponseTo: req.requestId, persona,
       scenario: personaId ? scenario : 'deny', localEmail: o.localEmail, wantEmailNameId: req.wantEmail,
       replayAssertionId: lastAssertion.get(lastKey), key, rogue, attributeProfile: req.sp.attributeProfile,
+      ...(req.sp.encryptionCertificate ? { encryptTo: req.sp.encryptionCertificate } : {}),
     });
     if (built.assertionId) lastAssertion.set(lastKey, built.assertionId);
     const samlResponse = Buffer.from(built.xml, 'utf8').toString('base64');

@@ -265,6 +265,34 @@ describe('refused responses: an error page and an audit entry', () => {
     await expectRefused(await post(browser, { ...idp, acs: idp.acs }), 'upstream_invalid_token', 502, /not encrypted/, 'sealed');
   });
 
+  test('encrypted assertions: one encrypted to the SP key signs in; an unsigned one inside the encryption is still refused', async () => {
+    const md = await (await fetch(`${t.issuer}/federation/sealed/saml/metadata`)).text();
+    const cert = /<KeyDescriptor use="encryption">[\s\S]*?<ds:X509Certificate>([^<]+)</.exec(md)![1]!;
+    mock.saml!.registerServiceProvider({
+      entityId: `${t.issuer}/federation/sealed/saml/metadata`, acsUrls: [`${t.issuer}/federation/sealed/saml/acs`],
+      encryptionCertificate: `-----BEGIN CERTIFICATE-----\n${cert}\n-----END CERTIFICATE-----\n`,
+    });
+    try {
+      const browser = new Browser();
+      // dave: no account yet (alice's email has one, which would ask for a link).
+      const idp = await toIdp(browser, 'dave', 'ok', 'sealed');
+      const xml = Buffer.from(idp.SAMLResponse, 'base64').toString('utf8');
+      expect(xml).toContain('<saml:EncryptedAssertion>');
+      expect(xml).not.toContain('dave@example.net');
+      const out = await post(browser, idp);
+      expect(out.callback, `signed in, not ${out.url}`).toBeDefined();
+      const claims = decodeJwt((await oidc.authorizationCodeGrant(rp, out.callback!, { pkceCodeVerifier: idp.verifier, expectedState: idp.state, expectedNonce: idp.nonce })).id_token!);
+      expect(claims.email).toBe('dave@example.net');
+
+      const other = new Browser();
+      const unsigned = await toIdp(other, 'bob', 'unsigned', 'sealed');
+      expect(Buffer.from(unsigned.SAMLResponse, 'base64').toString('utf8')).toContain('<saml:EncryptedAssertion>');
+      await expectRefused(await post(other, unsigned), 'upstream_invalid_token', 502, /signature/i, 'sealed');
+    } finally {
+      mock.saml!.registerServiceProvider({ entityId: `${t.issuer}/federation/sealed/saml/metadata`, acsUrls: [`${t.issuer}/federation/sealed/saml/acs`] });
+    }
+  });
+
   test('replayed: the same POST twice', async () => {
     const browser = new Browser();
     const idp = await toIdp(browser, 'bob');
