@@ -106,7 +106,7 @@ function createBenchStore(): BenchStore {
  * Boots the real platform the way the integration tests do (createApp + loadSettings overrides).
  * `extra`: more clients and users for a scenario's own bench (e.g. bench/refresh.ts).
  */
-export async function startTessera(extra: { clients?: unknown[]; users?: unknown[]; env?: Record<string, string> } = {}): Promise<TesseraTarget> {
+export async function startTessera(extra: { clients?: unknown[]; users?: unknown[]; env?: Record<string, string>; config?: Record<string, unknown> } = {}): Promise<TesseraTarget> {
   const bench = createBenchStore();
   const queries = new QueryCounter();
   // Same store, with every statement counted; close/migrate still go through the original.
@@ -127,6 +127,7 @@ export async function startTessera(extra: { clients?: unknown[]; users?: unknown
       token_endpoint_auth_method: 'client_secret_basic', scope: 'read',
     }, ...(extra.clients ?? [])],
     users: extra.users ?? [],
+    ...extra.config,
   };
   const settings = loadSettings({
     PORT: String(port),

@@ -35,8 +35,9 @@ export interface Upstream {
 /**
  * `port`: reserve it first (upstreamPort) when Tessera's configuration must name the issuer before the redirect URI is known.
  * `opts.jwks`: the signing keys (private JWKs), when the test signs tokens of the upstream's own (e.g. logout tokens).
+ * `opts.always`: who signs in when nobody was queued (a benchmark's returning user); without it such a sign-in is denied.
  */
-export async function startUpstream(redirectUris: string[], port?: number, opts: { jwks?: { keys: JWK[] } } = {}): Promise<Upstream> {
+export async function startUpstream(redirectUris: string[], port?: number, opts: { jwks?: { keys: JWK[] }; always?: UpstreamAccount } = {}): Promise<Upstream> {
   port ??= await freePort();
   const issuer = `http://localhost:${port}`;
   const accounts = new Map<string, UpstreamAccount>();
@@ -69,7 +70,7 @@ export async function startUpstream(redirectUris: string[], port?: number, opts:
   const server: Server = createServer((req, res) => {
     if (req.url?.startsWith('/i/')) {
       void (async () => {
-        const pick = queued;
+        const pick = queued ?? (opts.always ? { account: opts.always } : undefined);
         queued = undefined;
         if (!pick || pick.account === 'deny') {
           await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user said no.' }, { mergeWithLastSubmission: false });
