@@ -34,16 +34,22 @@ interface AuditPage {
 const FILTERS = ['user', 'actor', 'action', 'tenant', 'from', 'to'] as const;
 type Filters = Record<(typeof FILTERS)[number], string>;
 
-/** Event types (packages/server/src/audit/events.ts), offered as suggestions; any other value can be typed. */
+/** Every event type (packages/server/src/audit/events.ts; a test keeps the two equal), offered as suggestions; any other value can be typed. */
 const ACTIONS = [
-  'client.created', 'client.updated', 'client.deleted', 'client.secret_rotated', 'client.ip_denied',
-  'api.created', 'api.updated', 'api.deleted', 'keys.rotated',
-  'user.created', 'user.updated', 'user.deleted', 'user.disabled', 'user.enabled', 'user.unlocked', 'user.password_set', 'user.roles_changed',
-  'user.registered', 'user.confirmed', 'user.invited', 'user.locked', 'user.email_change_requested', 'user.phone_confirmed',
-  'membership.added', 'membership.removed', 'tenant.created', 'tenant.updated', 'role.saved', 'role.deleted',
-  'login.succeeded', 'login.failed', 'session.revoked', 'grant.revoked',
-  'password.reset_requested', 'password.reset', 'password.changed',
-  'mfa.enrolled', 'mfa.removed', 'mfa.verified', 'mfa.challenge_failed', 'mfa.reset', 'mfa.recovery_code_used', 'mfa.recovery_codes_regenerated',
+  'api.created', 'api.deleted', 'api.updated', 'api_token.created', 'api_token.revoked', 'attribute.deleted', 'attribute.saved',
+  'client.created', 'client.deleted', 'client.ip_denied', 'client.registered', 'client.secret_rotated', 'client.updated', 'contacts.synced',
+  'directory.synced', 'federation.login.failed', 'federation.login.succeeded', 'federation.logout', 'federation.logout_refused',
+  'grant.revoked', 'identity_provider.created', 'identity_provider.deleted', 'identity_provider.updated', 'inbound_source.deleted',
+  'inbound_source.saved', 'inbound_source.secret_rotated', 'keys.rotated', 'link.approval_requested', 'link.approved', 'link.rejected',
+  'login.failed', 'login.succeeded', 'membership.added', 'membership.removed', 'mfa.challenge_failed', 'mfa.enrolled', 'mfa.recovery_code_used',
+  'mfa.recovery_codes_regenerated', 'mfa.removed', 'mfa.reset', 'mfa.verified', 'password.changed', 'password.reset', 'password.reset_requested',
+  'registration_token.created', 'registration_token.revoked', 'role.deleted', 'role.saved', 'session.revoked', 'tenant.branding_changed',
+  'tenant.created', 'tenant.deleted', 'tenant.updated', 'token.exchanged', 'user.activated', 'user.activation_sent', 'user.anonymized',
+  'user.confirmed', 'user.created', 'user.deleted', 'user.disabled', 'user.email_change_requested', 'user.enabled', 'user.exported',
+  'user.invited', 'user.jit_created', 'user.linked', 'user.locked', 'user.merged', 'user.password_set', 'user.phone_confirmed',
+  'user.registered', 'user.registration_attempted', 'user.roles_changed', 'user.unlinked', 'user.unlocked', 'user.updated', 'users.exported',
+  'users.import_started', 'users.imported', 'webhook.created', 'webhook.deleted', 'webhook.replayed', 'webhook.secret_rotated',
+  'webhook.updated',
 ];
 
 /** Badge colour by what happened: removals and failures red, security-relevant changes amber, creations green. */
