@@ -19,9 +19,11 @@ import { KeyService } from './oidc/keys.js';
 import { buildProvider, signingKeyOverlapSeconds } from './oidc/provider.js';
 import { createHttpServer } from './http/server.js';
 import { SiteCheck } from './http/origin.js';
-import { mountEngine, passUnmatched } from './http/engine.js';
+import { mountEngine, passUnmatched, throttledCredentials } from './http/engine.js';
 import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
+import { DeviceCookies } from './http/device-cookie.js';
+import { SignInSources } from './identity/sign-in-sources.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { SharedCounters, sqlCounterBackend } from './http/shared-counters.js';
 import { Leases, runExclusively } from './storage/leases.js';
@@ -169,7 +171,9 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const sessionMeta = createSessionMetaRepository(db);
     // Created before the services that emit (identity); the audit log subscribes below.
     const events = new EventBus();
-    const identity = new IdentityService({ users, tenants, roles, events, onEventError: (err) => log.error({ err }, 'event listener failed') });
+    // Failed sign-ins are counted per account and source (identity/sign-in-sources.ts; docs/security.md#lockout-and-throttling).
+    const signInSources = new SignInSources(db, kek.derive('sign-in sources'));
+    const identity = new IdentityService({ users, tenants, roles, events, sources: signInSources, onEventError: (err) => log.error({ err }, 'event listener failed') });
     const keys = new KeyService(createSigningKeyRepository(db), kek);
     // Several workers or instances starting together on an empty database: one generates the keys, bootstraps and applies the file.
     const leases = new Leases(db);
@@ -200,6 +204,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     // Wrong device-flow user codes per client IP and minute, across instances (oidc/device-flow.ts; RFC 8628 §5.1).
     const deviceCodeThrottle = new FailureThrottle(DEVICE_CODE_FAILURES_PER_MINUTE, Date.now, counters);
     const cookieKey = kek.derive('cookie signing');
+    new DeviceCookies(cookieKey, settings.issuer.startsWith('https:')).install(http);
 
     const userData = new UserDataService({ db, users });
     // Tenant branding (docs/branding.md): pages, engine pages and authenticator apps read it.
@@ -262,6 +267,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       recordSessionMeta(provider, sessionMeta, log);
       for (const install of engineInstalls) install(provider);
       provider.use(passUnmatched);
+      provider.use((ctx, next) => throttledCredentials(ctx as unknown as Parameters<typeof throttledCredentials>[0], next));
       return { provider, callback: provider.callback() as RequestListener, fingerprint };
     };
     let engine = await buildEngine();
@@ -314,7 +320,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const mailer = settings.smtpUrl ? createSmtpMailer(settings.smtpUrl, settings.mailFrom) : createOutboxMailer(outbox, log);
     if (mailer.kind === 'outbox' && !deps.cli) log.warn('SMTP_URL is not set: mail goes to the development outbox (/dev/outbox, loopback only)');
     const platform: Platform = {
-      settings, log, metrics, throttle, counters, leases, db,
+      settings, log, metrics, throttle, counters, leases, db, signInSources,
       rateLimiter: (name, limit, windowMs = 60_000) => new RateLimiter(limit, windowMs, { shared: { counters, name } }), tenants, roles, users, clients, apis, payloads, identity, events, audit, outbox, mailer,
       tokens: createActionTokenRepository(db),
       sms: settings.sms.provider === 'outbox' ? createOutboxSms(outbox, log) : createHttpSms(settings.sms, log),
@@ -350,7 +356,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       offered: async (tenantId) => ((await tenants.findById(tenantId))?.policy ?? DEFAULT_POLICY).local_login,
     }));
     const flow = new SignInPipeline({
-      provider: () => engine.provider, users, clients, tenants, events, log, throttle, methods: platform.signIn,
+      provider: () => engine.provider, users, clients, tenants, events, log, throttle, sources: signInSources, methods: platform.signIn,
       states: createSignInStateRepository(db),
       hasSecondFactor: (userId) => platform.mfa.hasSecondFactor(userId),
       choicePage: signInPage,

@@ -1,3 +1,4 @@
+import type { SignInSources } from './identity/sign-in-sources.js';
 import type { FastifyInstance } from 'fastify';
 import type { BrandService } from './branding/service.js';
 import type Provider from 'oidc-provider';
@@ -52,6 +53,8 @@ export interface Platform {
   /** Named leases: jobs that run on one instance at a time (storage/leases.ts). */
   leases: Leases;
   db: Kysely<Database>;
+  /** Known sign-in sources and their failure counts (the lockout per account and source). */
+  signInSources: SignInSources;
   tenants: TenantRepository;
   roles: RoleRepository;
   users: UserRepository;

@@ -65,7 +65,7 @@ export function registerMfaAdminRoutes(route: AdminRouter, deps: MfaAdminDeps): 
 /** The MFA reset route's dependencies over the platform (also used by the admin API feature, admin/feature.ts). */
 export function mfaAdminDeps(p: Platform): MfaAdminDeps {
   const service = new MfaService({
-    repo: createMfaRepository(p.db), signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
+    repo: createMfaRepository(p.db), signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa, sources: p.signInSources,
     issuerName: new URL(p.settings.issuer).host, issuerNameFor: async (tenantId) => (await p.brands.brand(tenantId)).authenticatorIssuer, onEventError: (err) => p.log.error({ err }, 'event listener failed'),
   });
   return { users: p.users, reset: (user, context, audit) => service.reset(user, context, audit) };

@@ -126,6 +126,11 @@ export interface EventContext {
   actorId?: string | null;
   ip?: string | null;
   userAgent?: string | null;
+  /**
+   * The id in the browser's verified device cookie (http/device-cookie.ts), for
+   * the lockout's known sources (identity/sign-in-sources.ts). Never stored in the audit log.
+   */
+  device?: string | null;
 }
 
 export interface DomainEvent {

@@ -7,6 +7,38 @@ import { INVALID_ENCODING, engineBodyIsUtf8 } from './utf8.js';
 /** The engine's own body limit (oidc-provider's selective_body). */
 const ENGINE_BODY_LIMIT = 56 * 1024;
 
+/** Set on the raw request by `mountEngine` when its address has used up its failed-authentication allowance. */
+const IP_THROTTLED = Symbol('tessera.engine.ip_throttled');
+
+/** True when the request's address is throttled (the password grant then refuses before looking at the password). */
+export function ipThrottled(req: IncomingMessage): boolean {
+  return (req as IncomingMessage & { [IP_THROTTLED]?: boolean })[IP_THROTTLED] === true;
+}
+
+/**
+ * Engine middleware (`provider.use`) for requests from a throttled address
+ * (http/throttle.ts): a failed client authentication (`invalid_client`) and
+ * a password grant (a sign-in by another name, refused before the password
+ * is checked) are answered `429`; valid client authentication goes through
+ * (client credentials, code and refresh redemption, introspection,
+ * revocation). Guessing client secrets stays throttled, machine clients
+ * beside the failing ones keep working.
+ */
+export async function throttledCredentials(
+  ctx: { req: IncomingMessage; status: number; body: unknown; oidc?: { params?: Record<string, unknown> }; set(name: string, value: string): void; remove(name: string): void },
+  next: () => Promise<unknown>,
+): Promise<void> {
+  await next();
+  if (!ipThrottled(ctx.req) || ctx.status < 400) return;
+  const error = (ctx.body as { error?: unknown } | null)?.error;
+  if (error !== 'invalid_client' && ctx.oidc?.params?.grant_type !== 'password') return;
+  ctx.status = 429;
+  ctx.body = { error: 'invalid_request', error_description: 'too many failed authentication attempts; retry later' };
+  ctx.remove('www-authenticate');
+  ctx.set('retry-after', '60');
+  ctx.set('cache-control', 'no-store');
+}
+
 /** Set on the raw request by `passUnmatched` when no engine route took it. */
 const UNMATCHED = Symbol('tessera.engine.unmatched');
 
@@ -38,9 +70,11 @@ export async function mountEngine(app: FastifyInstance, engine: () => RequestLis
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
     const handle = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
-      if (request.method === 'POST' && throttle.isBlocked(request.ip) && isCredentialEndpoint(request.url)) {
-        return reply.code(429).header('retry-after', '60').header('cache-control', 'no-store')
-          .send({ error: 'invalid_request', error_description: 'too many failed authentication attempts; retry later' });
+      if (request.method === 'POST' && isCredentialEndpoint(request.url) && throttle.isBlocked(request.ip)) {
+        // Not refused here: a machine client that authenticates must not be held back by others' failures
+        // from its address (a NAT, a shared egress). The engine runs; `throttledCredentials` turns a failed
+        // client authentication, and any password grant, into 429.
+        (request.raw as IncomingMessage & { [IP_THROTTLED]?: boolean })[IP_THROTTLED] = true;
       }
       // Invalid UTF-8 in a form or JSON body: refused here, as the engine would decode it to U+FFFD (http/utf8.ts).
       if (!(await engineBodyIsUtf8(request.raw, ENGINE_BODY_LIMIT))) {

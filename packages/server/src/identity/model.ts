@@ -120,10 +120,15 @@ export function isLocked(user: Pick<User, 'status' | 'lockedUntil'>, now = Date.
 }
 
 /**
- * True when the account may sign in and keep using its sessions and refresh
- * tokens: `active`, or `locked` by a temporary lock that has run out (the
- * next sign-in clears it).
+ * True when the account may keep using its sessions and refresh tokens and
+ * finish a sign-in: `active`, or `locked` by a temporary lock (running or
+ * run out). A temporary lock comes from failed passwords or codes from
+ * sources the account never signed in from; it refuses further password and
+ * code attempts from such sources (identity/service.ts `lockedFor`) but must
+ * not sign the owner out: whoever knows a username could otherwise end its
+ * sessions at will (docs/security.md#lockout-and-throttling). An
+ * administrator's lock (no unlock time) and `disabled` end everything.
  */
-export function isUsable(user: Pick<User, 'status' | 'lockedUntil'>, now = Date.now()): boolean {
-  return !isLocked(user, now) && (user.status === 'active' || user.status === 'locked');
+export function isUsable(user: Pick<User, 'status' | 'lockedUntil'>, _now = Date.now()): boolean {
+  return user.status === 'active' || (user.status === 'locked' && user.lockedUntil !== null);
 }

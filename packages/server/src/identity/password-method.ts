@@ -6,6 +6,7 @@ import type { ExternalIdentity, FirstSlotView, SignInMethod } from '../interacti
 import { loginBody } from '../interaction/schemas.js';
 import { esc } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
+import { deviceOf } from '../http/device-cookie.js';
 import type { LoginFailureReason, IdentityService } from './service.js';
 
 /** The single message (catalogue key) for every failed sign-in: it never tells whether the account exists. */
@@ -106,7 +107,8 @@ export function passwordMethod(deps: PasswordMethodDeps): SignInMethod {
 
         flow.guard(request);
         const { tenantId } = signIn;
-        const context = { ip: request.ip, userAgent: request.headers['user-agent'] ?? null };
+        // The browser's device cookie, if any: failures from a device the account signed in from count on that device.
+        const context = { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, device: deviceOf(request) ?? null };
         const outcome = await deps.verifiers.verify(tenantId, body.data.username, body.data.password, context);
         if (!outcome.ok && outcome.reason === 'pending') {
           // Only reachable with the right password, so saying why is safe (and the user can act on it).

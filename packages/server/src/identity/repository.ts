@@ -313,6 +313,8 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
     },
     async clearLockout(id) {
       await db.updateTable('users').set({ failed_logins: 0, failed_window_start: null }).where('id', '=', id).execute();
+      // The locks of the account's known sources end too (identity/sign-in-sources.ts).
+      await db.updateTable('sign_in_sources').set({ failures: 0, window_start: null, locked_until: null }).where('user_id', '=', id).execute();
       await endTemporaryLock(id, null);
     },
     async lock(id, until) {

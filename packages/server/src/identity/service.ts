@@ -6,6 +6,8 @@ import type { TenantPolicy } from './policy.js';
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from './password.js';
 import { isStorableText } from '../storage/text.js';
 import type { DomainEvent, EventBus, EventContext } from '../audit/events.js';
+import { SignInSources } from './sign-in-sources.js';
+import type { KnownSource } from './sign-in-sources.js';
 
 export interface IdentityDeps {
   users: UserRepository;
@@ -15,6 +17,8 @@ export interface IdentityDeps {
   events?: EventBus;
   /** Reports a failing event listener (the sign-in itself goes on). */
   onEventError?: (err: unknown) => void;
+  /** Known sources with their own failure counts (the lockout per account and source); without it, one count per account. */
+  sources?: SignInSources;
 }
 
 /**
@@ -88,24 +92,59 @@ export class IdentityService {
     // 2. verify the password (always exactly one argon2 verification: equal timing)
     const passwordOk = await verifyPassword(user?.passwordHash ?? (await dummyHash()), password);
     if (!user) return fail('unknown_user');
-    // 3. a locked account is refused, even with the right password, until its unlock time
-    if (isLocked(user, now)) return fail('locked', user);
+    // 3. which bucket the attempt counts on: a device or address this account signed in from before, or the unknown sources
+    const source = await this.deps.sources?.resolve(user.id, context, now);
+    // 4. locked: an administrator's lock for everyone; a lock from failures only for the bucket that counted them,
+    //    so failures from elsewhere never lock the owner out of a known device (docs/security.md#lockout-and-throttling)
+    if (this.lockedFor(user, source, now)) return fail('locked', user);
     if (!user.passwordHash) return fail('no_password', user);
-    // 4. a wrong password counts toward the lockout (per account, within the policy's window)
+    // 5. a wrong password counts toward that bucket's lockout (within the policy's window)
     if (!passwordOk) {
-      await this.countFailure(user, context, now);
+      await this.countFailure(user, context, now, source);
       return fail('wrong_password', user);
     }
-    // 5. the right password: forget earlier failures (and an expired lock), upgrade an old hash
-    const current = await this.afterCorrectPassword(user, password);
-    // 6. status: disabled is refused like any failure; pending gets its own answer
+    // 6. the right password: forget the bucket's earlier failures (and an expired lock), upgrade an old hash
+    const current = await this.afterCorrectPassword(user, password, source);
+    // 7. status: disabled is refused like any failure; pending gets its own answer
     if (current.status === 'disabled') return fail('disabled', current);
     if (current.status === 'pending') {
       await this.emit({ type: 'login.failed', tenantId, subjectId: user.id, context, data: { reason: 'pending', login: login.slice(0, 256) } });
       return { ok: false, reason: 'pending', user: current };
     }
+    // (The device and address become known sources once the whole sign-in succeeds, second factor included: signInCompleted.)
     await this.emit({ type: 'login.succeeded', tenantId, subjectId: user.id, context, data: { method: 'pwd' } });
     return { ok: true, user: current };
+  }
+
+  /**
+   * Whether a sign-in attempt of this account from this source is refused as
+   * locked: an administrator's lock always; the temporary lock on the users
+   * row (failures from unknown sources) only for unknown sources; a known
+   * source's own lock for that source.
+   */
+  lockedFor(user: User, source: KnownSource | undefined, now = Date.now()): boolean {
+    if (!source) return isLocked(user, now);
+    return (user.status === 'locked' && user.lockedUntil === null) || SignInSources.locked(source, now);
+  }
+
+  /**
+   * A sign-in finished with every factor it needed: its device and address
+   * become (or stay) known sources of the account. Not after the password
+   * alone: someone who has the password but not the second factor must stay
+   * an unknown source, whose wrong codes lock only unknown sources.
+   */
+  async signInCompleted(userId: string, context: EventContext): Promise<void> {
+    await this.deps.sources?.succeeded(userId, context);
+  }
+
+  /** Whether an attempt of this account in this context is refused as locked (lockedFor, with its source resolved). */
+  async lockedOut(user: User, context: EventContext): Promise<boolean> {
+    return this.lockedFor(user, await this.sourceOf(user, context));
+  }
+
+  /** The known source a sign-in attempt in this context counts on (undefined: the account's bucket for unknown sources). */
+  async sourceOf(user: User, context: EventContext): Promise<KnownSource | undefined> {
+    return this.deps.sources?.resolve(user.id, context);
   }
 
   /**
@@ -116,7 +155,7 @@ export class IdentityService {
   async verifyCurrentPassword(user: User, password: string, context: EventContext = {}): Promise<boolean> {
     const ok = (await verifyPassword(user.passwordHash ?? (await dummyHash()), password)) && user.passwordHash !== null;
     if (ok) return true;
-    if (user.passwordHash) await this.countFailure(user, context, Date.now());
+    if (user.passwordHash) await this.countFailure(user, context, Date.now(), await this.sourceOf(user, context));
     await this.emit({ type: 'login.failed', tenantId: user.tenantId, subjectId: user.id, context, data: { reason: 'wrong_password', via: 'change_password' } });
     return false;
   }
@@ -126,23 +165,37 @@ export class IdentityService {
    * account's lockout, exactly as a wrong local password counts.
    */
   async recordLoginFailure(user: User, context: EventContext = {}): Promise<void> {
-    await this.countFailure(user, context, Date.now());
+    await this.countFailure(user, context, Date.now(), await this.sourceOf(user, context));
   }
 
-  /** Counts one failed password; reaching the policy's limit within its window locks the account for its duration. */
-  private async countFailure(user: User, context: EventContext, now: number): Promise<void> {
+  /**
+   * Counts one failed password on its bucket; reaching the policy's limit
+   * within its window locks the bucket for its duration: a known source on
+   * its own, or the account for every unknown source.
+   */
+  private async countFailure(user: User, context: EventContext, now: number, source: KnownSource | undefined): Promise<void> {
     const { lockout } = await this.policyFor(user.tenantId);
+    if (source && this.deps.sources) {
+      const { failures, until } = await this.deps.sources.recordFailure(user.id, source, lockout, now);
+      if (until) await this.emit({ type: 'user.locked', tenantId: user.tenantId, subjectId: user.id, context, data: { until, failures, reason: 'failed_logins', scope: `known_${source.kind}` } });
+      return;
+    }
     const failures = await this.deps.users.incrementLoginFailures(user.id, now, now - lockout.window_seconds * 1000);
     if (failures < lockout.max_failures) return;
     const until = now + lockout.duration_seconds * 1000;
     await this.deps.users.lock(user.id, until);
-    await this.emit({ type: 'user.locked', tenantId: user.tenantId, subjectId: user.id, context, data: { until, failures, reason: 'failed_logins' } });
+    await this.emit({ type: 'user.locked', tenantId: user.tenantId, subjectId: user.id, context, data: { until, failures, reason: 'failed_logins', scope: 'unknown_sources' } });
   }
 
-  /** Clears the failure count and an expired lock, upgrades the hash; returns the user as it now is. */
-  private async afterCorrectPassword(user: User, password: string): Promise<User> {
+  /**
+   * Clears the failure count and an expired lock of the unknown sources'
+   * bucket (a known source's own count starts over in `succeeded`: the
+   * owner signing in from a known device must not reset the count of the
+   * guesses from elsewhere), upgrades the hash; returns the user as it now is.
+   */
+  private async afterCorrectPassword(user: User, password: string, source: KnownSource | undefined): Promise<User> {
     let current = user;
-    if (user.failedLogins > 0 || user.lockedUntil !== null) {
+    if (!source && (user.failedLogins > 0 || user.lockedUntil !== null)) {
       await this.deps.users.clearLoginFailures(user.id);
       // The lock has run out (step 3 let us through): a temporary `locked` status is `active` again.
       current = { ...user, failedLogins: 0, failedWindowStart: null, lockedUntil: null, status: user.status === 'locked' ? 'active' : user.status };

@@ -3,6 +3,8 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { User } from '../identity/model.js';
 import { isUsable } from '../identity/model.js';
+import { attemptDevice, issueDevice, throttleKey } from '../http/device-cookie.js';
+import type { SignInSources } from '../identity/sign-in-sources.js';
 import type { TenantRepository, UserRepository } from '../identity/repository.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import type { ClientRepository } from '../oidc/repository.js';
@@ -92,6 +94,8 @@ export interface PipelineDeps {
   events: EventBus;
   log: Logger;
   throttle: FailureThrottle;
+  /** Known sign-in sources: a finished sign-in records its device and address. */
+  sources?: Pick<SignInSources, 'succeeded'>;
   states: SignInStateRepository;
   methods: SignInMethods;
   /** True when the user has a factor that can stand as a second factor (the factor registry). */
@@ -163,12 +167,13 @@ export class SignInPipeline implements SignInFlow {
   }
 
   failed(request: FastifyRequest, method: string, reason: string): void {
-    this.deps.throttle.recordFailure(request.ip);
+    // Per device when the browser has a device cookie, else per address: others behind the same NAT are not blocked with it.
+    this.deps.throttle.recordFailure(throttleKey(request));
     request.log.info({ event: 'signin.method_failed', method, reason }, 'sign-in method failed');
   }
 
   guard(request: FastifyRequest): void {
-    if (this.deps.throttle.isBlocked(request.ip)) {
+    if (this.deps.throttle.isBlocked(throttleKey(request))) {
       throw new AppError('too_many_requests', 429, 'Too many failed sign-in attempts. Wait a minute and try again.');
     }
   }
@@ -369,6 +374,13 @@ export class SignInPipeline implements SignInFlow {
     if (completed.length > 1 || run.state?.stepUp) {
       if (user.failedLogins > 0) await this.deps.users.clearLoginFailures(user.id);
       await this.emit('mfa.verified', user, run.request, { amr, stepUp: run.state?.stepUp === true });
+    }
+    // Every factor is done: this browser (its device cookie, set now if it has none) and address are known
+    // sources of the account from now on; failures from elsewhere no longer lock them out (identity/sign-in-sources.ts).
+    if (this.deps.sources) {
+      const device = attemptDevice(run.request);
+      issueDevice(run.request, run.reply, device);
+      await this.deps.sources.succeeded(user.id, { ip: run.request.ip, device });
     }
     for (const hook of this.deps.methods.finishing()) {
       if ((await hook({ request: run.request, reply: run.reply, uid: run.uid!, user, amr, acr, completed })) === true) return STOP;

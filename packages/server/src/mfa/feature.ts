@@ -23,7 +23,7 @@ declare module 'fastify' {
 export function mfaFeature(app: FastifyInstance, p: Platform): void {
   const repo = createMfaRepository(p.db);
   const service = new MfaService({
-    repo, signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa,
+    repo, signInStates: createSignInStateRepository(p.db), kek: p.kek, users: p.users, tenants: p.tenants, events: p.events, factors: p.mfa, sources: p.signInSources,
     issuerName: new URL(p.settings.issuer).host, issuerNameFor: async (tenantId) => (await p.brands.brand(tenantId)).authenticatorIssuer,
     onEventError: (err) => p.log.error({ err }, 'event listener failed'),
   });

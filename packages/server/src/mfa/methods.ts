@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EventContext } from '../audit/events.js';
+import { deviceOf } from '../http/device-cookie.js';
 import type { PendingSignIn, SignInFlow } from '../interaction/flow.js';
 import type { Interstitial, SecondSlotView, SignInMethod } from '../interaction/methods.js';
 import { interactionPageContext } from '../interaction/details.js';
@@ -20,7 +21,8 @@ function done(flow: SignInFlow, request: FastifyRequest, reply: FastifyReply, pe
 
 function context(request: FastifyRequest): EventContext {
   const ua = request.headers['user-agent'];
-  return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null };
+  // The device cookie (set at the password step): wrong codes from a known device lock that device only.
+  return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null, device: deviceOf(request) ?? null };
 }
 
 /**

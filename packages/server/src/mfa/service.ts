@@ -1,5 +1,7 @@
 import type { User } from '../identity/model.js';
 import { isLocked } from '../identity/model.js';
+import { SignInSources } from '../identity/sign-in-sources.js';
+import type { KnownSource } from '../identity/sign-in-sources.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import type { TenantRepository, UserRepository } from '../identity/repository.js';
 import type { KeyEncryptionKey } from '../oidc/kek.js';
@@ -26,6 +28,8 @@ export interface MfaServiceDeps {
   /** The tenant's own name for authenticator apps (its branding), when it has one. */
   issuerNameFor?: (tenantId: string) => Promise<string | undefined>;
   onEventError?: (err: unknown) => void;
+  /** Known sources (identity/sign-in-sources.ts): wrong codes from a known device or address lock that source only. */
+  sources?: SignInSources;
 }
 
 /** A TOTP enrollment waiting for its first code, as the setup page shows it. */
@@ -143,7 +147,8 @@ export class MfaService {
    */
   async verifyTotp(user: User, code: string, context: EventContext = {}): Promise<VerifyOutcome> {
     const current = await this.deps.users.findById(user.id);
-    if (!current || isLocked(current)) return { ok: false, reason: 'locked' };
+    const source = current ? await this.deps.sources?.resolve(current.id, context) : undefined;
+    if (!current || lockedFor(current, source)) return { ok: false, reason: 'locked' };
     let alreadyUsed = false;
     for (const t of await this.deps.repo.listTotp(user.id)) {
       const secret = this.deps.kek.decrypt(t.encryptedSecret);
@@ -154,7 +159,7 @@ export class MfaService {
       }
       alreadyUsed ||= totpCodeAlreadyUsed(secret, code, t.lastStep);
     }
-    if (await this.recordFailure(current, 'totp', context)) return { ok: false, reason: 'locked' };
+    if (await this.recordFailure(current, 'totp', context, source)) return { ok: false, reason: 'locked' };
     return { ok: false, reason: alreadyUsed ? 'already_used' : 'invalid' };
   }
 
@@ -175,12 +180,13 @@ export class MfaService {
    */
   async useRecoveryCode(user: User, input: string, context: EventContext = {}): Promise<RecoveryOutcome> {
     const current = await this.deps.users.findById(user.id);
-    if (!current || isLocked(current)) return { ok: false, reason: 'locked' };
+    const source = current ? await this.deps.sources?.resolve(current.id, context) : undefined;
+    if (!current || lockedFor(current, source)) return { ok: false, reason: 'locked' };
     const canonical = normalizeRecoveryCode(input);
     const used = canonical !== undefined
       && (await this.deps.repo.useRecoveryCode(user.id, hashRecoveryCode(this.recoveryKey, user.id, canonical)));
     if (!used) {
-      return (await this.recordFailure(current, 'recovery_code', context)) ? { ok: false, reason: 'locked' } : { ok: false, reason: 'invalid' };
+      return (await this.recordFailure(current, 'recovery_code', context, source)) ? { ok: false, reason: 'locked' } : { ok: false, reason: 'invalid' };
     }
     await this.afterSuccess(user.id);
     const { remaining } = await this.deps.repo.recoveryStatus(user.id);
@@ -264,13 +270,25 @@ export class MfaService {
    * account's (shared with passwords) and the MFA one, which a correct
    * password does not reset; otherwise someone holding the password could
    * interleave password sign-ins to guess codes without ever locking.
-   * Returns true when this failure locked the account.
+   * From a known source (a device or address that finished a sign-in of
+   * the account before), the source's own count is used: reaching the limit
+   * locks that source only, not the account for everyone else.
+   * Returns true when this failure locked the account (or the source).
    */
-  private async recordFailure(user: User, kind: FactorKind, context: EventContext): Promise<boolean> {
+  private async recordFailure(user: User, kind: FactorKind, context: EventContext, source?: KnownSource): Promise<boolean> {
     const { lockout } = (await this.deps.tenants.findById(user.tenantId))?.policy ?? DEFAULT_POLICY;
     const now = Date.now();
     const windowStart = now - lockout.window_seconds * 1000;
     const mfaFailures = await this.deps.repo.incrementFailures(user.id, now, windowStart);
+    if (source && this.deps.sources) {
+      // A known source finished a whole sign-in before (second factor included): its count is its own, and
+      // only a correct second factor there starts it over, so interleaved passwords buy no guesses either.
+      const { failures, until } = await this.deps.sources.recordFailure(user.id, source, lockout, now);
+      await this.emit('mfa.challenge_failed', user, context, { kind, failures });
+      if (!until) return false;
+      await this.emit('user.locked', user, context, { until, failures, reason: 'failed_mfa', scope: `known_${source.kind}` });
+      return true;
+    }
     const accountFailures = await this.deps.users.incrementLoginFailures(user.id, now, windowStart);
     const failures = Math.max(mfaFailures, accountFailures);
     await this.emit('mfa.challenge_failed', user, context, { kind, failures });
@@ -278,11 +296,17 @@ export class MfaService {
     const until = now + lockout.duration_seconds * 1000;
     await this.deps.users.lock(user.id, until);
     await this.deps.repo.clearFailures(user.id);
-    await this.emit('user.locked', user, context, { until, failures, reason: 'failed_mfa' });
+    await this.emit('user.locked', user, context, { until, failures, reason: 'failed_mfa', scope: 'unknown_sources' });
     return true;
   }
 
   private async emit(type: DomainEventType, user: User, context: EventContext, data: Record<string, unknown>): Promise<void> {
     await this.deps.events.emit({ type, tenantId: user.tenantId, subjectId: user.id, context, data }, this.deps.onEventError);
   }
+}
+
+/** As IdentityService.lockedFor: an administrator's lock always; a temporary lock for the bucket that counted its failures. */
+function lockedFor(user: User, source: KnownSource | undefined): boolean {
+  if (!source) return isLocked(user);
+  return (user.status === 'locked' && user.lockedUntil === null) || SignInSources.locked(source);
 }

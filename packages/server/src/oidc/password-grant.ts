@@ -1,3 +1,4 @@
+import { ipThrottled } from '../http/engine.js';
 import { errors } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { ResourceServer, ResourceServerInstance, TokenEndpointGrantContext } from 'oidc-provider';
@@ -40,7 +41,7 @@ export interface PasswordLogin {
 }
 
 export interface PasswordGrantDeps {
-  identity: Pick<IdentityService, 'verifyLogin' | 'findByLogin'>;
+  identity: Pick<IdentityService, 'verifyLogin' | 'findByLogin' | 'signInCompleted'>;
   /** The per-IP failed-credential throttle the sign-in page uses. */
   throttle: Pick<FailureThrottle, 'recordFailure'>;
   metrics?: Pick<Metrics, 'logins'>;
@@ -112,8 +113,8 @@ export function registerPasswordGrant(provider: Provider, deps: PasswordGrantDep
  * The grant as named steps. Before it runs, the engine has authenticated
  * the client, checked that `password` is among its grant types (otherwise
  * `invalid_request`, as for any grant) and refused duplicate parameters; the
- * client's IP allowlist has been applied (ip-allowlist.ts), and a throttled
- * IP never gets here (http/engine.ts).
+ * client's IP allowlist has been applied (ip-allowlist.ts); from a throttled
+ * IP the password is not checked (http/engine.ts answers 429).
  *
  * confidential client → parameters → scope → resource → assigned user → verify the user
  * (the sign-in page's pipeline: tenant, lockout, events) → MFA policy → tokens
@@ -155,6 +156,8 @@ async function passwordGrant(provider: Provider, deps: PasswordGrantDeps, ctx: C
       throw invalidGrant(INVALID_CREDENTIALS, `password grant refused: ${form.data.username} is not assigned to client ${client.clientId}`);
     }
   }
+  // From a throttled address the password is not even looked at (the answer becomes 429: http/engine.ts).
+  if (ipThrottled(ctx.req)) throw invalidGrant(INVALID_CREDENTIALS, 'password grant refused: the address is throttled');
   const outcome = await deps.identity.verifyLogin(tenantId, form.data.username, form.data.password, {
     ip: ctx.ip, userAgent: ctx.get('user-agent') || null,
   });
@@ -176,6 +179,8 @@ async function passwordGrant(provider: Provider, deps: PasswordGrantDeps, ctx: C
     throw invalidGrant('multi-factor authentication required', 'password grant refused: the user must use MFA');
   }
   deps.metrics?.logins.inc({ outcome: 'success' });
+  // The sign-in is complete (no second factor here): the address is a known source of the account from now on.
+  await deps.identity.signInCompleted(user.id, { ip: ctx.ip });
 
   // 7. Tokens.
   await issueTokens(provider, ctx, user, { oidcScopes, apiScopes, resourceServer });

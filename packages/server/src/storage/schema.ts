@@ -233,6 +233,16 @@ export interface MfaLoginStatesTable {
   data: string | null;
 }
 
+/** Sources an account signed in from, with failures counted per account and source (migration 010). */
+export interface SignInSourcesTable {
+  user_id: string;
+  source: string;
+  known_at: number;
+  failures: Generated<number>;
+  window_start: number | null;
+  locked_until: number | null;
+}
+
 export interface MfaFailuresTable {
   user_id: string;
   failures: number;
@@ -581,6 +591,7 @@ export interface Database {
   mfa_recovery_codes: MfaRecoveryCodesTable;
   mfa_login_states: MfaLoginStatesTable;
   mfa_failures: MfaFailuresTable;
+  sign_in_sources: SignInSourcesTable;
   passkeys: PasskeysTable;
   webauthn_challenges: WebauthnChallengesTable;
   external_links: ExternalLinksTable;

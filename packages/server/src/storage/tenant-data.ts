@@ -152,6 +152,7 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenantUsers('recovery_codes', 'mfa_recovery_codes'),
   byTenantUsers('mfa_sign_in_states', 'mfa_login_states'),
   byTenantUsers('mfa_failures', 'mfa_failures'),
+  byTenantUsers('sign_in_sources', 'sign_in_sources'),
   byTenantUsers('passkeys', 'passkeys'),
   byTenantUsers('passkey_challenges', 'webauthn_challenges'),
   byTenant('external_links', 'external_links', 'dependents'),

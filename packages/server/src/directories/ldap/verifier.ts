@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { EventBus, EventContext } from '../../audit/events.js';
 import type { User } from '../../identity/model.js';
-import { isLocked } from '../../identity/model.js';
 import type { PasswordVerifier, VerifierOutcome } from '../../identity/password-method.js';
 import type { ExternalLinkRepository } from '../../federation/links.js';
 import { DirectoryUnavailableError } from './client.js';
@@ -16,6 +15,8 @@ export interface LdapVerifierDeps {
   identity: {
     findByLogin(tenantId: string, login: string): Promise<User | undefined>;
     recordLoginFailure(user: User, context: EventContext): Promise<void>;
+    /** The lock that applies to this attempt's source (docs/security.md#lockout-and-throttling). */
+    lockedOut(user: User, context: EventContext): Promise<boolean>;
   };
   links: Pick<ExternalLinkRepository, 'listForUser' | 'touch'>;
   events: EventBus;
@@ -73,7 +74,7 @@ export function ldapPasswordVerifier(deps: LdapVerifierDeps): PasswordVerifier {
       };
 
       // A locked account is refused before the directory is asked (nor is the directory's own lockout fed).
-      if (found.user && isLocked(found.user)) return fail('locked', found.user);
+      if (found.user && (await deps.identity.lockedOut(found.user, context))) return fail('locked', found.user);
       try {
         const entry = await connector.findUser(login);
         if (!entry) {
@@ -84,7 +85,7 @@ export function ldapPasswordVerifier(deps: LdapVerifierDeps): PasswordVerifier {
         const linked = await deps.accounts.linked(settings, entry.subject);
         // The login names an account linked to another directory entry: the directory's entry was replaced.
         if (found.user && linked?.id !== found.user.id) return fail('subject_mismatch', found.user, true);
-        if (linked && isLocked(linked)) return fail('locked', linked);
+        if (linked && (await deps.identity.lockedOut(linked, context))) return fail('locked', linked);
         const bound = await connector.bind(entry.dn, password);
         if (!bound.ok) {
           if (bound.reason === 'invalid') return fail('wrong_password', linked, linked !== undefined);

@@ -8,6 +8,7 @@ import * as m006 from './006_passkeys.js';
 import * as m007 from './007_admin.js';
 import * as m008 from './008_api_token_format.js';
 import * as m009 from './009_external_links.js';
+import * as m010 from './010_sign_in_sources.js';
 import * as m017 from './017_user_data.js';
 import * as m024 from './024_tenant_branding.js';
 import * as m026 from './026_sms_sends.js';
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '007_admin': m007,
   '008_api_token_format': m008,
   '009_external_links': m009,
+  '010_sign_in_sources': m010,
   '017_user_data': m017,
   '024_tenant_branding': m024,
   '026_sms_sends': m026,

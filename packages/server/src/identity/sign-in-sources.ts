@@ -1,0 +1,115 @@
+import { createHmac } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../storage/schema.js';
+import type { EventContext } from '../audit/events.js';
+import type { TenantPolicy } from './policy.js';
+
+/** A source stays known this long after its last successful sign-in. */
+export const KNOWN_SOURCE_DAYS = 90;
+const KNOWN_MS = KNOWN_SOURCE_DAYS * 86_400_000;
+
+/** A source the account signed in from before: its failures are counted (and locked) on its own. */
+export interface KnownSource {
+  kind: 'device' | 'address';
+  /** The keyed digest stored as `sign_in_sources.source`. */
+  key: string;
+  lockedUntil: number | null;
+}
+
+/**
+ * The lockout model's "per account and source" part (docs/security.md#lockout-and-throttling).
+ * A sign-in attempt counts on one bucket:
+ *
+ * - the **device** it comes from, when the browser presents a device cookie
+ *   (signed, set at a successful sign-in; `context.device`) with which this
+ *   account signed in before;
+ * - else the **address**, when this account signed in from the client IP
+ *   before (within KNOWN_SOURCE_DAYS);
+ * - else the account's bucket for **unknown sources** (the users row's
+ *   failure count and temporary lock, as before).
+ *
+ * Failures from unknown sources therefore lock the account for unknown
+ * sources only: the owner on a device or at an address that signed in before
+ * still gets in with the right password, and each known source locks on its
+ * own after the policy's `max_failures`. Rows live in the database, so every
+ * instance sees the same counts.
+ */
+export class SignInSources {
+  constructor(private readonly db: Kysely<Database>, private readonly key: string) {}
+
+  /** The known source an attempt counts on, or undefined for an unknown one. */
+  async resolve(userId: string, context: EventContext, now = Date.now()): Promise<KnownSource | undefined> {
+    const candidates: KnownSource['kind'][] = [];
+    if (context.device) candidates.push('device');
+    if (context.ip) candidates.push('address');
+    if (!candidates.length) return undefined;
+    const keys = candidates.map((kind) => this.keyOf(kind, context)!);
+    const rows = await this.db.selectFrom('sign_in_sources').select(['source', 'locked_until'])
+      .where('user_id', '=', userId).where('source', 'in', keys).where('known_at', '>', now - KNOWN_MS).execute();
+    // The device first: a cookie names this browser, an address may be shared (a NAT, an office).
+    for (const [i, kind] of candidates.entries()) {
+      const row = rows.find((r) => r.source === keys[i]);
+      if (row) return { kind, key: keys[i]!, lockedUntil: row.locked_until === null ? null : Number(row.locked_until) };
+    }
+    return undefined;
+  }
+
+  /** True while a known source's own lock lasts. */
+  static locked(source: KnownSource, now = Date.now()): boolean {
+    return source.lockedUntil !== null && source.lockedUntil > now;
+  }
+
+  /**
+   * Counts one failure on a known source (within the policy's window);
+   * reaching `max_failures` (or `floor`, another counter of the same
+   * attempts, e.g. the account's wrong second-factor codes) locks that
+   * source for the policy's duration. Returns the count and the lock's end.
+   */
+  async recordFailure(userId: string, source: KnownSource, lockout: TenantPolicy['lockout'], now = Date.now(), floor = 0): Promise<{ failures: number; until?: number }> {
+    const windowStart = now - lockout.window_seconds * 1000;
+    const row = await this.db.updateTable('sign_in_sources')
+      .set((eb) => ({
+        failures: eb.case().when('window_start', 'is', null).then(1).when('window_start', '<', windowStart).then(1)
+          .else(eb('failures', '+', 1)).end(),
+        window_start: eb.case().when('window_start', 'is', null).then(now).when('window_start', '<', windowStart).then(now)
+          .else(eb.ref('window_start')).end(),
+      }))
+      .where('user_id', '=', userId).where('source', '=', source.key)
+      .returning('failures').executeTakeFirst();
+    const failures = Math.max(Number(row?.failures ?? 0), floor);
+    if (failures < lockout.max_failures) return { failures };
+    const until = now + lockout.duration_seconds * 1000;
+    await this.db.updateTable('sign_in_sources').set({ locked_until: until, failures: 0, window_start: null })
+      .where('user_id', '=', userId).where('source', '=', source.key).execute();
+    return { failures, until };
+  }
+
+  /**
+   * A successful sign-in: the device (when the browser has a device cookie)
+   * and the address become (or stay) known for this account, their failure
+   * counts start over. A lock of one of them that has not run out stays.
+   */
+  async succeeded(userId: string, context: EventContext, now = Date.now()): Promise<void> {
+    const kinds: KnownSource['kind'][] = [];
+    if (context.device) kinds.push('device');
+    if (context.ip) kinds.push('address');
+    for (const kind of kinds) {
+      const source = this.keyOf(kind, context)!;
+      await this.db.insertInto('sign_in_sources')
+        .values({ user_id: userId, source, known_at: now, failures: 0, window_start: null, locked_until: null })
+        .onConflict((oc) => oc.columns(['user_id', 'source']).doUpdateSet({ known_at: now, failures: 0, window_start: null }))
+        .execute();
+    }
+  }
+
+  /** Forgets every lock and failure count of the account's sources (a password reset, an administrator's unlock). */
+  async clear(userId: string): Promise<void> {
+    await this.db.updateTable('sign_in_sources').set({ failures: 0, window_start: null, locked_until: null }).where('user_id', '=', userId).execute();
+  }
+
+  private keyOf(kind: KnownSource['kind'], context: EventContext): string | undefined {
+    const value = kind === 'device' ? context.device : context.ip;
+    if (!value) return undefined;
+    return createHmac('sha256', this.key).update(`${kind}:${value}`).digest('base64url');
+  }
+}
