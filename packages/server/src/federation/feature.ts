@@ -8,6 +8,8 @@ import { LinkRequests } from './link-requests.js';
 import { FlowStore } from './flows.js';
 import { UpstreamClients } from './upstream.js';
 import { federationMethod } from './method.js';
+import type { FederationMethodDeps } from './method.js';
+import { registerAccountLinks } from './account-links.js';
 import { federationAccountStep, federationFinishHook } from './account-step.js';
 import { federationCatalogue } from './catalog.js';
 import { samlRoundTrip } from './saml/routes.js';
@@ -33,10 +35,16 @@ export function federationFeature(app: FastifyInstance, p: Platform): void {
     registry: p.identityProviders, flows, keys: new SamlKeyStore(p.db, p.kek), payloads: p.payloads, issuer: p.settings.issuer,
     secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log,
   });
-  const method = federationMethod({
+  const methodDeps: FederationMethodDeps = {
     registry: p.identityProviders, clients, flows, issuer: p.settings.issuer, saml,
     secureCookies: p.secureCookies, events: p.events, metrics: p.metrics, log: p.log, provider: p.provider, sessions,
     localLogin: async (tenantId) => ((await p.tenants.findById(tenantId))?.policy ?? DEFAULT_POLICY).local_login,
+  };
+  const method = federationMethod(methodDeps);
+  // Connected accounts on /account: their round trips come back through the method's callback (account-links.ts).
+  methodDeps.accountLink = registerAccountLinks(app, {
+    db: p.db, sessions: p.accountSessions, secure: p.secureCookies, registry: p.identityProviders, clients, flows,
+    links: createExternalLinkRepository(p.db), users: p.users, issuer: p.settings.issuer, events: p.events, log: p.log,
   });
   // Federated logout: to the upstream on sign-out, and the upstream's back-channel logout tokens (logout.ts).
   const logout = {

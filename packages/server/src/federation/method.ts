@@ -55,6 +55,8 @@ export interface FederationMethodDeps {
   saml: SamlRoundTrip;
   /** Upstream sign-ins kept for federated logout (providers with federated_logout). */
   sessions: FederatedSessions;
+  /** Round trips started from /account/connected (uid ACCOUNT_LINK_PREFIX + user id) end there, not in an interaction. */
+  accountLink?: (request: FastifyRequest, reply: FastifyReply, p: StoredProvider, started: StartedFlow, mapped: MappedIdentity | undefined) => Promise<FastifyReply>;
 }
 
 /** What the callback hands to the resume. */
@@ -65,12 +67,15 @@ export interface Returned {
   idToken?: string;
 }
 
+/** The `uid` of a round trip that links another provider to a signed-in account (federation/account-links.ts). */
+export const ACCOUNT_LINK_PREFIX = 'account-link:';
+
 /** Provider types this method's round trip serves. */
 export const ROUND_TRIP_TYPES = new Set(['oidc', 'oauth2', 'mock']);
 /** Provider types with a button on the sign-in page: the round-trip ones and SAML (its own leg, same resume). */
 export const OFFERED_TYPES = new Set([...ROUND_TRIP_TYPES, 'saml']);
 
-const cookieName = (alias: string) => `tessera_fed_${alias.replace(/[^a-z0-9]/g, '_')}`;
+export const cookieName = (alias: string) => `tessera_fed_${alias.replace(/[^a-z0-9]/g, '_')}`;
 const callbackQuery = z.object({
   state: z.string().min(1).max(512).optional(),
   code: z.string().min(1).max(4096).optional(),
@@ -183,6 +188,7 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
           if (q.iss !== undefined && q.iss !== endpointsOf(p).issuer) {
             return fail(request, 'upstream_invalid_response', { provider: alias, tenantId: started.tenantId, detail: 'iss mismatch on an error response' });
           }
+          if (started.uid.startsWith(ACCOUNT_LINK_PREFIX) && deps.accountLink) return deps.accountLink(request, reply, p, started, undefined);
           if (q.error === 'access_denied') {
             deps.metrics.federationLogins.inc({ provider: alias, outcome: 'access_denied' });
             await audit(request, 'federation.login.failed', started.tenantId, { provider: alias, reason: 'access_denied' });
@@ -255,6 +261,7 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
       return fail(request, err.reason, { provider: p.alias, tenantId: started.tenantId, detail: err.message });
     }
     deps.metrics.federationLatency.observe({ provider: p.alias, outcome: 'ok' }, seconds());
+    if (started.uid.startsWith(ACCOUNT_LINK_PREFIX) && deps.accountLink) return deps.accountLink(request, reply, p, started, mapped);
     await flows.returned<Returned>(started, { mapped, ...(idToken ? { idToken } : {}) });
     return reply.redirect(`/interaction/${encodeURIComponent(started.uid)}/federation/resume`, 303);
   }
