@@ -2,7 +2,8 @@
  * The identity-provider registry (docs/federation.md#fields, #admin-api):
  * providers from the configuration file and the admin API, secrets
  * encrypted at rest and never returned, step-up for creation and secret
- * changes, tenant confinement, bad input. Runs on SQLite and PostgreSQL.
+ * changes, tenant confinement, bad input; SAML providers' view (ACS,
+ * SP metadata) and field checks. Runs on SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp } from './helpers/app.js';
@@ -204,5 +205,42 @@ describe('providers through the admin API', () => {
     expect((await api('DELETE', '/identity-providers/okta', { token: tokens.adminMfa })).status).toBe(204);
     expect((await api('GET', '/identity-providers/okta', { token: tokens.bot })).status).toBe(404);
     expect((await api('DELETE', '/identity-providers/okta', { token: tokens.adminMfa })).status).toBe(404);
+  });
+});
+
+describe('SAML providers in the admin API (docs/directories.md#saml)', () => {
+  test('create: the ACS as redirect_uri, the SP metadata URL and entity id; no secret fields', async () => {
+    const r = await api<Provider>('POST', '/identity-providers', { token: tokens.adminMfa, body: {
+      alias: 'adfs', type: 'saml', display_name: 'Corp (AD FS)', idp_metadata_url: 'https://adfs.corp.example/FederationMetadata/2007-06/FederationMetadata.xml',
+      attribute_profile: 'microsoft', want_assertions_encrypted: true,
+    } });
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({
+      alias: 'adfs', type: 'saml', redirect_uri: `${t.issuer}/federation/adfs/saml/acs`, saml_metadata_url: `${t.issuer}/federation/adfs/saml/metadata`,
+      saml_sp_entity_id: `${t.issuer}/federation/adfs/saml/metadata`, name_id_format: 'persistent', sign_requests: true, allow_idp_initiated: false,
+      clock_skew_seconds: 60, secrets_set: [],
+    });
+  });
+
+  test('bad input: field codes, never 500', async () => {
+    const both = await api('POST', '/identity-providers', { token: tokens.adminMfa, body: {
+      alias: 's2', type: 'saml', display_name: 'S', idp_metadata_url: 'https://idp.example/md', idp_sso_url: 'https://idp.example/sso',
+    } });
+    expect(both.status).toBe(400);
+    expect(both.body).toMatchObject({ error: 'validation_failed', fields: { idp_metadata_url: 'invalid' } });
+    const oidcOnly = await api('POST', '/identity-providers', { token: tokens.adminMfa, body: {
+      alias: 's5', type: 'saml', display_name: 'S', idp_metadata_url: 'https://idp.example/md', claim_preset: 'entra', federated_logout: true,
+    } });
+    expect(oidcOnly.body).toMatchObject({ fields: { claim_preset: 'invalid', federated_logout: 'invalid' } });
+    const partial = await api('POST', '/identity-providers', { token: tokens.adminMfa, body: {
+      alias: 's3', type: 'saml', display_name: 'S', idp_sso_url: 'https://idp.example/sso', idp_entity_id: 'urn:idp', idp_certificates: [`-----BEGIN CERTIFICATE-----\n${'QUJD'.repeat(40)}\n-----END CERTIFICATE-----`],
+    } });
+    expect(partial.status).toBe(400);
+    expect(partial.body).toMatchObject({ fields: { 'idp_certificates.0': 'invalid' } });
+    const idpInitiated = await api('POST', '/identity-providers', { token: tokens.adminMfa, body: {
+      alias: 's4', type: 'saml', display_name: 'S', idp_metadata_url: 'https://idp.example/md', allow_idp_initiated: true,
+    } });
+    expect(idpInitiated.status).toBe(400);
+    expect(idpInitiated.body).toMatchObject({ fields: { idp_initiated_redirect: 'invalid' } });
   });
 });

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import type { ProviderConfig } from '../provider-config.js';
 
@@ -21,9 +22,17 @@ const httpUrl = z.string().refine((v) => {
 }, 'must be an absolute http(s) URL without a fragment');
 /** An entity id is a URI (SAML core §8.3.6): a URL or a URN. */
 const entityId = z.string().trim().min(1).max(1024).regex(/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/, 'must be a URI (a URL or a urn:)');
-const certificate = z.string().trim().min(100).max(16_384)
-  .refine((v) => /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(v) || /^[A-Za-z0-9+/=\s]+$/.test(v),
-    'must be an X.509 certificate, PEM or its base64 DER');
+/** Checked to parse here, so a bad certificate is refused when declared, not at the first sign-in. */
+const certificate = z.string().trim().min(100).max(16_384).refine((v) => {
+  if (!/^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----$/.test(v) && !/^[A-Za-z0-9+/=\s]+$/.test(v)) return false;
+  const body = v.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+  try {
+    new X509Certificate(`-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----\n`);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an X.509 certificate, PEM or its base64 DER');
 
 /** NameID formats an AuthnRequest asks for (SAML core §8.3). */
 export const NAME_ID_FORMATS = {
