@@ -11,6 +11,7 @@ import { MACHINE_SECRET, machineToken } from './helpers/admin.js';
 import { UserAgent, formAction } from './helpers/agent.js';
 import { signedInBrowser } from './helpers/account.js';
 import { ContactMaster } from './helpers/contact-master.js';
+import { TestReceiver } from './helpers/webhooks.js';
 import type { Attempt } from './helpers/contact-master.js';
 import { baseConfig } from './fixtures.js';
 import { openStore } from '../src/storage/database.js';
@@ -32,6 +33,8 @@ let token: string;
 let clock = Date.now();
 let master: ContactMaster;
 let onAttempt: ((a: Attempt) => void | Promise<void>) | undefined;
+/** An outbound webhook receiver (standardwebhooks) subscribed to the sync's events. */
+let receiver: TestReceiver;
 
 async function openShortTimeoutStore(): Promise<TestStore> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-inbound-'));
@@ -92,6 +95,7 @@ beforeAll(async () => {
   t = await startTestApp({
     testStore: store,
     now: () => clock,
+    env: { TESSERA_OUTBOUND_PRIVATE_HOSTS: '127.0.0.1', TESSERA_WEBHOOK_POLL_MS: '50' },
     config: {
       ...baseConfig,
       clients: [...baseConfig.clients, { client_id: 'ops', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], tenant: 'default', admin_scopes: ['identity.admin'] }],
@@ -110,6 +114,9 @@ beforeAll(async () => {
     },
   });
   token = await machineToken(t.issuer, 'ops', 'identity.admin');
+  receiver = await new TestReceiver().start();
+  const sub = await api<{ secret: string }>('POST', '/webhooks', { url: receiver.url, events: ['user.merged', 'user.anonymized', 'user.disabled'] });
+  receiver.secret = sub.body.secret;
   master = new ContactMaster({
     url: `${t.issuer}/api/inbound/crm/contacts`, secret: SECRET, now: () => clock, intervalMinutes: 1, retries: 6, retryDelayMs: 300,
     onAttempt: (a) => onAttempt?.(a),
@@ -122,6 +129,7 @@ beforeAll(async () => {
   }
 }, 60_000);
 afterAll(async () => {
+  await receiver?.close();
   await t?.close();
   await store?.dispose();
 });
@@ -172,6 +180,9 @@ describe('inbound contact sync', () => {
     expect(await canSignIn('mia')).toBe(true);
     const merged = (await auditOf(ids.mia!)).find((e) => e.action === 'user.merged');
     expect(merged?.details).toMatchObject({ survivor: ids.mia, merged: ids.max, via: 'contact_sync', source: 'crm' });
+    // Outbound webhooks hear of it: the loser disabled, then the merge.
+    await expect.poll(() => receiver.events().map((e) => e.type), { timeout: 10_000 }).toEqual(['user.disabled', 'user.merged']);
+    expect(receiver.events()[1]!.data).toMatchObject({ user_id: ids.mia, survivor: ids.mia, merged: ids.max, source: 'crm', via: 'contact_sync' });
     // Later changes of the merged-away contact are refused.
     master.upsert('C-2', { first_name: 'Zombie', email: 'max@example.test' });
     clock += 60_000;
@@ -196,6 +207,10 @@ describe('inbound contact sync', () => {
     const text = JSON.stringify(entries);
     for (const personal of ['annabel', 'Annabel', 'Quillfeather', '+4930111222333', 'annabel@example.test']) expect(text).not.toContain(personal);
     expect(entries.every((e) => e.ip === null && e.user_agent === null)).toBe(true);
+    await expect.poll(() => receiver.events().map((e) => e.type), { timeout: 10_000 }).toContain('user.anonymized');
+    const hook = receiver.events().find((e) => e.type === 'user.anonymized')!;
+    expect(hook.data).toMatchObject({ user_id: ids.annabel, source: 'crm', via: 'contact_sync' });
+    expect(JSON.stringify(receiver.received)).not.toMatch(/annabel|Quillfeather/i);
     expect(await canSignIn('annabel')).toBe(false);
     expect(await canSignIn('annabel@example.test')).toBe(false);
     expect(await canSignIn(after.username!)).toBe(false);
