@@ -12,6 +12,8 @@ import type { ExternalLinkRepository } from './links.js';
 import type { LinkRequests } from './link-requests.js';
 import type { ProviderRegistry } from './providers.js';
 import type { FederatedSessions } from './sessions.js';
+import type { ProfileCompletion } from './profile-completion.js';
+import { ROUND_TRIP_TYPES } from './method.js';
 import { federationFailure } from './audit.js';
 import type { FailureContext } from './audit.js';
 import { applyGroupMappings } from './groups.js';
@@ -29,6 +31,7 @@ export interface AccountStepDeps {
   log: Logger;
   flow: () => SignInFlow;
   sessions: FederatedSessions;
+  profile: ProfileCompletion;
 }
 
 /**
@@ -84,9 +87,14 @@ export function federationAccountStep(deps: AccountStepDeps): AccountStep {
     }
 
     if (p.jit === 'off') return fail(request, 'no_account', ctx);
+    const mapped = request.tesseraFederation?.mapped;
+    // A required (verified) email the upstream did not release: asked for and confirmed by mail (profile-completion.ts).
+    if (mapped && ROUND_TRIP_TYPES.has(p.type) && ((p.required_claims.includes('email') && !ext.email) || (p.required_claims.includes('email_verified') && !ext.emailVerified))) {
+      await deps.profile.ask(request, reply, { details, uid, tenantId }, p, mapped);
+      return { paused: true };
+    }
     if (p.required_claims.includes('email') && !ext.email) return fail(request, 'profile_incomplete', { ...ctx, detail: 'no email' });
     if (p.required_claims.includes('email_verified') && !ext.emailVerified) return fail(request, 'email_not_verified', { ...ctx, detail: 'required verified email' });
-    const mapped = request.tesseraFederation?.mapped;
     if (p.required_claims.includes('name') && !mapped?.name && !mapped?.givenName) return fail(request, 'profile_incomplete', { ...ctx, detail: 'no name' });
     let user;
     try {

@@ -24,7 +24,7 @@ const MESSAGE: Partial<Record<ErrorCode, string>> = {
   email_not_verified: 'The identity provider\'s email address is not verified, and an account here uses it.',
   link_refused: 'An account here already uses this email address; it cannot be linked to this sign-in.',
   approval_pending: 'An administrator must approve this sign-in first.',
-  profile_incomplete: 'The identity provider did not release what an account here needs (an email address).',
+  profile_incomplete: 'The identity provider did not release what an account here needs (a name).',
 };
 
 export interface FailureDeps {

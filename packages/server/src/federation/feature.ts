@@ -10,6 +10,7 @@ import { UpstreamClients } from './upstream.js';
 import { federationMethod } from './method.js';
 import type { FederationMethodDeps } from './method.js';
 import { registerAccountLinks } from './account-links.js';
+import { ProfileCompletion } from './profile-completion.js';
 import { federationAccountStep, federationFinishHook } from './account-step.js';
 import { federationCatalogue } from './catalog.js';
 import { samlRoundTrip } from './saml/routes.js';
@@ -61,13 +62,16 @@ export function federationFeature(app: FastifyInstance, p: Platform): void {
       method.routes?.(app, f);
     },
   });
+  const signInFlow = () => {
+    if (!flow) throw new Error('federation: the sign-in flow is not wired yet');
+    return flow;
+  };
+  // Required email missing or unverified: asked for and confirmed by mail (profile-completion.ts).
+  const profile = new ProfileCompletion({ db: p.db, kek: p.kek, registry: p.identityProviders, mailer: p.mailer, log: p.log, flow: signInFlow });
+  profile.routes(app);
   const deps = {
     db: p.db, registry: p.identityProviders, links: createExternalLinkRepository(p.db), linkRequests: new LinkRequests(p.db),
-    users: p.users, roles: p.roles, events: p.events, metrics: p.metrics, log: p.log, sessions,
-    flow: () => {
-      if (!flow) throw new Error('federation: the sign-in flow is not wired yet');
-      return flow;
-    },
+    users: p.users, roles: p.roles, events: p.events, metrics: p.metrics, log: p.log, sessions, profile, flow: signInFlow,
   };
   p.signIn.setAccountStep(federationAccountStep(deps));
   p.signIn.onFinish(federationFinishHook(deps));

@@ -62,7 +62,7 @@ export const ERROR_CODES = {
   no_account: 'Federation: the upstream identity has no account here and the provider does not create accounts (jit: off).',
   email_not_verified: 'Federation: the upstream email is not verified (or not trusted as verified) and belongs to a local account: no link, no new account.',
   link_refused: 'Federation: the upstream email belongs to a local account and the provider never links (link: never).',
-  profile_incomplete: 'Federation: the upstream did not release a claim the provider requires for a new account (required_claims).',
+  profile_incomplete: 'Federation: the upstream did not release a name the provider requires for a new account (required_claims; a missing email is asked for instead).',
   approval_pending: 'Federation: the link or account waits for an administrator\'s approval.',
   invalid_signature: 'Inbound contact sync: the Standard Webhooks signature or timestamp is missing, wrong or more than five minutes off, or the source is unknown or disabled; nothing was applied.',
   logout_token_invalid: 'Federation: an upstream back-channel logout token failed validation (signature, iss, aud, iat, typ, events, sub/sid, nonce, or a replayed jti).',
