@@ -381,6 +381,36 @@ describe('behind a trusted proxy', () => {
     const denied = await createAuditRepository(proxied.app.store.db).query({ action: 'client.ip_denied' });
     expect(denied.map((e) => e.ip).sort()).toEqual(['198.51.100.7', '2001:db9::7']);
   });
+
+  test('one trusted proxy: the address it appended counts, never an entry the client wrote to its left', async () => {
+    // A client outside the allowlist sends "X-Forwarded-For: <allowed address>"; the proxy appends the real one.
+    const res = await undiciFetch(`${proxied.issuer}/oidc/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('fenced', SECRET), 'x-forwarded-for': '203.0.113.200, 198.51.100.9' },
+      body: 'grant_type=client_credentials',
+    });
+    expect(res.status).toBe(401);
+    const denied = await createAuditRepository(proxied.app.store.db).query({ action: 'client.ip_denied' });
+    expect(denied.map((e) => e.ip)).toContain('198.51.100.9');
+  });
+});
+
+describe('behind two trusted proxies (TESSERA_TRUST_PROXY=2)', () => {
+  test('the second entry from the right is the client; further left is not believed', async () => {
+    const two = await startTestApp({ config, env: { TESSERA_TRUST_PROXY: '2' } });
+    try {
+      const via = async (xff: string) => (await undiciFetch(`${two.issuer}/oidc/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('fenced', SECRET), 'x-forwarded-for': xff },
+        body: 'grant_type=client_credentials',
+      })).status;
+      // client 203.0.113.200 → edge proxy (appends it) → inner proxy (appends the edge's address 10.0.0.5) → Tessera.
+      expect(await via('203.0.113.200, 10.0.0.5')).toBe(200);
+      expect(await via('203.0.113.200, 198.51.100.7, 10.0.0.5')).toBe(401);
+    } finally {
+      await two.close();
+    }
+  });
 });
 
 describe('onboarding from the CLI', () => {

@@ -25,7 +25,8 @@ export interface Settings {
   secretFile: string;
   configFile: string | undefined;
   declarative: DeclarativeConfig;
-  trustProxy: boolean;
+  /** Reverse proxies in front whose X-Forwarded-For entries are believed (0: none; TESSERA_TRUST_PROXY). */
+  trustProxy: number;
   /** Origins besides the issuer's that may post forms (TESSERA_FORM_ORIGINS, http/origin.ts). */
   formOrigins: string[];
   logLevel: string;

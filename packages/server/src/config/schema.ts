@@ -229,7 +229,12 @@ export const envSchema = z.object({
   DATABASE_URL: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'must start with sqlite: or postgres://').optional(),
   TESSERA_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   TESSERA_CONFIG: z.string().optional(),
-  TESSERA_TRUST_PROXY: bool.default(false),
+  /**
+   * How many reverse proxies in front of Tessera to believe (`true`/`yes` = 1, `false`/`no` = 0): the client address is the
+   * entry that many from the right of X-Forwarded-For; entries further left are the client's own words (docs/configuration.md).
+   */
+  TESSERA_TRUST_PROXY: z.string().regex(/^(true|false|yes|no|[0-9]|10)$/, 'must be true, false, or the number of proxies in front (0-10)')
+    .default('false').transform((v) => (v === 'true' || v === 'yes' ? 1 : v === 'false' || v === 'no' ? 0 : Number(v))),
   /**
    * Origins besides the issuer's whose pages may post Tessera's forms
    * (comma-separated, e.g. `https://login.example.com`); docs/security.md#cross-site-requests.

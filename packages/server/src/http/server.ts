@@ -18,7 +18,8 @@ declare module 'fastify' {
 
 export interface HttpOptions {
   logLevel: string;
-  trustProxy: boolean;
+  /** Proxies in front to believe (0: none): X-Forwarded-For is read that many hops from the right, never further. */
+  trustProxy: number;
   /** The issuer's origin and TESSERA_FORM_ORIGINS: compared with `Origin` on form POSTs. */
   sites: SiteCheck;
   metrics: Metrics;
@@ -57,7 +58,9 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     },
     // Per-request lines are written by the finish listener below (it also sees engine routes).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    trustProxy: opts.trustProxy,
+    // A number of hops, not `true`: `true` would believe the leftmost entry, which the client writes itself.
+    // proxy-addr asks per hop from the socket inwards: the first `trustProxy` hops are proxies.
+    trustProxy: opts.trustProxy > 0 ? (_address: string, hop: number) => hop < opts.trustProxy : false,
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     forceCloseConnections: 'idle',

@@ -86,7 +86,8 @@ export interface ProviderDeps {
   issuer: string;
   jwks: { keys: JWK[] };
   cookieKeys: string[];
-  trustProxy: boolean;
+  /** Proxies in front to believe (0: none; TESSERA_TRUST_PROXY). */
+  trustProxy: number;
   store: OidcPayloadStore;
   clients: ClientRepository;
   apis: ApiRepository;
@@ -384,7 +385,10 @@ export function buildProvider(deps: ProviderDeps): Provider {
   };
 
   const provider = new Provider(deps.issuer, configuration);
-  provider.proxy = deps.trustProxy;
+  // X-Forwarded-For read from the right, as many entries as there are trusted proxies (Koa's maxIpsCount):
+  // Koa's default takes the leftmost entry, which a client can set to any address (ip_allowlist, throttles).
+  provider.proxy = deps.trustProxy > 0;
+  provider.maxIpsCount = deps.trustProxy;
   // A database outage answers 503 temporarily_unavailable, not 500 server_error (unavailable.ts).
   installUnavailableAnswers(provider, (ctx, out) => deps.pages.error(languageOf(ctx), 503, out));
   // An https issuer: every engine cookie is Secure, behind a TLS-terminating proxy too (https-issuer.ts).

@@ -159,7 +159,9 @@ export interface Cluster {
 export async function startCluster(opts: Omit<ServerOptions, 'port'> & { count: number }): Promise<Cluster> {
   const ports = await Promise.all(Array.from({ length: opts.count }, () => freePort()));
   const balancer = await startBalancer(opts.dir, ports);
-  const env = { ...opts.env, TESSERA_ISSUER: balancer.url, TESSERA_TRUST_PROXY: 'true' };
+  // Two proxies: haproxy, and in front of it the tests themselves, whose X-Forwarded-For names the client
+  // address each check plays (haproxy appends 127.0.0.1 to it). Behind one real balancer: TESSERA_TRUST_PROXY=true.
+  const env = { ...opts.env, TESSERA_ISSUER: balancer.url, TESSERA_TRUST_PROXY: '2' };
   const start = (i: number) => startServer({ ...opts, env, port: ports[i]! });
   const instances: Server[] = [await start(0)];
   instances.push(...await Promise.all(ports.slice(1).map((_, i) => start(i + 1))));
