@@ -50,6 +50,9 @@ beforeAll(async () => {
       }, {
         // Refuses assertions that are not encrypted to its key (the mock does not encrypt).
         alias: 'sealed', type: 'saml', display_name: 'Sealed', idp_metadata_url: `${mock.url}/saml/metadata`, want_assertions_encrypted: true, jit: 'create',
+      }, {
+        // Its IdP is not reachable (yet): the SP metadata is served all the same; a sign-in gets upstream_unavailable.
+        alias: 'later', type: 'saml', display_name: 'Later', idp_metadata_url: 'http://127.0.0.1:9/metadata', timeout_seconds: 2,
       }],
     },
   });
@@ -132,6 +135,9 @@ describe('SP metadata and configuration', () => {
     expect(certs(xml)).toHaveLength(2);
     expect(certs(await (await fetch(`${t.issuer}/federation/corp/saml/metadata`)).text())).toEqual(certs(xml));
     expect((await fetch(`${t.issuer}/federation/nope/saml/metadata`)).status).toBe(400);
+    const later = await fetch(`${t.issuer}/federation/later/saml/metadata`);
+    expect(later.status).toBe(200);
+    expect(await later.text()).toContain(`entityID="${t.issuer}/federation/later/saml/metadata"`);
   });
 
   test('declarations: one way to the IdP, a redirect for IdP-initiated sign-in, no transient NameID as subject', () => {
@@ -173,6 +179,9 @@ describe('sign-in through the mock SAML IdP', () => {
     const emitted = mock.saml!.emitted.at(-1)!;
     const links = await createExternalLinkRepository(t.app.store.db).find('default', 'corp', emitted.nameId!);
     expect(links?.userId).toBe(claims.sub);
+    // The assertion id is in the replay cache every instance consults (the engine's shared store: the database, or Redis with REDIS_URL).
+    expect(await t.app.platform.payloads.insertOnce('SamlAssertion', `corp ${emitted.assertionId}`, {}, 60)).toBe(false);
+    expect(await t.app.platform.payloads.insertOnce('SamlAssertion', `corp _never-seen-${Date.now()}`, {}, 60)).toBe(true);
     const ok = await audit('federation.login.succeeded');
     expect(ok.some((e) => e.data.provider === 'corp')).toBe(true);
   });
@@ -325,6 +334,13 @@ describe('refused responses: an error page and an audit entry', () => {
     const idp = await toIdp(browser, 'bob');
     const xml = Buffer.from(idp.SAMLResponse, 'base64').toString('utf8').replace(/ InResponseTo="[^"]*"/g, '');
     await expectRefused(await post(browser, { SAMLResponse: Buffer.from(xml).toString('base64') }), 'federation_state_invalid', 400, /IdP-initiated/);
+  });
+
+  test('an IdP whose metadata cannot be fetched: upstream_unavailable at the start, audited', async () => {
+    const browser = new Browser();
+    const url = oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', idp_hint: 'later' });
+    const out = await browser.run(await browser.get(url), url.href, REDIRECT);
+    await expectRefused(out, 'upstream_unavailable', 502, /metadata/, 'later');
   });
 
   test('garbage in the form: a 4xx page, never a 500', async () => {

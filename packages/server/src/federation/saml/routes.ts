@@ -156,13 +156,9 @@ export function samlRoundTrip(deps: SamlDeps): SamlRoundTrip {
 
       app.get('/federation/:alias/saml/metadata', { config: { html: true } }, async (request, reply) => {
         const p = await provider(request);
-        let xml: string;
-        try {
-          xml = spMetadata(await contextOf(p));
-        } catch (err) {
-          if (err instanceof UpstreamError) return fail(request, err.reason, { provider: p.alias, detail: err.message });
-          throw err;
-        }
+        // The SP's side only: an administrator gives it to the IdP before the IdP's own metadata may be reachable.
+        const settings = samlSettingsOf(p);
+        const xml = spMetadata({ alias: p.alias, issuer: deps.issuer, settings, keys: await deps.keys.get(p.alias) });
         return reply.type('application/samlmetadata+xml; charset=utf-8').header('cache-control', 'no-cache').send(xml);
       });
 

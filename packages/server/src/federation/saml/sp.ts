@@ -85,9 +85,11 @@ export async function authnRequestUrl(c: SpContext, relayState: string, requestI
   return samlOf(c, { requestId }).getAuthorizeUrlAsync(relayState, undefined, {});
 }
 
-/** The SP metadata the IdP is given: entity id, ACS (HTTP-POST), signing and encryption certificates, NameID format. */
-export function spMetadata(c: SpContext): string {
-  return samlOf(c, {}).generateServiceProviderMetadata(c.keys.encryption.certificatePem, c.keys.signing.certificatePem);
+/** The SP metadata the IdP is given: entity id, ACS (HTTP-POST), signing and encryption certificates, NameID format. Needs nothing of the IdP. */
+export function spMetadata(c: Omit<SpContext, 'idp'>): string {
+  // node-saml wants an IdP to build its SP object; the metadata uses none of it.
+  const idp = { entityId: 'urn:unused', ssoUrl: 'https://unused.invalid/', certificates: [c.keys.signing.certificatePem] };
+  return samlOf({ ...c, idp }, {}).generateServiceProviderMetadata(c.keys.encryption.certificatePem, c.keys.signing.certificatePem);
 }
 
 const NS = { protocol: 'urn:oasis:names:tc:SAML:2.0:protocol', assertion: 'urn:oasis:names:tc:SAML:2.0:assertion' };
