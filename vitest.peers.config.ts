@@ -8,6 +8,9 @@ import { defineConfig } from 'vitest/config';
  */
 export default defineConfig({
   test: {
+    // Tests run the TypeScript sources, and so do the `tessera` processes they spawn
+    // (never a stale or absent packages/server/dist; packages/server/bin/launch.js).
+    env: { TESSERA_FROM_SOURCE: '1' },
     include: ['packages/*/test/peers/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 90_000,

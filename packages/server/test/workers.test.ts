@@ -37,6 +37,7 @@ beforeAll(async () => {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: store.databaseUrl, TESSERA_DATA_DIR: store.dir,
       TESSERA_SECRET: 'worker-test-secret-worker-test-secret', TESSERA_CONFIG: config, PORT: String(port), HOST: '127.0.0.1',
       TESSERA_ISSUER: base, TESSERA_AUTH_FAILURES_PER_MINUTE: '6', TESSERA_SHUTDOWN_DELAY_SECONDS: '1', LOG_LEVEL: 'info',
+      ...(process.env.TESSERA_FROM_SOURCE ? { TESSERA_FROM_SOURCE: process.env.TESSERA_FROM_SOURCE } : {}),
     },
   });
   await new Promise<void>((resolve, reject) => {

@@ -278,6 +278,12 @@ export const envSchema = z.object({
   /** The admin console's build (index.html + assets/); unset: packages/console/dist of this installation. */
   TESSERA_CONSOLE_DIR: z.string().min(1).optional(),
   /**
+   * `1`: bin/tessera.js runs the TypeScript sources through tsx even when the
+   * build in packages/server/dist is up to date (the test suites set it). Read
+   * by bin/launch.js before anything else; listed here so it is not reported as unknown.
+   */
+  TESSERA_FROM_SOURCE: z.enum(['1']).optional(),
+  /**
    * PostgreSQL: the longest a request waits for a database connection, and
    * for one statement (`statement_timeout`), before it is answered 503
    * temporarily_unavailable (docs/operations.md#database-outages).

@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
-import { extname, resolve, sep } from 'node:path';
+import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -7,7 +8,18 @@ import { fileURLToPath } from 'node:url';
  * does not depend on the working directory. TESSERA_CONSOLE_DIR overrides it
  * (a build shipped elsewhere, or tests).
  */
-export const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL('../../../console/dist', import.meta.url));
+export const DEFAULT_CONSOLE_DIR = join(serverPackageRoot(), '..', 'console', 'dist');
+
+/**
+ * packages/server: the nearest directory above this module with a package.json.
+ * Not a fixed number of `..`: this module runs from src/console/ (tsx, tests)
+ * and from dist/server/src/console/ (the build `npm start` runs, bin/launch.js).
+ */
+function serverPackageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
 
 /**
  * Content types of what a Vite build emits. Sent with `nosniff`

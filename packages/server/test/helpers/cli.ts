@@ -65,7 +65,9 @@ export function startTessera(env: Record<string, string>): Promise<ServerProcess
  * DATABASE_URL into a command that is meant to run without them.
  */
 function baseEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), LOG_LEVEL: 'warn', ...env };
+  // TESSERA_FROM_SOURCE (set by the vitest configs): the child runs the sources, like the test.
+  const fromSource = process.env.TESSERA_FROM_SOURCE ? { TESSERA_FROM_SOURCE: process.env.TESSERA_FROM_SOURCE } : {};
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), LOG_LEVEL: 'warn', ...fromSource, ...env };
 }
 
 export interface CliStore {

@@ -1,0 +1,111 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, test } from 'vitest';
+// @ts-expect-error plain JavaScript (runs before anything is compiled), no declarations
+import { BUILT_CLI, SERVER_ROOT, chooseEntry, fingerprint } from '../bin/launch.js';
+import { freePort } from './helpers/app.js';
+
+/** A packages/ tree of its own with a build stamp, to see what the launcher picks. */
+function fakeTree(): { packagesDir: string; dist: string; stamp(): void } {
+  const root = mkdtempSync(join(tmpdir(), 'tessera-launch-'));
+  const packagesDir = join(root, 'packages');
+  mkdirSync(join(packagesDir, 'server', 'src', 'oidc'), { recursive: true });
+  mkdirSync(join(packagesDir, 'gateway', 'src'), { recursive: true });
+  writeFileSync(join(root, 'tsconfig.base.json'), '{}');
+  writeFileSync(join(packagesDir, 'server', 'tsconfig.build.json'), '{}');
+  writeFileSync(join(packagesDir, 'server', 'src', 'cli.ts'), 'export {};\n');
+  writeFileSync(join(packagesDir, 'server', 'src', 'oidc', 'a.ts'), 'export const a = 1;\n');
+  writeFileSync(join(packagesDir, 'gateway', 'src', 'main.ts'), 'export {};\n');
+  const dist = join(packagesDir, 'server', 'dist');
+  mkdirSync(join(dist, 'server', 'src'), { recursive: true });
+  writeFileSync(join(dist, 'server', 'src', 'cli.js'), 'export {};\n');
+  return { packagesDir, dist, stamp: () => writeFileSync(join(dist, '.build-stamp'), JSON.stringify({ fingerprint: fingerprint(packagesDir) })) };
+}
+
+const trees: string[] = [];
+afterAll(() => { for (const t of trees) rmSync(resolve(t, '..'), { recursive: true, force: true }); });
+
+describe('bin/launch.js: the build runs only when it matches the sources', () => {
+  test('up to date: the compiled CLI; every kind of change: the sources, with the reason', () => {
+    const t = fakeTree();
+    trees.push(t.packagesDir);
+    const pick = (env: Record<string, string> = {}) => chooseEntry({ dist: t.dist, packagesDir: t.packagesDir, env });
+    expect(pick()).toEqual({ source: true, reason: 'no build in packages/server/dist' });
+    t.stamp();
+    expect(pick()).toEqual({ source: false, url: pathToFileURL(join(t.dist, 'server', 'src', 'cli.js')).href });
+    // The test suites' switch: the sources, without a notice.
+    expect(pick({ TESSERA_FROM_SOURCE: '1' })).toEqual({ source: true, quiet: true });
+
+    const stale = { source: true, reason: 'the sources changed since the last build' };
+    // An edit of the same size (only the modification time tells).
+    const a = join(t.packagesDir, 'server', 'src', 'oidc', 'a.ts');
+    writeFileSync(a, 'export const a = 2;\n');
+    utimesSync(a, new Date(), new Date(Date.now() + 5000));
+    expect(pick()).toEqual(stale);
+    t.stamp();
+    expect(pick().source).toBe(false);
+    // A new file, in another package the server loads.
+    writeFileSync(join(t.packagesDir, 'gateway', 'src', 'extra.ts'), 'export {};\n');
+    expect(pick()).toEqual(stale);
+    t.stamp();
+    // A deleted file.
+    rmSync(join(t.packagesDir, 'gateway', 'src', 'extra.ts'));
+    expect(pick()).toEqual(stale);
+    t.stamp();
+    // The compiler settings.
+    writeFileSync(join(t.packagesDir, '..', 'tsconfig.base.json'), '{ "compilerOptions": {} }');
+    expect(pick()).toEqual(stale);
+    t.stamp();
+    expect(pick().source).toBe(false);
+    // A broken stamp.
+    writeFileSync(join(t.dist, '.build-stamp'), '{');
+    expect(pick()).toEqual({ source: true, reason: 'unreadable build stamp' });
+  });
+});
+
+// The real build, as `npm ci` leaves it: built here first when it is stale (a developer's tree).
+describe('the compiled server', { timeout: 600_000 }, () => {
+  test('npm start runs dist/ when it is up to date: ready, no notice, assets found next to the compiled modules', async () => {
+    if (chooseEntry({ env: {} }).source) {
+      const b = spawnSync(process.execPath, [join(SERVER_ROOT, 'scripts', 'build.mjs')], { encoding: 'utf8' });
+      expect(b.status, b.stdout + b.stderr).toBe(0);
+    }
+    expect(chooseEntry({ env: {} }).source).toBe(false);
+
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-built-'));
+    trees.push(join(dir, 'x'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), PORT: String(port), HOST: '127.0.0.1', TESSERA_ISSUER: `http://127.0.0.1:${port}`,
+      TESSERA_DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`, TESSERA_SECRET: 'built-test-secret-built-test-secret', LOG_LEVEL: 'warn',
+    };
+    const child = spawn(process.execPath, [join(SERVER_ROOT, 'bin', 'tessera.js'), 'serve'], { env });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      for (let i = 0; ; i++) {
+        const ok = await fetch(`${base}/readyz`).then((r) => r.status === 200, () => false);
+        if (ok) break;
+        if (i > 1200 || child.exitCode !== null) throw new Error(`not ready: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(stderr).not.toContain('running the TypeScript sources');
+      const discovery = await (await fetch(`${base}/.well-known/openid-configuration`)).json() as { issuer: string };
+      expect(discovery.issuer).toBe(base);
+      // mfa/passkeys/browser.js is read next to the compiled module (copied by the build).
+      const script = await fetch(`${base}/assets/passkeys.js`);
+      expect(script.status).toBe(200);
+      expect(await script.text()).toContain('SimpleWebAuthnBrowser');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    // The console's build is looked up in packages/console/dist from the compiled module too.
+    const files = await import(pathToFileURL(join(BUILT_CLI, '..', 'console', 'files.js')).href) as { DEFAULT_CONSOLE_DIR: string };
+    expect(files.DEFAULT_CONSOLE_DIR).toBe(resolve(SERVER_ROOT, '..', 'console', 'dist'));
+  });
+});
