@@ -324,7 +324,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       rateLimiter: (name, limit, windowMs = 60_000) => new RateLimiter(limit, windowMs, { shared: { counters, name } }), tenants, roles, users, clients, apis, payloads, identity, events, audit, outbox, mailer,
       tokens: createActionTokenRepository(db),
       sms: settings.sms.provider === 'outbox' ? createOutboxSms(outbox, log) : createHttpSms(settings.sms, log),
-      accountSessions: new AccountSessions({ issuer: settings.issuer, cookieKey, payloads, users }),
+      accountSessions: new AccountSessions({ issuer: settings.issuer, cookieKey, payloads, users, reauthMaxAge: settings.accountReauthMaxAge }),
       provider: () => engine.provider,
       onEngine: (install) => {
         engineInstalls.push(install);

@@ -44,6 +44,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: AccountPageDep
   app.get('/account/email', html, async (request, reply) => {
     const page = await signedIn(request, reply, deps);
     if (!page) return reply;
+    // Changing the address is a security change: sign in again first when the sign-in is old, then the form.
+    if (!(await deps.sessions.requireRecent(reply, page.account, '/account/email'))) return reply;
     const body = emailPage(page.ctx, { user: page.account.user, value: '', csrf: page.csrf });
     return sendAccountPage(reply, deps, page, '/account/email', page.ctx.t('account.email.title'), body);
   });
@@ -52,6 +54,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: AccountPageDep
     const page = await signedIn(request, reply, deps);
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
+    // The re-authentication ran out while the form was open: sign in again, then the form (the typed address is not kept).
+    if (!(await deps.sessions.requireRecent(reply, page.account, '/account/email'))) return reply;
     const { user } = page.account;
     const parsed = emailForm.safeParse(request.body ?? {});
     const title = page.ctx.t('account.email.title');

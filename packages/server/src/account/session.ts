@@ -25,14 +25,19 @@ export interface AccountSessionDeps {
   cookieKey: string;
   payloads: OidcPayloadStore;
   users: UserRepository;
+  /** Seconds a sign-in counts as recent for security changes (TESSERA_ACCOUNT_REAUTH_MAX_AGE; default ACCOUNT_STEP_UP_MAX_AGE_S). */
+  reauthMaxAge?: number;
 }
 
 interface FlowState { state: string; nonce: string; verifier: string; returnTo: string }
 /** `at` and `acr`: the sign-in's auth_time (epoch s) and acr, from the ID token, for step-up (`requireFresh`). */
 interface SessionState { sub: string; sid: string; exp: number; at?: number; acr?: string }
 
-/** How recent (seconds) a sign-in must be for a step-up operation on the account pages, unless the caller says otherwise. */
+/** How recent (seconds) a sign-in must be for a step-up operation on the account pages by default (TESSERA_ACCOUNT_REAUTH_MAX_AGE). */
 export const ACCOUNT_STEP_UP_MAX_AGE_S = 600;
+
+/** The stable error code of a JSON answer to a security change whose sign-in is too old (docs/errors.md). */
+export const REAUTHENTICATION_REQUIRED = 'reauthentication_required';
 
 /** What an operation on the account pages needs of the sign-in behind the session. */
 export interface Freshness {
@@ -63,9 +68,37 @@ export class AccountSessions {
   private readonly signer: CookieSigner;
   private readonly secure: boolean;
 
+  /** Seconds a sign-in counts as recent for security changes (authenticators, email, password, data export). */
+  readonly reauthMaxAge: number;
+
   constructor(private readonly deps: AccountSessionDeps) {
     this.signer = new CookieSigner(`${deps.cookieKey}:account`);
     this.secure = deps.issuer.startsWith('https:');
+    this.reauthMaxAge = deps.reauthMaxAge ?? ACCOUNT_STEP_UP_MAX_AGE_S;
+  }
+
+  /**
+   * Security changes on the account pages (enrolling or removing an
+   * authenticator, new recovery codes, changing the email or the password)
+   * need a sign-in at most `reauthMaxAge` seconds old, not just a session
+   * that may be 8 hours old: a browser left signed in must not let someone
+   * else take the account over. Sends the browser to sign in again
+   * (password asked, `prompt=login`) and back to `returnTo`; false after
+   * redirecting.
+   */
+  requireRecent(reply: FastifyReply, account: CurrentAccount, returnTo: string): Promise<boolean> {
+    return this.requireFresh(reply, account, { maxAge: this.reauthMaxAge }, returnTo);
+  }
+
+  /**
+   * The same for JSON endpoints the pages call (passkey registration): the
+   * page's script sends the browser to `/account/signin?step_up=recent`.
+   * @throws AppError 401 `reauthentication_required` when the sign-in is too old
+   */
+  assertRecent(account: CurrentAccount): void {
+    if (!this.isFresh(account, { maxAge: this.reauthMaxAge })) {
+      throw new AppError(REAUTHENTICATION_REQUIRED, 401, 'This change needs a recent sign-in. Sign in again, then repeat it.');
+    }
   }
 
   /** The signed-in user of this browser, if the platform session behind it is still alive. */
@@ -130,8 +163,8 @@ export class AccountSessions {
     app.get('/account/signin', { config: { html: true } }, async (request, reply) => {
       const q = request.query as { return_to?: unknown; ui_locales?: unknown; tenant?: unknown; step_up?: unknown; max_age?: unknown };
       // A step-up (requireFresh): the engine re-authenticates when the sign-in is older than max_age, and asks for MFA with acr_values.
-      const maxAge = typeof q.max_age === 'string' && /^\d{1,5}$/.test(q.max_age) ? q.max_age : undefined;
       const stepUp = q.step_up === 'mfa' || q.step_up === 'recent' ? q.step_up : undefined;
+      const maxAge = typeof q.max_age === 'string' && /^\d{1,5}$/.test(q.max_age) ? q.max_age : stepUp === 'recent' ? String(this.reauthMaxAge) : undefined;
       const returnTo = typeof q.return_to === 'string' && /^\/account(\/[a-z-]*)?$/.test(q.return_to) ? q.return_to : '/account';
       const flow: FlowState = {
         state: randomBytes(16).toString('base64url'),
@@ -153,6 +186,8 @@ export class AccountSessions {
         claims: JSON.stringify({ id_token: { sid: null, auth_time: { essential: true }, acr: null } }),
         ...(stepUp && maxAge ? { max_age: maxAge } : {}),
         ...(stepUp === 'mfa' ? { acr_values: ACR_MFA } : {}),
+        // Re-authentication for a security change: the password again, whatever the session's age says.
+        ...(stepUp === 'recent' ? { prompt: 'login' } : {}),
         ...(typeof q.ui_locales === 'string' && q.ui_locales.length < 64 ? { ui_locales: q.ui_locales } : {}),
         ...(typeof q.tenant === 'string' && ID_PATTERN.test(q.tenant) ? { tenant: q.tenant } : {}),
       }).toString();

@@ -40,6 +40,8 @@ export interface Settings {
   mailFrom: string;
   /** Seconds a multi-factor sign-in counts as recent for sensitive admin operations. */
   adminStepUpMaxAge: number;
+  /** Seconds a sign-in counts as recent for security changes on the account pages (authenticators, email, password, data export). */
+  accountReauthMaxAge: number;
   /** The admin console's build directory (index.html, assets/), served at /admin. */
   consoleDir: string;
   /** How SMS go out (SMS_PROVIDER and friends; notify/sms-config.ts). */
@@ -99,6 +101,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
     adminStepUpMaxAge: e.TESSERA_ADMIN_STEP_UP_MAX_AGE,
+    accountReauthMaxAge: e.TESSERA_ACCOUNT_REAUTH_MAX_AGE,
     consoleDir: e.TESSERA_CONSOLE_DIR ? resolve(e.TESSERA_CONSOLE_DIR) : DEFAULT_CONSOLE_DIR,
     sms: smsSettingsFromEnv(env),
     dbTimeoutMs: e.TESSERA_DB_TIMEOUT_MS,

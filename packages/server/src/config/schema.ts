@@ -275,6 +275,8 @@ export const envSchema = z.object({
    * many seconds old (RFC 9470 step-up; docs/admin.md).
    */
   TESSERA_ADMIN_STEP_UP_MAX_AGE: z.coerce.number().int().min(30).max(86_400).default(600),
+  /** Seconds a sign-in counts as recent for security changes on the account pages (factors, email, password; account/session.ts). */
+  TESSERA_ACCOUNT_REAUTH_MAX_AGE: z.coerce.number().int().min(1).max(86_400).default(600),
   /** The admin console's build (index.html + assets/); unset: packages/console/dist of this installation. */
   TESSERA_CONSOLE_DIR: z.string().min(1).optional(),
   /**

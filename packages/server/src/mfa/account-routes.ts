@@ -66,6 +66,8 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
     const page = await signedIn(request, reply, deps);
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
+    // A security change: the sign-in behind the session must be recent (account/session.ts requireRecent); back here after it.
+    if (!(await deps.sessions.requireRecent(reply, page.account, SECURITY_PATH))) return reply;
     const setup = await service.startTotp(page.account.user);
     const body = totpSetupBody(page.ctx, {
       setup, action: `${SECURITY_PATH}/totp/confirm`, csrf: page.csrf, label: page.ctx.t('mfa.totp.default_label'), cancel: { href: SECURITY_PATH },
@@ -77,6 +79,8 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
     const page = await signedIn(request, reply, deps);
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
+    // A security change: the sign-in behind the session must be recent (account/session.ts requireRecent); back here after it.
+    if (!(await deps.sessions.requireRecent(reply, page.account, SECURITY_PATH))) return reply;
     const { user } = page.account;
     const body = (request.body ?? {}) as Record<string, unknown>;
     const form = totpConfirmForm.safeParse(body);
@@ -101,6 +105,8 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
     const page = await signedIn(request, reply, deps);
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
+    // A security change: the sign-in behind the session must be recent (account/session.ts requireRecent); back here after it.
+    if (!(await deps.sessions.requireRecent(reply, page.account, SECURITY_PATH))) return reply;
     const { user } = page.account;
     const form = removeFactorForm.safeParse(request.body ?? {});
     if (!form.success) return renderSecurity(reply, page, { error: 'not_found' }, 404);
@@ -114,6 +120,8 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
     const page = await signedIn(request, reply, deps);
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
+    // A security change: the sign-in behind the session must be recent (account/session.ts requireRecent); back here after it.
+    if (!(await deps.sessions.requireRecent(reply, page.account, SECURITY_PATH))) return reply;
     const { user } = page.account;
     // Recovery codes stand in for a second factor; without one they would be a lone factor.
     if (!(await service.secondFactors(user.id)).length) return renderSecurity(reply, page, { error: 'no_second_factor' }, 409);

@@ -5,7 +5,6 @@ import { alert, csrfInput, esc } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
 import type { AuditRepository } from '../audit/repository.js';
 import type { EventBus } from '../audit/events.js';
-import { ACCOUNT_STEP_UP_MAX_AGE_S } from '../account/session.js';
 import type { AccountSessions } from '../account/session.js';
 import { eventContext, sendAccountPage, signedIn } from '../account/http.js';
 import type { SignedInPage } from '../account/http.js';
@@ -22,12 +21,12 @@ export interface AccountExportDeps {
   log: Pick<Logger, 'error'>;
 }
 
-function dataPage(ctx: PageContext, csrf: string, error?: string): string {
+function dataPage(ctx: PageContext, csrf: string, reauthSeconds: number, error?: string): string {
   const { t } = ctx;
   return `<h1>${esc(t('privacy.title'))}</h1>
 ${error ? alert(error) : ''}
 <p>${esc(t('privacy.lead'))}</p>
-<p class="hint">${esc(t('privacy.format'))} ${esc(t('privacy.step_up', { minutes: ACCOUNT_STEP_UP_MAX_AGE_S / 60 }))}</p>
+<p class="hint">${esc(t('privacy.format'))} ${esc(t('privacy.step_up', { minutes: Math.max(1, Math.round(reauthSeconds / 60)) }))}</p>
 <form method="post" action="/account/data/export">
   ${csrfInput(csrf)}
   <button type="submit">${esc(t('privacy.download'))}</button>
@@ -44,7 +43,7 @@ ${error ? alert(error) : ''}
 export function registerAccountExportRoutes(app: FastifyInstance, deps: AccountExportDeps): void {
   const html = { config: { html: true } };
   const render = (reply: FastifyReply, page: SignedInPage, error?: string, status = 200) =>
-    sendAccountPage(reply, deps, page, '/account/data', page.ctx.t('privacy.title'), dataPage(page.ctx, page.csrf, error), status);
+    sendAccountPage(reply, deps, page, '/account/data', page.ctx.t('privacy.title'), dataPage(page.ctx, page.csrf, deps.sessions.reauthMaxAge, error), status);
 
   app.get('/account/data', html, async (request, reply) => {
     const page = await signedIn(request, reply, deps);
@@ -57,7 +56,7 @@ export function registerAccountExportRoutes(app: FastifyInstance, deps: AccountE
     if (!page) return reply;
     verifyCsrf(request, deps.secure);
     // Back here after signing in again: the person presses the button once more (a POST is not replayed).
-    if (!(await deps.sessions.requireFresh(reply, page.account, { maxAge: ACCOUNT_STEP_UP_MAX_AGE_S }, '/account/data'))) return reply;
+    if (!(await deps.sessions.requireRecent(reply, page.account, '/account/data'))) return reply;
     const { user } = page.account;
     const allowed = await exportAllowance(deps.audit, user.id, SELF_EXPORTS_PER_HOUR);
     if (!allowed.ok) return render(reply.header('retry-after', String(allowed.retryAfter)), page, page.ctx.t('privacy.too_many'), 429);

@@ -8,7 +8,6 @@ import { pageContext, sendPage } from '../web/layout.js';
 import { accountLayout } from '../account/views.js';
 import { ACCOUNT_CLIENT_ID } from '../account/session.js';
 import { signInTenant } from '../interaction/tenant.js';
-import { ACCOUNT_STEP_UP_MAX_AGE_S } from '../account/session.js';
 import type { AccountSessions, CurrentAccount } from '../account/session.js';
 import type { IdentityService } from '../identity/service.js';
 import { RecoveryService } from './service.js';
@@ -143,16 +142,16 @@ export function registerRecoveryRoutes(app: FastifyInstance, deps: RecoveryRoute
   });
 
   /**
-   * `password.change_requires_mfa`: the change needs a recent multi-factor
-   * sign-in (ACCOUNT_STEP_UP_MAX_AGE_S), through the account pages' step-up
-   * (account/session.ts requireFresh): only the second factor is asked when
-   * the sign-in is recent, one is set up when the user has none. False after
-   * redirecting there.
+   * A password change needs a recent sign-in (TESSERA_ACCOUNT_REAUTH_MAX_AGE,
+   * account/session.ts requireRecent); with `password.change_requires_mfa` a
+   * recent multi-factor one, through the account pages' step-up
+   * (requireFresh): only the second factor is asked when the sign-in is
+   * recent, one is set up when the user has none. False after redirecting there.
    */
   async function changeStepUp(reply: FastifyReply, account: CurrentAccount): Promise<boolean> {
     const policy = await deps.identity.policyFor(account.user.tenantId);
-    if (!policy.password.change_requires_mfa) return true;
-    return deps.sessions.requireFresh(reply, account, { maxAge: ACCOUNT_STEP_UP_MAX_AGE_S, acr: 'mfa' }, '/account/password');
+    if (!policy.password.change_requires_mfa) return deps.sessions.requireRecent(reply, account, '/account/password');
+    return deps.sessions.requireFresh(reply, account, { maxAge: deps.sessions.reauthMaxAge, acr: 'mfa' }, '/account/password');
   }
 
   async function renderChange(request: FastifyRequest, reply: FastifyReply, user: { tenantId: string; locale: string | null; username: string | null; email: string | null; roles: readonly string[] },

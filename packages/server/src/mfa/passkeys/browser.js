@@ -104,6 +104,11 @@
         var csrf = el.getAttribute('data-csrf');
         var token = csrf ? { _csrf: csrf } : {};
         var options = await post(el.getAttribute('data-options'), token);
+        if (!options.ok && options.data && options.data.error === 'reauthentication_required') {
+          // The sign-in is too old for a security change: sign in again (the password is asked), then back to this page.
+          window.location.assign('/account/signin?' + new URLSearchParams({ step_up: 'recent', return_to: window.location.pathname }));
+          return;
+        }
         if (!options.ok) return showError(failure(el, options.data));
         var credential;
         try {

@@ -41,6 +41,8 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     const account = await p.accountSessions.current(request);
     if (!account) throw new AppError('access_denied', 403, 'You are not signed in. Reload the page.');
     verifyCsrf(request, p.secureCookies);
+    // Enrolling an authenticator needs a recent sign-in: 401 reauthentication_required, and the page's script signs in again.
+    p.accountSessions.assertRecent(account);
     const ctx = pageContext(request, account.user.locale);
     try {
       return reply.header('cache-control', 'no-store').send(await service.registrationOptions(account.user));
@@ -54,6 +56,8 @@ export function registerPasskeyRoutes(app: FastifyInstance, deps: PasskeyRouteDe
     const page = await signedIn(request, reply, pageDeps);
     if (!page) return reply;
     verifyCsrf(request, p.secureCookies);
+    // (The options were refused without a recent sign-in; the window may have closed during the ceremony.)
+    if (!(await p.accountSessions.requireRecent(reply, page.account, accountPage))) return reply;
     const { user } = page.account;
     const body = (request.body ?? {}) as Record<string, unknown>;
     try {
