@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { SAML } from '@node-saml/node-saml';
 import * as oidc from 'openid-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PersonaError, ProductionRefusedError, resolvePersonas, startMockProviders } from '../src/index.js';
+import { PersonaError, ProductionRefusedError, loadMockFile, resolvePersonas, startMockProviders } from '../src/index.js';
 import { Browser } from './helpers.js';
 
 const TESSERA = resolve(import.meta.dirname, '../../server/bin/tessera.js');
@@ -100,6 +100,17 @@ describe('tessera mock-providers', () => {
 });
 
 describe('personas', () => {
+  it('a SAML service provider in the file may name its encryption certificate (PEM); anything else is refused with the field', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const file = join(dir, 'enc.yaml');
+    const write = (cert: string) => writeFileSync(file, ['personas:', '  - id: erin', '    name: Erin', 'saml_service_providers:',
+      '  - entity_id: urn:sp', '    acs_urls: [http://localhost:3999/acs]', `    encryption_certificate: ${JSON.stringify(cert)}`].join('\n'));
+    write(pem);
+    expect(loadMockFile(file).samlServiceProviders).toEqual([{ entityId: 'urn:sp', acsUrls: ['http://localhost:3999/acs'], encryptionCertificate: pem }]);
+    write('not a certificate');
+    expect(() => loadMockFile(file)).toThrow(/encryption_certificate: must be a PEM certificate/);
+  });
+
   it('the built-in set is valid and includes a persona with the default local email', () => {
     const p = resolvePersonas(undefined);
     expect(p.map((x) => x.id)).toEqual(['alice', 'bob', 'carol', 'dave', 'local']);
