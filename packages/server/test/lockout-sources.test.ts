@@ -20,6 +20,7 @@ import { Authenticator, enrollTotp } from './helpers/mfa.js';
 const PASSWORD = 'a long enough test password';
 const MAX_FAILURES = 3;
 const IP_LIMIT = 6;
+const LEGACY_SECRET = 'legacy-secret-0123456789-abcdefghijklmnopq';
 const ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6'] as const;
 type Address = (typeof ADDRESSES)[number];
 // undici 7 takes `localAddress` as a top-level option.
@@ -36,6 +37,11 @@ const config = {
     ...baseConfig.tenants,
   ],
   users: [...baseConfig.users, ...USERS.map((username) => ({ username, password: PASSWORD, email: `${username}@example.test`, email_verified: true }))],
+  clients: [
+    ...baseConfig.clients,
+    // A legacy client with the password grant (docs/protocol.md#legacy-password-grant).
+    { client_id: 'legacy', client_secret: LEGACY_SECRET, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['password'], scope: 'openid' },
+  ],
 };
 
 let t: TestApp;
@@ -140,6 +146,21 @@ test('a throttled address: sign-ins without a device cookie get 429; the owner\'
   // ... a wrong secret (guessing) is throttled ...
   const wrong = await clientCredentials('127.0.0.5', 'not-the-secret-0123456789-abcdefghijklmnop');
   expect(wrong).toMatchObject({ status: 429, body: { error: 'invalid_request' } });
+  // ... and so is a password grant, even with the right password (a sign-in by another name; the password is not checked).
+  const grant = await from('127.0.0.5')(`${t.issuer}/oidc/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`legacy:${LEGACY_SECRET}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'password', username: 'rosa', password: PASSWORD, scope: 'openid' }).toString(),
+  });
+  expect(grant.status).toBe(429);
+  expect(await audit('rosa', 'login.succeeded')).toHaveLength(0);
+  // From an address that is not throttled, the same grant works.
+  const elsewhere = await from('127.0.0.3')(`${t.issuer}/oidc/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`legacy:${LEGACY_SECRET}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'password', username: 'rosa', password: PASSWORD, scope: 'openid' }).toString(),
+  });
+  expect(elsewhere.status).toBe(200);
   // ... and other addresses are not affected at all.
   expect((await clientCredentials('127.0.0.3', 'not-the-secret-0123456789-abcdefghijklmnop')).status).toBe(401);
 });
