@@ -280,6 +280,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       if (deps.worker) return { bootstrapped, configApplied: { created: 0, updated: 0, unchanged: 0 } };
       const configApplied = await applyDeclarativeConfig(settings.declarative, {
         db,
+        declaredPasswordKey: kek.derive('declared passwords'),
         validateClient: (md) => engine.provider.Client.validate(engineScopeMetadata(md, 'validate') as never),
       }, settings.configFile);
       // Identity providers from the file, after the tenants they serve; their secrets are encrypted with the KEK.

@@ -16,6 +16,7 @@ import { ConflictError } from '../storage/errors.js';
 import { applyDeclaredBranding } from '../branding/config.js';
 import type { ClientConfig, DeclarativeConfig, UserConfig } from './schema.js';
 import { applyAttributeConfig, applyUserAttributes } from '../userdata/config.js';
+import { DeclaredPasswords } from './declared-passwords.js';
 
 export interface ApplySummary {
   created: number;
@@ -27,6 +28,14 @@ export interface ApplyDeps {
   db: Kysely<Database>;
   /** Lets the protocol engine vet each client's metadata; throws with a message on a bad client. */
   validateClient?: (metadata: Record<string, unknown>) => Promise<void>;
+  /**
+   * Key for the tags of declared passwords already applied (kek.derive('declared passwords'),
+   * config/declared-passwords.ts): with it, an unchanged declared password costs no argon2.
+   * Without it every start verifies each declared password, as before.
+   */
+  declaredPasswordKey?: string;
+  /** The password functions (identity/password.ts); a parameter so tests can count the argon2 calls. */
+  passwords?: { hash: (password: string) => Promise<string>; verify: (phc: string, password: string) => Promise<boolean> };
 }
 
 /**
@@ -60,6 +69,10 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
     const users = createUserRepository(trx);
     const clients = createClientRepository(trx);
     const apis = createApiRepository(trx);
+    const passwords: UserPasswords = {
+      ...(deps.passwords ?? { hash: hashPassword, verify: verifyPassword }),
+      declared: deps.declaredPasswordKey ? new DeclaredPasswords(trx, deps.declaredPasswordKey) : undefined,
+    };
 
     if (!(await tenants.findById('default'))) count(await tenants.upsert('default', 'Default'));
     for (const t of cfg.tenants) {
@@ -86,7 +99,7 @@ export async function applyDeclarativeConfig(cfg: DeclarativeConfig, deps: Apply
     }
     for (const [i, u] of cfg.users.entries()) {
       try {
-        let outcome = await applyUser(u, users);
+        let outcome = await applyUser(u, users, passwords);
         if (u.attributes && Object.keys(u.attributes).length) {
           const user = (u.username ? await users.findByUsername(u.tenant, u.username) : await users.findByEmail(u.tenant, u.email!))!;
           const applied = await applyUserAttributes(trx, i, user, u.attributes);
@@ -148,7 +161,9 @@ async function clientRecord(c: ClientConfig, existing: ClientRecord | undefined)
   return { clientId: c.client_id, tenantId: c.tenant, metadata: clientMetadata(c), secretHash, firstParty: c.first_party };
 }
 
-async function applyUser(u: UserConfig, users: ReturnType<typeof createUserRepository>): Promise<UpsertOutcome> {
+type UserPasswords = NonNullable<ApplyDeps['passwords']> & { declared: DeclaredPasswords | undefined };
+
+async function applyUser(u: UserConfig, users: ReturnType<typeof createUserRepository>, passwords: UserPasswords): Promise<UpsertOutcome> {
   // An entry is identified by its username, or by its email when it has no username.
   const user: User | undefined = u.username
     ? await users.findByUsername(u.tenant, u.username)
@@ -162,7 +177,9 @@ async function applyUser(u: UserConfig, users: ReturnType<typeof createUserRepos
     phoneNumber: u.phone_number ?? null,
   };
   if (!user) {
-    const created = await users.create({ tenantId: u.tenant, ...profile, passwordHash: u.password ? await hashPassword(u.password) : null });
+    const passwordHash = u.password ? await passwords.hash(u.password) : null;
+    const created = await users.create({ tenantId: u.tenant, ...profile, passwordHash });
+    if (u.password && passwordHash) await passwords.declared?.remember(created.id, passwordHash, u.password);
     if (u.roles.length) await users.setRoles(created.id, u.tenant, u.roles);
     return 'created';
   }
@@ -172,9 +189,15 @@ async function applyUser(u: UserConfig, users: ReturnType<typeof createUserRepos
     await users.updateProfile(user.id, profile);
     changed = true;
   }
-  if (u.password && !(user.passwordHash && (await verifyPassword(user.passwordHash, u.password)))) {
-    await users.setPasswordHash(user.id, await hashPassword(u.password));
-    changed = true;
+  // The file's password wins over one set since (as it always has); argon2 only when the tag does not say it is already in place.
+  if (u.password && !(await passwords.declared?.unchanged(user.id, user.passwordHash, u.password))) {
+    let passwordHash = user.passwordHash;
+    if (!(passwordHash && (await passwords.verify(passwordHash, u.password)))) {
+      passwordHash = await passwords.hash(u.password);
+      await users.setPasswordHash(user.id, passwordHash);
+      changed = true;
+    }
+    await passwords.declared?.remember(user.id, passwordHash, u.password);
   }
   const wanted = [...new Set(u.roles)].sort();
   if (wanted.join(',') !== user.roles.join(',')) {

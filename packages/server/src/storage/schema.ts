@@ -571,7 +571,14 @@ export interface RegisteredClientsTable {
   registered_at: number;
 }
 
+/** Migration 040: the declared password last applied per user, as a keyed tag (config/declared-passwords.ts). */
+export interface DeclaredPasswordsTable {
+  user_id: string;
+  tag: string;
+}
+
 export interface Database {
+  declared_passwords: DeclaredPasswordsTable;
   tenants: TenantsTable;
   users: UsersTable;
   roles: RolesTable;

@@ -24,6 +24,7 @@ import * as m035 from './035_saml_sp_keys.js';
 import * as m031 from './031_webhooks.js';
 import * as m032 from './032_inbound.js';
 import * as m022 from './022_registration_tokens.js';
+import * as m040 from './040_declared_passwords.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -52,6 +53,7 @@ const migrations: Record<string, Migration> = {
   '031_webhooks': m031,
   '032_inbound': m032,
   '022_registration_tokens': m022,
+  '040_declared_passwords': m040,
 };
 
 export const migrationProvider: MigrationProvider = {
