@@ -81,17 +81,18 @@ describe('one answer for every failure', () => {
     expect(disabled.status).toBe(401);
     expect(normalized(disabled, 'carl')).toBe(normalized(wrong, 'bob'));
 
-    // Timing: every path costs one argon2 verification. Medians of a few tries, loosely compared.
+    // Timing: every path costs one argon2 verification. Medians of interleaved tries, loosely compared
+    // (an unknown user answered without the hash would be several times faster; a busy CI machine is not).
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const unknownMs: number[] = [];
     const wrongMs: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 9; i++) {
       unknownMs.push((await attempt(t, `ghost-${i}`, 'whatever password')).ms);
       wrongMs.push((await attempt(t, 'ivy', `wrong password ${i % 2}`)).ms);
       if (i % 2 === 1) await users().clearLoginFailures((await user('ivy')).id); // stay below the lockout
     }
-    expect(median(unknownMs)).toBeGreaterThan(median(wrongMs) * 0.5);
-    expect(median(wrongMs)).toBeGreaterThan(median(unknownMs) * 0.5);
+    expect(median(unknownMs)).toBeGreaterThan(median(wrongMs) * 0.4);
+    expect(median(wrongMs)).toBeGreaterThan(median(unknownMs) * 0.4);
   });
 
   test('failure reasons reach the audit log only, with IP and user agent', async () => {
