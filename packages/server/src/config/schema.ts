@@ -217,7 +217,6 @@ export type DeclarativeConfig = z.infer<typeof fileSchema>;
 export type ClientConfig = z.infer<typeof clientSchema>;
 export type UserConfig = z.infer<typeof userSchema>;
 
-const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 /** A comma-separated list, blanks dropped. */
 const list = (fallback: string) => z.string().default(fallback).transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean));
 
