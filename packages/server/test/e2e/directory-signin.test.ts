@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { freePort, startTestApp } from '../helpers/app.js';
+import { startTestApp } from '../helpers/app.js';
 import type { TestApp } from '../helpers/app.js';
 import { groupLdif, personLdif, startSlapd } from '../helpers/slapd.js';
 import type { Slapd } from '../helpers/slapd.js';
 import { createUserRepository } from '../../src/identity/repository.js';
 import { launchBrowser, newSession } from './browser.js';
+import { spaAddress, startSpa } from './spa.js';
+import type { Spa } from './spa.js';
 
 /**
  * A person of the company directory (Debian's slapd over LDAPS) signs in to
@@ -19,13 +16,11 @@ import { launchBrowser, newSession } from './browser.js';
  * account is created from the entry, with roles from the directory groups.
  */
 
-const require = createRequire(import.meta.url);
-const LIBRARY = readFileSync(join(dirname(require.resolve('oidc-client-ts')), '..', 'browser', 'oidc-client-ts.min.js'));
 
 let t: TestApp;
 let slapd: Slapd;
 let browser: Browser;
-let spa: Server;
+let spa: Spa;
 let spaUrl: string;
 
 const APP = (issuer: string, origin: string) => `
@@ -44,8 +39,6 @@ window.app = { login: () => mgr.signinRedirect() };
   } catch (e) { out('error', String(e)); }
 })();
 `;
-const PAGE = '<!doctype html><title>SPA</title><p id="user"></p><p id="roles"></p><p id="error"></p>'
-  + '<script src="/oidc-client-ts.min.js"></script><script src="/app.js"></script>';
 
 beforeAll(async () => {
   slapd = await startSlapd();
@@ -53,8 +46,8 @@ beforeAll(async () => {
     personLdif(slapd.baseDn, { uid: 'ann', cn: 'Ann Archer', sn: 'Archer', givenName: 'Ann', mail: 'ann@corp.test', password: 'ann-directory-pw' }),
     groupLdif(slapd.baseDn, 'engineers', ['ann']),
   ].join('\n'), true);
-  const port = await freePort();
-  spaUrl = `http://localhost:${port}`;
+  const address = await spaAddress();
+  spaUrl = address.url;
   t = await startTestApp({
     config: {
       roles: [{ name: 'engineer', tenant: 'default' }],
@@ -70,18 +63,12 @@ beforeAll(async () => {
       }],
     },
   });
-  spa = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/oidc-client-ts.min.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(LIBRARY);
-    if (path === '/app.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(APP(t.issuer, spaUrl));
-    return res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
-  });
-  await new Promise<void>((r) => spa.listen(port, '127.0.0.1', r));
+  spa = await startSpa(address, { elements: ['user', 'roles', 'error'], app: (url) => APP(t.issuer, url) });
   browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
-  await new Promise((r) => spa?.close(r));
+  await spa?.close();
   await t?.close();
   await slapd?.close();
 });

@@ -1,9 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { freePort, startTestApp } from '../helpers/app.js';
 import type { TestApp } from '../helpers/app.js';
@@ -12,6 +7,8 @@ import type { Upstream } from '../helpers/upstream.js';
 import { startEcho, startGateway } from '../../../gateway/test/helpers.js';
 import type { Echo, StartedGateway } from '../../../gateway/test/helpers.js';
 import { launchBrowser, newSession } from './browser.js';
+import { spaAddress, startSpa } from './spa.js';
+import type { Spa } from './spa.js';
 
 /**
  * The dashboard flow of issue 10, end to end in Chromium: an oidc-client-ts
@@ -22,8 +19,6 @@ import { launchBrowser, newSession } from './browser.js';
  * same token tampered with, or expired, is 401.
  */
 
-const require = createRequire(import.meta.url);
-const LIBRARY = readFileSync(join(dirname(require.resolve('oidc-client-ts')), '..', 'browser', 'oidc-client-ts.min.js'));
 const API = 'https://dashboard.api.test';
 const SHORT_API = 'https://short.dashboard.api.test';
 
@@ -32,7 +27,7 @@ let upstream: Upstream;
 let echo: Echo;
 let gw: StartedGateway;
 let browser: Browser;
-let spa: Server;
+let spa: Spa;
 let spaUrl: string;
 
 const APP = (issuer: string, origin: string, gateway: string, resource: string) => `
@@ -63,13 +58,11 @@ window.app = {
   } catch (e) { out('error', String(e)); }
 })();
 `;
-const PAGE = '<!doctype html><title>Dashboard</title><p id="user"></p><p id="api"></p><p id="error"></p>'
-  + '<script src="/oidc-client-ts.min.js"></script><script src="/app.js"></script>';
 
 beforeAll(async () => {
   const upstreamPort = await freePort();
-  const spaPort = await freePort();
-  spaUrl = `http://localhost:${spaPort}`;
+  const address = await spaAddress();
+  spaUrl = address.url;
   t = await startTestApp({
     config: {
       apis: [
@@ -98,18 +91,12 @@ beforeAll(async () => {
       { prefix: '/short', upstream: echo.url, audience: SHORT_API },
     ],
   });
-  spa = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/oidc-client-ts.min.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(LIBRARY);
-    if (path === '/app.js') return res.writeHead(200, { 'content-type': 'text/javascript' }).end(APP(t.issuer, spaUrl, gw.url, API));
-    return res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
-  });
-  await new Promise<void>((r) => spa.listen(spaPort, '127.0.0.1', r));
+  spa = await startSpa(address, { elements: ['user', 'api', 'error'], app: (url) => APP(t.issuer, url, gw.url, API) });
   browser = await launchBrowser();
 }, 120_000);
 afterAll(async () => {
   await browser?.close();
-  await new Promise((r) => spa?.close(r));
+  await spa?.close();
   await gw?.close();
   await echo?.close();
   await t?.close();
