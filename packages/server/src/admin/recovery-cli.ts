@@ -100,8 +100,10 @@ export async function setPasswordCommand(p: Platform, who: Who & { generate?: bo
 export async function unlockCommand(p: Platform, who: Who): Promise<number> {
   const user = await findUser(p, who, 'users unlock');
   if (!user) return 2;
-  const wasLocked = isLocked(user) || user.status === 'locked';
-  if (!wasLocked && user.failedLogins === 0) {
+  // Failures from a known device or address lock only that source (docs/security.md#lockout-and-throttling): an unlock ends those too.
+  const sources = await p.signInSources.hasFailures(user.id);
+  const wasLocked = isLocked(user) || user.status === 'locked' || sources.locked;
+  if (!wasLocked && user.failedLogins === 0 && !sources.failures) {
     console.log(`${user.username ?? user.email} is not locked`);
   } else {
     await p.users.clearLockout(user.id);

@@ -102,6 +102,13 @@ export class SignInSources {
     }
   }
 
+  /** Whether a known source of the account is locked now or has failures counting (an unlock has something to end). */
+  async hasFailures(userId: string, now = Date.now()): Promise<{ locked: boolean; failures: boolean }> {
+    const rows = await this.db.selectFrom('sign_in_sources').select(['failures', 'locked_until']).where('user_id', '=', userId)
+      .where((eb) => eb.or([eb('failures', '>', 0), eb('locked_until', '>', now)])).execute();
+    return { locked: rows.some((r) => r.locked_until !== null && Number(r.locked_until) > now), failures: rows.length > 0 };
+  }
+
   /** Forgets every lock and failure count of the account's sources (a password reset, an administrator's unlock). */
   async clear(userId: string): Promise<void> {
     await this.db.updateTable('sign_in_sources').set({ failures: 0, window_start: null, locked_until: null }).where('user_id', '=', userId).execute();

@@ -153,6 +153,8 @@ export const TENANT_DATA: TenantDataPart[] = [
   byTenantUsers('mfa_sign_in_states', 'mfa_login_states'),
   byTenantUsers('mfa_failures', 'mfa_failures'),
   byTenantUsers('sign_in_sources', 'sign_in_sources'),
+  // config/declared-passwords.ts: the tags that spare argon2 at start for the file's users.
+  byTenantUsers('declared_passwords', 'declared_passwords'),
   byTenantUsers('passkeys', 'passkeys'),
   byTenantUsers('passkey_challenges', 'webauthn_challenges'),
   byTenant('external_links', 'external_links', 'dependents'),
