@@ -90,6 +90,11 @@ describe('the engine\'s short-lived state in Redis', () => {
     expect(await redis.pttl((await redis.keys(`${prefix}oidc:ReplayDetection:*`))[0]!)).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 1100));
     expect(await payloads.insertOnce('ReplayDetection', 'jti-1', { iss: 'c' }, 1)).toBe(true);
+    // SAML assertion ids use the same cache, in Redis too.
+    expect(await payloads.insertOnce('SamlAssertion', 'corp _a1', { provider: 'corp' }, 60)).toBe(true);
+    expect(await payloads.insertOnce('SamlAssertion', 'corp _a1', { provider: 'corp' }, 60)).toBe(false);
+    expect(await redis.keys(`${prefix}oidc:SamlAssertion:*`)).toHaveLength(1);
+    expect(await sqlRows('SamlAssertion')).toEqual([]);
   });
 
   test('expiry: an artefact and its uid lookup are gone when it expires', async () => {

@@ -15,6 +15,8 @@ type Payload = Record<string, unknown>;
  */
 export const REDIS_MODELS: ReadonlySet<string> = new Set([
   'Interaction', 'Session', 'AuthorizationCode', 'PushedAuthorizationRequest', 'ReplayDetection',
+  // SAML assertion ids (federation/saml/routes.ts), kept until the assertion expires.
+  'SamlAssertion',
 ]);
 
 /**
