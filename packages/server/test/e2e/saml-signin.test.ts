@@ -6,7 +6,7 @@ import { startSimpleSamlPhp } from '../peers/simplesamlphp.js';
 import type { SimpleSamlPhp } from '../peers/simplesamlphp.js';
 import { createUserRepository } from '../../src/identity/repository.js';
 import { launchBrowser, newSession } from './browser.js';
-import { spaAddress, startSpa } from './spa.js';
+import { rolesApp, spaAddress, startSpa } from './spa.js';
 import type { Spa } from './spa.js';
 
 /**
@@ -26,22 +26,6 @@ let browser: Browser;
 let spa: Spa;
 let spaUrl: string;
 
-const APP = (issuer: string, origin: string) => `
-const mgr = new oidc.UserManager({
-  authority: ${JSON.stringify(issuer)}, client_id: 'spa-ts', redirect_uri: ${JSON.stringify(`${origin}/callback`)},
-  scope: 'openid profile email roles', loadUserInfo: true,
-});
-const out = (k, v) => { document.getElementById(k).textContent = typeof v === 'string' ? v : JSON.stringify(v); };
-window.app = { login: () => mgr.signinRedirect() };
-(async () => {
-  try {
-    if (location.pathname === '/callback') { await mgr.signinRedirectCallback(); history.replaceState(null, '', '/'); }
-    const user = await mgr.getUser();
-    out('user', user ? user.profile.email : 'signed out');
-    if (user) out('roles', user.profile.roles ?? []);
-  } catch (e) { out('error', String(e)); }
-})();
-`;
 
 beforeAll(async () => {
   ssp = await startSimpleSamlPhp([{
@@ -70,7 +54,7 @@ beforeAll(async () => {
     entityId: /entityID="([^"]+)"/.exec(md)![1]!, acs: /AssertionConsumerService[^>]+Location="([^"]+)"/.exec(md)![1]!,
     signingCertificate: cert('signing'), encryptionCertificate: cert('encryption'), nameIdAttribute: 'uid',
   });
-  spa = await startSpa(address, { elements: ['user', 'roles', 'error'], app: (url) => APP(t.issuer, url) });
+  spa = await startSpa(address, { elements: ['user', 'roles', 'error'], app: rolesApp(t.issuer, 'email') });
   browser = await launchBrowser();
 });
 afterAll(async () => {

@@ -40,3 +40,27 @@ export async function startSpa(address: { port: number; url: string }, page: { e
   await new Promise<void>((r) => server.listen(address.port, '127.0.0.1', r));
   return { url: address.url, close: () => new Promise((r) => server.close(() => r())) };
 }
+
+/**
+ * The app of the sign-in tests: client `spa-ts` (public, PKCE), `app.login()`
+ * starts the sign-in; once back, `#user` shows the profile claim `userClaim`
+ * (or "signed out"), `#roles` the roles, `#error` what went wrong.
+ */
+export function rolesApp(issuer: string, userClaim: 'email' | 'preferred_username'): (url: string) => string {
+  return (origin) => `
+const mgr = new oidc.UserManager({
+  authority: ${JSON.stringify(issuer)}, client_id: 'spa-ts', redirect_uri: ${JSON.stringify(`${origin}/callback`)},
+  scope: 'openid profile email roles', loadUserInfo: true,
+});
+const out = (k, v) => { document.getElementById(k).textContent = typeof v === 'string' ? v : JSON.stringify(v); };
+window.app = { login: () => mgr.signinRedirect() };
+(async () => {
+  try {
+    if (location.pathname === '/callback') { await mgr.signinRedirectCallback(); history.replaceState(null, '', '/'); }
+    const user = await mgr.getUser();
+    out('user', user ? user.profile[${JSON.stringify(userClaim)}] : 'signed out');
+    if (user) out('roles', user.profile.roles ?? []);
+  } catch (e) { out('error', String(e)); }
+})();
+`;
+}
