@@ -39,7 +39,7 @@ const ACTIONS = [
   'api.created', 'api.deleted', 'api.updated', 'api_token.created', 'api_token.revoked', 'attribute.deleted', 'attribute.saved',
   'client.created', 'client.deleted', 'client.ip_denied', 'client.registered', 'client.secret_rotated', 'client.updated', 'contacts.synced',
   'directory.synced', 'federation.login.failed', 'federation.login.succeeded', 'federation.logout', 'federation.logout_refused',
-  'grant.revoked', 'identity_provider.created', 'identity_provider.deleted', 'identity_provider.updated', 'inbound_source.deleted',
+  'grant.revoked', 'identity_provider.created', 'identity_provider.deleted', 'identity_provider.key_rotated', 'identity_provider.updated', 'inbound_source.deleted',
   'inbound_source.saved', 'inbound_source.secret_rotated', 'keys.rotated', 'link.approval_requested', 'link.approved', 'link.rejected',
   'login.failed', 'login.succeeded', 'membership.added', 'membership.removed', 'mfa.challenge_failed', 'mfa.enrolled', 'mfa.recovery_code_used',
   'mfa.recovery_codes_regenerated', 'mfa.removed', 'mfa.reset', 'mfa.verified', 'password.changed', 'password.reset', 'password.reset_requested',

@@ -34,6 +34,7 @@ import { activationService } from '../userdata/activation-routes.js';
 import { registerApiTokenRoutes } from '../provisioning/token-routes.js';
 import { apiTokenStore } from '../provisioning/feature.js';
 import { registerProviderAdminRoutes } from '../federation/admin-routes.js';
+import { ClientKeyStore } from '../federation/client-keys.js';
 import { registerLinkRequestRoutes } from '../federation/link-request-routes.js';
 import { LinkRequests } from '../federation/link-requests.js';
 import { registerWebhookRoutes } from '../webhooks/admin-routes.js';
@@ -90,7 +91,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   }), { apis: p.apis, issuer: p.settings.issuer });
   registerApiTokenRoutes(route, { tokens: apiTokenStore(p), tenants: p.tenants, emit });
   registerRegistrationTokenRoutes(route, { tokens: createRegistrationTokenStore(p.db), tenants: p.tenants, apis: p.apis, emit });
-  registerProviderAdminRoutes(route, { registry: p.identityProviders, tenants: p.tenants, issuer: p.settings.issuer, emit });
+  registerProviderAdminRoutes(route, { registry: p.identityProviders, tenants: p.tenants, issuer: p.settings.issuer, emit, keys: new ClientKeyStore(p.db, p.kek) });
   registerLinkRequestRoutes(route, { requests: new LinkRequests(p.db), links: createExternalLinkRepository(p.db), users: p.users, emit, events: p.events, log: p.log });
   registerWebhookRoutes(route, {
     repo: p.webhooks.repo, tenants: p.tenants, kek: p.kek, emit, privateHosts: p.settings.outboundPrivateHosts,

@@ -85,6 +85,8 @@ export type DomainEventType =
   | 'identity_provider.created'
   | 'identity_provider.updated'
   | 'identity_provider.deleted'
+  /** A provider's private_key_jwt client key rotated or staged (`data.stage`, `data.kid`: the new key's id; never key material). */
+  | 'identity_provider.key_rotated'
   /** A federated sign-in (docs/federation.md#audit): `data.provider`, and for failures `data.reason` (a stable code). */
   | 'federation.login.succeeded'
   | 'federation.login.failed'

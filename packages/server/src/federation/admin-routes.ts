@@ -12,6 +12,9 @@ import { PROVIDER_TYPES } from './provider-config.js';
 import { acsPath, metadataPath, spEntityId } from './saml/sp.js';
 import { declarationOf, ProviderInvalid } from './providers.js';
 import type { ProviderRegistry, StoredProvider } from './providers.js';
+import { DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS } from './client-keys.js';
+import type { ClientKeyStore } from './client-keys.js';
+import { clientJwksPath, usesClientKeys } from './client-key-routes.js';
 
 /** The path of a provider's callback at Tessera: the redirect URI to register at the upstream. */
 export const callbackPath = (alias: string) => `/federation/${alias}/callback`;
@@ -24,6 +27,7 @@ const providerView = z.looseObject({
   tenants: z.array(z.string()),
   secrets_set: z.array(z.string()).describe('The secret fields that have a value (secrets are write-only: never returned).'),
   redirect_uri: z.string().describe('The redirect URI to register at the upstream: {issuer}/federation/{alias}/callback; for saml the ACS, {issuer}/federation/{alias}/saml/acs.'),
+  client_jwks_uri: z.string().optional().describe('client_auth private_key_jwt only: the JWKS URL to register at the upstream, {issuer}/federation/{alias}/jwks (public keys of the key Tessera holds; the private key is never returned).'),
   saml_metadata_url: z.string().optional().describe('saml only: the SP metadata to give the IdP, {issuer}/federation/{alias}/saml/metadata.'),
   saml_sp_entity_id: z.string().optional().describe('saml only: Tessera\'s entity id at the IdP (sp_entity_id, or the metadata URL).'),
   source: z.enum(['file', 'api']).describe('file: declared in the configuration file (re-applied at every start, not editable here).'),
@@ -34,6 +38,21 @@ const providerView = z.looseObject({
 const declaration = z.record(z.string(), z.unknown())
   .describe('A provider declaration, as under identity_providers in the configuration file (docs/federation.md#fields).');
 const aliasParams = z.object({ alias: pathId });
+const clientKey = z.object({
+  kid: z.string(),
+  alg: z.string(),
+  status: z.enum(['next', 'active', 'retiring']).describe('next: published, not yet signing (staged); active: signs client assertions; retiring: still published until retire_at.'),
+  created_at: isoTime,
+  retire_at: isoTime.nullable(),
+});
+const clientKeys = z.object({ jwks_uri: z.string(), items: z.array(clientKey) });
+const rotateBody = z.strictObject({
+  stage: z.boolean().default(false).describe('true: add a next key (published, not signing) to register first at an upstream that pins keys; the next rotation activates it.'),
+  overlap_seconds: z.number().int().min(0).max(MAX_OVERLAP_SECONDS).default(DEFAULT_OVERLAP_SECONDS)
+    .describe('How long the previous active key stays published (default one day, at most 30 days).'),
+}).default({ stage: false, overlap_seconds: DEFAULT_OVERLAP_SECONDS });
+/** Fields whose change alters how Tessera authenticates at the upstream: step-up, like a secret. */
+const CLIENT_AUTH_FIELDS = ['client_auth', 'client_assertion_audience'];
 
 /**
  * Identity providers in the admin API (scope auth.admin; docs/federation.md#admin-api).
@@ -43,9 +62,9 @@ const aliasParams = z.object({ alias: pathId });
  * tenant; platform administrators manage all.
  */
 export function registerProviderAdminRoutes(route: AdminRouter, deps: {
-  registry: ProviderRegistry; tenants: Pick<TenantRepository, 'findById'>; issuer: string; emit: AdminEmit;
+  registry: ProviderRegistry; tenants: Pick<TenantRepository, 'findById'>; issuer: string; emit: AdminEmit; keys: ClientKeyStore;
 }): void {
-  const { registry, issuer, emit } = deps;
+  const { registry, issuer, emit, keys } = deps;
   const tag = 'Identity providers';
   const scope = 'auth.admin' as const;
   const view = (p: StoredProvider) => {
@@ -53,6 +72,7 @@ export function registerProviderAdminRoutes(route: AdminRouter, deps: {
     return {
       ...common, ...settings, secrets_set: Object.keys(secrets).sort(),
       redirect_uri: p.type === 'saml' ? `${issuer}${acsPath(p.alias)}` : `${issuer}${callbackPath(p.alias)}`,
+      ...(usesClientKeys(p) ? { client_jwks_uri: `${issuer}${clientJwksPath(p.alias)}` } : {}),
       ...(p.type === 'saml' ? { saml_metadata_url: `${issuer}${metadataPath(p.alias)}`, saml_sp_entity_id: spEntityId({ alias: p.alias, issuer, settings: p.settings }) } : {}),
       source, created_at: iso(createdAt)!, updated_at: iso(updatedAt)!,
     };
@@ -129,7 +149,8 @@ export function registerProviderAdminRoutes(route: AdminRouter, deps: {
       if ('alias' in body && body.alias !== current.alias) throw new AdminInvalid({ alias: 'immutable' }, 'The alias cannot change (it is part of the redirect URI).');
       if ('type' in body && body.type !== current.type) throw new AdminInvalid({ type: 'immutable' }, 'The type cannot change; add a new provider.');
       const secretsChanged = secretFields(current.type).filter((k) => k in body);
-      if (secretsChanged.length) stepUp();
+      const authChanged = CLIENT_AUTH_FIELDS.filter((k) => k in body && body[k] !== current.settings[k]);
+      if (secretsChanged.length || authChanged.length) stepUp();
       // Stored secrets are kept by the registry unless the body sets new ones.
       const merged: Record<string, unknown> = Object.fromEntries(Object.entries(declarationOf(current)).filter(([k]) => !secretFields(current.type).includes(k)));
       for (const [k, v] of Object.entries(body)) {
@@ -162,7 +183,42 @@ export function registerProviderAdminRoutes(route: AdminRouter, deps: {
       if (!mayManage(principal, current.tenants)) throw new AdminForbidden('This provider serves other tenants too.');
       if (current.source === 'file') throw new AdminConflict('This provider is declared in the configuration file: remove it there.', { alias: 'declared_in_file' });
       await registry.delete(current.alias);
+      // Its private_key_jwt keys go with it: a provider added again under the alias gets a new key.
+      await keys.remove(current.alias);
       await emit('identity_provider.deleted', principal, { tenantId: current.tenants[0] ?? null, subjectId: current.alias }, event, { target: 'identity_provider' });
+    },
+  });
+
+  const keyed = async (principal: AdminPrincipal, alias: string) => {
+    const p = await find(principal, alias);
+    if (!usesClientKeys(p)) throw new AppError('not_found', 404, 'This provider does not authenticate with private_key_jwt (client_auth).');
+    return p;
+  };
+
+  route({
+    method: 'GET', path: '/identity-providers/:alias/client-keys', tag, scope, summary: 'List a provider\'s client keys',
+    description: 'The keys Tessera signs private_key_jwt client assertions with at this upstream (public facts only; the key is generated on first use). 404 unless client_auth is private_key_jwt.',
+    params: aliasParams, response: clientKeys, errors: [404],
+    async handler({ principal, params }) {
+      const p = await keyed(principal, params.alias);
+      return { jwks_uri: `${issuer}${clientJwksPath(p.alias)}`, items: await keys.list(p.alias) };
+    },
+  });
+
+  route({
+    method: 'POST', path: '/identity-providers/:alias/client-keys/rotate', tag, scope, summary: 'Rotate a provider\'s client key', stepUp: 'always',
+    description: 'Without stage: the staged next key, or a new one, signs from now on; the previous key stays published for overlap_seconds. '
+      + 'With stage: true, a next key is published first (for upstreams that pin uploaded keys or certificates). Also for providers declared in the configuration file. Needs step-up.',
+    params: aliasParams, body: rotateBody, response: clientKeys, errors: [400, 404, 415],
+    async handler({ principal, params, body, event, stepUp }) {
+      stepUp();
+      const p = await keyed(principal, params.alias);
+      if (!mayManage(principal, p.tenants)) throw new AdminForbidden('This provider serves other tenants too.');
+      const items = await keys.rotate(p.alias, { stage: body.stage, overlapSeconds: body.overlap_seconds });
+      await emit('identity_provider.key_rotated', principal, { tenantId: p.tenants[0] ?? null, subjectId: p.alias }, event, {
+        target: 'identity_provider', stage: body.stage, kid: items.find((k) => k.status === (body.stage ? 'next' : 'active'))?.kid ?? null,
+      });
+      return { jwks_uri: `${issuer}${clientJwksPath(p.alias)}`, items };
     },
   });
 }

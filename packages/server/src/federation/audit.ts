@@ -8,7 +8,7 @@ import type { EventBus } from '../audit/events.js';
 /** Statuses of federated sign-in failures: refusals 400/403, the upstream's failures 502/504. */
 const STATUS: Partial<Record<ErrorCode, number>> = {
   unknown_identity_provider: 400, identity_provider_disabled: 403, federation_state_invalid: 400, upstream_error: 502,
-  upstream_unavailable: 502, upstream_timeout: 504, upstream_invalid_response: 502, upstream_invalid_token: 502,
+  upstream_unavailable: 502, upstream_timeout: 504, upstream_invalid_response: 502, upstream_invalid_token: 502, upstream_client_auth_failed: 502,
   no_account: 403, email_not_verified: 403, link_refused: 403, approval_pending: 403, profile_incomplete: 403,
 };
 const MESSAGE: Partial<Record<ErrorCode, string>> = {
@@ -20,6 +20,7 @@ const MESSAGE: Partial<Record<ErrorCode, string>> = {
   upstream_timeout: 'The identity provider did not answer in time.',
   upstream_invalid_response: 'The identity provider\'s answer could not be accepted.',
   upstream_invalid_token: 'The identity provider\'s answer could not be verified.',
+  upstream_client_auth_failed: 'The identity provider did not accept Tessera\'s client authentication.',
   no_account: 'There is no account for this sign-in here.',
   email_not_verified: 'The identity provider\'s email address is not verified, and an account here uses it.',
   link_refused: 'An account here already uses this email address; it cannot be linked to this sign-in.',

@@ -7,6 +7,8 @@ import { createExternalLinkRepository } from './links.js';
 import { LinkRequests } from './link-requests.js';
 import { FlowStore } from './flows.js';
 import { UpstreamClients } from './upstream.js';
+import { ClientKeyStore } from './client-keys.js';
+import { registerClientKeyRoutes } from './client-key-routes.js';
 import { federationMethod } from './method.js';
 import type { FederationMethodDeps } from './method.js';
 import { registerAccountLinks } from './account-links.js';
@@ -29,7 +31,10 @@ import { createSessionMetaRepository } from '../account/session-meta.js';
 export function federationFeature(app: FastifyInstance, p: Platform): void {
   registerCatalogue(federationCatalogue);
   let flow: SignInFlow | undefined;
-  const clients = new UpstreamClients();
+  const clientKeys = new ClientKeyStore(p.db, p.kek);
+  const clients = new UpstreamClients(clientKeys);
+  // private_key_jwt: the providers' public client keys (client-key-routes.ts).
+  registerClientKeyRoutes(app, { registry: p.identityProviders, keys: clientKeys });
   const flows = new FlowStore(p.db, p.kek);
   const sessions = new FederatedSessions(p.db, p.kek);
   const saml = samlRoundTrip({

@@ -101,6 +101,8 @@ export const COMMON_KEYS = new Set(Object.keys(commonProviderFields));
 
 const clientAuth = z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
   'must be client_secret_basic, client_secret_post, private_key_jwt or none');
+/** private_key_jwt: the assertion's `aud` (docs/federation.md#private_key_jwt). */
+const assertionAudience = z.enum(['issuer', 'token_endpoint'], 'must be issuer or token_endpoint').default('issuer');
 
 const oidcFields = z.strictObject({
   /** The upstream's issuer; its metadata comes from `{issuer}/.well-known/openid-configuration`. */
@@ -109,6 +111,7 @@ const oidcFields = z.strictObject({
   client_secret: z.string().min(1).max(4096).optional(),
   /** How Tessera authenticates at the upstream's token endpoint; private_key_jwt uses a key Tessera generates and publishes. */
   client_auth: clientAuth.default('client_secret_basic'),
+  client_assertion_audience: assertionAudience,
   scopes: z.array(scopeToken).min(1).max(50).default(['openid', 'email', 'profile']),
   /** Also call UserInfo and merge its claims (same subject only). */
   userinfo: z.boolean().default(false),
@@ -124,6 +127,7 @@ const oauth2Fields = z.strictObject({
   client_id: z.string().min(1).max(512),
   client_secret: z.string().min(1).max(4096).optional(),
   client_auth: clientAuth.default('client_secret_post'),
+  client_assertion_audience: assertionAudience,
   scopes: z.array(scopeToken).max(50).default(['email']),
   /** Facebook's `appsecret_proof` (HMAC-SHA256 of the access token with the app secret) on profile requests. */
   appsecret_proof: z.boolean().default(false),

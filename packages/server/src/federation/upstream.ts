@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { StoredProvider } from './providers.js';
+import { ClientKeyError } from './client-keys.js';
+import type { ClientKeyStore } from './client-keys.js';
 
 /**
  * The upstream round trip with openid-client (OpenID Connect and OAuth 2.0
@@ -21,6 +23,8 @@ export interface Endpoints {
   clientId: string;
   clientSecret?: string;
   clientAuth: string;
+  /** private_key_jwt: the assertion's `aud`, the upstream's issuer or its token endpoint URL. */
+  assertionAudience: 'issuer' | 'token_endpoint';
   scopes: string[];
   userinfo: boolean;
   appsecretProof: boolean;
@@ -28,7 +32,10 @@ export interface Endpoints {
 
 export function endpointsOf(p: StoredProvider): Endpoints {
   const s = p.settings as Record<string, unknown>;
-  const common = { clientId: String(s.client_id), clientSecret: p.secrets.client_secret, clientAuth: String(s.client_auth ?? 'client_secret_basic') };
+  const common = {
+    clientId: String(s.client_id), clientSecret: p.secrets.client_secret, clientAuth: String(s.client_auth ?? 'client_secret_basic'),
+    assertionAudience: s.client_assertion_audience === 'token_endpoint' ? 'token_endpoint' as const : 'issuer' as const,
+  };
   if (p.type === 'mock') {
     const base = `${String(s.url).replace(/\/$/, '')}/${String(s.mock)}`;
     if (s.mock === 'facebook') {
@@ -52,24 +59,52 @@ export function endpointsOf(p: StoredProvider): Endpoints {
 
 /** Why an upstream round trip failed: a stable reason, audited and shown as the error code's page. */
 export class UpstreamError extends Error {
-  constructor(readonly reason: 'upstream_unavailable' | 'upstream_timeout' | 'upstream_invalid_response' | 'upstream_invalid_token', detail: string, options?: { cause?: unknown }) {
+  constructor(readonly reason: 'upstream_unavailable' | 'upstream_timeout' | 'upstream_invalid_response' | 'upstream_invalid_token' | 'upstream_client_auth_failed', detail: string, options?: { cause?: unknown }) {
     super(detail, options);
     this.name = 'UpstreamError';
   }
 }
 
-function clientAuth(e: Endpoints): oidc.ClientAuth {
+function clientAuth(alias: string, e: Endpoints, keys: ClientKeyStore | undefined): oidc.ClientAuth {
   switch (e.clientAuth) {
     case 'client_secret_post': return oidc.ClientSecretPost(e.clientSecret);
     case 'none': return oidc.None();
+    case 'private_key_jwt': return privateKeyJwt(alias, e, keys);
     default: return oidc.ClientSecretBasic(e.clientSecret);
   }
+}
+
+/**
+ * private_key_jwt with the provider's key from the store, read at each token
+ * request (a rotation on another instance takes effect at once, without
+ * rebuilding the cached configuration). openid-client signs the assertion
+ * (`iss` = `sub` = client_id, a fresh `jti`, 60 s lifetime, `aud` the issuer);
+ * `client_assertion_audience: token_endpoint` puts the token endpoint URL in
+ * `aud` instead (OIDC Core §9's SHOULD, which Entra ID and Okta require).
+ */
+function privateKeyJwt(alias: string, e: Endpoints, keys: ClientKeyStore | undefined): oidc.ClientAuth {
+  return (async (as: oidc.ServerMetadata, client: oidc.ClientMetadata, body: URLSearchParams, headers: Headers) => {
+    if (!keys) throw new ClientKeyError('no federation client key store');
+    const k = await keys.signingKey(alias);
+    const auth = oidc.PrivateKeyJwt({ key: k.key, kid: k.kid }, {
+      [oidc.modifyAssertion]: (header, payload) => {
+        // Entra ID finds the uploaded certificate by its SHA-1 thumbprint; other upstreams use kid and ignore it.
+        header.x5t = k.x5t;
+        if (e.assertionAudience === 'token_endpoint' && as.token_endpoint) payload.aud = as.token_endpoint;
+      },
+    });
+    await auth(as, client, body, headers);
+  }) as oidc.ClientAuth;
 }
 
 /** Maps openid-client's and fetch's failures to a stable reason. */
 export function upstreamFailure(err: unknown): UpstreamError {
   if (err instanceof UpstreamError) return err;
-  const e = err as { name?: string; code?: string; message?: string; cause?: unknown; status?: number };
+  const e = err as { name?: string; code?: string; message?: string; cause?: unknown; status?: number; error?: string };
+  // RFC 6749 §5.2: the token endpoint refused Tessera's client authentication (wrong secret, unknown or wrong key, bad assertion).
+  if (e.code === 'OAUTH_RESPONSE_BODY_ERROR' && e.error === 'invalid_client') {
+    return new UpstreamError('upstream_client_auth_failed', `the upstream refused the client authentication: ${e.message ?? 'invalid_client'}`, { cause: err });
+  }
   const causeName = (e.cause as { name?: string } | undefined)?.name;
   if (e.name === 'TimeoutError' || e.name === 'AbortError' || causeName === 'TimeoutError' || causeName === 'AbortError') {
     return new UpstreamError('upstream_timeout', 'the upstream did not answer in time', { cause: err });
@@ -94,6 +129,9 @@ interface CachedConfig {
 export class UpstreamClients {
   private readonly cache = new Map<string, CachedConfig>();
 
+  /** `keys`: the private_key_jwt keys (client-keys.ts). */
+  constructor(private readonly keys?: ClientKeyStore) {}
+
   /** @throws UpstreamError when discovery fails. */
   async configuration(p: StoredProvider): Promise<oidc.Configuration> {
     const cached = this.cache.get(p.alias);
@@ -103,13 +141,13 @@ export class UpstreamClients {
     let config: oidc.Configuration;
     try {
       if (e.protocol === 'oidc') {
-        config = await oidc.discovery(new URL(e.issuer), e.clientId, undefined, clientAuth(e), {
+        config = await oidc.discovery(new URL(e.issuer), e.clientId, undefined, clientAuth(p.alias, e, this.keys), {
           timeout: p.timeout_seconds, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
         });
         // ID tokens from the token endpoint are verified against the JWKS too, not only trusted for arriving over TLS.
         oidc.enableNonRepudiationChecks(config);
       } else {
-        config = new oidc.Configuration({ issuer: e.issuer, authorization_endpoint: e.authorizationEndpoint, token_endpoint: e.tokenEndpoint }, e.clientId, undefined, clientAuth(e));
+        config = new oidc.Configuration({ issuer: e.issuer, authorization_endpoint: e.authorizationEndpoint, token_endpoint: e.tokenEndpoint }, e.clientId, undefined, clientAuth(p.alias, e, this.keys));
         if (insecure || new URL(e.tokenEndpoint!).protocol === 'http:') oidc.allowInsecureRequests(config);
       }
     } catch (err) {
@@ -185,6 +223,8 @@ export async function completeRoundTrip(clients: UpstreamClients, p: StoredProvi
     if (!profile || typeof profile !== 'object' || Array.isArray(profile)) throw new UpstreamError('upstream_invalid_response', 'profile is not a JSON object');
     return { claims: profile as Record<string, unknown> };
   } catch (err) {
+    // Tessera's own key store failing is not the upstream's fault: a server error, not an upstream reason.
+    if (err instanceof ClientKeyError) throw err;
     throw upstreamFailure(err);
   }
 }

@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   upstream_timeout: 'Federation: the identity provider did not answer within the provider\'s timeout_seconds.',
   upstream_invalid_response: 'Federation: the identity provider\'s answer failed validation (RFC 9207 `iss`, token response, profile, no subject).',
   upstream_invalid_token: 'Federation: the upstream ID token failed validation (signature, issuer, audience, azp, expiry, nonce).',
+  upstream_client_auth_failed: 'Federation: the upstream\'s token endpoint refused Tessera\'s client authentication (invalid_client: a wrong secret, or a private_key_jwt key it does not know).',
   no_account: 'Federation: the upstream identity has no account here and the provider does not create accounts (jit: off).',
   email_not_verified: 'Federation: the upstream email is not verified (or not trusted as verified) and belongs to a local account: no link, no new account.',
   link_refused: 'Federation: the upstream email belongs to a local account and the provider never links (link: never).',

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import Provider from 'oidc-provider';
-import type { JWK } from 'oidc-provider';
+import type { ClientMetadata, JWK } from 'oidc-provider';
 import { freePort } from './app.js';
 import { UserAgent } from './agent.js';
 
@@ -36,15 +36,18 @@ export interface Upstream {
  * `port`: reserve it first (upstreamPort) when Tessera's configuration must name the issuer before the redirect URI is known.
  * `opts.jwks`: the signing keys (private JWKs), when the test signs tokens of the upstream's own (e.g. logout tokens).
  * `opts.always`: who signs in when nobody was queued (a benchmark's returning user); without it such a sign-in is denied.
+ * `opts.clients`: further clients of the upstream (e.g. private_key_jwt ones with a `jwks_uri`), beside UPSTREAM_CLIENT.
  */
-export async function startUpstream(redirectUris: string[], port?: number, opts: { jwks?: { keys: JWK[] }; always?: UpstreamAccount } = {}): Promise<Upstream> {
+export async function startUpstream(redirectUris: string[], port?: number, opts: { jwks?: { keys: JWK[] }; always?: UpstreamAccount; clients?: ClientMetadata[] } = {}): Promise<Upstream> {
   port ??= await freePort();
   const issuer = `http://localhost:${port}`;
   const accounts = new Map<string, UpstreamAccount>();
   let queued: { account: UpstreamAccount | 'deny'; amr?: string[]; acr?: string } | undefined;
   const client = { client_id: UPSTREAM_CLIENT.id, client_secret: UPSTREAM_CLIENT.secret, redirect_uris: redirectUris, grant_types: ['authorization_code'], response_types: ['code' as const] };
   const provider = new Provider(issuer, {
-    clients: [client],
+    clients: [client, ...(opts.clients ?? [])],
+    // Tessera runs on 127.0.0.1 here: the engine's SSRF guard (special-use addresses) would refuse its JWKS URL; a real upstream fetches a public issuer.
+    fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined } as RequestInit),
     ...(opts.jwks ? { jwks: opts.jwks } : {}),
     findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ ...(accounts.get(sub) ?? { sub }) }) }),
     claims: { acr: null, amr: null, openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'], groups: ['groups'] },

@@ -25,6 +25,7 @@ import * as m031 from './031_webhooks.js';
 import * as m032 from './032_inbound.js';
 import * as m022 from './022_registration_tokens.js';
 import * as m040 from './040_declared_passwords.js';
+import * as m020 from './020_federation_client_keys.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -54,6 +55,7 @@ const migrations: Record<string, Migration> = {
   '032_inbound': m032,
   '022_registration_tokens': m022,
   '040_declared_passwords': m040,
+  '020_federation_client_keys': m020,
 };
 
 export const migrationProvider: MigrationProvider = {
