@@ -88,7 +88,7 @@ test('a webhook subscription made in the console: secret shown once, a signed de
   await context.close();
 });
 
-test('an OpenID Connect provider added in the console (step-up): its redirect URI, a button on the sign-in page; disabled, gone', async () => {
+test('an OpenID Connect provider added in the console (step-up): its redirect URI, a button on the sign-in page; disabled, gone; a private_key_jwt one with its JWKS URL, its key rotated', async () => {
   const { context, page } = await newSession(browser);
   const csp = watchCsp(page);
   await signInToConsole(page, t.issuer, PLATFORM_ADMIN);
@@ -121,11 +121,27 @@ test('an OpenID Connect provider added in the console (step-up): its redirect UR
     return res.text();
   };
   await expect.poll(signInPage).toContain('Corp account');
-  page.once('dialog', (d) => void d.accept());
   const row = page.getByRole('row', { name: /Corp account/ });
   await row.getByRole('button', { name: 'Disable' }).click();
   await expect.poll(() => row.getByText('disabled').count()).toBe(1);
   await expect.poll(signInPage).not.toContain('Corp account');
+
+  // private_key_jwt: no secret field; the JWKS URL to register beside the redirect URI; the key rotated from the row.
+  await page.getByLabel('Alias').fill('corp-keys');
+  await page.getByLabel('Display name').fill('Corp keys');
+  await page.getByLabel('Issuer').fill('https://login.corp.example/v2.0');
+  await page.getByLabel('Client ID').fill('tessera-keys');
+  await page.getByLabel('Client authentication').selectOption('private_key_jwt');
+  expect(await page.getByLabel('Client secret').count()).toBe(0);
+  await page.getByRole('button', { name: 'Add provider' }).click();
+  const jwksUri = `${t.issuer}/federation/corp-keys/jwks`;
+  await expect.poll(() => page.locator('main').textContent()).toContain(jwksUri);
+  const keyed = await adminApi(t.issuer)('GET', '/identity-providers/corp-keys', { token });
+  expect(keyed.body).toMatchObject({ client_auth: 'private_key_jwt', client_jwks_uri: jwksUri, secrets_set: [] });
+  page.once('dialog', (d) => void d.accept());
+  await page.getByRole('row', { name: /Corp keys/ }).getByRole('button', { name: 'Rotate key' }).click();
+  // Two RSA keys are generated on the way (the first one, then its successor): slow on a busy machine.
+  await expect.poll(() => page.locator('main').textContent(), { timeout: 20_000 }).toMatch(/active, .*retiring|retiring, .*active/);
   expect(csp.violations).toEqual([]);
   await context.close();
 });
