@@ -75,6 +75,21 @@ async function connect(browser: Browser, sub: string) {
 }
 
 describe('connected accounts', () => {
+  test('reached from the security page while the tenant has a provider to connect; the page shows the Security tab as current', async () => {
+    const browser = await accountBrowser(USER);
+    const security = await (await browser.get(`${t.issuer}/account/security`)).text();
+    expect(security).toMatch(/<a href="\/account\/connected" id="connected-accounts">[^<]+<\/a>/);
+    const { html } = await connected(browser);
+    expect(html).toMatch(/<a href="\/account\/security" aria-current="page">/);
+    // No provider serves the tenant (Corp disabled): no link.
+    await t.app.store.db.updateTable('identity_providers').set({ enabled: 0 }).where('alias', '=', 'corp').execute();
+    try {
+      expect(await (await browser.get(`${t.issuer}/account/security`)).text()).not.toContain('/account/connected');
+    } finally {
+      await t.app.store.db.updateTable('identity_providers').set({ enabled: 1 }).where('alias', '=', 'corp').execute();
+    }
+  });
+
   test('a password account connects Corp through a round trip, sees it listed, and disconnects it', async () => {
     const browser = await accountBrowser(USER);
     const alice = (await t.app.platform.users.findByUsername('default', USER.username))!;

@@ -13,7 +13,8 @@ import { CONSOLE_PATH } from '../console/client.js';
 export const ACCOUNT_TABS: { path: string; key: string; also?: string[] }[] = [
   { path: '/account', key: 'account.tab.profile', also: ['/account/email', '/account/phone'] },
   { path: '/account/password', key: 'recovery.tab' },
-  { path: '/account/security', key: 'mfa.tab' },
+  // Connected accounts (federation/account-links.ts) is reached from the security page: an eighth tab would not fit.
+  { path: '/account/security', key: 'mfa.tab', also: ['/account/connected'] },
   { path: '/account/sessions', key: 'account.tab.sessions' },
   { path: '/account/applications', key: 'account.tab.applications' },
   { path: '/account/data', key: 'privacy.tab' },

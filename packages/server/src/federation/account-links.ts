@@ -51,7 +51,13 @@ export interface AccountLinkDeps {
   log: Logger;
 }
 
-const PAGE = '/account/connected';
+export const CONNECTED_ACCOUNTS_PATH = '/account/connected';
+const PAGE = CONNECTED_ACCOUNTS_PATH;
+
+/** The tenant has a provider the page can connect (the security page links to it then). */
+export async function offersConnectedAccounts(registry: Pick<ProviderRegistry, 'forTenant'>, tenantId: string): Promise<boolean> {
+  return (await registry.forTenant(tenantId)).some((p) => ROUND_TRIP_TYPES.has(p.type));
+}
 const linkForm = z.object({ provider: z.string().min(1).max(63) }).loose();
 const unlinkForm = z.object({ provider: z.string().min(1).max(63), subject: z.string().min(1).max(512) }).loose();
 

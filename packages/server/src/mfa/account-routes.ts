@@ -9,6 +9,8 @@ import type { MfaService } from './service.js';
 import { firstError, removeFactorForm, totpConfirmForm } from './schemas.js';
 import { recoveryCodesBody, securityBody, totpSetupBody } from './views.js';
 import { renderSlots } from '../web/slots.js';
+import { esc } from '../web/layout.js';
+import { CONNECTED_ACCOUNTS_PATH, offersConnectedAccounts } from '../federation/account-links.js';
 
 export const SECURITY_PATH = '/account/security';
 
@@ -16,7 +18,7 @@ export const SECURITY_PATH = '/account/security';
 const NOTICES = new Set(['totp_added', 'removed']);
 
 export interface MfaAccountDeps extends AccountPageDeps {
-  platform: Pick<Platform, 'mfa'>;
+  platform: Pick<Platform, 'mfa' | 'identityProviders'>;
   service: MfaService;
 }
 
@@ -49,10 +51,14 @@ export function registerMfaAccountRoutes(app: FastifyInstance, deps: MfaAccountD
       csrf: page.csrf, totp, recovery: await service.recoveryStatus(user.id), hasSecondFactor: secondFactors.length > 0, required,
       notice: extra.notice ? ctx.t(`mfa.notice.${extra.notice}`) : undefined,
       error: extra.error ? ctx.t(`mfa.error.${extra.error}`) : undefined,
-      slots: slots.html,
+      slots: slots.html + await connectedLink(page),
     });
     return send(reply, page, ctx.t('mfa.security.title'), body, status, slots.scripts);
   };
+
+  // Connected accounts has no tab of its own (the row must fit 1280 px): the security page links to it when the tenant has providers to connect.
+  const connectedLink = async (page: SignedInPage) => (await offersConnectedAccounts(deps.platform.identityProviders, page.account.user.tenantId)
+    ? `<h2>${esc(page.ctx.t('federation.account.title'))}</h2>\n<p><a href="${CONNECTED_ACCOUNTS_PATH}" id="connected-accounts">${esc(page.ctx.t('federation.account.security_link'))}</a></p>` : '');
 
   app.get(SECURITY_PATH, html, async (request, reply) => {
     const page = await signedIn(request, reply, deps);
