@@ -37,7 +37,8 @@ export interface AccountStepDeps {
 /**
  * Federation's account step (docs/federation.md#accounts): an upstream
  * identity becomes a local account through, in order,
- *  1. its link (provider + subject in the tenant) — `last_used_at` moves;
+ *  1. its link (provider + subject in the tenant, else in the home tenant of
+ *     one member of this tenant) — `last_used_at` moves;
  *  2. an email that belongs to a local account — never linked silently: an
  *     unverified (or untrusted) email is refused; `link: never` refuses;
  *     `admin_approval` queues a request; `with_proof` pauses on the sign-in
@@ -60,12 +61,19 @@ export function federationAccountStep(deps: AccountStepDeps): AccountStep {
     if (!p || !p.enabled) return fail(request, p ? 'identity_provider_disabled' : 'unknown_identity_provider', ctx);
     const groups = request.tesseraFederation?.mapped.groups ?? [];
 
-    const link = await deps.links.find(tenantId, p.alias, ext.subject);
+    // The tenant's own link first; else the link of a member from another tenant (the account they signed
+    // in with there, docs/identity.md#memberships-in-other-tenants). Two such members: nobody, never a guess.
+    let link = await deps.links.find(tenantId, p.alias, ext.subject);
+    if (!link) {
+      const members = await deps.links.findOfMembers(tenantId, p.alias, ext.subject);
+      if (members.length > 1) return fail(request, 'no_account', { ...ctx, detail: 'the upstream account is linked to several members of the tenant' });
+      link = members[0];
+    }
     if (link) {
       const user = await deps.users.findById(link.userId);
       if (!user) return fail(request, 'no_account', { ...ctx, detail: 'linked user is gone' });
       if (user.status === 'pending' && p.jit === 'approve') return fail(request, 'approval_pending', ctx);
-      await deps.links.touch(tenantId, p.alias, ext.subject);
+      await deps.links.touch(link.tenantId, p.alias, ext.subject);
       await applyGroupMappings(deps, p, user, groups);
       return { userId: user.id };
     }

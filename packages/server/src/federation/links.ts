@@ -29,6 +29,11 @@ export interface ExternalLinkRepository {
    */
   link(input: NewExternalLink, now?: number): Promise<ExternalLink>;
   find(tenantId: string, provider: string, subject: string): Promise<ExternalLink | undefined>;
+  /**
+   * Links of the provider's subject in other tenants whose user is a member
+   * of `tenantId` (at most two: one is a match, two are ambiguous).
+   */
+  findOfMembers(tenantId: string, provider: string, subject: string): Promise<ExternalLink[]>;
   /** The user's links, by provider then subject. */
   listForUser(userId: string): Promise<ExternalLink[]>;
   /** Removes one of the user's links; false when the user has no such link. */
@@ -56,6 +61,12 @@ export function createExternalLinkRepository(db: Kysely<Database>): ExternalLink
       const r = await db.selectFrom('external_links').selectAll()
         .where('tenant_id', '=', tenantId).where('provider', '=', provider).where('subject', '=', subject).executeTakeFirst();
       return r && toLink(r);
+    },
+    async findOfMembers(tenantId, provider, subject) {
+      const rows = await db.selectFrom('external_links as l').innerJoin('memberships as m', 'm.user_id', 'l.user_id').selectAll('l')
+        .where('m.tenant_id', '=', tenantId).where('l.tenant_id', '<>', tenantId)
+        .where('l.provider', '=', provider).where('l.subject', '=', subject).limit(2).execute();
+      return rows.map(toLink);
     },
     async listForUser(userId) {
       const rows = await db.selectFrom('external_links').selectAll().where('user_id', '=', userId).execute();

@@ -25,7 +25,15 @@ export interface User {
   phoneNumberVerified: boolean;
   passwordHash: string | null;
   status: UserStatus;
+  /** The roles in the home tenant, or in `memberOf` when the user was read for another tenant (UserRepository.findInTenant). */
   roles: string[];
+  /**
+   * Set when the user was read for a tenant other than the home one that
+   * they are a member of (a sign-in to, or a token for, that tenant's
+   * client): `roles` are that tenant's, and its policies apply
+   * (docs/identity.md#memberships-in-other-tenants). Absent: the home tenant.
+   */
+  memberOf?: string;
   createdAt: number;
   updatedAt: number;
   /** Failed sign-ins counted in the current lockout window. */
@@ -131,4 +139,9 @@ export function isLocked(user: Pick<User, 'status' | 'lockedUntil'>, now = Date.
  */
 export function isUsable(user: Pick<User, 'status' | 'lockedUntil'>, _now = Date.now()): boolean {
   return user.status === 'active' || (user.status === 'locked' && user.lockedUntil !== null);
+}
+
+/** The tenant a user was read for: `memberOf`, else the home tenant (whose claims, roles and policies apply). */
+export function actingTenant(user: Pick<User, 'tenantId' | 'memberOf'>): string {
+  return user.memberOf ?? user.tenantId;
 }

@@ -26,6 +26,21 @@ export interface UserRepository {
   /** @throws ConflictError when the username or email is taken in the tenant; NotFoundError for an unknown tenant. */
   create(input: NewUser): Promise<User>;
   findById(id: string): Promise<User | undefined>;
+  /**
+   * The user as `tenantId` sees them: in their home tenant, the same as
+   * `findById`; in another tenant they are a member of, with that tenant's
+   * roles and `memberOf` set; otherwise undefined (not a user of that
+   * tenant). Two statements either way, as `findById`.
+   */
+  findInTenant(id: string, tenantId: string): Promise<User | undefined>;
+  /**
+   * Members of `tenantId` from other tenants whose username (or email) is
+   * `login`, read for that tenant (at most two: one is a match, two are
+   * ambiguous). Home users of the tenant are not among them.
+   */
+  findMembersByLogin(tenantId: string, by: 'username' | 'email', login: string): Promise<User[]>;
+  /** Whether the user is a member of the tenant (the home tenant counts). */
+  isMember(id: string, tenantId: string): Promise<boolean>;
   findByUsername(tenantId: string, username: string): Promise<User | undefined>;
   findByEmail(tenantId: string, email: string): Promise<User | undefined>;
   /**
@@ -192,6 +207,31 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
     },
     async findById(id) {
       return withRoles(await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst());
+    },
+    async findInTenant(id, tenantId) {
+      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row || row.tenant_id === tenantId) return withRoles(row);
+      // One statement answers both: no row, not a member; a row with a null role, a member without roles.
+      const rows = await db.selectFrom('memberships as m')
+        .leftJoin('user_roles as r', (j) => j.onRef('r.user_id', '=', 'm.user_id').onRef('r.tenant_id', '=', 'm.tenant_id'))
+        .select('r.role').where('m.user_id', '=', id).where('m.tenant_id', '=', tenantId).execute();
+      if (!rows.length) return undefined;
+      const roles = rows.map((r) => r.role).filter((r): r is string => r !== null);
+      return { ...toUser(row, sortBinary(roles, (r) => r)), memberOf: tenantId };
+    },
+    async findMembersByLogin(tenantId, by, login) {
+      const column = by === 'username' ? 'u.username_normalized' : 'u.email_normalized';
+      const value = by === 'username' ? normalizeUsername(login) : normalizeEmail(login);
+      const rows = await db.selectFrom('users as u').innerJoin('memberships as m', 'm.user_id', 'u.id').select('u.id')
+        .where('m.tenant_id', '=', tenantId).where('u.tenant_id', '<>', tenantId).where(column, '=', value).limit(2).execute();
+      const found = await Promise.all(rows.map((r) => repo.findInTenant(r.id, tenantId)));
+      return found.filter((u): u is User => u !== undefined);
+    },
+    async isMember(id, tenantId) {
+      const r = await db.selectFrom('memberships').select('user_id').where('user_id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst();
+      if (r) return true;
+      const home = await db.selectFrom('users').select('tenant_id').where('id', '=', id).executeTakeFirst();
+      return home?.tenant_id === tenantId;
     },
     async findByUsername(tenantId, username) {
       return withRoles(await db.selectFrom('users').selectAll()

@@ -1,5 +1,5 @@
 import type { NewUser, User } from './model.js';
-import { isLocked } from './model.js';
+import { actingTenant, isLocked } from './model.js';
 import type { RoleRepository, TenantRepository, UserRepository } from './repository.js';
 import { DEFAULT_POLICY } from './policy.js';
 import type { TenantPolicy } from './policy.js';
@@ -59,12 +59,26 @@ export class IdentityService {
     return user;
   }
 
-  /** Finds a user by username or, if the login contains '@', by email as well. */
+  /**
+   * Finds the user a login names in a tenant (docs/identity.md#memberships-in-other-tenants):
+   * the tenant's own (home) users first, by username or, if the login
+   * contains '@', by email; only when none has it, a member from another
+   * tenant, read for this tenant (its roles). Usernames and emails are unique
+   * per home tenant only, so two members from different tenants may share
+   * one: then nobody is found (the caller's generic refusal), never a guess.
+   */
   async findByLogin(tenantId: string, login: string): Promise<User | undefined> {
     if (!isStorableText(login)) return undefined; // typed into a form, so it may hold a NUL (see storage/text.ts)
     const byName = await this.deps.users.findByUsername(tenantId, login);
-    if (byName || !login.includes('@')) return byName;
-    return this.deps.users.findByEmail(tenantId, login);
+    if (byName) return byName;
+    const byEmail = login.includes('@') ? await this.deps.users.findByEmail(tenantId, login) : undefined;
+    if (byEmail) return byEmail;
+    for (const by of login.includes('@') ? ['username', 'email'] as const : ['username'] as const) {
+      const members = await this.deps.users.findMembersByLogin(tenantId, by, login);
+      if (members.length === 1) return members[0];
+      if (members.length > 1) return undefined; // ambiguous: refuse rather than pick one
+    }
+    return undefined;
   }
 
   /** The tenant's policy (defaults for an unknown tenant). */
@@ -100,7 +114,7 @@ export class IdentityService {
     if (!user.passwordHash) return fail('no_password', user);
     // 5. a wrong password counts toward that bucket's lockout (within the policy's window)
     if (!passwordOk) {
-      await this.countFailure(user, context, now, source);
+      await this.countFailure(user, context, now, source, tenantId);
       return fail('wrong_password', user);
     }
     // 6. the right password: forget the bucket's earlier failures (and an expired lock), upgrade an old hash
@@ -173,8 +187,9 @@ export class IdentityService {
    * within its window locks the bucket for its duration: a known source on
    * its own, or the account for every unknown source.
    */
-  private async countFailure(user: User, context: EventContext, now: number, source: KnownSource | undefined): Promise<void> {
-    const { lockout } = await this.policyFor(user.tenantId);
+  private async countFailure(user: User, context: EventContext, now: number, source: KnownSource | undefined, signInTenant = actingTenant(user)): Promise<void> {
+    // The policy of the tenant signed in to (a member's sign-in to another tenant counts on that tenant's rules).
+    const { lockout } = await this.policyFor(signInTenant);
     if (source && this.deps.sources) {
       const { failures, until } = await this.deps.sources.recordFailure(user.id, source, lockout, now);
       if (until) await this.emit({ type: 'user.locked', tenantId: user.tenantId, subjectId: user.id, context, data: { until, failures, reason: 'failed_logins', scope: `known_${source.kind}` } });

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { User } from '../identity/model.js';
-import { isUsable } from '../identity/model.js';
+import { actingTenant, isUsable } from '../identity/model.js';
 import { attemptDevice, issueDevice, throttleKey } from '../http/device-cookie.js';
 import type { SignInSources } from '../identity/sign-in-sources.js';
 import type { TenantRepository, UserRepository } from '../identity/repository.js';
@@ -23,7 +23,7 @@ import { achievedAcr, achievedAmr } from './assurance.js';
 import { clientMfaMode, decideMfa } from './policy.js';
 import type { MfaAction } from './policy.js';
 import { STEP_UP_REASONS, wantsMfa } from './step-up.js';
-import { signInTenant } from './tenant.js';
+import { membersSignIn, signInTenant } from './tenant.js';
 import { assigned } from '../oidc/app-assignment.js';
 import type { SignInPageExtra } from './sign-in-page.js';
 import { createSecondFactorPages } from './second-factor.js';
@@ -88,7 +88,7 @@ export type ChoicePage = (request: FastifyRequest, reply: FastifyReply, ctx: Sig
 
 export interface PipelineDeps {
   provider: () => Provider;
-  users: Pick<UserRepository, 'findById' | 'clearLoginFailures'>;
+  users: Pick<UserRepository, 'findById' | 'findInTenant' | 'clearLoginFailures'>;
   clients: Pick<ClientRepository, 'find'>;
   tenants: Pick<TenantRepository, 'findById'>;
   events: EventBus;
@@ -161,7 +161,7 @@ export class SignInPipeline implements SignInFlow {
     if (!state) throw expired();
     // A step-up stands on the session: it must still be the same account's.
     if (state.stepUp && details.session?.accountId !== state.userId) throw expired();
-    const user = await this.deps.users.findById(state.userId);
+    const user = await this.userFor(state.userId, details);
     if (!user) throw expired();
     return { details, uid, state, user };
   }
@@ -180,7 +180,8 @@ export class SignInPipeline implements SignInFlow {
 
   async decide(details: InteractionDetails, user: User): Promise<{ action: MfaAction; required: boolean }> {
     const client = await this.deps.clients.find(String(details.params.client_id));
-    const tenant = (await this.deps.tenants.findById(user.tenantId))?.policy ?? DEFAULT_POLICY;
+    // The policy of the tenant signed in to: a member's (user.memberOf) or the home tenant's; roles are that tenant's too.
+    const tenant = (await this.deps.tenants.findById(actingTenant(user)))?.policy ?? DEFAULT_POLICY;
     return decideMfa({
       tenant: tenant.mfa,
       client: clientMfaMode(client?.metadata),
@@ -218,7 +219,7 @@ export class SignInPipeline implements SignInFlow {
       await this.deps.states.delete(pending.uid);
       throw new AppError('access_denied', 403, 'A second factor is required for this application.');
     }
-    const current = await this.deps.users.findById(pending.user.id);
+    const current = await this.userFor(pending.user.id, pending.details);
     if (!current || !isUsable(current)) throw new AppError('access_denied', 403, 'This account cannot sign in right now.');
     await this.finish({
       entry: 'method', request, reply, details: pending.details, uid: pending.uid, state: pending.state, user: current,
@@ -274,7 +275,7 @@ export class SignInPipeline implements SignInFlow {
     const session = details!.session;
     const reasons = (details!.prompt.reasons ?? []) as string[];
     if (!session?.accountId || !reasons.length || !reasons.every((r) => STEP_UP_REASONS.has(r))) return undefined;
-    const user = await this.deps.users.findById(session.accountId);
+    const user = await this.userFor(session.accountId, details!);
     if (!user || !isUsable(user)) return undefined;
     const amr = Array.isArray(session.amr) && session.amr.length ? session.amr.filter((v) => v !== 'mfa') : ['pwd'];
     await this.record(uid!, user.id, [{ method: 'session', amr, at: Date.now() }], true);
@@ -290,7 +291,7 @@ export class SignInPipeline implements SignInFlow {
   private async resolveAccount(run: Run): Promise<StepOut> {
     const subject = run.result!.subject;
     if ('userId' in subject) {
-      run.user = await this.deps.users.findById(subject.userId);
+      run.user = await this.userFor(subject.userId, run.details!, run.tenantId);
       return undefined;
     }
     const step = this.deps.methods.account();
@@ -300,7 +301,7 @@ export class SignInPipeline implements SignInFlow {
       result: run.result as MethodResult & { subject: typeof subject },
     });
     if ('paused' in out) return STOP;
-    run.user = await this.deps.users.findById(out.userId);
+    run.user = await this.userFor(out.userId, run.details!, run.tenantId);
     return undefined;
   }
 
@@ -312,7 +313,9 @@ export class SignInPipeline implements SignInFlow {
       if (!isUsable(user)) throw new AppError('access_denied', 403, 'This account cannot sign in right now.');
       return undefined;
     }
-    if (!user || !isUsable(user) || user.tenantId !== run.tenantId) {
+    // A user of the client's tenant: its home user, or a member from another tenant (userFor read them for it;
+    // a non-member is not found). Either way the same refusal.
+    if (!user || !isUsable(user) || actingTenant(user) !== run.tenantId) {
       throw new AppError('access_denied', 403, 'This account cannot sign in here.');
     }
     // App assignment (oidc/app-assignment.ts): a user the client does not list goes back to it with
@@ -389,6 +392,17 @@ export class SignInPipeline implements SignInFlow {
     return STOP;
   }
 
+  /**
+   * The user as the sign-in's tenant sees them (docs/identity.md#memberships-in-other-tenants):
+   * a member from another tenant with that tenant's roles, undefined for a
+   * user who is not a member. The built-in apps serve every tenant but
+   * issue home-tenant tokens, so only home users sign in to them.
+   */
+  private async userFor(id: string, details: InteractionDetails, tenantId?: string): Promise<User | undefined> {
+    if (!membersSignIn(details.params)) return this.deps.users.findById(id);
+    return this.deps.users.findInTenant(id, tenantId ?? await signInTenant(this.deps.clients, details.params));
+  }
+
   /** A second factor keeps the step-up flag of the sign-in it completes; a first factor starts a plain sign-in. */
   private keepsStepUp(run: Run): boolean {
     return run.result!.kind === 'second' && run.state?.stepUp === true;
@@ -401,7 +415,7 @@ export class SignInPipeline implements SignInFlow {
 
   private async emit(type: 'mfa.verified' | 'login.succeeded', user: User, request: FastifyRequest, data: Record<string, unknown>): Promise<void> {
     const context: EventContext = { ip: request.ip, userAgent: request.headers['user-agent'] ?? null };
-    await this.deps.events.emit({ type, tenantId: user.tenantId, subjectId: user.id, context, data },
+    await this.deps.events.emit({ type, tenantId: actingTenant(user), subjectId: user.id, context, data },
       (err) => this.deps.log.error({ err }, 'event listener failed'));
   }
 }

@@ -20,3 +20,13 @@ export async function signInTenant(clients: Pick<ClientRepository, 'find'>, para
   }
   return (await clients.find(clientId))?.tenantId ?? DEFAULT_TENANT;
 }
+
+/**
+ * Whether members from other tenants sign in through this request
+ * (docs/identity.md#memberships-in-other-tenants): yes for a tenant's own
+ * clients; no for the built-in apps, whose tokens are always of the
+ * user's home tenant.
+ */
+export function membersSignIn(params: Record<string, unknown>): boolean {
+  return !(typeof params.client_id === 'string' && BUILT_IN_CLIENT_IDS.includes(params.client_id));
+}

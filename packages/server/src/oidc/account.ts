@@ -1,7 +1,9 @@
 import type { Account, AccountClaims, FindAccount } from 'oidc-provider';
 import type { UserRepository } from '../identity/repository.js';
 import type { User } from '../identity/model.js';
-import { isUsable } from '../identity/model.js';
+import { actingTenant, isUsable } from '../identity/model.js';
+import { BUILT_IN_CLIENT_IDS } from './built-in-clients.js';
+import { exchangedTenantOf } from './token-exchange.js';
 import { MFA_STATE_CLAIMS } from './mfa-claims.js';
 import type { MfaStateClaims } from './mfa-claims.js';
 import { clientAttributeClaims } from './attribute-claims.js';
@@ -11,18 +13,39 @@ import type { AttributeClaimSource, ClaimUse } from './attribute-claims.js';
 const readInRequest = new WeakMap<object, Map<string, Promise<User | undefined>>>();
 
 /**
- * The user behind `id`, read once per engine request: `findAccount` and the
- * token hook (`extraTokenClaims`) both need it on every token, and reading it
- * twice cost two of a refresh's statements (issue 20). Nothing in a token
- * request changes the user between the two reads. Without a context (a call
- * outside a request), a plain read.
+ * The tenant a token of this request is for (docs/identity.md#memberships-in-other-tenants):
+ * the tenant of the subject token in a token exchange; else the client's own
+ * tenant; undefined (the user's home tenant) for the built-in apps, which
+ * serve every tenant, and outside a client.
  */
-export function userInRequest(users: Pick<UserRepository, 'findById'>, ctx: object | undefined, id: string): Promise<User | undefined> {
-  if (!ctx) return users.findById(id);
+function tokenTenant(ctx: object | undefined): string | undefined {
+  const exchanged = exchangedTenantOf(ctx);
+  if (exchanged) return exchanged;
+  const client = (ctx as { oidc?: { client?: { clientId?: string; tenant?: unknown } } } | undefined)?.oidc?.client;
+  if (!client || typeof client.tenant !== 'string' || BUILT_IN_CLIENT_IDS.includes(client.clientId ?? '')) return undefined;
+  return client.tenant;
+}
+
+/**
+ * The user behind `id` as the request's tenant (tokenTenant) sees them, read
+ * once per engine request: `findAccount` and the token hook
+ * (`extraTokenClaims`) both need it on every token, and reading it twice cost
+ * two of a refresh's statements (issue 20). Nothing in a token request
+ * changes the user between the two reads. For a client of another tenant
+ * than the user's home, the user's membership there (with its roles), or
+ * undefined when there is none: a removed membership ends the tenant's
+ * sessions and refresh tokens at their next use, as disabling does. Without
+ * a context (a call outside a request), a plain read.
+ */
+export function userInRequest(users: Pick<UserRepository, 'findById' | 'findInTenant'>, ctx: object | undefined, id: string): Promise<User | undefined> {
+  const tenant = tokenTenant(ctx);
+  const read1 = () => (tenant === undefined ? users.findById(id) : users.findInTenant(id, tenant));
+  if (!ctx) return read1();
   let read = readInRequest.get(ctx);
   if (!read) readInRequest.set(ctx, (read = new Map()));
-  let user = read.get(id);
-  if (!user) read.set(id, (user = users.findById(id)));
+  const key = `${id}\u0000${tenant ?? ''}`;
+  let user = read.get(key);
+  if (!user) read.set(key, (user = read1()));
   return user;
 }
 
@@ -63,7 +86,8 @@ export function userClaims(user: User): AccountClaims {
   const name = [user.givenName, user.familyName].filter(Boolean).join(' ') || undefined;
   return {
     sub: user.id,
-    tenant: user.tenantId,
+    // The tenant the token is for: a member's other tenant (roles are that tenant's too), else the home tenant.
+    tenant: actingTenant(user),
     name,
     given_name: user.givenName ?? undefined,
     family_name: user.familyName ?? undefined,

@@ -1,4 +1,5 @@
 import type { User } from '../identity/model.js';
+import { actingTenant } from '../identity/model.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import type { TenantRepository } from '../identity/repository.js';
 import type { MfaFactors } from '../mfa/factors.js';
@@ -28,7 +29,7 @@ export function mfaStateClaims(deps: MfaStateDeps): MfaStateClaims {
   return async (user, clientId) => {
     const [client, tenant, enrolled] = await Promise.all([
       clientId ? deps.clients.find(clientId) : undefined,
-      deps.tenants.findById(user.tenantId),
+      deps.tenants.findById(actingTenant(user)),
       deps.factors().hasSecondFactor(user.id),
     ]);
     const policy = tenant?.policy ?? DEFAULT_POLICY;

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import type { ResourceServer, ResourceServerInstance, TokenEndpointGrantContext } from 'oidc-provider';
 import type { IdentityService } from '../identity/service.js';
 import type { User } from '../identity/model.js';
+import { actingTenant } from '../identity/model.js';
 import type { FailureThrottle } from '../http/throttle.js';
 import type { Metrics } from '../http/metrics.js';
 import type { TenantRepository } from '../identity/repository.js';
@@ -92,7 +93,8 @@ export function mfaDueForPasswordGrant(deps: {
 }): NonNullable<PasswordGrantDeps['mfaRequired']> {
   return async (user, clientId) => {
     const client = await deps.clients.find(clientId);
-    const policy = (await deps.tenants.findById(user.tenantId))?.policy ?? DEFAULT_POLICY;
+    // The client's tenant's policy: a member signing in to another tenant gets its rules (and roles).
+    const policy = (await deps.tenants.findById(actingTenant(user)))?.policy ?? DEFAULT_POLICY;
     const { action } = decideMfa({
       tenant: policy.mfa,
       client: clientMfaMode(client?.metadata),

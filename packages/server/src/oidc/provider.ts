@@ -4,6 +4,7 @@ import Provider, { errors } from 'oidc-provider';
 import type { Adapter, Configuration, KoaContextWithOIDC, ResourceServer } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { UserRepository } from '../identity/repository.js';
+import { actingTenant } from '../identity/model.js';
 import type { ApiRepository, ClientRepository } from './repository.js';
 import type { OidcPayloadStore } from './payload-store.js';
 import { createAdapterFactory } from './adapter.js';
@@ -305,7 +306,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
       const accountId = (token as { accountId?: string }).accountId;
       if (accountId) {
         const user = await userInRequest(deps.users, ctx, accountId);
-        if (!user) return undefined;
+        // Not a user of the token's tenant (a membership removed meanwhile, or an exchange across tenants): no token.
+        if (!user) throw new errors.InvalidGrant(`user ${accountId} is not a user of the client's tenant`);
         // App assignment (app-assignment.ts): no token for a user the client does not list, whatever the grant
         // (a code issued, or a refresh token granted, before an operator narrowed the list).
         if (!assigned(ctx?.oidc?.client as unknown as Record<string, unknown> | undefined, user)) {
@@ -315,7 +317,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
         }
         // Resource servers (the gateway) authorize by role and step up by acr; the engine's
         // access tokens carry neither, so they are added here: the user's roles in their
-        // tenant, and the acr/amr of the sign-in behind the code or refresh token being redeemed
+        // tenant (the client's, for a member), and the acr/amr of the sign-in behind the code or refresh token being redeemed
         // (or of the password grant's own sign-in).
         type Login = { acr?: string; amr?: string[] };
         const entities = ctx?.oidc?.entities as { AuthorizationCode?: Login; RefreshToken?: Login } & Record<string, unknown> | undefined;
@@ -334,7 +336,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
           ...attributes,
           ...ipClaim,
           ...(act ? { act } : {}),
-          tenant: user.tenantId,
+          // A member of the client's tenant gets that tenant and its roles (userInRequest read them for it).
+          tenant: actingTenant(user),
           ...(user.roles.length ? { roles: [...user.roles] } : {}),
           ...(typeof acr === 'string' ? { acr } : {}),
           ...(Array.isArray(amr) && amr.length ? { amr: [...amr] } : {}),

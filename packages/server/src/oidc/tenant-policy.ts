@@ -2,7 +2,7 @@ import { interactionPolicy } from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { UserRepository } from '../identity/repository.js';
 import type { ClientRepository } from './repository.js';
-import { signInTenant } from '../interaction/tenant.js';
+import { membersSignIn, signInTenant } from '../interaction/tenant.js';
 
 const { Check } = interactionPolicy;
 
@@ -19,7 +19,8 @@ const answers = new WeakMap<KoaContextWithOIDC, Promise<boolean>>();
 
 /**
  * True when the request's live session belongs to a user of another tenant
- * than the one signing in (interaction/tenant.ts). False without a session,
+ * than the one signing in (interaction/tenant.ts), unless that user, a member
+ * of the tenant, signed in to it in this very request. False without a session,
  * or when its account is gone (the engine's own checks deal with that).
  */
 export function sessionOfOtherTenant(ctx: KoaContextWithOIDC, deps: TenantCheckDeps): Promise<boolean> {
@@ -29,7 +30,12 @@ export function sessionOfOtherTenant(ctx: KoaContextWithOIDC, deps: TenantCheckD
       const accountId = ctx.oidc.session?.accountId;
       const user = accountId ? await deps.users.findById(accountId) : undefined;
       if (!user) return false;
-      return user.tenantId !== (await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>));
+      if (user.tenantId === (await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>))) return false;
+      // A member from another tenant counts as signed in only through this very request's sign-in (the
+      // interaction just finished for this account): the hosted pipeline checked the membership and this
+      // tenant's policies (MFA, lockout) there. A session from a sign-in elsewhere, even of a member, asks
+      // again, so another tenant's weaker policy never carries over (docs/identity.md#memberships-in-other-tenants).
+      return !(membersSignIn(ctx.oidc.params as Record<string, unknown>) && signedInByThisRequest(ctx, accountId));
     })();
     answers.set(ctx, answer);
   }
@@ -46,4 +52,16 @@ export function withTenantCheck(policy: interactionPolicy.DefaultPolicy, deps: T
   policy.get('login')!.checks.add(new Check(TENANT_MISMATCH, 'the session belongs to another tenant', 'login_required',
     async (ctx) => ((await sessionOfOtherTenant(ctx, deps)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT)));
   return policy;
+}
+
+/**
+ * Whether this authorization request's own sign-in (the hosted login prompt)
+ * signed `accountId` in: its result is being resumed now, or it was the
+ * submission before the one being resumed (the consent prompt that followed
+ * it; Tessera finishes interactions without merging earlier results).
+ */
+function signedInByThisRequest(ctx: KoaContextWithOIDC, accountId: string): boolean {
+  if (ctx.oidc.result?.login?.accountId === accountId) return true;
+  const interaction = ctx.oidc.entities.Interaction as { lastSubmission?: { login?: { accountId?: string } } } | undefined;
+  return interaction?.lastSubmission?.login?.accountId === accountId;
 }

@@ -43,6 +43,12 @@ const PARAMETERS = new Set(['subject_token', 'subject_token_type', 'actor_token'
 /** The act claim of tokens minted by an exchange, per request (read by extraTokenClaims in provider.ts). */
 const acting = new WeakMap<object, Record<string, unknown>>();
 export const actClaimOf = (ctx: object | undefined): Record<string, unknown> | undefined => (ctx ? acting.get(ctx) : undefined);
+/**
+ * The tenant of the exchanged subject token, per request: the new token is for the same tenant
+ * (a member's other tenant stays that tenant; oidc/account.ts reads the user for it).
+ */
+const exchangedTenants = new WeakMap<object, string>();
+export const exchangedTenantOf = (ctx: object | undefined): string | undefined => (ctx ? exchangedTenants.get(ctx) : undefined);
 
 const publicJwks = (jwks: { keys: JWK[] }) => ({
   keys: jwks.keys.map(({ kty, crv, x, y, n, e, kid, alg, use }) => ({ kty, crv, x, y, n, e, kid, alg, use }) as JWK),
@@ -85,6 +91,7 @@ export function registerTokenExchange(provider: Provider, deps: TokenExchangeDep
     // RFC 8693 §4.1: the current actor outermost, earlier ones nested.
     const act: Record<string, unknown> = { sub: client.clientId, ...(claims.act && typeof claims.act === 'object' ? { act: claims.act } : {}) };
     acting.set(ctx, act);
+    if (typeof claims.tenant === 'string') exchangedTenants.set(ctx, claims.tenant);
     // A grant records what was exchanged, as for every user token (the user sees the client among their applications).
     const grant = new provider.Grant({ accountId: sub, clientId: client.clientId });
     if (requested.length) grant.addResourceScope(audience, requested.join(' '));

@@ -6,6 +6,7 @@ import { pageContext } from '../../web/layout.js';
 import { eventContext } from '../../account/http.js';
 import { interactionPageContext } from '../../interaction/details.js';
 import type { SignInFlow } from '../../interaction/flow.js';
+import { membersSignIn } from '../../interaction/tenant.js';
 import { PasskeyError, toAppError } from './errors.js';
 import type { PasskeyService } from './service.js';
 import { passkeyName } from './schemas.js';
@@ -48,7 +49,9 @@ export function registerPasskeySignInRoutes(app: FastifyInstance, p: Platform, s
     let assertion;
     try {
       const credential = parseCredential((request.body as Record<string, unknown> | undefined)?.credential);
-      assertion = await service.authenticate({ purpose: 'login', interactionUid: uid }, credential, { tenantId });
+      // Members from other tenants too, except on the built-in apps (interaction/tenant.ts); the pipeline checks the account again.
+      const member = membersSignIn(details.params) ? (userId: string) => p.users.isMember(userId, tenantId) : undefined;
+      assertion = await service.authenticate({ purpose: 'login', interactionUid: uid }, credential, { tenantId, member });
     } catch (err) {
       p.metrics.logins.inc({ outcome: 'invalid_credentials' });
       return refuse(request, reply, ctx, err, `/interaction/${uid}`, { stage: 'login', user: err instanceof PasskeyError ? await ownerOf(err) : null, tenantId });
