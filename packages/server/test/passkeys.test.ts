@@ -22,7 +22,7 @@ import { ACR_MFA } from '../src/oidc/acr.js';
 
 const PASSWORD = 'a long enough test password';
 const person = (username: string) => ({ username, password: PASSWORD, email: `${username}@example.test`, email_verified: true });
-const NAMES = ['reg', 'bad', 'foreign', 'json', 'pwless', 'synced', 'counter', 'second', 'manage', 'theirs', 'keeper', 'tenant'];
+const NAMES = ['reg', 'bad', 'foreign', 'json', 'pwless', 'synced', 'counter', 'second', 'manage', 'theirs', 'keeper', 'tenant', 'member'];
 
 let t: TestApp;
 
@@ -33,6 +33,8 @@ beforeAll(async () => {
       roles: [...baseConfig.roles, { name: 'secure', tenant: 'default' }],
       tenants: [...baseConfig.tenants, { id: 'default', name: 'Default', policy: { mfa: { mode: 'optional', required_roles: ['secure'] } } }],
       users: [...baseConfig.users, ...NAMES.map(person), { ...person('enroller'), roles: ['secure'] }],
+      // A public client of acme: members of acme from other tenants sign in there with their passkeys.
+      clients: [...baseConfig.clients, { client_id: 'acme-spa', token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT], grant_types: ['authorization_code'], first_party: true, tenant: 'acme', scope: 'openid profile' }],
     },
   });
 });
@@ -91,8 +93,8 @@ async function expectAdded(res: Response): Promise<'codes' | 'redirect'> {
 }
 
 /** Starts a code flow at the first-party SPA client and stops at the sign-in page. */
-async function startSignIn(agent: UserAgent, params: Record<string, string> = {}) {
-  const config = await discover(t.issuer, { clientId: 'spa', auth: 'none' });
+async function startSignIn(agent: UserAgent, params: Record<string, string> = {}, clientId = 'spa') {
+  const config = await discover(t.issuer, { clientId, auth: 'none' });
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const nonce = oidc.randomNonce();
@@ -341,6 +343,27 @@ describe('passwordless sign-in', () => {
     const res = await passkeySignIn(agent, uid, auth);
     expect(res.status).toBe(400);
     expect(errorCode(await res.text())).toBe('passkey_unknown');
+  });
+});
+
+describe('a member from another tenant (docs/identity.md#memberships-in-other-tenants)', () => {
+  test('the passkey of a default-tenant user who is a member of acme signs in to acme\'s client (tenant acme); without the membership it is unknown there', async () => {
+    const auth = authenticator();
+    await expectAdded(await register(await signedIn('member'), auth));
+    const id = await userId('member');
+    const refused = new UserAgent();
+    const first = await startSignIn(refused, {}, 'acme-spa');
+    const no = await passkeySignIn(refused, first.uid, auth);
+    expect(no.status).toBe(400);
+    expect(errorCode(await no.text())).toBe('passkey_unknown');
+
+    await t.app.platform.users.addMembership(id, 'acme');
+    const agent = new UserAgent();
+    const { uid, redeem } = await startSignIn(agent, {}, 'acme-spa');
+    const res = await passkeySignIn(agent, uid, auth);
+    expect(res.status).toBe(303);
+    const tokens = await redeem(await toCallback(agent, res, `${t.issuer}/interaction/${uid}/passkey`));
+    expect(tokens.claims()).toMatchObject({ sub: id, tenant: 'acme' });
   });
 });
 

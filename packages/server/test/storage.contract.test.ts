@@ -313,6 +313,34 @@ for (const engine of ENGINES) {
         expect(await store.db.selectFrom('memberships').selectAll().where('user_id', '=', u.id).execute()).toEqual([]);
       });
 
+      test('findInTenant: the home view, a member\'s view with that tenant\'s roles, nothing for a non-member', async () => {
+        const u = await users.create({ tenantId: 'acme', username: 'alice', email: 'alice@example.test' });
+        await users.setRoles(u.id, 'acme', ['editor']);
+        expect(await users.findInTenant(u.id, 'acme')).toEqual(await users.findById(u.id));
+        expect((await users.findInTenant(u.id, 'acme'))!.memberOf).toBeUndefined();
+        expect(await users.findInTenant(u.id, 'globex')).toBeUndefined();
+        await users.addMembership(u.id, 'globex');
+        expect(await users.findInTenant(u.id, 'globex')).toMatchObject({ id: u.id, tenantId: 'acme', memberOf: 'globex', roles: [] });
+        await users.setRoles(u.id, 'globex', ['b-role', 'a-role']);
+        expect(await users.findInTenant(u.id, 'globex')).toMatchObject({ tenantId: 'acme', memberOf: 'globex', roles: ['a-role', 'b-role'] });
+        expect(await users.findInTenant('no-such-user', 'globex')).toBeUndefined();
+        await users.removeMembership(u.id, 'globex');
+        expect(await users.findInTenant(u.id, 'globex')).toBeUndefined();
+      });
+
+      test('findMembersByLogin: members from other tenants by username or email, read for the tenant; never its own users', async () => {
+        const a = await users.create({ tenantId: 'acme', username: 'Sam', email: 'sam@acme.test' });
+        const own = await users.create({ tenantId: 'globex', username: 'sam', email: 'sam@globex.test' });
+        expect(await users.findMembersByLogin('globex', 'username', 'sam')).toEqual([]);
+        await users.addMembership(a.id, 'globex');
+        await users.setRoles(a.id, 'globex', ['auditor']);
+        expect(await users.findMembersByLogin('globex', 'username', 'SAM')).toEqual([await users.findInTenant(a.id, 'globex')]);
+        expect((await users.findMembersByLogin('globex', 'email', 'Sam@Acme.test')).map((u) => [u.id, u.memberOf, u.roles])).toEqual([[a.id, 'globex', ['auditor']]]);
+        expect(await users.findMembersByLogin('globex', 'email', 'sam@globex.test')).toEqual([]); // globex's own: not a member from elsewhere
+        expect(own.tenantId).toBe('globex');
+        expect(await users.findMembersByLogin('acme', 'username', 'sam')).toEqual([]);
+      });
+
       test('setPasswordHash stores the hash; NotFoundError for an unknown id', async () => {
         const u = await users.create({ tenantId: 'acme', username: 'alice' });
         await users.setPasswordHash(u.id, '$argon2id$v=19$new');
@@ -811,6 +839,11 @@ for (const engine of ENGINES) {
         expect(await links.unlink(ann.id, 'google', '1001')).toBe(true);
         expect(await links.unlink(ann.id, 'google', '1001')).toBe(false);
         expect(await links.find('globex', 'google', '1001')).toBeDefined();
+        // Links of acme's members from other tenants (gil, once a member), never acme's own.
+        expect(await links.findOfMembers('acme', 'google', '1001')).toEqual([]);
+        await users.addMembership(gil.id, 'acme');
+        expect(await links.findOfMembers('acme', 'google', '1001')).toEqual([await links.find('globex', 'google', '1001')]);
+        expect(await links.findOfMembers('acme', 'corp-adfs', 'S-1-5-21')).toEqual([]);
         await users.delete(ann.id);
         expect(await links.listForUser(ann.id)).toEqual([]);
       });

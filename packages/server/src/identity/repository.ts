@@ -39,8 +39,6 @@ export interface UserRepository {
    * ambiguous). Home users of the tenant are not among them.
    */
   findMembersByLogin(tenantId: string, by: 'username' | 'email', login: string): Promise<User[]>;
-  /** Whether the user is a member of the tenant (the home tenant counts). */
-  isMember(id: string, tenantId: string): Promise<boolean>;
   findByUsername(tenantId: string, username: string): Promise<User | undefined>;
   findByEmail(tenantId: string, email: string): Promise<User | undefined>;
   /**
@@ -226,12 +224,6 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
         .where('m.tenant_id', '=', tenantId).where('u.tenant_id', '<>', tenantId).where(column, '=', value).limit(2).execute();
       const found = await Promise.all(rows.map((r) => repo.findInTenant(r.id, tenantId)));
       return found.filter((u): u is User => u !== undefined);
-    },
-    async isMember(id, tenantId) {
-      const r = await db.selectFrom('memberships').select('user_id').where('user_id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst();
-      if (r) return true;
-      const home = await db.selectFrom('users').select('tenant_id').where('id', '=', id).executeTakeFirst();
-      return home?.tenant_id === tenantId;
     },
     async findByUsername(tenantId, username) {
       return withRoles(await db.selectFrom('users').selectAll()

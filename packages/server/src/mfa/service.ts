@@ -1,5 +1,5 @@
 import type { User } from '../identity/model.js';
-import { isLocked } from '../identity/model.js';
+import { actingTenant, isLocked } from '../identity/model.js';
 import { SignInSources } from '../identity/sign-in-sources.js';
 import type { KnownSource } from '../identity/sign-in-sources.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
@@ -276,7 +276,8 @@ export class MfaService {
    * Returns true when this failure locked the account (or the source).
    */
   private async recordFailure(user: User, kind: FactorKind, context: EventContext, source?: KnownSource): Promise<boolean> {
-    const { lockout } = (await this.deps.tenants.findById(user.tenantId))?.policy ?? DEFAULT_POLICY;
+    // The thresholds of the tenant signed in to (a member's other tenant: user.memberOf).
+    const { lockout } = (await this.deps.tenants.findById(actingTenant(user)))?.policy ?? DEFAULT_POLICY;
     const now = Date.now();
     const windowStart = now - lockout.window_seconds * 1000;
     const mfaFailures = await this.deps.repo.incrementFailures(user.id, now, windowStart);

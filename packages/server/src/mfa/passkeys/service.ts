@@ -170,7 +170,7 @@ export class PasskeyService {
    * @throws PasskeyError invalid_request, passkey_challenge_invalid, passkey_origin_mismatch, passkey_rp_mismatch,
    *   passkey_unknown, passkey_counter_regression, passkey_invalid
    */
-  async authenticate(binding: ChallengeBinding, body: unknown, accept: { tenantId: string; userId?: string; member?: (userId: string) => Promise<boolean> }): Promise<PasskeyAssertion> {
+  async authenticate(binding: ChallengeBinding, body: unknown, accept: { tenantId: string; userId?: string; member?: (userId: string, passkeyTenant: string) => Promise<boolean> }): Promise<PasskeyAssertion> {
     const parsed = authenticationResponse.safeParse(body);
     if (!parsed.success) throw new PasskeyError('invalid_request', 'authentication response does not match the schema');
     const response = parsed.data as AuthenticationResponseJSON;
@@ -183,7 +183,7 @@ export class PasskeyService {
     const passkey = await this.deps.passkeys.findById(response.id);
     // Another tenant's passkey, or (as a second factor) another user's, is as unknown as none at all.
     // A member of the tenant from another one (`member`, docs/identity.md#memberships-in-other-tenants) signs in with their passkeys too.
-    const ofTenant = passkey && (passkey.tenantId === accept.tenantId || (accept.member !== undefined && await accept.member(passkey.userId)));
+    const ofTenant = passkey && (passkey.tenantId === accept.tenantId || (accept.member !== undefined && await accept.member(passkey.userId, passkey.tenantId)));
     if (!passkey || !ofTenant || (accept.userId !== undefined && passkey.userId !== accept.userId)) {
       throw new PasskeyError('passkey_unknown', 'credential not registered here');
     }

@@ -49,8 +49,11 @@ export function registerPasskeySignInRoutes(app: FastifyInstance, p: Platform, s
     let assertion;
     try {
       const credential = parseCredential((request.body as Record<string, unknown> | undefined)?.credential);
-      // Members from other tenants too, except on the built-in apps (interaction/tenant.ts); the pipeline checks the account again.
-      const member = membersSignIn(details.params) ? (userId: string) => p.users.isMember(userId, tenantId) : undefined;
+      // A member's passkey (registered in their home tenant) too, except on the built-in apps (interaction/tenant.ts);
+      // the pipeline checks the account again.
+      const member = membersSignIn(details.params)
+        ? async (userId: string, passkeyTenant: string) => (await p.users.findInTenant(userId, tenantId))?.tenantId === passkeyTenant
+        : undefined;
       assertion = await service.authenticate({ purpose: 'login', interactionUid: uid }, credential, { tenantId, member });
     } catch (err) {
       p.metrics.logins.inc({ outcome: 'invalid_credentials' });
