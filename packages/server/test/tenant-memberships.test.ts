@@ -230,6 +230,8 @@ describe('a membership granted by a federation group mapping (membership: true)'
     expect(decodeJwt(acme.tokens!.access_token)).toMatchObject({ tenant: 'acme', roles: ['reviewer'] });
     // No second account was created in acme: the member's link in the home tenant served.
     expect(await t.app.platform.users.findByEmail('acme', 'pat@partner.example')).toBeUndefined();
+    const logins = await t.app.store.db.selectFrom('audit_log').select('tenant_id').where('action', '=', 'federation.login.succeeded').where('subject_id', '=', pat.id).execute();
+    expect(logins.map((e) => e.tenant_id).sort()).toEqual(['acme', 'default']);
   });
 
   test('the group gone upstream: the mapping takes the membership and the sign-in to acme is refused', async () => {

@@ -8,6 +8,7 @@ import type { EventBus } from '../audit/events.js';
 import type { Metrics } from '../http/metrics.js';
 import type { Database } from '../storage/schema.js';
 import { ConflictError } from '../storage/errors.js';
+import { actingTenant } from '../identity/model.js';
 import type { ExternalLinkRepository } from './links.js';
 import type { LinkRequests } from './link-requests.js';
 import type { ProviderRegistry } from './providers.js';
@@ -163,7 +164,8 @@ export function federationFinishHook(deps: AccountStepDeps): FinishHook {
     if (fed) {
       deps.metrics.federationLogins.inc({ provider: fed.provider!, outcome: 'ok' });
       await deps.events.emit({
-        type: 'federation.login.succeeded', tenantId: user.tenantId, subjectId: user.id, context,
+        // Filed under the tenant signed in to (a member's other tenant), as login.succeeded is.
+        type: 'federation.login.succeeded', tenantId: actingTenant(user), subjectId: user.id, context,
         data: { provider: fed.provider, upstream_mfa: fed.upstreamMfa === true, acr, amr },
       }, (err) => deps.log.error({ err }, 'event listener failed'));
     }

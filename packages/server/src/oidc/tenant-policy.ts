@@ -35,7 +35,7 @@ export function sessionOfOtherTenant(ctx: KoaContextWithOIDC, deps: TenantCheckD
       // interaction just finished for this account): the hosted pipeline checked the membership and this
       // tenant's policies (MFA, lockout) there. A session from a sign-in elsewhere, even of a member, asks
       // again, so another tenant's weaker policy never carries over (docs/identity.md#memberships-in-other-tenants).
-      return !(membersSignIn(ctx.oidc.params as Record<string, unknown>) && signedInByThisRequest(ctx, accountId));
+      return !(membersSignIn(ctx.oidc.params as Record<string, unknown>) && signedInByThisRequest(ctx, user.id));
     })();
     answers.set(ctx, answer);
   }
