@@ -52,6 +52,10 @@ const USAGE = `usage: tessera <command>
                                 --jwks / --jwks-uri: the client's public keys (a JWK Set file, or its URL); it then
                                 authenticates with private_key_jwt and gets no secret
   ldap sync --provider ALIAS    read an LDAP / Active Directory provider now: create, update and disable its users (docs/directories.md#sync)
+  providers keys --provider ALIAS
+                                list a private_key_jwt provider's client keys and its JWKS URL (docs/federation.md#private_key_jwt)
+  providers rotate-key --provider ALIAS [--stage] [--overlap SECONDS]
+                                rotate its client key (--stage: publish the next key first; the old one stays published --overlap s)
   keys rotate                   add new signing keys; old ones stay published until their tokens expire
   keys list                     list signing keys
   gateway                       run the API gateway (packages/gateway; configured by GATEWAY_CONFIG, docs/gateway.md)
@@ -101,6 +105,12 @@ export async function runCli(argv: string[]): Promise<number> {
       case 'ldap sync': {
         const { ldapSyncCommand } = await import('./directories/cli.js');
         return await withApp((app) => ldapSyncCommand(app, rest));
+      }
+      case 'providers keys':
+      case 'providers rotate-key': {
+        const { parseProviderKeysArgs, providerKeysCommand } = await import('./federation/cli.js');
+        const parsed = parseProviderKeysArgs(sub === 'keys' ? 'list' : 'rotate', rest);
+        return parsed ? await withApp((app) => providerKeysCommand(app, parsed)) : 2;
       }
       case 'keys rotate':
         return await keysCommand('rotate');

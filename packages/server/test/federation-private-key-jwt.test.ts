@@ -40,6 +40,10 @@ beforeAll(async () => {
         provider('corp-pk', 'tessera-pk', { issuer }),
         provider('corp-te', 'tessera-te', { issuer, client_assertion_audience: 'token_endpoint' }),
         provider('corp-rot', 'tessera-rot', { issuer }),
+        // The OAuth 2.0 type (explicit endpoints, a profile endpoint): the same client authentication.
+        provider('corp-oauth', 'tessera-oauth', {
+          type: 'oauth2', issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, profile_endpoint: `${issuer}/me`, scopes: ['openid', 'email'],
+        }),
         // The upstream has another key for this client: Tessera's assertions fail.
         provider('corp-wrong', 'tessera-wrong', { issuer }),
         // The upstream knows this client with a secret only: a key-signed assertion is refused.
@@ -53,11 +57,12 @@ beforeAll(async () => {
     client_id: clientId, token_endpoint_auth_method: 'private_key_jwt' as const, redirect_uris: [`${t.issuer}/federation/${alias}/callback`],
     grant_types: ['authorization_code'], response_types: ['code' as const], ...keys,
   });
-  up = await startUpstream(['corp-pk', 'corp-te', 'corp-rot', 'corp-wrong', 'corp-nokey'].map((a) => `${t.issuer}/federation/${a}/callback`), upstreamPort, {
+  up = await startUpstream(['corp-pk', 'corp-te', 'corp-rot', 'corp-oauth', 'corp-wrong', 'corp-nokey'].map((a) => `${t.issuer}/federation/${a}/callback`), upstreamPort, {
     clients: [
       keyClient('tessera-pk', 'corp-pk', { jwks_uri: `${t.issuer}/federation/corp-pk/jwks` }),
       keyClient('tessera-te', 'corp-te', { jwks_uri: `${t.issuer}/federation/corp-te/jwks` }),
       keyClient('tessera-rot', 'corp-rot', { jwks_uri: `${t.issuer}/federation/corp-rot/jwks` }),
+      keyClient('tessera-oauth', 'corp-oauth', { jwks_uri: `${t.issuer}/federation/corp-oauth/jwks` }),
       keyClient('tessera-wrong', 'corp-wrong', { jwks: { keys: [{ ...(await exportJWK(other.publicKey)), kid: 'not-tesseras', alg: 'RS256', use: 'sig' }] } }),
     ],
   });
@@ -146,6 +151,12 @@ describe('the round trip', () => {
     const { claims } = await signIn('corp-te', 'te-1');
     expect(claims?.email).toBe('te-1@corp.example');
     expect(decodeJwt(assertions.at(-1)!).aud).toBe(`${up.issuer}/token`);
+  });
+
+  test('the OAuth 2.0 type authenticates the same way (its issuer as aud), then reads the profile endpoint', async () => {
+    const { claims } = await signIn('corp-oauth', 'oa-1');
+    expect(claims?.email).toBe('oa-1@corp.example');
+    expect(decodeJwt(assertions.at(-1)!)).toMatchObject({ iss: 'tessera-oauth', aud: up.issuer });
   });
 
   test('a key the upstream does not have: 502 upstream_client_auth_failed, audited with the reason, no user', async () => {
