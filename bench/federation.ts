@@ -10,7 +10,10 @@
  * signs the returning user in at once) → Tessera's callback (code exchange
  * at the upstream, ID token checks) → back to the client → the code
  * exchanged at Tessera's token endpoint. The federated user already has a
- * link (a returning person). Closed loops of `BENCH_CONNECTIONS`, interleaved
+ * link (a returning person). Federated twice: Tessera authenticating at the
+ * upstream with a client secret, and with private_key_jwt (a signed
+ * assertion with the key Tessera holds; the upstream verifies it against
+ * Tessera's JWKS URL, cached). Closed loops of `BENCH_CONNECTIONS`, interleaved
  * rounds; the table gives sign-ins per second, the ratio to the local sign-in
  * and latencies. Tessera, the upstream and the loops share this process: the
  * ratio is what this machine does, not a per-core figure.
@@ -29,7 +32,11 @@ const FED = { sub: 'bench-upstream-user', email: 'fed-user@corp.test', email_ver
 const basic = `Basic ${Buffer.from(`bench-web:${SECRET}`).toString('base64')}`;
 
 /** One sign-in from a new browser; resolves when the token endpoint answered 200. */
-async function signIn(t: TesseraTarget, federated: boolean): Promise<void> {
+type Kind = 'local' | 'fed' | 'fedKey';
+const ALIAS = { fed: 'corp', fedKey: 'corp-key' } as const;
+
+async function signIn(t: TesseraTarget, kind: Kind): Promise<void> {
+  const federated = kind !== 'local';
   const browser = new Browser();
   const verifier = randomBytes(32).toString('base64url');
   const q = new URLSearchParams({
@@ -42,7 +49,7 @@ async function signIn(t: TesseraTarget, federated: boolean): Promise<void> {
   const html = await page.page.text();
   let done;
   if (federated) {
-    const href = /href="([^"]+\/federation\/corp\/start)"/.exec(html)?.[1];
+    const href = new RegExp(`href="([^"]+/federation/${ALIAS[kind]}/start)"`).exec(html)?.[1];
     if (!href) throw new Error('no provider button on the sign-in page');
     const url = new URL(href.replace(/&amp;/g, '&'), t.origin);
     done = await browser.run(await browser.get(url), url.href, REDIRECT);
@@ -61,14 +68,14 @@ async function signIn(t: TesseraTarget, federated: boolean): Promise<void> {
   if (res.status !== 200) throw new Error(`token: ${res.status} ${await res.text()}`);
 }
 
-async function loops(t: TesseraTarget, federated: boolean, seconds: number): Promise<{ rate: number; latencies: number[] }> {
+async function loops(t: TesseraTarget, kind: Kind, seconds: number): Promise<{ rate: number; latencies: number[] }> {
   const latencies: number[] = [];
   const end = Date.now() + seconds * 1000;
   const started = Date.now();
   await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
     while (Date.now() < end) {
       const t0 = performance.now();
-      await signIn(t, federated);
+      await signIn(t, kind);
       latencies.push(performance.now() - t0);
     }
   }));
@@ -90,33 +97,44 @@ async function main(): Promise<void> {
         alias: 'corp', type: 'oidc', display_name: 'Corp', issuer: `http://localhost:${upstreamPort}`, client_id: UPSTREAM_CLIENT.id,
         client_secret: UPSTREAM_CLIENT.secret, scopes: ['openid', 'email', 'profile', 'groups'], jit: 'create', trust_email_verified: true,
         group_mappings: [{ group: 'staff', roles: ['staff'] }],
+      }, {
+        alias: 'corp-key', type: 'oidc', display_name: 'Corp key', issuer: `http://localhost:${upstreamPort}`, client_id: 'tessera-key',
+        client_auth: 'private_key_jwt', scopes: ['openid', 'email', 'profile', 'groups'], jit: 'create', trust_email_verified: true,
+        // The same upstream person as through `corp`: without its email here, it becomes a second account instead of a link to prove.
+        claim_mapping: { email: 'no_such_claim' }, required_claims: [],
       }],
     },
   });
-  const upstream = await startUpstream([`${t.origin}/federation/corp/callback`], upstreamPort, { always: FED });
+  const upstream = await startUpstream([`${t.origin}/federation/corp/callback`], upstreamPort, {
+    always: FED,
+    clients: [{
+      client_id: 'tessera-key', token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `${t.origin}/federation/corp-key/jwks`,
+      redirect_uris: [`${t.origin}/federation/corp-key/callback`], grant_types: ['authorization_code'], response_types: ['code'],
+    }],
+  });
+  const kinds: Kind[] = ['local', 'fed', 'fedKey'];
   try {
-    // The first federated sign-in creates the user and its link: a returning person from then on.
-    await signIn(t, true);
-    await signIn(t, false);
+    // The first federated sign-ins create the user and its links: a returning person from then on.
+    for (const kind of ['fed', 'fedKey', 'local'] as const) await signIn(t, kind);
     if (WARMUP > 0) {
-      await loops(t, false, WARMUP);
-      await loops(t, true, WARMUP);
+      for (const kind of kinds) await loops(t, kind, WARMUP);
     }
     const seconds = Math.max(1, DURATION / ROUNDS);
-    const rates = { local: [] as number[], fed: [] as number[] };
-    const lat = { local: [] as number[], fed: [] as number[] };
+    const rates: Record<Kind, number[]> = { local: [], fed: [], fedKey: [] };
+    const lat: Record<Kind, number[]> = { local: [], fed: [], fedKey: [] };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const federated of round % 2 ? [true, false] : [false, true]) {
-        const r = await loops(t, federated, seconds);
-        rates[federated ? 'fed' : 'local'].push(r.rate);
-        lat[federated ? 'fed' : 'local'].push(...r.latencies);
+      for (const kind of round % 2 ? [...kinds].reverse() : kinds) {
+        const r = await loops(t, kind, seconds);
+        rates[kind].push(r.rate);
+        lat[kind].push(...r.latencies);
       }
     }
     const local = median(rates.local);
     console.log(`Federated sign-in next to a local password sign-in: ${t.storage}; ${ROUNDS} rounds × ${seconds} s, ${CONNECTIONS} connections; Tessera, the upstream and the load in one process.`);
     console.log('| sign-in | per second (median of rounds) | ratio to local | p50 / p99 ms |');
     console.log('|---|---|---|---|');
-    for (const [name, key] of [['local password (argon2id)', 'local'], ['federated (upstream OpenID Connect, returning user)', 'fed']] as const) {
+    for (const [name, key] of [['local password (argon2id)', 'local'], ['federated (upstream OpenID Connect, returning user)', 'fed'],
+      ['federated, private_key_jwt at the upstream', 'fedKey']] as const) {
       const m = median(rates[key]);
       console.log(`| ${name} | ${m.toFixed(1)} | **${(m / local).toFixed(2)}** | ${pct(lat[key], 0.5).toFixed(1)} / ${pct(lat[key], 0.99).toFixed(1)} |`);
     }
