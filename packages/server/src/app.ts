@@ -24,6 +24,8 @@ import { Metrics } from './http/metrics.js';
 import { FailureThrottle } from './http/throttle.js';
 import { DeviceCookies } from './http/device-cookie.js';
 import { SignInSources } from './identity/sign-in-sources.js';
+import { redisLockoutCounters, sqlLockoutCounters } from './identity/lockout-counters.js';
+import { createMfaRepository } from './mfa/repository.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { SharedCounters, sqlCounterBackend } from './http/shared-counters.js';
 import { Leases, runExclusively } from './storage/leases.js';
@@ -171,8 +173,14 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     const sessionMeta = createSessionMetaRepository(db);
     // Created before the services that emit (identity); the audit log subscribes below.
     const events = new EventBus();
-    // Failed sign-ins are counted per account and source (identity/sign-in-sources.ts; docs/security.md#lockout-and-throttling).
-    const signInSources = new SignInSources(db, kek.derive('sign-in sources'));
+    // Redis, when configured, shares counts and change notifications; the database otherwise (docs/scaling.md).
+    const redis = settings.redisUrl ? openRedis(settings.redisUrl, log) : undefined;
+    // Failed sign-ins are counted per account and source (identity/sign-in-sources.ts; docs/security.md#lockout-and-throttling),
+    // in Redis unless TESSERA_LOCKOUT_STATE=database (identity/lockout-counters.ts).
+    const lockoutCounters = redis && settings.lockoutState === 'redis'
+      ? redisLockoutCounters(redis, settings.redisPrefix, users, db)
+      : sqlLockoutCounters(db, users, createMfaRepository(db));
+    const signInSources = new SignInSources(db, kek.derive('sign-in sources'), lockoutCounters);
     const identity = new IdentityService({ users, tenants, roles, events, sources: signInSources, onEventError: (err) => log.error({ err }, 'event listener failed') });
     const keys = new KeyService(createSigningKeyRepository(db), kek);
     // Several workers or instances starting together on an empty database: one generates the keys, bootstraps and applies the file.
@@ -182,8 +190,6 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       if (await keys.ensureKeys()) log.info('generated signing keys (RS256, ES256)');
       await keys.retireDue();
     });
-    // Redis, when configured, shares counts and change notifications; the database otherwise (docs/scaling.md).
-    const redis = settings.redisUrl ? openRedis(settings.redisUrl, log) : undefined;
     // The engine's short-lived state in Redis too, unless TESSERA_ENGINE_STATE=database (oidc/redis-payload-store.ts).
     const payloads = redis && settings.engineState === 'redis'
       ? createTieredPayloadStore(sqlPayloads, createRedisPayloadStore(redis, settings.redisPrefix, kek.derive('oidc payload ids')), REDIS_MODELS)

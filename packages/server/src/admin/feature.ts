@@ -66,7 +66,7 @@ export function adminFeature(app: FastifyInstance, p: Platform): OpenApiRegistry
   const userAdmin = new UserAdminService({
     users: p.users, tenants: p.tenants, roles: p.roles, identity: p.identity, search: createUserSearch(p.db),
     sessions: new AccessService({ payloads: p.payloads, meta: sessionMeta, clients: p.clients, provider: p.provider, events: p.events, log: p.log }),
-    payloads: p.payloads, sessionMeta, emit, userData: p.userData, eraseAudit: (id) => p.audit.redactUser(id),
+    payloads: p.payloads, sessionMeta, emit, userData: p.userData, eraseAudit: (id) => p.audit.redactUser(id), sources: p.signInSources,
   });
   registerUserRoutes(route, userAdmin);
   registerAttributeRoutes(route, { userData: p.userData, tenants: p.tenants, emit });

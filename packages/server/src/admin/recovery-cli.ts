@@ -107,6 +107,8 @@ export async function unlockCommand(p: Platform, who: Who): Promise<number> {
     console.log(`${user.username ?? user.email} is not locked`);
   } else {
     await p.users.clearLockout(user.id);
+    // In the database, clearLockout ended the counts with the lock; in Redis they are forgotten there.
+    if (p.signInSources.counters.kind === 'redis') await p.signInSources.clear(user.id);
     if ((await p.users.findById(user.id))?.status === 'locked') await p.users.updateProfile(user.id, { status: 'active' });
     await p.events.emit({ type: 'user.unlocked', tenantId: user.tenantId, subjectId: user.id, context: {}, data: { via: 'cli', was_locked: wasLocked } },
       (err) => p.log.error({ err }, 'event listener failed'));

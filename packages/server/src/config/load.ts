@@ -57,6 +57,8 @@ export interface Settings {
   redisPrefix: string;
   /** Where the engine's short-lived state lives (docs/scaling.md#what-lives-where). */
   engineState: 'redis' | 'database';
+  /** Where the lockout's counts and known sources' locks live (identity/lockout-counters.ts). */
+  lockoutState: 'redis' | 'database';
   /** Seconds between /readyz turning 503 on SIGTERM and the listener closing. */
   shutdownDelaySeconds: number;
   /** Webhook delivery (docs/webhooks.md#delivery). */
@@ -73,6 +75,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
   const e = parsed.data;
   if (e.TESSERA_ENGINE_STATE === 'redis' && !e.REDIS_URL) {
     throw new ConfigError(['TESSERA_ENGINE_STATE: redis needs REDIS_URL'], 'the environment');
+  }
+  if (e.TESSERA_LOCKOUT_STATE === 'redis' && !e.REDIS_URL) {
+    throw new ConfigError(['TESSERA_LOCKOUT_STATE: redis needs REDIS_URL'], 'the environment');
   }
   const dataDir = resolve(e.TESSERA_DATA_DIR);
   const configFile = e.TESSERA_CONFIG ? resolve(e.TESSERA_CONFIG) : undefined;
@@ -115,6 +120,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, overrides: Pa
     redisUrl: e.REDIS_URL,
     redisPrefix: e.TESSERA_REDIS_PREFIX,
     engineState: e.TESSERA_ENGINE_STATE ?? (e.REDIS_URL ? 'redis' : 'database'),
+    lockoutState: e.TESSERA_LOCKOUT_STATE ?? (e.REDIS_URL ? 'redis' : 'database'),
     ...overrides,
   };
   return Object.freeze(settings);

@@ -303,6 +303,11 @@ export const envSchema = z.object({
    * `redis` (the default when REDIS_URL is set) or `database` (docs/scaling.md#what-lives-where).
    */
   TESSERA_ENGINE_STATE: z.enum(['redis', 'database']).optional(),
+  /**
+   * Where the lockout's failure counts and known sources' temporary locks live: `redis` (the default when
+   * REDIS_URL is set) or `database` (docs/scaling.md#what-lives-where, docs/security.md#lockout-and-throttling).
+   */
+  TESSERA_LOCKOUT_STATE: z.enum(['redis', 'database']).optional(),
   /** Seconds between /readyz turning 503 and the server closing (a balancer's health checks see it first; docs/scaling.md). */
   TESSERA_SHUTDOWN_DELAY_SECONDS: z.coerce.number().min(0).max(300).default(0),
   /** Webhook delivery (docs/webhooks.md#delivery): how often an idle worker looks for work, its lease, retries, timeout. */

@@ -8,6 +8,7 @@ import { isStorableText } from '../storage/text.js';
 import type { DomainEvent, EventBus, EventContext } from '../audit/events.js';
 import { SignInSources } from './sign-in-sources.js';
 import type { KnownSource } from './sign-in-sources.js';
+import { ACCOUNT } from './lockout-counters.js';
 
 export interface IdentityDeps {
   users: UserRepository;
@@ -190,9 +191,9 @@ export class IdentityService {
   private async countFailure(user: User, context: EventContext, now: number, source: KnownSource | undefined, signInTenant = actingTenant(user)): Promise<void> {
     // The policy of the tenant signed in to (a member's sign-in to another tenant counts on that tenant's rules).
     const { lockout } = await this.policyFor(signInTenant);
-    if (source && this.deps.sources) {
+    if (this.deps.sources) {
       const { failures, until } = await this.deps.sources.recordFailure(user.id, source, lockout, now);
-      if (until) await this.emit({ type: 'user.locked', tenantId: user.tenantId, subjectId: user.id, context, data: { until, failures, reason: 'failed_logins', scope: `known_${source.kind}` } });
+      if (until) await this.emit({ type: 'user.locked', tenantId: user.tenantId, subjectId: user.id, context, data: { until, failures, reason: 'failed_logins', scope: source ? `known_${source.kind}` : 'unknown_sources' } });
       return;
     }
     const failures = await this.deps.users.incrementLoginFailures(user.id, now, now - lockout.window_seconds * 1000);
@@ -210,6 +211,8 @@ export class IdentityService {
    */
   private async afterCorrectPassword(user: User, password: string, source: KnownSource | undefined): Promise<User> {
     let current = user;
+    // With the counts in Redis the row's count stays 0: the count there is forgotten (one HDEL), the row's expired lock as before.
+    if (!source && this.deps.sources?.counters.kind === 'redis') await this.deps.sources.counters.resetFailures(user.id, ACCOUNT);
     if (!source && (user.failedLogins > 0 || user.lockedUntil !== null)) {
       await this.deps.users.clearLoginFailures(user.id);
       // The lock has run out (step 3 let us through): a temporary `locked` status is `active` again.

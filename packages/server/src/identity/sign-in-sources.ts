@@ -3,6 +3,8 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import type { EventContext } from '../audit/events.js';
 import type { TenantPolicy } from './policy.js';
+import { ACCOUNT } from './lockout-counters.js';
+import type { LockoutCounters } from './lockout-counters.js';
 
 /** A source stays known this long after its last successful sign-in. */
 export const KNOWN_SOURCE_DAYS = 90;
@@ -31,11 +33,13 @@ export interface KnownSource {
  * Failures from unknown sources therefore lock the account for unknown
  * sources only: the owner on a device or at an address that signed in before
  * still gets in with the right password, and each known source locks on its
- * own after the policy's `max_failures`. Rows live in the database, so every
- * instance sees the same counts.
+ * own after the policy's `max_failures`. Which sources are known lives in the
+ * database; the counts and the known sources' locks in `counters` (the
+ * database, or Redis: identity/lockout-counters.ts), so every instance sees
+ * the same counts.
  */
 export class SignInSources {
-  constructor(private readonly db: Kysely<Database>, private readonly key: string) {}
+  constructor(private readonly db: Kysely<Database>, private readonly key: string, readonly counters: LockoutCounters) {}
 
   /** The known source an attempt counts on, or undefined for an unknown one. */
   async resolve(userId: string, context: EventContext, now = Date.now()): Promise<KnownSource | undefined> {
@@ -49,7 +53,12 @@ export class SignInSources {
     // The device first: a cookie names this browser, an address may be shared (a NAT, an office).
     for (const [i, kind] of candidates.entries()) {
       const row = rows.find((r) => r.source === keys[i]);
-      if (row) return { kind, key: keys[i]!, lockedUntil: row.locked_until === null ? null : Number(row.locked_until) };
+      if (!row) continue;
+      // The database backend's lock is in the row just read; Redis's is asked for (one HGET).
+      const lockedUntil = this.counters.kind === 'database'
+        ? (row.locked_until === null ? null : Number(row.locked_until))
+        : await this.counters.lockedUntil(userId, keys[i]!, now);
+      return { kind, key: keys[i]!, lockedUntil };
     }
     return undefined;
   }
@@ -60,27 +69,19 @@ export class SignInSources {
   }
 
   /**
-   * Counts one failure on a known source (within the policy's window);
+   * Counts one failure on a known source, or on the account's bucket for
+   * unknown sources (`source` undefined), within the policy's window;
    * reaching `max_failures` (or `floor`, another counter of the same
    * attempts, e.g. the account's wrong second-factor codes) locks that
-   * source for the policy's duration. Returns the count and the lock's end.
+   * bucket for the policy's duration. Returns the count and the lock's end.
+   * @throws DatabaseUnavailableError when the counters' backend cannot answer.
    */
-  async recordFailure(userId: string, source: KnownSource, lockout: TenantPolicy['lockout'], now = Date.now(), floor = 0): Promise<{ failures: number; until?: number }> {
-    const windowStart = now - lockout.window_seconds * 1000;
-    const row = await this.db.updateTable('sign_in_sources')
-      .set((eb) => ({
-        failures: eb.case().when('window_start', 'is', null).then(1).when('window_start', '<', windowStart).then(1)
-          .else(eb('failures', '+', 1)).end(),
-        window_start: eb.case().when('window_start', 'is', null).then(now).when('window_start', '<', windowStart).then(now)
-          .else(eb.ref('window_start')).end(),
-      }))
-      .where('user_id', '=', userId).where('source', '=', source.key)
-      .returning('failures').executeTakeFirst();
-    const failures = Math.max(Number(row?.failures ?? 0), floor);
+  async recordFailure(userId: string, source: KnownSource | undefined, lockout: TenantPolicy['lockout'], now = Date.now(), floor = 0): Promise<{ failures: number; until?: number }> {
+    const bucket = source?.key ?? ACCOUNT;
+    const failures = Math.max(await this.counters.countFailure(userId, bucket, now, lockout.window_seconds * 1000), floor);
     if (failures < lockout.max_failures) return { failures };
     const until = now + lockout.duration_seconds * 1000;
-    await this.db.updateTable('sign_in_sources').set({ locked_until: until, failures: 0, window_start: null })
-      .where('user_id', '=', userId).where('source', '=', source.key).execute();
+    await this.counters.lock(userId, bucket, until, now);
     return { failures, until };
   }
 
@@ -99,19 +100,19 @@ export class SignInSources {
         .values({ user_id: userId, source, known_at: now, failures: 0, window_start: null, locked_until: null })
         .onConflict((oc) => oc.columns(['user_id', 'source']).doUpdateSet({ known_at: now, failures: 0, window_start: null }))
         .execute();
+      // In the database the upsert started the count over; in Redis it is forgotten there.
+      if (this.counters.kind === 'redis') await this.counters.resetFailures(userId, source);
     }
   }
 
-  /** Whether a known source of the account is locked now or has failures counting (an unlock has something to end). */
+  /** Whether a known source of the account is locked now, and whether any bucket has failures counting (an unlock has something to end). */
   async hasFailures(userId: string, now = Date.now()): Promise<{ locked: boolean; failures: boolean }> {
-    const rows = await this.db.selectFrom('sign_in_sources').select(['failures', 'locked_until']).where('user_id', '=', userId)
-      .where((eb) => eb.or([eb('failures', '>', 0), eb('locked_until', '>', now)])).execute();
-    return { locked: rows.some((r) => r.locked_until !== null && Number(r.locked_until) > now), failures: rows.length > 0 };
+    return this.counters.state(userId, now);
   }
 
-  /** Forgets every lock and failure count of the account's sources (a password reset, an administrator's unlock). */
+  /** Forgets every lock and failure count of the account's sources and buckets (a password reset, an administrator's unlock). */
   async clear(userId: string): Promise<void> {
-    await this.db.updateTable('sign_in_sources').set({ failures: 0, window_start: null, locked_until: null }).where('user_id', '=', userId).execute();
+    await this.counters.clear(userId);
   }
 
   private keyOf(kind: KnownSource['kind'], context: EventContext): string | undefined {

@@ -5,6 +5,7 @@ import type { User } from '../identity/model.js';
 import { actingTenant, isUsable } from '../identity/model.js';
 import { attemptDevice, issueDevice, throttleKey } from '../http/device-cookie.js';
 import type { SignInSources } from '../identity/sign-in-sources.js';
+import { ACCOUNT } from '../identity/lockout-counters.js';
 import type { TenantRepository, UserRepository } from '../identity/repository.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import type { ClientRepository } from '../oidc/repository.js';
@@ -95,7 +96,7 @@ export interface PipelineDeps {
   log: Logger;
   throttle: FailureThrottle;
   /** Known sign-in sources: a finished sign-in records its device and address. */
-  sources?: Pick<SignInSources, 'succeeded'>;
+  sources?: Pick<SignInSources, 'succeeded' | 'counters'>;
   states: SignInStateRepository;
   methods: SignInMethods;
   /** True when the user has a factor that can stand as a second factor (the factor registry). */
@@ -338,10 +339,17 @@ export class SignInPipeline implements SignInFlow {
     // A first factor starts the sign-in over (another account may have been tried before); a second adds to it.
     run.completed = r.kind === 'second' ? [...run.state!.completed, entry] : [entry];
     if (r.kind === 'first') {
-      if (run.user!.failedLogins > 0) await this.deps.users.clearLoginFailures(run.user!.id);
+      await this.clearAccountFailures(run.user!);
       if (!r.audited) await this.emit('login.succeeded', run.user!, run.request, { method: r.method, amr: r.amr, ...(r.provider ? { provider: r.provider } : {}) });
     }
     return undefined;
+  }
+
+  /** Forgets the account's failure count: on the users row when it shows one; in Redis, where the row's count stays 0, always. */
+  private async clearAccountFailures(user: User): Promise<void> {
+    if (user.failedLogins > 0) await this.deps.users.clearLoginFailures(user.id);
+    const counters = this.deps.sources?.counters;
+    if (counters?.kind === 'redis') await counters.resetFailures(user.id, ACCOUNT);
   }
 
   private async assurance(run: Run): Promise<StepOut> {
@@ -375,7 +383,7 @@ export class SignInPipeline implements SignInFlow {
     const amr = achievedAmr(completed);
     if (run.state) await this.deps.states.delete(run.uid!);
     if (completed.length > 1 || run.state?.stepUp) {
-      if (user.failedLogins > 0) await this.deps.users.clearLoginFailures(user.id);
+      await this.clearAccountFailures(user);
       await this.emit('mfa.verified', user, run.request, { amr, stepUp: run.state?.stepUp === true });
     }
     // Every factor is done: this browser (its device cookie, set now if it has none) and address are known

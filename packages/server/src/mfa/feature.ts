@@ -7,6 +7,7 @@ import { ACR_MFA } from '../oidc/acr.js';
 import { recoveryCodeMethod, totpMethod } from './methods.js';
 import { registerMfaAccountRoutes } from './account-routes.js';
 import { registerRecoveryCodesScript } from './recovery-script.js';
+import { MFA } from '../identity/lockout-counters.js';
 
 /**
  * The MFA core: TOTP and recovery codes as factor providers, the sign-in MFA
@@ -34,7 +35,7 @@ export function mfaFeature(app: FastifyInstance, p: Platform): void {
   p.signIn.register(recoveryCodeMethod(service));
   // A multi-factor sign-in starts the count of wrong codes over (they no longer count toward the lockout).
   p.signIn.onFinish(async ({ user, acr }) => {
-    if (acr === ACR_MFA) await repo.clearFailures(user.id);
+    if (acr === ACR_MFA) await p.signInSources.counters.resetFailures(user.id, MFA);
   });
   registerRecoveryCodesScript(app);
   registerMfaAccountRoutes(app, { sessions: p.accountSessions, secure: p.secureCookies, platform: p, service });

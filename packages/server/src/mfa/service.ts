@@ -2,6 +2,7 @@ import type { User } from '../identity/model.js';
 import { actingTenant, isLocked } from '../identity/model.js';
 import { SignInSources } from '../identity/sign-in-sources.js';
 import type { KnownSource } from '../identity/sign-in-sources.js';
+import { ACCOUNT, MFA } from '../identity/lockout-counters.js';
 import { DEFAULT_POLICY } from '../identity/policy.js';
 import type { TenantRepository, UserRepository } from '../identity/repository.js';
 import type { KeyEncryptionKey } from '../oidc/kek.js';
@@ -248,7 +249,7 @@ export class MfaService {
     const removed = await this.deps.factors.removeAll(user.id);
     await this.deps.repo.deleteAllTotp(user.id); // pending enrollments too
     await this.deps.signInStates.deleteOf(user.id);
-    await this.deps.repo.clearFailures(user.id);
+    await this.clearMfaFailures(user.id);
     await this.emit('mfa.reset', user, context, { ...audit, removed });
     return removed;
   }
@@ -261,8 +262,17 @@ export class MfaService {
 
   /** A correct second factor clears both failure counts (the account's and the MFA one). */
   private async afterSuccess(userId: string): Promise<void> {
-    await this.deps.repo.clearFailures(userId);
+    await this.clearMfaFailures(userId);
     await this.deps.users.clearLoginFailures(userId);
+    // With the counts in Redis, the account's count is there (the row's clear above ends an expired lock).
+    const counters = this.deps.sources?.counters;
+    if (counters?.kind === 'redis') await counters.resetFailures(userId, ACCOUNT);
+  }
+
+  /** Forgets the count of wrong codes: in the lockout counters (database or Redis), or the MFA table without them. */
+  private async clearMfaFailures(userId: string): Promise<void> {
+    if (this.deps.sources) await this.deps.sources.counters.resetFailures(userId, MFA);
+    else await this.deps.repo.clearFailures(userId);
   }
 
   /**
@@ -280,7 +290,9 @@ export class MfaService {
     const { lockout } = (await this.deps.tenants.findById(actingTenant(user)))?.policy ?? DEFAULT_POLICY;
     const now = Date.now();
     const windowStart = now - lockout.window_seconds * 1000;
-    const mfaFailures = await this.deps.repo.incrementFailures(user.id, now, windowStart);
+    const mfaFailures = this.deps.sources
+      ? await this.deps.sources.counters.countFailure(user.id, MFA, now, lockout.window_seconds * 1000)
+      : await this.deps.repo.incrementFailures(user.id, now, windowStart);
     if (source && this.deps.sources) {
       // A known source finished a whole sign-in before (second factor included): its count is its own, and
       // only a correct second factor there starts it over, so interleaved passwords buy no guesses either.
@@ -290,13 +302,21 @@ export class MfaService {
       await this.emit('user.locked', user, context, { until, failures, reason: 'failed_mfa', scope: `known_${source.kind}` });
       return true;
     }
-    const accountFailures = await this.deps.users.incrementLoginFailures(user.id, now, windowStart);
-    const failures = Math.max(mfaFailures, accountFailures);
-    await this.emit('mfa.challenge_failed', user, context, { kind, failures });
-    if (failures < lockout.max_failures) return false;
-    const until = now + lockout.duration_seconds * 1000;
-    await this.deps.users.lock(user.id, until);
-    await this.deps.repo.clearFailures(user.id);
+    let failures: number;
+    let until: number | undefined;
+    if (this.deps.sources) {
+      // The account's bucket for unknown sources, with the count of wrong codes as its floor.
+      ({ failures, until } = await this.deps.sources.recordFailure(user.id, undefined, lockout, now, mfaFailures));
+      await this.emit('mfa.challenge_failed', user, context, { kind, failures });
+      if (!until) return false;
+    } else {
+      failures = Math.max(mfaFailures, await this.deps.users.incrementLoginFailures(user.id, now, windowStart));
+      await this.emit('mfa.challenge_failed', user, context, { kind, failures });
+      if (failures < lockout.max_failures) return false;
+      until = now + lockout.duration_seconds * 1000;
+      await this.deps.users.lock(user.id, until);
+    }
+    await this.clearMfaFailures(user.id);
     await this.emit('user.locked', user, context, { until, failures, reason: 'failed_mfa', scope: 'unknown_sources' });
     return true;
   }

@@ -42,7 +42,7 @@ export function provisioningFeature(app: FastifyInstance, p: Platform): void {
   const admin = new UserAdminService({
     users: p.users, tenants: p.tenants, roles: p.roles, identity: p.identity, search: createUserSearch(p.db),
     sessions: new AccessService({ payloads: p.payloads, meta: sessionMeta, clients: p.clients, provider: p.provider, events: p.events, log: p.log }),
-    payloads: p.payloads, sessionMeta, emit, userData: p.userData, eraseAudit: (id) => p.audit.redactUser(id),
+    payloads: p.payloads, sessionMeta, emit, userData: p.userData, eraseAudit: (id) => p.audit.redactUser(id), sources: p.signInSources,
   });
   const directory = new Directory({
     db: p.db, users: p.users, roles: p.roles, admin, tokens: p.tokens, emit, issuer: p.settings.issuer, mailer: p.mailer,

@@ -33,6 +33,7 @@ export function registerRecovery(app: FastifyInstance, p: Platform): void {
   const service = new RecoveryService({
     users: p.users, identity: p.identity, tokens: p.tokens, payloads: p.payloads, mailer: p.mailer, events: p.events,
     transaction: createRecoveryTransaction(p.db, p.payloads), issuer: p.settings.issuer, accountClientId: ACCOUNT_CLIENT_ID, log: p.log,
+    lockout: p.signInSources.counters,
   });
   registerRecoveryRoutes(app, {
     service, identity: p.identity, sessions: p.accountSessions, secure: p.secureCookies,

@@ -12,6 +12,8 @@ import type { OidcPayloadStore } from '../oidc/payload-store.js';
 import { negotiateLocale, translator } from '../i18n/index.js';
 import type { Locale } from '../i18n/index.js';
 import type { RecoveryTransaction } from './repository.js';
+import { ACCOUNT } from '../identity/lockout-counters.js';
+import type { LockoutCounters } from '../identity/lockout-counters.js';
 
 export interface RecoveryDeps {
   users: UserRepository;
@@ -25,6 +27,8 @@ export interface RecoveryDeps {
   /** The built-in client of the account pages: its `sid` names the session a password change keeps. */
   accountClientId: string;
   log: { error(obj: object, msg: string): void };
+  /** The lockout's counters when they are in Redis (identity/lockout-counters.ts): a reset or change forgets them there too. */
+  lockout?: LockoutCounters;
 }
 
 /** Field name → stable code (`required`, `too_short`, `too_long`, `common_password`, `same_as_identifier`, `mismatch`, `invalid_password`). */
@@ -145,6 +149,8 @@ export class RecoveryService {
       return { ok: true as const, user: fresh, revoked, activated, interaction: target.interaction };
     });
     if (!applied.ok) return { status: 'bad_token', reason: applied.reason };
+    // The database's counts ended in the transaction (clearLockout); Redis's are forgotten once it committed.
+    if (this.deps.lockout?.kind === 'redis') await this.deps.lockout.clear(applied.user.id);
     // 5. tell the owner, and the audit log
     this.notifyChanged(applied.user, locale);
     await this.emit('password.reset', applied.user.tenantId, applied.user.id, context, { artefacts_revoked: applied.revoked });
@@ -186,6 +192,7 @@ export class RecoveryService {
       await tx.sessionDetails.deleteByAccountExcept(user.id, keep.sessionUid);
       return tx.payloads.revokeByAccountExcept(user.id, keep);
     });
+    if (this.deps.lockout?.kind === 'redis') await this.deps.lockout.resetFailures(user.id, ACCOUNT);
     // 4. tell the owner, and the audit log
     this.notifyChanged(user, locale);
     await this.emit('password.changed', user.tenantId, user.id, { ...context, actorId: user.id }, { artefacts_revoked: revoked, kept_session: Boolean(keep) });

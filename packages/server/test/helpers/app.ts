@@ -15,6 +15,11 @@ import type { Store } from '../../src/storage/database.js';
 /** PostgreSQL when TEST_DATABASE_URL is set (CI sets it), SQLite files otherwise. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 export const ENGINE = TEST_DATABASE_URL ? 'postgres' : 'sqlite';
+/**
+ * Redis (e.g. redis://127.0.0.1:6379) for every app the tests start: throttles, the engine's state and the
+ * lockout counters go there, as with REDIS_URL in production (docs/scaling.md#what-lives-where).
+ */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL;
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
 
@@ -115,6 +120,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     TESSERA_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
     TESSERA_AUTH_FAILURES_PER_MINUTE: '1000',
     LOG_LEVEL: 'info',
+    // The suite's Redis mode (TEST_REDIS_URL): Redis for everything REDIS_URL moves there, each app under its own key prefix.
+    ...(TEST_REDIS_URL ? { REDIS_URL: TEST_REDIS_URL, TESSERA_REDIS_PREFIX: `test-${randomBytes(6).toString('hex')}:` } : {}),
     ...opts.env,
   }, { declarative: parseDeclarative(JSON.stringify(opts.config ?? {}), 'test config') });
   const app = await createApp(settings, { store: testStore.store, logStream, now: opts.now });

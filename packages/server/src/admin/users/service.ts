@@ -20,6 +20,7 @@ import type { UserData } from '../../userdata/repository.js';
 import { callerOf, dataChange, withDataErrors } from './data.js';
 import type { DataInput } from './data.js';
 import { hashPassword } from '../../identity/password.js';
+import type { SignInSources } from '../../identity/sign-in-sources.js';
 
 export interface UserAdminDeps {
   users: UserRepository;
@@ -36,6 +37,8 @@ export interface UserAdminDeps {
   userData: UserDataService;
   /** Erases a user's personal data from earlier audit entries (audit/erasure.ts); called when the user is deleted. */
   eraseAudit?: (userId: string) => Promise<number>;
+  /** The lockout's counts and known sources' locks (identity/sign-in-sources.ts): an unlock ends them too. */
+  sources?: Pick<SignInSources, 'hasFailures' | 'clear' | 'counters'>;
 }
 
 /** A user as the admin API answers it: with its attributes and external ids. */
@@ -234,9 +237,13 @@ export class UserAdminService {
 
   /** Ends a temporary lock and an administrator's lock, and forgets failed sign-ins. A disabled or pending status stays. */
   async unlock(principal: AdminPrincipal, current: AdminUser, ctx: EventContext): Promise<AdminUser> {
-    const locked = isLocked(current) || current.status === 'locked';
-    if (!locked && current.failedLogins === 0) return current;
+    // Failures from a known device or address lock only that source (docs/security.md#lockout-and-throttling): an unlock ends those too.
+    const sources = await this.deps.sources?.hasFailures(current.id);
+    const locked = isLocked(current) || current.status === 'locked' || sources?.locked === true;
+    if (!locked && current.failedLogins === 0 && !sources?.failures) return current;
     await this.deps.users.clearLockout(current.id);
+    // In the database, clearLockout ended the counts with the lock; in Redis they are forgotten there.
+    if (this.deps.sources?.counters.kind === 'redis') await this.deps.sources.clear(current.id);
     let updated = (await this.deps.users.findById(current.id))!;
     if (updated.status === 'locked') updated = await this.deps.users.updateProfile(current.id, { status: 'active' });
     await this.deps.emit('user.unlocked', principal, { tenantId: current.tenantId, subjectId: current.id }, ctx, { was_locked: locked });
