@@ -19,6 +19,7 @@ import { discover } from './helpers/flows.js';
 import { API, REDIRECT, SERVICE_SECRET, USER, baseConfig } from './fixtures.js';
 import { createAuditRepository } from '../src/audit/repository.js';
 import { createUserRepository } from '../src/identity/repository.js';
+import { ACCOUNT } from '../src/identity/lockout-counters.js';
 import { parseDeclarative } from '../src/config/load.js';
 import { ConfigError } from '../src/config/errors.js';
 import { openStore } from '../src/storage/database.js';
@@ -207,7 +208,8 @@ describe('legacy password grant', () => {
   test('failures lock the account exactly as the sign-in page does: one counter, then even the right password fails everywhere', async () => {
     expect((await passwordGrant('erin', 'wrong password 1')).body.error).toBe('invalid_grant');
     expect((await pageSignIn('erin', 'wrong password 2')).status).toBe(401);
-    expect((await user('erin')).failedLogins).toBe(2);
+    // The account's count, wherever the lockout counters live (the users row, or Redis with TEST_REDIS_URL).
+    expect(await t.app.platform.signInSources.counters.failures((await user('erin')).id, ACCOUNT)).toBe(2);
     expect((await passwordGrant('erin', 'wrong password 3')).body.error).toBe('invalid_grant');
     const locked = await user('erin');
     expect(locked.status).toBe('locked');
