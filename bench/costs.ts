@@ -1,8 +1,10 @@
 /**
  * `npm run bench:costs`: what one operation costs the shared stores, the
  * inputs of the capacity model in docs/scaling.md#capacity-model. For a full
- * password sign-in, a refresh with rotation and a client-credentials token, on
- * PostgreSQL, with the engine's short-lived state in the database and in Redis:
+ * password sign-in, a failed password (from an unknown source and from a known
+ * address), a refresh with rotation and a client-credentials token, on
+ * PostgreSQL, with the engine's short-lived state and the lockout counters in
+ * the database and in Redis (TESSERA_ENGINE_STATE, TESSERA_LOCKOUT_STATE):
  * SQL statements per operation (reads and writes) and Redis commands per
  * operation (counted on a redis-server of the bench's own through INFO
  * commandstats, so nothing else on the machine's Redis is counted).
@@ -25,6 +27,10 @@ const CLIENTS = [
   { client_id: 'cost-m2m', client_secret: SECRET, grant_types: ['client_credentials'], scope: 'read' },
 ];
 const OPS = 200;
+/** Failed passwords per row: each costs an argon2 verification. */
+const FAILS = 100;
+/** A user that never signed in: its failures count on the account's bucket for unknown sources. */
+const VICTIM = { username: 'bench-victim', password: 'bench victim password, long enough' };
 
 async function redisCalls(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
@@ -35,6 +41,16 @@ async function redisCalls(redis: Redis): Promise<number> {
 
 function isWrite(key: string): boolean {
   return /^(insert|update|delete)/.test(key);
+}
+
+/** A password-grant attempt with a wrong password (the sign-in page's lockout rules). */
+async function wrongPassword(t: TesseraTarget, username: string): Promise<void> {
+  const res = await fetch(t.origin + t.tokenPath, {
+    method: 'POST', headers: { authorization: basic('cost-rp'), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', username, password: 'not the password', scope: 'openid' }).toString(),
+  });
+  const body = await res.json() as Record<string, string>;
+  if (res.status !== 400 || body.error !== 'invalid_grant') throw new Error(`wrong password: ${res.status} ${JSON.stringify(body)}`);
 }
 
 async function token(t: TesseraTarget, auth: string, form: Record<string, string>): Promise<Record<string, string>> {
@@ -61,10 +77,14 @@ async function measure(t: TesseraTarget, redis: Redis, run: () => Promise<number
   const delta = t.queries.since(before);
   let reads = 0;
   let writes = 0;
+  const detail: string[] = [];
   for (const [k, v] of delta) {
     if (isWrite(k)) writes += v;
     else reads += v;
+    if (isWrite(k)) detail.push(`${k} ${(v / n).toFixed(2)}`);
   }
+  // COSTS_DETAIL=1: which statements the writes are (by kind and table).
+  if (process.env.COSTS_DETAIL) console.log(`  writes: ${detail.join(', ')}`);
   return { reads: reads / n, writes: writes / n, redis: (await redisCalls(redis) - r0) / n };
 }
 
@@ -74,11 +94,17 @@ async function main(): Promise<void> {
   const own = await ownRedis(tmp.dir);
   const counter = new Redis(own.url);
   console.log(`Per operation, on PostgreSQL (${OPS} refreshes and tokens each, sign-ins for 4 s): SQL statements (reads + writes) and Redis commands.`);
-  console.log('| operation | engine state | SQL reads | SQL writes | Redis commands |');
+  console.log('| operation | engine state and lockout counters | SQL reads | SQL writes | Redis commands |');
   console.log('|---|---|---|---|---|');
   try {
     for (const state of ['database', 'redis'] as const) {
-      const t = await startTessera({ clients: CLIENTS, users: [{ ...USER, email: 'bench-user@example.test', email_verified: true }], env: { REDIS_URL: own.url, TESSERA_ENGINE_STATE: state, TESSERA_REDIS_PREFIX: `costs-${state}:` } });
+      const t = await startTessera({
+        clients: CLIENTS,
+        users: [{ ...USER, email: 'bench-user@example.test', email_verified: true }, { ...VICTIM, email: 'bench-victim@example.test', email_verified: true }],
+        // A limit the failed-password rows never reach: they measure counting, not refusing (a lock is one users-row write either way).
+        config: { tenants: [{ id: 'default', name: 'Default', policy: { lockout: { max_failures: 1000 } } }] },
+        env: { REDIS_URL: own.url, TESSERA_ENGINE_STATE: state, TESSERA_LOCKOUT_STATE: state, TESSERA_REDIS_PREFIX: `costs-${state}:` },
+      });
       try {
         const rows: Array<[string, { reads: number; writes: number; redis: number }]> = [];
         rows.push(['password sign-in (authorize → form → code → token)', await measure(t, counter, () => signIns(t))]);
@@ -86,6 +112,15 @@ async function main(): Promise<void> {
         rows.push(['refresh with rotation', await measure(t, counter, async () => {
           for (let i = 0; i < OPS; i++) rt = (await token(t, basic('cost-rp'), { grant_type: 'refresh_token', refresh_token: rt })).refresh_token!;
           return OPS;
+        })]);
+        // The sign-ins above made 127.0.0.1 a known address of bench-user; bench-victim never signed in.
+        rows.push(['failed password, unknown source (password grant)', await measure(t, counter, async () => {
+          for (let i = 0; i < FAILS; i++) await wrongPassword(t, VICTIM.username);
+          return FAILS;
+        })]);
+        rows.push(['failed password, known address (password grant)', await measure(t, counter, async () => {
+          for (let i = 0; i < FAILS; i++) await wrongPassword(t, USER.username);
+          return FAILS;
         })]);
         rows.push(['client credentials (JWT)', await measure(t, counter, async () => {
           for (let i = 0; i < OPS; i++) await token(t, basic('cost-m2m'), { grant_type: 'client_credentials', resource: API_IDENTIFIER, scope: 'read' });

@@ -85,6 +85,15 @@ describe('environment', () => {
     expect(() => loadSettings({ TESSERA_ENGINE_STATE: 'memory' })).toThrow(/TESSERA_ENGINE_STATE/);
   });
 
+  test('lockout counters: in Redis by default with REDIS_URL, in the database without; redis without REDIS_URL is refused', () => {
+    expect(loadSettings({}).lockoutState).toBe('database');
+    expect(loadSettings({ REDIS_URL: 'redis://127.0.0.1:6379' }).lockoutState).toBe('redis');
+    expect(loadSettings({ REDIS_URL: 'redis://127.0.0.1:6379', TESSERA_LOCKOUT_STATE: 'database' }).lockoutState).toBe('database');
+    expect(loadSettings({ REDIS_URL: 'redis://127.0.0.1:6379', TESSERA_ENGINE_STATE: 'database' }).lockoutState).toBe('redis');
+    expect(() => loadSettings({ TESSERA_LOCKOUT_STATE: 'redis' })).toThrow(/TESSERA_LOCKOUT_STATE: redis needs REDIS_URL/);
+    expect(() => loadSettings({ TESSERA_LOCKOUT_STATE: 'memory' })).toThrow(/TESSERA_LOCKOUT_STATE/);
+  });
+
   test('defaults: port 3000, issuer http://localhost:PORT, SQLite under ./data', () => {
     const s = loadSettings({});
     expect(s.port).toBe(3000);

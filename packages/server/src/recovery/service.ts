@@ -150,7 +150,7 @@ export class RecoveryService {
     });
     if (!applied.ok) return { status: 'bad_token', reason: applied.reason };
     // The database's counts ended in the transaction (clearLockout); Redis's are forgotten once it committed.
-    if (this.deps.lockout?.kind === 'redis') await this.deps.lockout.clear(applied.user.id);
+    await this.afterCommit(applied.user.id, (lockout, id) => lockout.clear(id));
     // 5. tell the owner, and the audit log
     this.notifyChanged(applied.user, locale);
     await this.emit('password.reset', applied.user.tenantId, applied.user.id, context, { artefacts_revoked: applied.revoked });
@@ -192,11 +192,26 @@ export class RecoveryService {
       await tx.sessionDetails.deleteByAccountExcept(user.id, keep.sessionUid);
       return tx.payloads.revokeByAccountExcept(user.id, keep);
     });
-    if (this.deps.lockout?.kind === 'redis') await this.deps.lockout.resetFailures(user.id, ACCOUNT);
+    await this.afterCommit(user.id, (lockout, id) => lockout.resetFailures(id, ACCOUNT));
     // 4. tell the owner, and the audit log
     this.notifyChanged(user, locale);
     await this.emit('password.changed', user.tenantId, user.id, { ...context, actorId: user.id }, { artefacts_revoked: revoked, kept_session: Boolean(keep) });
     return { ok: true, sessionsRevoked: revoked };
+  }
+
+  /**
+   * Ends lockout counts in Redis after the password changed (committed).
+   * Best effort: the change is done and the answer says so; with Redis away
+   * the counts and known sources' locks end with their TTL (a log line).
+   */
+  private async afterCommit(userId: string, fn: (lockout: LockoutCounters, userId: string) => Promise<void>): Promise<void> {
+    const lockout = this.deps.lockout;
+    if (lockout?.kind !== 'redis') return;
+    try {
+      await fn(lockout, userId);
+    } catch (err) {
+      this.deps.log.error({ err: { message: (err as Error).message }, userId }, 'lockout counts in Redis not cleared after a password change');
+    }
   }
 
   /** The engine session behind the account pages' `sid`, and the grants issued in it. */
