@@ -44,6 +44,8 @@ beforeAll(async () => {
       clients: [
         ...baseConfig.clients,
         app('acme-app', 'acme'), app('strict-app', 'strict'), app('home-app', 'default'),
+        // App assignment by a role in acme (docs/b2b.md#app-assignment).
+        app('acme-auditors', 'acme', { allowed_roles: ['auditor'] }),
         { client_id: 'ops-bot', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], tenant: 'default', admin_scopes: ['identity.admin', 'auth.admin'] },
       ],
       users: [
@@ -130,6 +132,11 @@ describe('a membership granted by the admin API', () => {
     // The audit log files the sign-in under the tenant signed in to.
     const events = await t.app.store.db.selectFrom('audit_log').selectAll().where('action', '=', 'login.succeeded').where('subject_id', '=', miaId).execute();
     expect(events.map((e) => e.tenant_id)).toContain('acme');
+  });
+
+  test('app assignment counts the member\'s roles in acme: allowed_roles [auditor] lets them in', async () => {
+    const { tokens } = await codeFlow(await rpFor('acme-auditors'), new UserAgent(), t.issuer, MIA, params);
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: miaId, tenant: 'acme', roles: ['auditor'] });
   });
 
   test('the home tenant is unchanged: tenant default and its roles', async () => {

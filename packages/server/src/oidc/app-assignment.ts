@@ -3,6 +3,7 @@ import { interactionPolicy } from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { User } from '../identity/model.js';
 import type { UserRepository } from '../identity/repository.js';
+import { userInRequest } from './account.js';
 
 /**
  * App assignment (docs/b2b.md#app-assignment): `allowed_users` and
@@ -64,14 +65,16 @@ export const NOT_ASSIGNED = 'not_assigned';
  * and the sign-in pipeline then refuses that user with `access_denied`
  * (another, assigned user may sign in instead).
  */
-export function withAssignmentCheck(policy: interactionPolicy.DefaultPolicy, deps: { users: Pick<UserRepository, 'findById'> }): interactionPolicy.DefaultPolicy {
+export function withAssignmentCheck(policy: interactionPolicy.DefaultPolicy, deps: { users: Pick<UserRepository, 'findById' | 'findInTenant'> }): interactionPolicy.DefaultPolicy {
   const { Check } = interactionPolicy;
   policy.get('login')!.checks.add(new Check(NOT_ASSIGNED, 'the session\'s user is not assigned to the client', 'login_required',
     async (ctx: KoaContextWithOIDC) => {
       const metadata = ctx.oidc.client as unknown as Record<string, unknown> | undefined;
       const accountId = ctx.oidc.session?.accountId;
       if (!accountId || !restrictsUsers(metadata)) return Check.NO_NEED_TO_PROMPT;
-      const user = await deps.users.findById(accountId);
+      // Read for the client's tenant (account.ts), as findAccount read it in this request: a member's roles
+      // there count; a user who is not of the tenant at all is the tenant check's business (tenant-policy.ts).
+      const user = await userInRequest(deps.users, ctx, accountId);
       return user && !assigned(metadata, user) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }));
   return policy;
