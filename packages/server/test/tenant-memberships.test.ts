@@ -39,11 +39,12 @@ beforeAll(async () => {
   t = await startTestApp({
     config: {
       ...baseConfig,
-      tenants: [...baseConfig.tenants, { id: 'globex', name: 'Globex' }, { id: 'strict', name: 'Strict', policy: { mfa: { mode: 'required' } } }],
+      tenants: [...baseConfig.tenants, { id: 'globex', name: 'Globex' }, { id: 'strict', name: 'Strict', policy: { mfa: { mode: 'required' } } },
+        { id: 'tight', name: 'Tight', policy: { lockout: { max_failures: 2, window_seconds: 600, duration_seconds: 600 } } }],
       roles: [...baseConfig.roles, { name: 'auditor', tenant: 'acme' }, { name: 'reviewer', tenant: 'acme' }],
       clients: [
         ...baseConfig.clients,
-        app('acme-app', 'acme'), app('strict-app', 'strict'), app('home-app', 'default'),
+        app('acme-app', 'acme'), app('strict-app', 'strict'), app('home-app', 'default'), app('tight-app', 'tight'),
         // App assignment by a role in acme (docs/b2b.md#app-assignment).
         app('acme-auditors', 'acme', { allowed_roles: ['auditor'] }),
         { client_id: 'ops-bot', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], tenant: 'default', admin_scopes: ['identity.admin', 'auth.admin'] },
@@ -57,6 +58,7 @@ beforeAll(async () => {
         // acme's own hal and default's hal (a member of acme): acme's own wins.
         { username: 'hal', password: 'acme hal has this password', email: 'hal@acme.test', email_verified: true, tenant: 'acme' },
         { username: 'hal', password: PASSWORD, email: 'hal@default.test', email_verified: true },
+        { username: 'lou', password: PASSWORD, email: 'lou@example.test', email_verified: true },
       ],
       identity_providers: [{
         alias: 'corp', type: 'oidc', display_name: 'Corp', issuer: `http://localhost:${upstreamPort}`, client_id: UPSTREAM_CLIENT.id,
@@ -165,6 +167,19 @@ describe('a membership granted by the admin API', () => {
     expect(r.status).toBe(303);
     expect(r.location).toMatch(/\/interaction\/[^/]+\/mfa$/);
     expect((await api('DELETE', `/users/${miaId}/memberships/strict`, { token: bot })).status).toBe(204);
+  });
+
+  test('the sign-in tenant\'s lockout thresholds apply: two wrong passwords at tight (max_failures 2) lock the member; the default tenant allows five', async () => {
+    const lou = (await t.app.platform.users.findByUsername('default', 'lou'))!;
+    await t.app.platform.users.addMembership(lou.id, 'tight');
+    for (let i = 0; i < 2; i++) expect((await passwordSignIn('tight-app', { username: 'lou', password: 'wrong password, long enough' })).status).toBe(401);
+    expect((await t.app.platform.users.findById(lou.id))!.lockedUntil).toBeGreaterThan(Date.now());
+    // Locked for unknown sources: the right password is refused too, with the same answer.
+    expect((await passwordSignIn('tight-app', { username: 'lou', password: PASSWORD })).status).toBe(401);
+    expect((await passwordSignIn('home-app', { username: 'lou', password: PASSWORD })).status).toBe(401);
+    // mia at home: two wrong passwords do not lock under the default tenant's thresholds.
+    for (let i = 0; i < 2; i++) expect((await passwordSignIn('home-app', { username: 'mia', password: 'wrong password, long enough' })).status).toBe(401);
+    expect((await t.app.platform.users.findById(miaId))!.lockedUntil).toBeNull();
   });
 
   test('removing the membership: the next sign-in is refused, the tenant\'s refresh tokens and access tokens stop at their next use', async () => {
