@@ -111,6 +111,28 @@ describe('logs', () => {
     }
   });
 
+  test('no client secret, token or password reaches a line: token requests, introspection, a sign-in', async () => {
+    const from = t.logs.length;
+    const form = (body: Record<string, string>) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString() });
+    const basic = `Basic ${Buffer.from(`service:${SERVICE_SECRET}`).toString('base64')}`;
+    const cc = await fetch(`${t.issuer}/oidc/token`, { ...form({ grant_type: 'client_credentials', resource: API, scope: 'read' }), headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic } });
+    expect(cc.status).toBe(200);
+    const { access_token: token } = await cc.json() as { access_token: string };
+    // Secrets in the body, refused (a `token request refused` line is written), and accepted.
+    expect((await fetch(`${t.issuer}/oidc/token`, form({ grant_type: 'client_credentials', client_id: 'service', client_secret: SERVICE_SECRET }))).status).toBe(200);
+    expect((await fetch(`${t.issuer}/oidc/token`, form({ grant_type: 'client_credentials', client_id: 'service', client_secret: `${SERVICE_SECRET}-wrong` }))).status).toBe(401);
+    const rp = await discover(t.issuer, { clientId: 'web', clientSecret: CONF_SECRET, auth: 'basic' });
+    const { tokens } = await codeFlow(rp, new UserAgent(), t.issuer, USER);
+    const intro = await fetch(`${t.issuer}/oidc/token/introspection`, form({ token: tokens.access_token, client_id: 'web-post', client_secret: CONF_SECRET }));
+    expect(intro.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 50));
+    const lines = t.logs.slice(from);
+    expect(lines.filter((l) => l.includes('"msg":"request completed"')).length).toBeGreaterThan(5);
+    expect(lines.some((l) => l.includes('token request refused'))).toBe(true);
+    const all = lines.join('\n');
+    for (const secret of [SERVICE_SECRET, CONF_SECRET, token, USER.password, tokens.access_token, tokens.id_token!]) expect(all).not.toContain(secret);
+  });
+
   test('the request id is echoed to the client', async () => {
     const res = await fetch(`${t.issuer}/healthz`, { headers: { 'x-request-id': 'abc-123' } });
     expect(res.headers.get('x-request-id')).toBe('abc-123');
