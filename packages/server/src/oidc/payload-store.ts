@@ -125,9 +125,15 @@ export function storable(payload: Payload, p: Protector): Payload {
   return out;
 }
 
-/** The payload as the engine wrote it. */
-export function readable(payload: Payload, p: Protector): Payload {
-  if (typeof payload.jti === 'string') payload.jti = p.open(payload.jti);
+/**
+ * The payload as the engine wrote it. `foundById`: the engine id the row was
+ * found by (a lookup by its digest). The engine stores every model under its
+ * `jti` (`adapter.upsert(this.jti, payload)`), so the sealed copy of a row found
+ * that way is that id, and it is not decrypted (issue 20: an AES-GCM open per
+ * token, grant and session read). Lookups by reference open it.
+ */
+export function readable(payload: Payload, p: Protector, foundById?: string): Payload {
+  if (typeof payload.jti === 'string') payload.jti = foundById !== undefined && payload.jti.startsWith(SEALED_PREFIX) ? foundById : p.open(payload.jti);
   const session = payload.session as Record<string, unknown> | undefined;
   if (session && typeof session === 'object' && typeof session.cookie === 'string') {
     payload.session = { ...session, cookie: p.open(session.cookie) };
@@ -142,10 +148,10 @@ export function readable(payload: Payload, p: Protector): Payload {
 export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): OidcPayloadStore {
   const p = payloadProtector(idKey);
   const digest = p.digest;
-  const live = (row: Database['oidc_payloads'] | undefined): Payload | undefined => {
+  const live = (row: Database['oidc_payloads'] | undefined, foundById?: string): Payload | undefined => {
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
-    const payload = readable(JSON.parse(row.payload) as Payload, p);
+    const payload = readable(JSON.parse(row.payload) as Payload, p, foundById);
     return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
   };
   return {
@@ -166,7 +172,7 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
     },
     async find(model, id) {
       return live(await db.selectFrom('oidc_payloads').selectAll()
-        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).executeTakeFirst());
+        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).executeTakeFirst(), id);
     },
     async findByUid(model, uid) {
       return live(await db.selectFrom('oidc_payloads').selectAll()

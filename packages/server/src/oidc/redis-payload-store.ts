@@ -48,9 +48,9 @@ export function createRedisPayloadStore(redis: Redis, prefix: string, idKey: str
       throw new DatabaseUnavailableError(err);
     }
   };
-  const live = (hash: Record<string, string>): Payload | undefined => {
+  const live = (hash: Record<string, string>, foundById?: string): Payload | undefined => {
     if (!hash.p) return undefined;
-    const payload = readable(JSON.parse(hash.p) as Payload, p);
+    const payload = readable(JSON.parse(hash.p) as Payload, p, foundById);
     return hash.c ? { ...payload, consumed: Math.floor(Number(hash.c) / 1000) } : payload;
   };
   const byMember = async (member: string): Promise<{ model: string; k: string; hash: Record<string, string> }> => {
@@ -98,7 +98,7 @@ export function createRedisPayloadStore(redis: Redis, prefix: string, idKey: str
       }
       await multi.exec();
     }),
-    find: (model, id) => guarded(async () => live(await redis.hgetall(key(model, digestOf(model, id))))),
+    find: (model, id) => guarded(async () => live(await redis.hgetall(key(model, digestOf(model, id))), id)),
     findByUid: (model, uid) => guarded(async () => {
       const digest = await redis.get(uidKey(model, uid));
       return digest ? live(await redis.hgetall(key(model, digest))) : undefined;
