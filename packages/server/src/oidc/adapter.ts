@@ -1,6 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { OidcPayloadStore } from './payload-store.js';
-import type { ClientRepository } from './repository.js';
+import type { ClientRecord, ClientRepository } from './repository.js';
 import { toEngineClientMetadata } from './clients.js';
 import { isStorableText } from '../storage/text.js';
 
@@ -35,11 +35,27 @@ function clientAdapter(clients: ClientRepository): Adapter {
   const readOnly = async () => {
     throw new Error('clients are managed by Tessera, not by the protocol engine');
   };
+  // The engine reads a client several times per request and the repository serves the same record
+  // object while it is cached (withClientCache), so its conversion is kept with it: a write or a
+  // change notification replaces the record, and the entry goes with the old object. Only a
+  // rotated secret's overlap window depends on the time: the entry lasts until it ends.
+  const converted = new WeakMap<ClientRecord, { metadata: Record<string, unknown>; until: number }>();
+  const metadataOf = (record: ClientRecord): AdapterPayload => {
+    const now = Date.now();
+    let hit = converted.get(record);
+    if (!hit || hit.until <= now) {
+      const ends = record.previousSecret?.expiresAt;
+      hit = { metadata: toEngineClientMetadata(record), until: ends !== undefined && ends > now ? ends : Infinity };
+      converted.set(record, hit);
+    }
+    // A copy: what the engine receives is its own to change.
+    return { ...hit.metadata } as AdapterPayload;
+  };
   return {
     find: async (id) => {
       if (!isStorableText(id)) return undefined; // a client_id from the request that no row can hold
       const record = await clients.find(id);
-      return record ? (toEngineClientMetadata(record) as AdapterPayload) : undefined;
+      return record ? metadataOf(record) : undefined;
     },
     upsert: readOnly,
     destroy: readOnly,
