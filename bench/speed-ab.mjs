@@ -1,0 +1,186 @@
+// A/B comparison of Tessera builds on the hot paths of bench/speed.ts (client
+// credentials, UserInfo, introspection): server CPU per request from /proc,
+// each build in its own `tessera serve` process on the same core, taking turns
+// round by round. For judging one optimisation on a shared machine, where
+// req/s swing but CPU per request stays comparable between processes measured
+// moments apart. A benchmark, not a test: see bench/README.md.
+//
+//   node bench/speed-ab.mjs [--rounds 5] [--seconds 3] [--scenarios cc,userinfo,introspection]
+//                           [--prof DIR] [--log-level info] LABEL=ROOT[,VAR=value...] ...
+//
+// The label `bare` (any ROOT) is the bare engine of bench/speed-bare.mjs.
+// ROOT is a checkout (its packages/server/bin/tessera.js is started with
+// TESSERA_FROM_SOURCE=1, so no build is needed); e.g. a `git archive` of the
+// base commit next to the working tree. --prof writes a V8 CPU profile of each
+// server (node --cpu-prof) into DIR when it stops.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import autocannon from 'autocannon';
+
+const API = 'https://api.bench.test';
+const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+const USER = { username: 'bench-user', password: 'bench user password, long enough' };
+
+const argv = process.argv.slice(2);
+const opt = (name, fallback) => {
+  const i = argv.indexOf(`--${name}`);
+  if (i === -1) return fallback;
+  const v = argv[i + 1];
+  argv.splice(i, 2);
+  return v;
+};
+const ROUNDS = Number(opt('rounds', 5));
+const SECONDS = Number(opt('seconds', 3));
+const CONNECTIONS = Number(opt('connections', 10));
+const SCENARIOS = opt('scenarios', 'cc,userinfo,introspection').split(',');
+const PROF = opt('prof', '');
+const LOG_LEVEL = opt('log-level', '');
+// LABEL=ROOT[,VAR=value...]: environment overrides per target (e.g. base=.,LOG_LEVEL=warn).
+const targets = argv.map((a) => {
+  const [head, ...vars] = a.split(',');
+  const [label, root] = head.split('=');
+  return { label, root: resolve(root), env: Object.fromEntries(vars.map((v) => [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)])) };
+});
+if (!targets.length) throw new Error('usage: node bench/speed-ab.mjs LABEL=ROOT [LABEL=ROOT ...]');
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const PIN = availableParallelism() >= 2;
+const basic = (id) => `Basic ${Buffer.from(`${id}:${SECRET}`).toString('base64')}`;
+/**
+ * CPU time of a process in µs: nanoseconds on a CPU summed over its threads from schedstat (the
+ * crypto thread pool's included), where the kernel keeps them; else utime + stime in clock ticks,
+ * which on a loaded machine are too coarse for one-second rounds.
+ */
+const cpuMicros = (pid) => {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try { ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
+    }
+    if (ns > 0) return ns / 1e3;
+  } catch { /* no schedstat */ }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
+};
+const freePort = () => new Promise((res, rej) => {
+  const s = createServer();
+  s.once('error', rej);
+  s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+});
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+
+async function start(t) {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-ab-'));
+  const port = await freePort();
+  if (t.label === 'bare') return startBare(t, dir, port);
+  const config = join(dir, 'tessera.json');
+  writeFileSync(config, JSON.stringify({
+    apis: [{ identifier: API, name: 'Bench API', scopes: ['read'], signing_alg: 'ES256' }],
+    clients: [
+      { client_id: 'bench-client', client_secret: SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'read' },
+      { client_id: 'bench-rp', client_secret: SECRET, grant_types: ['password', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid offline_access profile' },
+    ],
+    users: [{ ...USER, email: 'bench-user@example.test', email_verified: true, given_name: 'Bench', family_name: 'User' }],
+  }));
+  const env = {
+    ...process.env, PORT: String(port), HOST: '127.0.0.1', TESSERA_ISSUER: `http://127.0.0.1:${port}`, TESSERA_DATA_DIR: dir,
+    DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`, TESSERA_SECRET: 'bench-secret-bench-secret-bench-secret', TESSERA_CONFIG: config,
+    TESSERA_BOOTSTRAP_ADMIN_PASSWORD: 'bench-admin-password-0123456789', TESSERA_AUTH_FAILURES_PER_MINUTE: '1000000', TESSERA_FROM_SOURCE: '1',
+  };
+  delete env.LOG_LEVEL;
+  delete env.TEST_DATABASE_URL;
+  if (LOG_LEVEL) env.LOG_LEVEL = LOG_LEVEL;
+  Object.assign(env, t.env);
+  const node = [...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${t.label}.cpuprofile`] : []), join(t.root, 'packages/server/bin/tessera.js'), 'serve'];
+  const child = spawn(PIN ? 'taskset' : process.execPath, PIN ? ['-c', '0', process.execPath, ...node] : node, { env, cwd: t.root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const origin = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`${t.label} exited: ${err.slice(-800)}`);
+    try { const r = await fetch(`${origin}/readyz`); await r.arrayBuffer(); if (r.status === 200) break; } catch { /* not yet */ }
+    if (i > 6000) throw new Error(`${t.label} not ready`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const res = await fetch(`${origin}/oidc/token`, {
+    method: 'POST', headers: { authorization: basic('bench-rp'), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', ...USER, scope: 'openid offline_access profile' }).toString(),
+  });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`${t.label}: password grant ${res.status} ${JSON.stringify(body)}`);
+  return { ...t, dir, origin, child, pid: child.pid, access: body.access_token, prefix: '/oidc' };
+}
+
+/** The bare engine of bench/speed.ts (bench/speed-bare.mjs), same clients and API; its routes have no /oidc prefix. */
+async function startBare(t, dir, port) {
+  const node = [...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, '--cpu-prof-name=bare.cpuprofile'] : []), join(import.meta.dirname, 'speed-bare.mjs'), JSON.stringify({ port, api: API, secret: SECRET })];
+  const child = spawn(PIN ? 'taskset' : process.execPath, PIN ? ['-c', '0', process.execPath, ...node] : node, { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr.resume();
+  const origin = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error('bare engine exited');
+    try { const r = await fetch(`${origin}/.well-known/openid-configuration`); await r.arrayBuffer(); if (r.status === 200) break; } catch { /* not yet */ }
+    if (i > 6000) throw new Error('bare engine not ready');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const res = await fetch(`${origin}/__bench/seed?n=1`, { method: 'POST' });
+  const { access } = await res.json();
+  return { ...t, dir, origin, child, pid: child.pid, access: access[0], prefix: '' };
+}
+
+const requests = {
+  cc: (s) => ({ url: `${s.origin}${s.prefix}/token`, method: 'POST', headers: { authorization: basic('bench-client'), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', resource: API, scope: 'read' }).toString() }),
+  userinfo: (s) => ({ url: `${s.origin}${s.prefix}/me`, method: 'GET', headers: { authorization: `Bearer ${s.access}` } }),
+  introspection: (s) => ({ url: `${s.origin}${s.prefix}/token/introspection`, method: 'POST', headers: { authorization: basic('bench-rp'), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: s.access }).toString() }),
+};
+
+async function run(s, scenario, seconds) {
+  const before = cpuMicros(s.pid);
+  const r = await autocannon({ ...requests[scenario](s), connections: CONNECTIONS, duration: seconds, pipelining: 1, timeout: 10 });
+  const cpu = cpuMicros(s.pid) - before;
+  const failed = r.non2xx + r.errors + r.timeouts;
+  if (failed) throw new Error(`${scenario} on ${s.label}: ${failed} failed`);
+  return { rps: r.requests.total / seconds, cpu: cpu / r.requests.total, requests: r.requests.total };
+}
+
+if (PIN) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+const servers = [];
+try {
+  for (const t of targets) servers.push(await start(t));
+  const results = {};
+  for (const sc of SCENARIOS) for (const s of servers) { await run(s, sc, 1); results[`${sc}/${s.label}`] = []; }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const sc of SCENARIOS) {
+      const order = round % 2 ? [...servers].reverse() : servers;
+      for (const s of order) results[`${sc}/${s.label}`].push(await run(s, sc, SECONDS));
+    }
+    process.stderr.write(`round ${round + 1}/${ROUNDS}\n`);
+  }
+  // Paired: each round's CPU per request of a target ÷ the first target's in the same round (moments
+  // apart, so load that drifts over minutes cancels out); median and range over the rounds.
+  const first = servers[0];
+  const others = servers.slice(1);
+  console.log(`| scenario | ${servers.map((s) => `${s.label} CPU µs/req (range)`).join(' | ')} | ${others.map((s) => `${s.label} ÷ ${first.label}, paired (range)`).join(' | ')} | ${servers.map((s) => `${s.label} req/s`).join(' | ')} |`);
+  console.log(`|---|${servers.map(() => '---|').join('')}${others.map(() => '---|').join('')}${servers.map(() => '---|').join('')}`);
+  for (const sc of SCENARIOS) {
+    const cells = servers.map((s) => { const c = results[`${sc}/${s.label}`].map((x) => x.cpu); return `${median(c).toFixed(0)} (${Math.min(...c).toFixed(0)}–${Math.max(...c).toFixed(0)})`; });
+    const paired = others.map((s) => {
+      const r = results[`${sc}/${s.label}`].map((x, i) => x.cpu / results[`${sc}/${first.label}`][i].cpu);
+      return `${median(r).toFixed(3)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`;
+    });
+    const rates = servers.map((s) => median(results[`${sc}/${s.label}`].map((x) => x.rps)).toFixed(0));
+    console.log(`| ${sc} | ${cells.join(' | ')} | ${paired.join(' | ')} | ${rates.join(' | ')} |`);
+    if (PROF) process.stderr.write(`requests measured (${sc}): ${servers.map((s) => `${s.label} ${results[`${sc}/${s.label}`].reduce((n, x) => n + x.requests, 0)}`).join(', ')}\n`);
+  }
+} finally {
+  for (const s of servers) {
+    const gone = new Promise((r) => s.child.once('exit', r));
+    s.child.kill('SIGTERM');
+    await gone;
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+}
