@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { Redis } from 'ioredis';
-import { startTestApp } from './helpers/app.js';
+import { dropRedisPrefix, startTestApp } from './helpers/app.js';
 import type { TestApp } from './helpers/app.js';
 import { MACHINE_SECRET, adminApi, adminConfig, machineToken, person } from './helpers/admin.js';
 import { ACCOUNT } from '../src/identity/lockout-counters.js';
@@ -53,6 +53,7 @@ describe('lockout counters in Redis', () => {
   afterAll(async () => {
     redis?.disconnect();
     await t?.close();
+    if (t) await dropRedisPrefix(REDIS_URL, t.settings.redisPrefix);
   });
   const userOf = async (username: string) => (await t.app.platform.users.findByUsername('default', username))!;
   const hash = async (username: string) => redis.hgetall(`${t.settings.redisPrefix}lockout:${(await userOf(username)).id}`);

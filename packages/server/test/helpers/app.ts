@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { Redis } from 'ioredis';
 import { createApp } from '../../src/app.js';
 import type { TesseraApp } from '../../src/app.js';
 import { loadSettings, parseDeclarative } from '../../src/config/load.js';
@@ -131,6 +132,23 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     async close() {
       await app.close();
       if (!opts.testStore) await testStore.dispose();
+      // The suite's Redis mode: this app's keys go (the throttle hash has no TTL; the rest would expire).
+      if (TEST_REDIS_URL && settings.redisUrl === TEST_REDIS_URL) await dropRedisPrefix(TEST_REDIS_URL, settings.redisPrefix);
     },
   };
+}
+
+/** Deletes every key under `prefix` (a test app's own). */
+export async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }
