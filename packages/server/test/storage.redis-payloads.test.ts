@@ -125,6 +125,16 @@ describe('the engine\'s short-lived state in Redis', () => {
     expect(await payloads.find('AuthorizationCode', 'c2')).toBeDefined();
   });
 
+  test('revokeByGrantId leaves an interaction and a session that name the grant (the engine ends a grant before resuming another user\'s sign-in)', async () => {
+    await payloads.upsert('Interaction', 'i1', { uid: 'i1', grantId: 'g1' }, 600);
+    await payloads.upsert('Session', 's1', { uid: 'su1', accountId: 'a', grantId: 'g1' }, 600);
+    await payloads.upsert('AuthorizationCode', 'c1', { grantId: 'g1', accountId: 'a' }, 60);
+    await payloads.revokeByGrantId('g1');
+    expect(await payloads.find('AuthorizationCode', 'c1')).toBeUndefined();
+    expect(await payloads.find('Interaction', 'i1')).toBeDefined();
+    expect(await payloads.find('Session', 's1')).toBeDefined();
+  });
+
   test('by account: list sessions, sign out everywhere else, sign out everywhere', async () => {
     await payloads.upsert('Session', 's1', { uid: 'keep', accountId: 'a' }, 3600);
     await payloads.upsert('Session', 's2', { uid: 'other', accountId: 'a' }, 3600);

@@ -6,7 +6,8 @@ import { isUniqueViolation } from '../storage/errors.js';
 type Payload = Record<string, unknown>;
 
 /** The engine models that are issued under a grant (they carry its `grantId`). */
-const ISSUED_UNDER_GRANT = ['AuthorizationCode', 'AccessToken', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];
+/** What ending a grant removes; an Interaction or Session also names a grant, and outlives it (see revokeByGrantId). */
+export const ISSUED_UNDER_GRANT: readonly string[] = ['AuthorizationCode', 'AccessToken', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];
 
 /**
  * Storage for the protocol engine's short-lived artefacts (sessions,

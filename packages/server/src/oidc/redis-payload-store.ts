@@ -1,7 +1,7 @@
 import type { Redis, Result } from 'ioredis';
 import { DatabaseUnavailableError } from '../storage/availability.js';
 import type { RedisPayloads } from './payload-store.js';
-import { payloadProtector, readable, storable } from './payload-store.js';
+import { ISSUED_UNDER_GRANT, payloadProtector, readable, storable } from './payload-store.js';
 
 type Payload = Record<string, unknown>;
 
@@ -91,7 +91,11 @@ export function createRedisPayloadStore(redis: Redis, prefix: string, idKey: str
         multi.set(uidKey(model, payload.uid), digest);
         if (ms !== undefined) multi.pexpire(uidKey(model, payload.uid), ms);
       }
-      for (const [indexKey, on] of [[grantKey(String(payload.grantId)), typeof payload.grantId === 'string'], [accountKey(String(payload.accountId)), typeof payload.accountId === 'string']] as const) {
+      // Only what is issued under a grant joins its set, as in the database (ISSUED_UNDER_GRANT): an
+      // Interaction names the grant it would reuse, and must outlive the grant's end (a sign-out
+      // before another user's sign-in resumes).
+      const underGrant = typeof payload.grantId === 'string' && ISSUED_UNDER_GRANT.includes(model);
+      for (const [indexKey, on] of [[grantKey(String(payload.grantId)), underGrant], [accountKey(String(payload.accountId)), typeof payload.accountId === 'string']] as const) {
         if (!on) continue;
         multi.sadd(indexKey, `${model}:${digest}`);
         extend(multi, indexKey, ms);
@@ -120,7 +124,9 @@ export function createRedisPayloadStore(redis: Redis, prefix: string, idKey: str
       return (await removeMembers([{ model, k, hash: await redis.hgetall(k) }])) > 0;
     }),
     revokeByGrantId: (grantId) => guarded(async () => {
-      const members = await Promise.all((await redis.smembers(grantKey(grantId))).map(byMember));
+      // Sets written before the index was limited may name an Interaction: it stays.
+      const members = await Promise.all((await redis.smembers(grantKey(grantId)))
+        .filter((m) => ISSUED_UNDER_GRANT.includes(m.slice(0, m.indexOf(':')))).map(byMember));
       await removeMembers(members);
       await redis.del(grantKey(grantId));
     }),
