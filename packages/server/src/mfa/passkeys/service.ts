@@ -1,16 +1,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-} from '@simplewebauthn/server';
 import type {
   AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON,
+  verifyAuthenticationResponse, verifyRegistrationResponse,
 } from '@simplewebauthn/server';
-import { decodeAttestationObject, parseAuthenticatorData } from '@simplewebauthn/server/helpers';
+import type { parseAuthenticatorData } from '@simplewebauthn/server/helpers';
 import type { User } from '../../identity/model.js';
 import { ConflictError } from '../../storage/errors.js';
 import { PasskeyError } from './errors.js';
 import type { ChallengeBinding, ChallengeStore, Passkey, PasskeyRepository } from './repository.js';
 import { authenticationResponse, clientData, registrationResponse } from './schemas.js';
+import { lazy } from '../../startup/lazy.js';
+
+// Loaded at the first ceremony, not at start: with its ASN.1 and X.509 dependencies it was the
+// largest single cost of starting the server (issue 20; docs/performance.md#loading-on-first-use).
+const webauthn = lazy(() => import('@simplewebauthn/server'));
+const webauthnHelpers = lazy(() => import('@simplewebauthn/server/helpers'));
 
 export interface PasskeyServiceDeps {
   /** The issuer URL: its origin is the only accepted origin, its host name the RP ID. */
@@ -77,6 +81,7 @@ export class PasskeyService {
       throw new PasskeyError('conflict', 'passkey limit reached', { key: 'passkeys.error.limit', params: { max: MAX_PASSKEYS_PER_USER } });
     }
     const challenge = await this.challenge({ purpose: 'register', userId: user.id, interactionUid });
+    const { generateRegistrationOptions } = await webauthn();
     return generateRegistrationOptions({
       rpName: this.deps.rpName ?? 'Tessera',
       rpID: this.rpID,
@@ -106,14 +111,16 @@ export class PasskeyService {
     const client = this.decodeClientData(response.response.clientDataJSON);
     await this.consume(client.challenge, { purpose: 'register', userId: user.id, interactionUid });
     this.checkClientData(client, 'webauthn.create');
+    const { decodeAttestationObject } = await webauthnHelpers();
     let authData: Uint8Array<ArrayBuffer>;
     try {
       authData = decodeAttestationObject(Buffer.from(response.response.attestationObject, 'base64url')).get('authData');
     } catch {
       throw new PasskeyError('invalid_request', 'attestationObject is not CBOR');
     }
-    this.checkRpIdHash(authData);
+    await this.checkRpIdHash(authData);
 
+    const { verifyRegistrationResponse } = await webauthn();
     let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
     try {
       verified = await verifyRegistrationResponse({
@@ -154,6 +161,7 @@ export class PasskeyService {
    */
   async authenticationOptions(binding: ChallengeBinding, allow?: Passkey[]): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const challenge = await this.challenge(binding);
+    const { generateAuthenticationOptions } = await webauthn();
     return generateAuthenticationOptions({
       rpID: this.rpID,
       challenge: Buffer.from(challenge, 'base64url'),
@@ -178,7 +186,7 @@ export class PasskeyService {
     await this.consume(client.challenge, binding);
     this.checkClientData(client, 'webauthn.get');
     const authData = Buffer.from(response.response.authenticatorData, 'base64url');
-    const parsedAuth = this.checkRpIdHash(authData);
+    const parsedAuth = await this.checkRpIdHash(authData);
 
     const passkey = await this.deps.passkeys.findById(response.id);
     // Another tenant's passkey, or (as a second factor) another user's, is as unknown as none at all.
@@ -198,6 +206,7 @@ export class PasskeyService {
     if (response.response.userHandle !== undefined && !sameBytes(Buffer.from(response.response.userHandle, 'base64url'), Buffer.from(passkey.userId))) {
       throw new PasskeyError('passkey_unknown', 'user handle does not match the credential owner');
     }
+    const { verifyAuthenticationResponse } = await webauthn();
     let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
     try {
       verified = await verifyAuthenticationResponse({
@@ -263,7 +272,8 @@ export class PasskeyService {
     }
   }
 
-  private checkRpIdHash(authData: Uint8Array<ArrayBuffer>) {
+  private async checkRpIdHash(authData: Uint8Array<ArrayBuffer>) {
+    const { parseAuthenticatorData } = await webauthnHelpers();
     let parsed: ReturnType<typeof parseAuthenticatorData>;
     try {
       parsed = parseAuthenticatorData(authData);
