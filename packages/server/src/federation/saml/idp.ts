@@ -1,8 +1,12 @@
 import { X509Certificate } from 'node:crypto';
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import type { Element } from '@xmldom/xmldom';
 import { UpstreamError } from '../upstream.js';
 import type { StoredProvider } from '../providers.js';
 import type { SamlFields } from './config.js';
+import { lazy } from '../../startup/lazy.js';
+
+// Loaded with the first metadata to read, not at start (issue 20).
+const xmldom = lazy(() => import('@xmldom/xmldom'));
 
 /**
  * What Tessera needs of a SAML IdP: its entity id (the Issuer it must
@@ -39,7 +43,8 @@ const elements = (root: Element, ns: string, name: string): Element[] => Array.f
  * Reads an IdP's EntityDescriptor.
  * @throws Error with a message for the administrator.
  */
-export function parseIdpMetadata(xml: string): IdpInfo {
+export async function parseIdpMetadata(xml: string): Promise<IdpInfo> {
+  const { DOMParser } = await xmldom();
   let doc;
   try {
     doc = new DOMParser({ onError: (level, msg) => { if (level !== 'warning') throw new Error(msg); } }).parseFromString(xml, 'text/xml');
@@ -123,9 +128,9 @@ export class IdpDirectory {
     }
   }
 
-  private parse(xml: string): IdpInfo {
+  private async parse(xml: string): Promise<IdpInfo> {
     try {
-      return parseIdpMetadata(xml);
+      return await parseIdpMetadata(xml);
     } catch (err) {
       throw new UpstreamError('upstream_invalid_response', `IdP metadata: ${(err as Error).message}`);
     }

@@ -1,12 +1,17 @@
-// @peculiar/x509 needs the Reflect metadata API before it loads.
-import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import type { KeyEncryptionKey } from '../../oidc/kek.js';
+import { lazy } from '../../startup/lazy.js';
 
-x509.cryptoProvider.set(webcrypto as never);
+// Loaded when a SAML provider first needs its keys, not at start (issue 20: with its ASN.1 modules it
+// cost about 100 ms of every start). @peculiar/x509 needs the Reflect metadata API before it loads.
+const x509 = lazy(async () => {
+  await import('reflect-metadata');
+  const x509 = await import('@peculiar/x509');
+  x509.cryptoProvider.set(webcrypto as never);
+  return x509;
+});
 
 /** The table of migration 035, typed beside the code that owns it. */
 interface SamlSpKeysTable {
@@ -36,17 +41,19 @@ const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Ui
 const pem = (label: string, der: Buffer) => `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
 
 /** An RSA key and a self-signed certificate for it (SAML trusts the key the metadata pins, not a CA). */
-async function generate(commonName: string, usage: number): Promise<KeyPair> {
+async function generate(commonName: string, use: 'signing' | 'encryption'): Promise<KeyPair> {
+  const { KeyUsageFlags, KeyUsagesExtension, X509CertificateGenerator } = await x509();
+  const usage = use === 'signing' ? KeyUsageFlags.digitalSignature : KeyUsageFlags.keyEncipherment | KeyUsageFlags.dataEncipherment;
   const keys = await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify']);
   const now = Date.now();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await X509CertificateGenerator.createSelfSigned({
     serialNumber: BigInt(now).toString(16).padStart(16, '0'),
     name: `CN=${commonName.replace(/[,+"\\<>;=]/g, ' ').slice(0, 60)}`,
     notBefore: new Date(now - 86_400_000),
     notAfter: new Date(now + 10 * 365 * 86_400_000),
     signingAlgorithm: RSA,
     keys: keys as never,
-    extensions: [new x509.KeyUsagesExtension(usage, true)],
+    extensions: [new KeyUsagesExtension(usage, true)],
   });
   return {
     privateKeyPem: pem('PRIVATE KEY', Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey))),
@@ -74,8 +81,8 @@ export class SamlKeyStore {
     let row = await this.db.selectFrom('saml_sp_keys').selectAll().where('alias', '=', alias).executeTakeFirst();
     if (!row) {
       const [signing, encryption] = await Promise.all([
-        generate(`Tessera SAML SP ${alias} signing`, x509.KeyUsageFlags.digitalSignature),
-        generate(`Tessera SAML SP ${alias} encryption`, x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.dataEncipherment),
+        generate(`Tessera SAML SP ${alias} signing`, 'signing'),
+        generate(`Tessera SAML SP ${alias} encryption`, 'encryption'),
       ]);
       await this.db.insertInto('saml_sp_keys').values({
         alias, signing_key: this.kek.encrypt(signing.privateKeyPem), signing_certificate: signing.certificatePem,

@@ -158,7 +158,7 @@ export function samlRoundTrip(deps: SamlDeps): SamlRoundTrip {
         const p = await provider(request);
         // The SP's side only: an administrator gives it to the IdP before the IdP's own metadata may be reachable.
         const settings = samlSettingsOf(p);
-        const xml = spMetadata({ alias: p.alias, issuer: deps.issuer, settings, keys: await deps.keys.get(p.alias) });
+        const xml = await spMetadata({ alias: p.alias, issuer: deps.issuer, settings, keys: await deps.keys.get(p.alias) });
         return reply.type('application/samlmetadata+xml; charset=utf-8').header('cache-control', 'no-cache').send(xml);
       });
 
@@ -174,7 +174,7 @@ export function samlRoundTrip(deps: SamlDeps): SamlRoundTrip {
           if (err instanceof UpstreamError) return fail(request, err.reason, { provider: p.alias, detail: err.message });
           throw err;
         }
-        if (peek(samlResponse).inResponseTo !== undefined || body.data.RelayState && !ctx.settings.allow_idp_initiated) {
+        if ((await peek(samlResponse)).inResponseTo !== undefined || body.data.RelayState && !ctx.settings.allow_idp_initiated) {
           return solicited(request, reply, p, ctx, samlResponse, body.data.RelayState);
         }
         // IdP-initiated: off unless the provider allows it. Even then the assertion signs no one in here

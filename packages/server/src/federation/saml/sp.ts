@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
-import type { CacheProvider, Profile } from '@node-saml/node-saml';
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
+import type { Element } from '@xmldom/xmldom';
+import { lazy } from '../../startup/lazy.js';
 import type { ErrorCode } from '../../http/errors.js';
 import type { SpKeys } from './keys.js';
 import type { IdpInfo } from './idp.js';
 import { NAME_ID_FORMATS } from './config.js';
 import type { SamlFields } from './config.js';
+
+// node-saml (with xml-crypto, xml-encryption, xpath…) and xmldom load with the first SAML request, not at
+// start: most deployments have no SAML provider (issue 20; docs/performance.md#loading-on-first-use).
+const nodeSaml = lazy(() => import('@node-saml/node-saml'));
+const xmldom = lazy(() => import('@xmldom/xmldom'));
 
 /**
  * Tessera as a SAML 2.0 service provider, with @node-saml/node-saml for the
@@ -52,8 +57,9 @@ function expecting(requestId: string | null): CacheProvider {
   };
 }
 
-function samlOf(c: SpContext, o: { requestId?: string; expect?: string | null }): SAML {
+async function samlOf(c: SpContext, o: { requestId?: string; expect?: string | null }): Promise<SAML> {
   const s = c.settings;
+  const { SAML, ValidateInResponseTo } = await nodeSaml();
   return new SAML({
     issuer: spEntityId(c),
     callbackUrl: acsUrl(c),
@@ -82,14 +88,14 @@ export const newRequestId = () => `_${randomBytes(20).toString('hex')}`;
 
 /** An AuthnRequest for the HTTP-Redirect binding; `requestId` is kept with the interaction's flow (InResponseTo). */
 export async function authnRequestUrl(c: SpContext, relayState: string, requestId: string): Promise<string> {
-  return samlOf(c, { requestId }).getAuthorizeUrlAsync(relayState, undefined, {});
+  return (await samlOf(c, { requestId })).getAuthorizeUrlAsync(relayState, undefined, {});
 }
 
 /** The SP metadata the IdP is given: entity id, ACS (HTTP-POST), signing and encryption certificates, NameID format. Needs nothing of the IdP. */
-export function spMetadata(c: Omit<SpContext, 'idp'>): string {
+export async function spMetadata(c: Omit<SpContext, 'idp'>): Promise<string> {
   // node-saml wants an IdP to build its SP object; the metadata uses none of it.
   const idp = { entityId: 'urn:unused', ssoUrl: 'https://unused.invalid/', certificates: [c.keys.signing.certificatePem] };
-  return samlOf({ ...c, idp }, {}).generateServiceProviderMetadata(c.keys.encryption.certificatePem, c.keys.signing.certificatePem);
+  return (await samlOf({ ...c, idp }, {})).generateServiceProviderMetadata(c.keys.encryption.certificatePem, c.keys.signing.certificatePem);
 }
 
 const NS = { protocol: 'urn:oasis:names:tc:SAML:2.0:protocol', assertion: 'urn:oasis:names:tc:SAML:2.0:assertion' };
@@ -97,7 +103,8 @@ const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 /** Status codes that mean "the person did not sign in" (cancelled, refused): the client gets access_denied. */
 const DENIED = ['AuthnFailed', 'RequestDenied', 'NoPassive', 'NoAvailableIDP', 'UnknownPrincipal'];
 
-function parse(xml: string): Element {
+async function parse(xml: string): Promise<Element> {
+  const { DOMParser } = await xmldom();
   const doc = new DOMParser({ onError: (level, msg) => { if (level !== 'warning') throw new Error(msg); } }).parseFromString(xml, 'text/xml');
   if (!doc.documentElement) throw new Error('empty document');
   return doc.documentElement;
@@ -105,9 +112,9 @@ function parse(xml: string): Element {
 const all = (root: Element, ns: string, name: string): Element[] => Array.from(root.getElementsByTagNameNS(ns, name));
 
 /** What the raw response says before any check: enough to route it (solicited or not). */
-export function peek(samlResponse: string): { inResponseTo?: string } {
+export async function peek(samlResponse: string): Promise<{ inResponseTo?: string }> {
   try {
-    const root = parse(Buffer.from(samlResponse, 'base64').toString('utf8'));
+    const root = await parse(Buffer.from(samlResponse, 'base64').toString('utf8'));
     return { inResponseTo: root.getAttribute('InResponseTo') || undefined };
   } catch {
     return {};
@@ -133,7 +140,7 @@ export interface ValidAssertion {
 export async function validateResponse(c: SpContext, samlResponse: string, expect: string | null, now = Date.now()): Promise<ValidAssertion> {
   let root: Element;
   try {
-    root = parse(Buffer.from(samlResponse, 'base64').toString('utf8'));
+    root = await parse(Buffer.from(samlResponse, 'base64').toString('utf8'));
   } catch (err) {
     throw new SamlRefusal('upstream_invalid_response', `SAMLResponse is not base64 XML: ${(err as Error).message.slice(0, 100)}`);
   }
@@ -152,7 +159,7 @@ export async function validateResponse(c: SpContext, samlResponse: string, expec
 
   let profile: Profile | null;
   try {
-    ({ profile } = await samlOf(c, { expect }).validatePostResponseAsync({ SAMLResponse: samlResponse }));
+    ({ profile } = await (await samlOf(c, { expect })).validatePostResponseAsync({ SAMLResponse: samlResponse }));
   } catch (err) {
     const message = (err as Error).message ?? String(err);
     const status = /SAML provider returned (\w+) error: (.*)$/.exec(message);
@@ -166,7 +173,7 @@ export async function validateResponse(c: SpContext, samlResponse: string, expec
   }
   if (!profile) throw new SamlRefusal('upstream_invalid_response', 'no assertion');
   // From here on, only what the signature covers.
-  const assertion = parse(profile.getAssertionXml!());
+  const assertion = await parse(profile.getAssertionXml!());
   // node-saml checks idpIssuer on logout messages only: the assertion's Issuer is checked here.
   const issuer = Array.from(assertion.childNodes).find((n): n is Element => n.nodeType === 1 && (n as Element).localName === 'Issuer')?.textContent?.trim();
   if (issuer !== c.idp.entityId) throw new SamlRefusal('upstream_invalid_token', `Issuer ${String(issuer).slice(0, 200)} is not the IdP's entity id`);
