@@ -2,11 +2,14 @@
 // Restart to ready, CPU spent until ready and idle RSS of `tessera serve`
 // (issue 20), measured N times on one data directory after a first start:
 //
-//   node bench/restart.mjs [--runs 5] [--users 0] [--engine sqlite|postgres] [--modes built,source]
+//   node bench/restart.mjs [--runs 5] [--users 0] [--engine sqlite|postgres] [--modes built,source,dist=DIR]
 //
 // --modes: which code each restart runs, taking turns in every round (built:
 // packages/server/dist as `npm start` runs it when up to date; source: the
-// TypeScript sources through tsx, TESSERA_FROM_SOURCE=1). Prints each run and
+// TypeScript sources through tsx, TESSERA_FROM_SOURCE=1; dist=DIR: another
+// compiled build, e.g. a copy of packages/server/dist made before a change,
+// kept inside packages/server so that it resolves the same node_modules, for
+// a before/after comparison in one run). Prints each run and
 // the medians per mode. On a shared machine wall time swings with
 // the load; the CPU time of the server process until it answers /readyz
 // (utime + stime from /proc) is the steadier figure. --users N declares N
@@ -15,7 +18,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 
@@ -56,7 +60,11 @@ async function start(mode) {
   delete env.LOG_LEVEL;
   delete env.TEST_DATABASE_URL;
   const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'packages/server/bin/tessera.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  // dist=DIR runs that build's CLI directly (the launcher only knows packages/server/dist).
+  const args = mode.startsWith('dist=')
+    ? ['--input-type=module', '-e', `const { runCli } = await import(${JSON.stringify(pathToFileURL(resolve(mode.slice(5), 'server/src/cli.js')).href)}); process.exitCode = await runCli(['serve']);`]
+    : [join(ROOT, 'packages/server/bin/tessera.js'), 'serve'];
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   let exited = false;
