@@ -1,4 +1,8 @@
-import nodemailer from 'nodemailer';
+import type nodemailer from 'nodemailer';
+import { requireOnUse } from '../startup/lazy.js';
+
+// Loaded when SMTP_URL is set, not at every start (issue 20).
+const smtp = requireOnUse<typeof nodemailer>('nodemailer');
 import type { Logger } from 'pino';
 import type { OutboxRepository } from './outbox.js';
 
@@ -35,7 +39,7 @@ export class DeliveryError extends Error {
 }
 
 export function createSmtpMailer(url: string, from: string): Mailer {
-  const transport = nodemailer.createTransport(url);
+  const transport = smtp().createTransport(url);
   return {
     kind: 'smtp',
     async send(m) {

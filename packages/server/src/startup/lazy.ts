@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 /**
  * A module loaded on first use instead of at start (issue 20): compiling a
  * dependency's JavaScript is most of Tessera's start-up time and much of its
@@ -12,4 +14,17 @@ export function lazy<T>(load: () => Promise<T>): () => Promise<T> {
     loading = undefined;
     throw err;
   }));
+}
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * The same for a CommonJS dependency needed by code that cannot wait (a
+ * synchronous constructor such as `openStore`): required on the first call,
+ * from Node's module cache afterwards. The value is the package's
+ * `module.exports`, what a default import of it gives.
+ */
+export function requireOnUse<T>(id: string): () => T {
+  let loaded: T | undefined;
+  return () => (loaded ??= requireHere(id) as T);
 }

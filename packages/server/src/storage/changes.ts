@@ -1,8 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Redis } from 'ioredis';
 import type { Database } from './schema.js';
+import { requireOnUse } from '../startup/lazy.js';
 
 /**
  * Change notifications between processes (docs/scaling.md#changes-take-effect-everywhere):
@@ -101,6 +102,8 @@ class PollingBus extends BaseBus implements ChangeBus {
 }
 
 const PG_CHANNEL = 'tessera_changes';
+/** The driver, loaded on PostgreSQL only (storage/database.ts). */
+const pgDriver = requireOnUse<typeof pg>('pg');
 
 /** PostgreSQL: NOTIFY through the pool, LISTEN on a connection of its own (reconnected with a backoff). */
 class PostgresBus extends BaseBus implements ChangeBus {
@@ -135,7 +138,7 @@ class PostgresBus extends BaseBus implements ChangeBus {
     }
   }
   private async connect(reconnect: boolean): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, keepAlive: true, application_name: 'tessera-listen' });
+    const client = new (pgDriver().Client)({ connectionString: this.url, keepAlive: true, application_name: 'tessera-listen' });
     client.on('error', () => this.reconnectSoon());
     client.on('end', () => this.reconnectSoon());
     client.on('notification', (n) => {

@@ -1,13 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import SQLite from 'better-sqlite3';
-import pg from 'pg';
+import type SQLite from 'better-sqlite3';
+import type pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { withStatementCache } from './statement-cache.js';
 import type { Database } from './schema.js';
 import { latestMigration, migrationProvider } from './migrations/index.js';
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
 import { isUnavailable } from './availability.js';
+import { requireOnUse } from '../startup/lazy.js';
+
+// Only the driver of the configured engine is loaded (issue 20: pg cost ~60 ms of every SQLite start).
+const sqliteDriver = requireOnUse<typeof SQLite>('better-sqlite3');
+const pgDriver = requireOnUse<typeof pg>('pg');
 
 export type Engine = 'sqlite' | 'postgres';
 
@@ -75,7 +80,7 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
 function openSqlite(path: string, options: StoreOptions): Store {
   const file = path === ':memory:' ? path : resolve(path);
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const raw = new SQLite(file);
+  const raw = new (sqliteDriver())(file);
   raw.pragma('journal_mode = WAL');
   raw.pragma('synchronous = NORMAL');
   raw.pragma('foreign_keys = ON');
@@ -88,6 +93,7 @@ function openSqlite(path: string, options: StoreOptions): Store {
 }
 
 function openPostgres(url: string, options: StoreOptions): Store {
+  const pg = pgDriver();
   const schema = options.schema;
   if (schema && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
   const timeout = options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS;
