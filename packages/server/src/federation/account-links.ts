@@ -1,4 +1,3 @@
-import * as oidc from 'openid-client';
 import { z } from 'zod';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -25,7 +24,7 @@ import type { MappedIdentity } from './identity.js';
 import type { ExternalLink, ExternalLinkRepository } from './links.js';
 import { ACCOUNT_LINK_PREFIX, cookieName, ROUND_TRIP_TYPES } from './method.js';
 import type { ProviderRegistry, StoredProvider } from './providers.js';
-import { authorizationUrl, endpointsOf, UpstreamError } from './upstream.js';
+import { authorizationUrl, endpointsOf, openidClient, UpstreamError } from './upstream.js';
 import type { UpstreamClients } from './upstream.js';
 
 /**
@@ -92,6 +91,7 @@ export function registerAccountLinks(app: FastifyInstance, deps: AccountLinkDeps
     const { user } = signed.account;
     const p = form.success ? (await offered(user.tenantId)).find((x) => x.alias === form.data.provider) : undefined;
     if (!p) throw new AppError('unknown_identity_provider', 400, 'This way of signing in is not available here.');
+    const oidc = await openidClient();
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     try {

@@ -1,4 +1,3 @@
-import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -18,7 +17,7 @@ import { FLOW_TTL_MS, FlowStore } from './flows.js';
 import type { StartedFlow } from './flows.js';
 import { federationFailure } from './audit.js';
 import type { FailureContext } from './audit.js';
-import { authorizationUrl, completeRoundTrip, endpointsOf, UpstreamError } from './upstream.js';
+import { authorizationUrl, completeRoundTrip, endpointsOf, openidClient, UpstreamError } from './upstream.js';
 import type { UpstreamClients } from './upstream.js';
 import { mapIdentity } from './identity.js';
 import type { MappedIdentity } from './identity.js';
@@ -229,6 +228,7 @@ export function federationMethod(deps: FederationMethodDeps): SignInMethod {
 
   async function leave(request: FastifyRequest, reply: FastifyReply, p: StoredProvider, uid: string, tenantId: string, loginHint?: string): Promise<FastifyReply> {
     if (p.type === 'saml') return deps.saml.leave(request, reply, p, uid, tenantId);
+    const oidc = await openidClient();
     const nonce = oidc.randomNonce();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     let url: URL;

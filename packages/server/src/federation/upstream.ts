@@ -1,8 +1,12 @@
 import { createHmac } from 'node:crypto';
-import * as oidc from 'openid-client';
+import type * as OpenId from 'openid-client';
 import type { StoredProvider } from './providers.js';
 import { ClientKeyError } from './client-keys.js';
 import type { ClientKeyStore } from './client-keys.js';
+import { lazy } from '../startup/lazy.js';
+
+/** openid-client, loaded with the first upstream round trip rather than at start (issue 20). */
+export const openidClient = lazy(() => import('openid-client'));
 
 /**
  * The upstream round trip with openid-client (OpenID Connect and OAuth 2.0
@@ -65,11 +69,11 @@ export class UpstreamError extends Error {
   }
 }
 
-function clientAuth(alias: string, e: Endpoints, keys: ClientKeyStore | undefined): oidc.ClientAuth {
+function clientAuth(oidc: typeof OpenId, alias: string, e: Endpoints, keys: ClientKeyStore | undefined): OpenId.ClientAuth {
   switch (e.clientAuth) {
     case 'client_secret_post': return oidc.ClientSecretPost(e.clientSecret);
     case 'none': return oidc.None();
-    case 'private_key_jwt': return privateKeyJwt(alias, e, keys);
+    case 'private_key_jwt': return privateKeyJwt(oidc, alias, e, keys);
     default: return oidc.ClientSecretBasic(e.clientSecret);
   }
 }
@@ -82,8 +86,8 @@ function clientAuth(alias: string, e: Endpoints, keys: ClientKeyStore | undefine
  * `client_assertion_audience: token_endpoint` puts the token endpoint URL in
  * `aud` instead (OIDC Core §9's SHOULD, which Entra ID and Okta require).
  */
-function privateKeyJwt(alias: string, e: Endpoints, keys: ClientKeyStore | undefined): oidc.ClientAuth {
-  return (async (as: oidc.ServerMetadata, client: oidc.ClientMetadata, body: URLSearchParams, headers: Headers) => {
+function privateKeyJwt(oidc: typeof OpenId, alias: string, e: Endpoints, keys: ClientKeyStore | undefined): OpenId.ClientAuth {
+  return (async (as: OpenId.ServerMetadata, client: OpenId.ClientMetadata, body: URLSearchParams, headers: Headers) => {
     if (!keys) throw new ClientKeyError('no federation client key store');
     const k = await keys.signingKey(alias);
     const auth = oidc.PrivateKeyJwt({ key: k.key, kid: k.kid }, {
@@ -94,7 +98,7 @@ function privateKeyJwt(alias: string, e: Endpoints, keys: ClientKeyStore | undef
       },
     });
     await auth(as, client, body, headers);
-  }) as oidc.ClientAuth;
+  }) as OpenId.ClientAuth;
 }
 
 /** Maps openid-client's and fetch's failures to a stable reason. */
@@ -122,7 +126,7 @@ export function upstreamFailure(err: unknown): UpstreamError {
 
 interface CachedConfig {
   version: number;
-  config: oidc.Configuration;
+  config: OpenId.Configuration;
 }
 
 /** openid-client configurations per provider, rebuilt when the provider changes (the JWKS cache lives in them). */
@@ -133,21 +137,22 @@ export class UpstreamClients {
   constructor(private readonly keys?: ClientKeyStore) {}
 
   /** @throws UpstreamError when discovery fails. */
-  async configuration(p: StoredProvider): Promise<oidc.Configuration> {
+  async configuration(p: StoredProvider): Promise<OpenId.Configuration> {
     const cached = this.cache.get(p.alias);
     if (cached && cached.version === p.updatedAt) return cached.config;
     const e = endpointsOf(p);
     const insecure = new URL(e.issuer).protocol === 'http:';
-    let config: oidc.Configuration;
+    const oidc = await openidClient();
+    let config: OpenId.Configuration;
     try {
       if (e.protocol === 'oidc') {
-        config = await oidc.discovery(new URL(e.issuer), e.clientId, undefined, clientAuth(p.alias, e, this.keys), {
+        config = await oidc.discovery(new URL(e.issuer), e.clientId, undefined, clientAuth(oidc, p.alias, e, this.keys), {
           timeout: p.timeout_seconds, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
         });
         // ID tokens from the token endpoint are verified against the JWKS too, not only trusted for arriving over TLS.
         oidc.enableNonRepudiationChecks(config);
       } else {
-        config = new oidc.Configuration({ issuer: e.issuer, authorization_endpoint: e.authorizationEndpoint, token_endpoint: e.tokenEndpoint }, e.clientId, undefined, clientAuth(p.alias, e, this.keys));
+        config = new oidc.Configuration({ issuer: e.issuer, authorization_endpoint: e.authorizationEndpoint, token_endpoint: e.tokenEndpoint }, e.clientId, undefined, clientAuth(oidc, p.alias, e, this.keys));
         if (insecure || new URL(e.tokenEndpoint!).protocol === 'http:') oidc.allowInsecureRequests(config);
       }
     } catch (err) {
@@ -178,6 +183,7 @@ export async function authorizationUrl(clients: UpstreamClients, p: StoredProvid
   // MFA trust reads the ID token's acr/amr: ask for them where the upstream takes the claims parameter (OIDC Core §5.5).
   const trusts = p.trust_upstream_mfa.acr.length + p.trust_upstream_mfa.amr.length > 0;
   const claimsParam = e.protocol === 'oidc' && trusts && config.serverMetadata().claims_parameter_supported === true;
+  const oidc = await openidClient();
   return oidc.buildAuthorizationUrl(config, {
     ...(claimsParam ? { claims: JSON.stringify({ id_token: { acr: null, amr: null } }) } : {}),
     redirect_uri: o.redirectUri,
@@ -197,6 +203,7 @@ export async function authorizationUrl(clients: UpstreamClients, p: StoredProvid
 export async function completeRoundTrip(clients: UpstreamClients, p: StoredProvider, callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<UpstreamAnswer> {
   const config = await clients.configuration(p);
   const e = endpointsOf(p);
+  const oidc = await openidClient();
   try {
     if (e.protocol === 'oidc') {
       const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {

@@ -1,6 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
+import type QRCode from 'qrcode';
+import { lazy } from '../startup/lazy.js';
+
+// Loaded with the first enrollment page, not at start (issue 20).
+const qrcode = lazy(async () => (await import('qrcode')).default as typeof QRCode);
 
 /**
  * TOTP (RFC 6238) with the parameters every authenticator app supports:
@@ -70,7 +74,7 @@ export function totpCodeAlreadyUsed(secretBase32: string, code: string, lastStep
 
 /** The key URI as an SVG QR code, as a data: URI for an <img> (the page CSP allows img-src data:). */
 export async function qrDataUri(uri: string): Promise<string> {
-  const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+  const svg = await (await qrcode()).toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
   return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
 }
 

@@ -1,6 +1,9 @@
-import { Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
-import type { Entry } from 'ldapts';
+import type { Client, Entry } from 'ldapts';
 import type { LdapSettings } from './config.js';
+import { lazy } from '../../startup/lazy.js';
+
+// Loaded with the first connection to a directory, not at start (issue 20).
+const ldapts = lazy(() => import('ldapts'));
 
 /**
  * The LDAP side of a directory provider, with `ldapts`: TLS (ldaps:// or
@@ -104,7 +107,7 @@ export class LdapConnector {
         ...(s.ca_certificate ? { ca: [s.ca_certificate] } : {}), minVersion: 'TLSv1.2' as const,
         ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }),
       };
-      const client = new Client({
+      const client = new (await ldapts()).Client({
         url, timeout: s.timeout_ms, connectTimeout: s.connect_timeout_seconds * 1000, strictDN: false,
         ...(url.startsWith('ldaps:') ? { tlsOptions } : {}),
       });
@@ -169,7 +172,8 @@ export class LdapConnector {
       return out;
     } catch (err) {
       // A result the server gave (no such object, size limit) leaves the connection usable; anything else does not.
-      this.release(c, !(err instanceof ResultCodeError));
+      // Loaded: the connection was made with it.
+      this.release(c, !(err instanceof (await ldapts()).ResultCodeError));
       throw unavailable(this.settings.alias, err);
     }
   }
@@ -225,7 +229,7 @@ export class LdapConnector {
       await c.bind(dn, password);
       return { ok: true };
     } catch (err) {
-      if (err instanceof InvalidCredentialsError) {
+      if (err instanceof (await ldapts()).InvalidCredentialsError) {
         const data = /data ([0-9a-f]{3})/i.exec(err.message)?.[1]?.toLowerCase();
         return { ok: false, reason: (data && AD_DATA[data]) || 'invalid', detail: data ? `ldap 49, data ${data}` : 'ldap 49' };
       }
