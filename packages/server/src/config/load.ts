@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import type { parse as parseYaml } from 'yaml';
 import { ConfigError, formatIssues } from './errors.js';
 import { parseProviderConfig, PROVIDER_TYPES } from '../federation/provider-config.js';
 import { yamlProblem } from './yaml-errors.js';
@@ -13,6 +13,10 @@ import { DEFAULT_CONSOLE_DIR } from '../console/files.js';
 import { smsSettingsFromEnv } from '../notify/sms-config.js';
 import type { SmsSettings } from '../notify/sms-config.js';
 import type { RegistrationSettings } from '../oidc/dynamic-registration/engine.js';
+import { requireOnUse } from '../startup/lazy.js';
+
+// The parser (72 modules) loads when a configuration file is read, not at every start (issue 20).
+const yaml = requireOnUse<{ parse: typeof parseYaml }>('yaml');
 
 /** Everything Tessera needs to know at boot, parsed once and frozen. */
 export interface Settings {
@@ -145,7 +149,7 @@ export function readDeclarativeFile(path: string, namedBy?: string): Declarative
 export function parseDeclarative(text: string, source = 'configuration'): DeclarativeConfig {
   let raw: unknown;
   try {
-    raw = parseYaml(text, { uniqueKeys: true }) ?? {};
+    raw = yaml().parse(text, { uniqueKeys: true }) ?? {};
   } catch (err) {
     const { problem, excerpt } = yamlProblem(err, text);
     throw new ConfigError([problem], source, { excerpt });
