@@ -1,9 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type {
   AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON,
-  verifyAuthenticationResponse, verifyRegistrationResponse,
 } from '@simplewebauthn/server';
-import type { parseAuthenticatorData } from '@simplewebauthn/server/helpers';
 import type { User } from '../../identity/model.js';
 import { ConflictError } from '../../storage/errors.js';
 import { PasskeyError } from './errors.js';
