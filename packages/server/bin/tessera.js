@@ -4,7 +4,13 @@
 // TypeScript sources through tsx with a one-line notice (bin/launch.js says
 // how "up to date" is decided). tsx compiling ~400 files at every start cost
 // three quarters of start-up CPU and much of the idle memory (issue 20).
+import module from 'node:module';
 import { chooseEntry } from './launch.js';
+
+// Node >= 22.1 keeps the bytecode of compiled modules on disk (in the OS temp directory; NODE_DISABLE_COMPILE_CACHE=1
+// turns it off), so later starts skip most of compiling the dependencies' JavaScript, the largest part of
+// start-up (issue 20, docs/performance.md#loading-on-first-use). Node 20 has no such cache: nothing happens there.
+module.enableCompileCache?.();
 
 const choice = chooseEntry();
 let runCli;
