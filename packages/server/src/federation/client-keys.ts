@@ -1,14 +1,11 @@
-// @peculiar/x509 needs the Reflect metadata API before it loads.
-import 'reflect-metadata';
 import { createHash, randomUUID, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import { exportJWK, importJWK } from 'jose';
 import type { JWK } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import type { KeyEncryptionKey } from '../oidc/kek.js';
+import { x509 } from './x509.js';
 
-x509.cryptoProvider.set(webcrypto as never);
 
 /**
  * The keys Tessera authenticates with at upstream token endpoints when a
@@ -74,15 +71,16 @@ export const DEFAULT_OVERLAP_SECONDS = 86_400;
 
 /** RS256: the one algorithm every upstream accepts for client assertions (Entra ID, Okta, Keycloak, oidc-provider). */
 async function generate(alias: string, now: number): Promise<{ publicJwk: JWK; privateJwk: JWK; kid: string }> {
+  const { KeyUsageFlags, KeyUsagesExtension, X509CertificateGenerator } = await x509();
   const keys = await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify']);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await X509CertificateGenerator.createSelfSigned({
     serialNumber: BigInt(now).toString(16).padStart(16, '0'),
     name: `CN=Tessera federation client ${alias.slice(0, 63)}`,
     notBefore: new Date(now - 86_400_000),
     notAfter: new Date(now + 10 * 365 * 86_400_000),
     signingAlgorithm: RSA,
     keys: keys as never,
-    extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
+    extensions: [new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true)],
   });
   const der = Buffer.from(cert.rawData);
   const kid = randomUUID();

@@ -2,16 +2,7 @@ import { webcrypto } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../storage/schema.js';
 import type { KeyEncryptionKey } from '../../oidc/kek.js';
-import { lazy } from '../../startup/lazy.js';
-
-// Loaded when a SAML provider first needs its keys, not at start (issue 20: with its ASN.1 modules it
-// cost about 100 ms of every start). @peculiar/x509 needs the Reflect metadata API before it loads.
-const x509 = lazy(async () => {
-  await import('reflect-metadata');
-  const x509 = await import('@peculiar/x509');
-  x509.cryptoProvider.set(webcrypto as never);
-  return x509;
-});
+import { x509 } from '../x509.js';
 
 /** The table of migration 035, typed beside the code that owns it. */
 interface SamlSpKeysTable {
