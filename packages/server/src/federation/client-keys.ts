@@ -6,6 +6,9 @@ import type { Database } from '../storage/schema.js';
 import type { KeyEncryptionKey } from '../oidc/kek.js';
 import { x509 } from './x509.js';
 
+// Node's WebCrypto key type by name: the build (tsconfig.build.json, no DOM library) has no global CryptoKey.
+type CryptoKey = webcrypto.CryptoKey;
+
 
 /**
  * The keys Tessera authenticates with at upstream token endpoints when a
