@@ -14,6 +14,8 @@ import { createApp } from '../packages/server/src/app.js';
 import { loadSettings, parseDeclarative } from '../packages/server/src/config/load.js';
 import { openStore } from '../packages/server/src/storage/database.js';
 import type { Store } from '../packages/server/src/storage/database.js';
+import type { Kysely, KyselyPlugin } from 'kysely';
+import type { Database } from '../packages/server/src/storage/schema.js';
 import { QueryCounter } from './query-counter.js';
 
 export const API_IDENTIFIER = 'https://api.bench.test';
@@ -106,11 +108,17 @@ function createBenchStore(): BenchStore {
  * Boots the real platform the way the integration tests do (createApp + loadSettings overrides).
  * `extra`: more clients and users for a scenario's own bench (e.g. bench/refresh.ts).
  */
-export async function startTessera(extra: { clients?: unknown[]; users?: unknown[]; env?: Record<string, string>; config?: Record<string, unknown> } = {}): Promise<TesseraTarget> {
+export async function startTessera(extra: {
+  clients?: unknown[]; users?: unknown[]; env?: Record<string, string>; config?: Record<string, unknown>;
+  /** Another plugin on the store (bench/statement-trace.ts), given the uninstrumented database. */
+  plugin?: (db: Kysely<Database>) => KyselyPlugin;
+} = {}): Promise<TesseraTarget> {
   const bench = createBenchStore();
   const queries = new QueryCounter();
   // Same store, with every statement counted; close/migrate still go through the original.
-  const store: Store = { ...bench.store, db: bench.store.db.withPlugin(queries) };
+  let db = bench.store.db.withPlugin(queries);
+  if (extra.plugin) db = db.withPlugin(extra.plugin(bench.store.db));
+  const store: Store = { ...bench.store, db };
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const logs: string[] = [];
