@@ -149,11 +149,23 @@ export function createTenantRepository(db: Kysely<Database>): TenantRepository {
 }
 
 export function createUserRepository(db: Kysely<Database>): UserRepository {
-  const withRoles = async (row: Selectable<UsersTable> | undefined): Promise<User | undefined> => {
-    if (!row) return undefined;
-    const roles = await db.selectFrom('user_roles').select('role')
-      .where('user_id', '=', row.id).where('tenant_id', '=', row.tenant_id).execute();
-    return toUser(row, sortBinary(roles.map((r) => r.role), (r) => r));
+  /**
+   * One user and its roles in one statement (a join: a row per role, or one
+   * row with no role), where a lookup plus a roles query took two; the user
+   * is read on every token and several times per sign-in (issue 20).
+   */
+  const findWithRoles = async (column: 'users.id' | 'users.username_normalized' | 'users.email_normalized', value: string, tenantId?: string) => {
+    let q = db.selectFrom('users')
+      .leftJoin('user_roles', (j) => j.onRef('user_roles.user_id', '=', 'users.id').onRef('user_roles.tenant_id', '=', 'users.tenant_id'))
+      .selectAll('users').select('user_roles.role as joined_role')
+      .where(column, '=', value);
+    if (tenantId !== undefined) q = q.where('users.tenant_id', '=', tenantId);
+    const rows = await q.execute();
+    const first = rows[0];
+    if (!first) return undefined;
+    const { joined_role: _role, ...row } = first;
+    const roles = rows.filter((r) => r.id === first.id && r.joined_role !== null).map((r) => r.joined_role as string);
+    return toUser(row, sortBinary(roles, (r) => r));
   };
   const conflictDetail = 'username or email already in use';
   /** Ends a temporary lock that ran out before `before` (any, when null); a `locked` status goes back to `active`. */
@@ -204,7 +216,7 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       return toUser(row, []);
     },
     async findById(id) {
-      return withRoles(await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst());
+      return findWithRoles('users.id', id);
     },
     async findInTenant(id, tenantId) {
       const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
@@ -226,12 +238,10 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       return found.filter((u): u is User => u !== undefined);
     },
     async findByUsername(tenantId, username) {
-      return withRoles(await db.selectFrom('users').selectAll()
-        .where('tenant_id', '=', tenantId).where('username_normalized', '=', normalizeUsername(username)).executeTakeFirst());
+      return findWithRoles('users.username_normalized', normalizeUsername(username), tenantId);
     },
     async findByEmail(tenantId, email) {
-      return withRoles(await db.selectFrom('users').selectAll()
-        .where('tenant_id', '=', tenantId).where('email_normalized', '=', normalizeEmail(email)).executeTakeFirst());
+      return findWithRoles('users.email_normalized', normalizeEmail(email), tenantId);
     },
     async updateProfile(id, patch, expectedVersion) {
       const set: Updateable<UsersTable> = { updated_at: Date.now() };
