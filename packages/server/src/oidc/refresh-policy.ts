@@ -54,7 +54,7 @@ export function refreshTokenTtl(ctx: KoaContextWithOIDC | undefined, token: Fami
 }
 
 type Token = FamilyToken & {
-  jti: string; consumed?: number; clientId?: string; grantId?: string; accountId?: string; isExpired: boolean; client?: Client; save(): Promise<string>;
+  jti: string; consume(): Promise<void>; consumed?: number; clientId?: string; grantId?: string; accountId?: string; isExpired: boolean; client?: Client; save(): Promise<string>;
 };
 
 /**
@@ -100,6 +100,13 @@ export function createRefreshPolicy(adapters: (model: string) => Adapter): Refre
   const tokens = adapters('RefreshToken') as ClaimingAdapter;
   /** Requests answered with an existing successor instead of a new token: the successor's value. */
   const graceRequests = new WeakMap<object, string>();
+  /**
+   * Requests whose atomic claim already marked the presented token used: the
+   * token's id. The engine consumes the token right after `rotateRefreshToken`
+   * answers true; that second write of the same column is skipped (one
+   * statement, and on PostgreSQL one commit, per refresh: issue 20).
+   */
+  const claimed = new WeakMap<object, string>();
 
   /** For a used-up token presented again by its client within the window: the live successor's value; otherwise undefined (reuse). */
   async function liveSuccessor(ctx: KoaContextWithOIDC, token: Token, value: string): Promise<string | undefined> {
@@ -137,7 +144,11 @@ export function createRefreshPolicy(adapters: (model: string) => Adapter): Refre
         }
         return false;
       }
-      if (!token || !tokens.consumeOnce || await tokens.consumeOnce(token.jti)) return true;
+      if (!token || !tokens.consumeOnce) return true;
+      if (await tokens.consumeOnce(token.jti)) {
+        claimed.set(ctx, token.jti);
+        return true;
+      }
       const successor = await liveSuccessor(ctx, { ...token, consumed: now() } as Token, ctx.oidc.params!.refresh_token as string);
       if (!successor) throw new errors.InvalidGrant('refresh token already used');
       graceRequests.set(ctx, successor);
@@ -147,6 +158,14 @@ export function createRefreshPolicy(adapters: (model: string) => Adapter): Refre
     install(provider) {
       const RT = provider.RefreshToken as unknown as RefreshTokenModel;
       const find = RT.find.bind(RT);
+
+      const consume = RT.prototype.consume;
+      RT.prototype.consume = async function consumeUnlessClaimed(this: Token & { emit(event: string): void }) {
+        const ctx = Provider.ctx;
+        if (!ctx || claimed.get(ctx) !== this.jti) return consume.call(this);
+        claimed.delete(ctx);
+        this.emit('consumed'); // what the engine's consume does after its write
+      };
 
       const save = RT.prototype.save;
       RT.prototype.save = async function saveAndLink(this: Token) {
