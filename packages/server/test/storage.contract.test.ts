@@ -642,6 +642,30 @@ for (const engine of ENGINES) {
         expect(rows).toHaveLength(1);
       });
 
+      test('upsertMany writes several artefacts in one statement, inserting or replacing, with their lookup keys', async () => {
+        await payloads.upsert('RefreshToken', 'rt-old', { grantId: 'g-old', accountId: 'u1', v: 1 }, 3600);
+        await payloads.upsertMany([
+          { model: 'RefreshToken', id: 'rt-old', payload: { grantId: 'g1', accountId: 'u1', v: 2, jti: 'rt-old' }, expiresIn: 3600 },
+          { model: 'RefreshToken', id: 'rt-new', payload: { grantId: 'g1', accountId: 'u1', jti: 'rt-new' }, expiresIn: 3600 },
+          { model: 'AccessToken', id: 'at-1', payload: { grantId: 'g1', accountId: 'u1', jti: 'at-1' }, expiresIn: 1 },
+          { model: 'Grant', id: 'g1', payload: { accountId: 'u1' } },
+        ]);
+        expect(await payloads.find('RefreshToken', 'rt-old')).toEqual({ grantId: 'g1', accountId: 'u1', v: 2, jti: 'rt-old' });
+        expect(await payloads.find('RefreshToken', 'rt-new')).toEqual({ grantId: 'g1', accountId: 'u1', jti: 'rt-new' });
+        expect(await payloads.find('Grant', 'g1')).toEqual({ accountId: 'u1' });
+        expect((await payloads.listByAccount('RefreshToken', 'u1')).length).toBe(2);
+        await payloads.upsertMany([]);
+        // The old grant id no longer names the replaced token; the new one names all three artefacts under it.
+        await payloads.revokeByGrantId('g-old');
+        expect(await payloads.find('RefreshToken', 'rt-old')).toBeDefined();
+        await sleep(1100);
+        expect(await payloads.find('AccessToken', 'at-1')).toBeUndefined();
+        await payloads.revokeByGrantId('g1');
+        expect(await payloads.find('RefreshToken', 'rt-old')).toBeUndefined();
+        expect(await payloads.find('RefreshToken', 'rt-new')).toBeUndefined();
+        expect(await payloads.find('Grant', 'g1')).toEqual({ accountId: 'u1' });
+      });
+
       test('expiry is honoured on read', async () => {
         await payloads.upsert('DeviceCode', 'short', { userCode: 'ABCD-EFGH', uid: 'u-short' }, 1);
         await payloads.upsert('DeviceCode', 'long', { userCode: 'WXYZ-1234', uid: 'u-long' }, 3600);

@@ -64,6 +64,19 @@ describe('the engine\'s short-lived state in Redis', () => {
     for (const secret of [sessionId, 'interaction-xyz', 'code-abcdef']) expect(dump).not.toContain(secret);
   });
 
+  test('upsertMany sends each artefact to its tier', async () => {
+    await payloads.upsertMany([
+      { model: 'RefreshToken', id: 'rt-m', payload: { grantId: 'g-m', accountId: 'user-1' }, expiresIn: 3600 },
+      { model: 'Session', id: 'session-m', payload: { uid: 'uid-m', accountId: 'user-1' }, expiresIn: 3600 },
+    ]);
+    expect(await sqlRows('RefreshToken')).toHaveLength(1);
+    expect(await sqlRows('Session')).toEqual([]);
+    expect(await payloads.find('RefreshToken', 'rt-m')).toEqual({ grantId: 'g-m', accountId: 'user-1' });
+    expect(await payloads.findByUid('Session', 'uid-m')).toEqual({ uid: 'uid-m', accountId: 'user-1' });
+    await payloads.revokeByGrantId('g-m');
+    expect(await sqlRows('RefreshToken')).toEqual([]);
+  });
+
   test('grants and refresh tokens stay in the database', async () => {
     await payloads.upsert('Grant', 'g1', { accountId: 'user-1' }, 3600);
     await payloads.upsert('RefreshToken', 'rt-1', { grantId: 'g1', accountId: 'user-1' }, 3600);

@@ -3,6 +3,7 @@ import type { OidcPayloadStore } from './payload-store.js';
 import type { ClientRecord, ClientRepository } from './repository.js';
 import { toEngineClientMetadata } from './clients.js';
 import { isStorableText } from '../storage/text.js';
+import { flushHeld, heldPayload, hold } from './write-batch.js';
 
 /**
  * Builds the oidc-provider adapter factory over Tessera's store. Clients come
@@ -14,19 +15,27 @@ export function createAdapterFactory(store: OidcPayloadStore, clients: ClientRep
 }
 
 function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
+  // A token request's saves are held and written together at its end (write-batch.ts); any other write
+  // first writes what is held, so the store sees them in the engine's order.
+  const flushed = async <T>(write: () => Promise<T>): Promise<T> => {
+    await flushHeld(store);
+    return write();
+  };
   const adapter: Adapter & { consumeOnce(id: string): Promise<boolean>; insertOnce(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> } = {
-    upsert: (id, payload, expiresIn) => store.upsert(model, id, payload as Record<string, unknown>, expiresIn),
+    upsert: async (id, payload, expiresIn) => {
+      if (!hold({ model, id, payload: payload as Record<string, unknown>, expiresIn })) await store.upsert(model, id, payload as Record<string, unknown>, expiresIn);
+    },
     // Lookup keys come straight from requests (tokens, codes, cookies): one no row can hold is simply not found.
-    find: async (id) => (isStorableText(id) ? (await store.find(model, id)) as AdapterPayload | undefined : undefined),
+    find: async (id) => (isStorableText(id) ? (heldPayload(model, id) ?? await store.find(model, id)) as AdapterPayload | undefined : undefined),
     findByUid: async (uid) => (isStorableText(uid) ? (await store.findByUid(model, uid)) as AdapterPayload | undefined : undefined),
     findByUserCode: async (code) => (isStorableText(code) ? (await store.findByUserCode(model, code)) as AdapterPayload | undefined : undefined),
-    consume: (id) => store.consume(model, id),
+    consume: (id) => flushed(() => store.consume(model, id)),
     // Not part of the engine's Adapter: the refresh policy's atomic claim (refresh-policy.ts).
-    consumeOnce: (id: string) => store.consumeOnce(model, id),
+    consumeOnce: (id: string) => flushed(() => store.consumeOnce(model, id)),
     // Not part of the engine's Adapter either: the DPoP replay cache's atomic insert (provider.ts).
-    insertOnce: (id: string, payload: AdapterPayload, expiresIn: number) => store.insertOnce(model, id, payload as Record<string, unknown>, expiresIn),
-    destroy: (id) => store.destroy(model, id),
-    revokeByGrantId: (grantId) => store.revokeByGrantId(grantId),
+    insertOnce: (id: string, payload: AdapterPayload, expiresIn: number) => flushed(() => store.insertOnce(model, id, payload as Record<string, unknown>, expiresIn)),
+    destroy: (id) => flushed(() => store.destroy(model, id)),
+    revokeByGrantId: (grantId) => flushed(() => store.revokeByGrantId(grantId)),
   };
   return adapter;
 }

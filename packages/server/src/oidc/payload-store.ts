@@ -5,6 +5,9 @@ import { isUniqueViolation } from '../storage/errors.js';
 
 type Payload = Record<string, unknown>;
 
+/** One upsert of `OidcPayloadStore.upsertMany`. */
+export interface PayloadWrite { model: string; id: string; payload: Payload; expiresIn?: number }
+
 /** The engine models that are issued under a grant (they carry its `grantId`). */
 /** What ending a grant removes; an Interaction or Session also names a grant, and outlives it (see revokeByGrantId). */
 export const ISSUED_UNDER_GRANT: readonly string[] = ['AuthorizationCode', 'AccessToken', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'];
@@ -16,6 +19,12 @@ export const ISSUED_UNDER_GRANT: readonly string[] = ['AuthorizationCode', 'Acce
  */
 export interface OidcPayloadStore {
   upsert(model: string, id: string, payload: Payload, expiresInSeconds?: number): Promise<void>;
+  /**
+   * Several upserts as one atomic write (one statement in the database): the
+   * token endpoint's writes of one request (oidc/write-batch.ts). At most one
+   * entry per model and id.
+   */
+  upsertMany(entries: readonly PayloadWrite[]): Promise<void>;
   find(model: string, id: string): Promise<Payload | undefined>;
   findByUid(model: string, uid: string): Promise<Payload | undefined>;
   findByUserCode(model: string, userCode: string): Promise<Payload | undefined>;
@@ -155,20 +164,32 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
     const payload = readable(JSON.parse(row.payload) as Payload, p, foundById);
     return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
   };
+  const columns = (model: string, payload: Payload, expiresIn: number | undefined) => ({
+    payload: JSON.stringify(storable(payload, p)),
+    grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
+    user_code: typeof payload.userCode === 'string' ? digest(model, 'user_code', payload.userCode) : null,
+    uid: typeof payload.uid === 'string' ? payload.uid : null,
+    account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
+    expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
+  });
   return {
     async upsert(model, plainId, payload, expiresIn) {
       const id = digest(model, 'id', plainId);
-      const values = {
-        payload: JSON.stringify(storable(payload, p)),
-        grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
-        user_code: typeof payload.userCode === 'string' ? digest(model, 'user_code', payload.userCode) : null,
-        uid: typeof payload.uid === 'string' ? payload.uid : null,
-        account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
-        expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
-      };
+      const values = columns(model, payload, expiresIn);
       await db.insertInto('oidc_payloads')
         .values({ model, id, consumed_at: null, ...values })
         .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
+        .execute();
+    },
+    async upsertMany(entries) {
+      if (!entries.length) return;
+      // One multi-row statement: atomic on both engines, one round trip and one commit on PostgreSQL.
+      await db.insertInto('oidc_payloads')
+        .values(entries.map((e) => ({ model: e.model, id: digest(e.model, 'id', e.id), consumed_at: null, ...columns(e.model, e.payload, e.expiresIn) })))
+        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+          payload: eb.ref('excluded.payload'), grant_id: eb.ref('excluded.grant_id'), user_code: eb.ref('excluded.user_code'),
+          uid: eb.ref('excluded.uid'), account_id: eb.ref('excluded.account_id'), expires_at: eb.ref('excluded.expires_at'),
+        })))
         .execute();
     },
     async find(model, id) {
@@ -290,6 +311,10 @@ export function createTieredPayloadStore(sql: OidcPayloadStore, redis: RedisPayl
   const pick = (model: string) => (inRedis.has(model) ? redis : sql);
   return {
     upsert: (model, id, payload, expiresIn) => pick(model).upsert(model, id, payload, expiresIn),
+    async upsertMany(entries) {
+      const inSql = entries.filter((e) => !inRedis.has(e.model));
+      await Promise.all([sql.upsertMany(inSql), redis.upsertMany(entries.filter((e) => inRedis.has(e.model)))]);
+    },
     find: (model, id) => pick(model).find(model, id),
     findByUid: (model, uid) => pick(model).findByUid(model, uid),
     findByUserCode: (model, code) => sql.findByUserCode(model, code),
@@ -320,5 +345,5 @@ export function createTieredPayloadStore(sql: OidcPayloadStore, redis: RedisPayl
 
 /** What the Redis half provides (oidc/redis-payload-store.ts). */
 export type RedisPayloads = Pick<OidcPayloadStore,
-  'upsert' | 'find' | 'findByUid' | 'consume' | 'consumeOnce' | 'insertOnce' | 'destroy' | 'destroyByUid' | 'revokeByGrantId' | 'listByAccount'>
+  'upsert' | 'upsertMany' | 'find' | 'findByUid' | 'consume' | 'consumeOnce' | 'insertOnce' | 'destroy' | 'destroyByUid' | 'revokeByGrantId' | 'listByAccount'>
   & { revokeByAccount(accountId: string, models?: string[], keep?: (model: string, payload: Payload) => boolean): Promise<number> };

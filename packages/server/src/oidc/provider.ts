@@ -19,6 +19,7 @@ import { introspectionAllowed, revocationAllowed } from './introspection-policy.
 import { sessionOfOtherTenant, withTenantCheck } from './tenant-policy.js';
 import { isStorableText } from '../storage/text.js';
 import { installUnavailableAnswers } from './unavailable.js';
+import { installWriteBatch } from './write-batch.js';
 import { httpsIssuerCookies, issuerHost } from './https-issuer.js';
 import { PASSWORD_LOGIN_ENTITY, registerPasswordGrant } from './password-grant.js';
 import type { PasswordGrantDeps, PasswordLogin } from './password-grant.js';
@@ -394,6 +395,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.maxIpsCount = deps.trustProxy;
   // A database outage answers 503 temporarily_unavailable, not 500 server_error (unavailable.ts).
   installUnavailableAnswers(provider, (ctx, out) => deps.pages.error(languageOf(ctx), 503, out));
+  // The token endpoint's saves of one request as one statement (write-batch.ts); inside the 503 answers above.
+  installWriteBatch(provider, deps.store);
   // An https issuer: every engine cookie is Secure, behind a TLS-terminating proxy too (https-issuer.ts).
   httpsIssuerCookies(provider, deps.issuer);
   // The engine's own absolute URLs follow the issuer, not a (rewritten) Host header.

@@ -76,7 +76,7 @@ export function createRedisPayloadStore(redis: Redis, prefix: string, idKey: str
     return members.filter((m) => m.hash.p).length;
   };
 
-  return {
+  const store: RedisPayloads = {
     upsert: (model, id, payload, expiresIn) => guarded(async () => {
       const digest = digestOf(model, id);
       const k = key(model, digest);
@@ -102,6 +102,10 @@ export function createRedisPayloadStore(redis: Redis, prefix: string, idKey: str
       }
       await multi.exec();
     }),
+    // A request's batch holds at most a code and a session here (write-batch.ts): one by one is enough.
+    async upsertMany(entries) {
+      for (const e of entries) await store.upsert(e.model, e.id, e.payload, e.expiresIn);
+    },
     find: (model, id) => guarded(async () => live(await redis.hgetall(key(model, digestOf(model, id))), id)),
     findByUid: (model, uid) => guarded(async () => {
       const digest = await redis.get(uidKey(model, uid));
@@ -144,6 +148,7 @@ export function createRedisPayloadStore(redis: Redis, prefix: string, idKey: str
       return n;
     }),
   };
+  return store;
 }
 
 declare module 'ioredis' {
