@@ -8,6 +8,7 @@ import { esc } from '../web/layout.js';
 import type { PageContext } from '../web/layout.js';
 import { deviceOf } from '../http/device-cookie.js';
 import type { LoginFailureReason, IdentityService } from './service.js';
+import type { User } from './model.js';
 
 /** The single message (catalogue key) for every failed sign-in: it never tells whether the account exists. */
 const INVALID_CREDENTIALS = 'login.invalid';
@@ -15,7 +16,7 @@ const INVALID_CREDENTIALS = 'login.invalid';
 const PENDING_CONFIRMATION = 'login.pending_confirmation';
 
 export type VerifierOutcome =
-  | { ok: true; subject: { userId: string } | { external: ExternalIdentity } }
+  | { ok: true; subject: { userId: string; user?: User } | { external: ExternalIdentity } }
   | { ok: false; reason: 'invalid_credentials'; detail: LoginFailureReason | string }
   /** The right password for an account that cannot sign in yet (email not confirmed): only then is the reason shown. */
   | { ok: false; reason: 'pending' }
@@ -66,7 +67,8 @@ export function localPasswordVerifier(identity: Pick<IdentityService, 'verifyLog
     handles: async () => true,
     async verify(tenantId, login, password, context) {
       const outcome = await identity.verifyLogin(tenantId, login, password, context);
-      if (outcome.ok) return { ok: true, subject: { userId: outcome.user.id } };
+      // The account as verifyLogin left it (after any rehash or lock reset): the pipeline reuses it (issue 20).
+      if (outcome.ok) return { ok: true, subject: { userId: outcome.user.id, user: outcome.user } };
       if (outcome.reason === 'pending') return { ok: false, reason: 'pending' };
       return { ok: false, reason: 'invalid_credentials', detail: outcome.detail };
     },

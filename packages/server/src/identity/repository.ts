@@ -149,6 +149,12 @@ export function createTenantRepository(db: Kysely<Database>): TenantRepository {
 }
 
 export function createUserRepository(db: Kysely<Database>): UserRepository {
+  const withRoles = async (row: Selectable<UsersTable> | undefined): Promise<User | undefined> => {
+    if (!row) return undefined;
+    const roles = await db.selectFrom('user_roles').select('role')
+      .where('user_id', '=', row.id).where('tenant_id', '=', row.tenant_id).execute();
+    return toUser(row, sortBinary(roles.map((r) => r.role), (r) => r));
+  };
   /**
    * One user and its roles in one statement (a join: a row per role, or one
    * row with no role), where a lookup plus a roles query took two; the user

@@ -94,15 +94,15 @@ export class SignInSources {
     const kinds: KnownSource['kind'][] = [];
     if (context.device) kinds.push('device');
     if (context.ip) kinds.push('address');
-    for (const kind of kinds) {
-      const source = this.keyOf(kind, context)!;
-      await this.db.insertInto('sign_in_sources')
-        .values({ user_id: userId, source, known_at: now, failures: 0, window_start: null, locked_until: null })
-        .onConflict((oc) => oc.columns(['user_id', 'source']).doUpdateSet({ known_at: now, failures: 0, window_start: null }))
-        .execute();
-      // In the database the upsert started the count over; in Redis it is forgotten there.
-      if (this.counters.kind === 'redis') await this.counters.resetFailures(userId, source);
-    }
+    if (!kinds.length) return;
+    const sources = kinds.map((kind) => this.keyOf(kind, context)!);
+    // Both sources in one statement (issue 20: it was one upsert each).
+    await this.db.insertInto('sign_in_sources')
+      .values(sources.map((source) => ({ user_id: userId, source, known_at: now, failures: 0, window_start: null, locked_until: null })))
+      .onConflict((oc) => oc.columns(['user_id', 'source']).doUpdateSet({ known_at: now, failures: 0, window_start: null }))
+      .execute();
+    // In the database the upsert started the count over; in Redis it is forgotten there.
+    if (this.counters.kind === 'redis') for (const source of sources) await this.counters.resetFailures(userId, source);
   }
 
   /** Whether a known source of the account is locked now, and whether any bucket has failures counting (an unlock has something to end). */

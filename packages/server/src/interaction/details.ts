@@ -11,6 +11,14 @@ import { uidParams } from './schemas.js';
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /**
+ * The interaction as loaded during one request (by its raw request): a
+ * sign-in POST loads it in the method's route and again in the pipeline that
+ * completes it, one statement each (issue 20). Nothing changes it in between;
+ * `finishInteraction` forgets it, since handing the result to the engine does.
+ */
+const loadedInRequest = new WeakMap<object, Promise<InteractionDetails>>();
+
+/**
  * Loads the engine interaction behind `/interaction/:uid/...`. The engine
  * checks its interaction cookie (SameSite, signed), so only the browser that
  * started the sign-in gets here; the uid in the path must match it.
@@ -20,7 +28,9 @@ export async function loadInteraction(provider: () => Provider, request: Fastify
   const params = uidParams.safeParse(request.params);
   if (!params.success) throw new AppError('session_expired', 400, 'This sign-in link is not valid. Go back to the application and start again.');
   try {
-    const details = await provider().interactionDetails(request.raw, reply.raw);
+    let loading = loadedInRequest.get(request.raw);
+    if (!loading) loadedInRequest.set(request.raw, (loading = provider().interactionDetails(request.raw, reply.raw)));
+    const details = await loading;
     if (details.uid !== params.data.uid) throw new engineErrors.SessionNotFound('interaction mismatch');
     return { details, uid: details.uid };
   } catch (err) {
@@ -33,6 +43,7 @@ export async function loadInteraction(provider: () => Provider, request: Fastify
 
 /** Hands the result to the engine and sends the browser back to it (303: the next request is a GET). */
 export async function finishInteraction(provider: () => Provider, request: FastifyRequest, reply: FastifyReply, result: Record<string, unknown>): Promise<FastifyReply> {
+  loadedInRequest.delete(request.raw);
   const to = await provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
   return reply.redirect(to, 303);
 }

@@ -292,7 +292,8 @@ export class SignInPipeline implements SignInFlow {
   private async resolveAccount(run: Run): Promise<StepOut> {
     const subject = run.result!.subject;
     if ('userId' in subject) {
-      run.user = await this.userFor(subject.userId, run.details!, run.tenantId);
+      // The account as the method just read it, unless the sign-in admits members (their roles are the client's tenant's: userFor).
+      run.user = subject.user?.id === subject.userId && !membersSignIn(run.details!.params) ? subject.user : await this.userFor(subject.userId, run.details!, run.tenantId);
       return undefined;
     }
     const step = this.deps.methods.account();

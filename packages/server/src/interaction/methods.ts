@@ -36,8 +36,11 @@ export interface MethodResult {
   method: string;
   /** Whether this was the first factor of the sign-in or a second factor for the recorded one. */
   kind: MethodKind;
-  /** A local account, or an upstream identity an account step (federation) turns into one. */
-  subject: { userId: string } | { external: ExternalIdentity };
+  /**
+   * A local account, or an upstream identity an account step (federation) turns into one.
+   * `user`: the account as the method read it just now, when it did (the pipeline then need not read it again).
+   */
+  subject: { userId: string; user?: User } | { external: ExternalIdentity };
   /** RFC 8176 values this success proves (e.g. ['pwd'], ['hwk', 'user'], ['otp'], ['fed']). */
   amr: string[];
   /** The upstream's acr/amr matched the provider's MFA trust list: the sign-in counts as multi-factor. */
