@@ -9,9 +9,9 @@ import type { ApplySummary } from './config/apply.js';
 import { openStore } from './storage/database.js';
 import type { Store } from './storage/database.js';
 import { DatabaseUnavailableError } from './storage/availability.js';
-import { createRoleRepository, createTenantRepository, createUserRepository } from './identity/repository.js';
+import { createRoleRepository, createTenantRepository, createUserRepository, withTenantCache } from './identity/repository.js';
 import { IdentityService } from './identity/service.js';
-import { createApiRepository, createClientRepository, createSigningKeyRepository, withApiCache, withClientCache } from './oidc/repository.js';
+import { LOOKUP_CACHE_TTL_MS, createApiRepository, createClientRepository, createSigningKeyRepository, withApiCache, withClientCache } from './oidc/repository.js';
 import { createOidcPayloadStore, createTieredPayloadStore } from './oidc/payload-store.js';
 import { REDIS_MODELS, createRedisPayloadStore } from './oidc/redis-payload-store.js';
 import { loadKek } from './oidc/kek.js';
@@ -160,7 +160,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
   try {
     await store.migrate();
     const db = store.db;
-    const tenants = createTenantRepository(db);
+    // Tenant policies are read several times per sign-in: the same short read cache, dropped on change.
+    const tenants = withTenantCache(createTenantRepository(db), LOOKUP_CACHE_TTL_MS);
     const roles = createRoleRepository(db);
     const users = createUserRepository(db);
     // Clients and APIs are read on every token request: served from a short read cache.
@@ -301,6 +302,8 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       configApplied.unchanged += sourcesApplied.unchanged;
       return { bootstrapped, configApplied };
     });
+    // The file's tenants were written past the tenant cache (in the apply's transaction).
+    tenants.invalidateAll();
     // Client grants changed what a client without API scopes in `scope` obtains: say which clients to update.
     await warnAboutClientGrants(clients, apis, log);
 
@@ -396,13 +399,18 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     changes.subscribe((topic) => {
       if (topic === 'clients' || topic === '*') clients.invalidateAll();
       if (topic === 'apis' || topic === '*') apis.invalidateAll();
-      if (topic === 'tenants' || topic === '*') brands.invalidate();
+      if (topic === 'tenants' || topic === '*') {
+        tenants.invalidateAll();
+        brands.invalidate();
+      }
       // Keys, and the claim catalogue clients release attributes under, are built into the engine.
       if (topic === 'keys' || topic === 'clients' || topic === '*') refreshEngine().catch((err) => log.error({ err }, 'engine reload failed'));
     });
     if (!deps.cli) await changes.start();
     events.on((event) => {
       const topic = changeTopic(event.type);
+      // This process's own tenant cache goes at once (a deletion writes past it); the bus tells the others.
+      if (topic === 'tenants') tenants.invalidateAll();
       if (topic) void changes.publish(topic);
     });
     const rotateKeys = async () => {

@@ -3,6 +3,7 @@ import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { Database, UsersTable } from '../storage/schema.js';
 import { ConflictError, NotFoundError, StaleWriteError, inTransaction, mapConflict, mapMissingReference } from '../storage/errors.js';
 import { sortBinary } from '../storage/order.js';
+import { ReadCache } from '../storage/read-cache.js';
 import { nameKeys, normalizeEmail, normalizeUsername } from './model.js';
 import type { NewUser, Tenant, User, UserProfilePatch, UserStatus } from './model.js';
 import { parseStoredPolicy } from './policy.js';
@@ -145,6 +146,31 @@ export function createTenantRepository(db: Kysely<Database>): TenantRepository {
       if (Number(res.numUpdatedRows) === 0) throw new StaleWriteError('tenant', id);
       return toTenant(current);
     },
+  };
+}
+
+/**
+ * The tenant repository with `findById` served from a short read cache
+ * (storage/read-cache.ts), as clients and APIs are: a tenant's policy is read
+ * several times per sign-in (lockout, local sign-in, MFA: issue 20). Writes
+ * through it drop the entry at once; another process's change arrives on the
+ * change bus (`invalidateAll`, storage/changes.ts), within `ttlMs` at worst.
+ */
+export function withTenantCache(inner: TenantRepository, ttlMs: number): TenantRepository & { invalidateAll(): void } {
+  const cache = new ReadCache<Tenant>(ttlMs, 1_000);
+  const dropping = async <T>(id: string, write: () => Promise<T>): Promise<T> => {
+    try {
+      return await write();
+    } finally {
+      cache.invalidate(id);
+    }
+  };
+  return {
+    invalidateAll: () => cache.invalidate(),
+    findById: (id) => cache.get(id, () => inner.findById(id)),
+    list: () => inner.list(),
+    upsert: (id, name, policy) => dropping(id, () => inner.upsert(id, name, policy)),
+    updateIfVersion: (id, version, patch) => dropping(id, () => inner.updateIfVersion(id, version, patch)),
   };
 }
 
