@@ -17,7 +17,12 @@ import type { OidcPayloadStore, PayloadWrite } from './payload-store.js';
  * writes in the order the engine made them. A lookup of a held artefact in
  * the same request is answered from the batch.
  */
-export const BATCHED_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken', 'RefreshRotation', 'ClientCredentials', 'Grant']);
+export const BATCHED_MODELS: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken', 'RefreshRotation', 'ClientCredentials', 'Grant', 'AuthorizationCode', 'Session']);
+/**
+ * The engine routes whose saves are held: the token endpoint, and the return
+ * from a sign-in (`resume`), which saves the grant, the code and the session.
+ */
+export const BATCHED_ROUTES: ReadonlySet<string> = new Set(['token', 'resume']);
 
 /** A request's held writes, and the write of them under way (concurrent callers wait for it, e.g. the engine's parallel revocations). */
 interface Batch { writes: Map<string, PayloadWrite>; writing?: Promise<void> | undefined }
@@ -26,7 +31,8 @@ const keyOf = (model: string, id: string) => `${model}\u0000${id}`;
 
 function tokenRequest(): object | undefined {
   const ctx = Provider.ctx as KoaContextWithOIDC | undefined;
-  return ctx?.oidc?.route === 'token' ? ctx : undefined;
+  const route = ctx?.oidc?.route;
+  return route && BATCHED_ROUTES.has(route) ? ctx : undefined;
 }
 
 /** Holds the write when it is one of a token request's; false when the caller must write it now. */
