@@ -175,12 +175,6 @@ export function withTenantCache(inner: TenantRepository, ttlMs: number): TenantR
 }
 
 export function createUserRepository(db: Kysely<Database>): UserRepository {
-  const withRoles = async (row: Selectable<UsersTable> | undefined): Promise<User | undefined> => {
-    if (!row) return undefined;
-    const roles = await db.selectFrom('user_roles').select('role')
-      .where('user_id', '=', row.id).where('tenant_id', '=', row.tenant_id).execute();
-    return toUser(row, sortBinary(roles.map((r) => r.role), (r) => r));
-  };
   /**
    * One user and its roles in one statement (a join: a row per role, or one
    * row with no role), where a lookup plus a roles query took two; the user
@@ -251,15 +245,16 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       return findWithRoles('users.id', id);
     },
     async findInTenant(id, tenantId) {
-      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!row || row.tenant_id === tenantId) return withRoles(row);
+      // The user and its home roles in one statement: at home (the common case) that is the answer.
+      const home = await findWithRoles('users.id', id);
+      if (!home || home.tenantId === tenantId) return home;
       // One statement answers both: no row, not a member; a row with a null role, a member without roles.
       const rows = await db.selectFrom('memberships as m')
         .leftJoin('user_roles as r', (j) => j.onRef('r.user_id', '=', 'm.user_id').onRef('r.tenant_id', '=', 'm.tenant_id'))
         .select('r.role').where('m.user_id', '=', id).where('m.tenant_id', '=', tenantId).execute();
       if (!rows.length) return undefined;
       const roles = rows.map((r) => r.role).filter((r): r is string => r !== null);
-      return { ...toUser(row, sortBinary(roles, (r) => r)), memberOf: tenantId };
+      return { ...home, roles: sortBinary(roles, (r) => r), memberOf: tenantId };
     },
     async findMembersByLogin(tenantId, by, login) {
       const column = by === 'username' ? 'u.username_normalized' : 'u.email_normalized';

@@ -292,8 +292,10 @@ export class SignInPipeline implements SignInFlow {
   private async resolveAccount(run: Run): Promise<StepOut> {
     const subject = run.result!.subject;
     if ('userId' in subject) {
-      // The account as the method just read it, unless the sign-in admits members (their roles are the client's tenant's: userFor).
-      run.user = subject.user?.id === subject.userId && !membersSignIn(run.details!.params) ? subject.user : await this.userFor(subject.userId, run.details!, run.tenantId);
+      // The account as the method just read it when that is what userFor reads: a user of the sign-in's own
+      // tenant (a member from elsewhere gets this tenant's roles from userFor), or any user where members do not sign in.
+      const read = subject.user?.id === subject.userId ? subject.user : undefined;
+      run.user = read && (read.tenantId === run.tenantId || !membersSignIn(run.details!.params)) ? read : await this.userFor(subject.userId, run.details!, run.tenantId);
       return undefined;
     }
     const step = this.deps.methods.account();
