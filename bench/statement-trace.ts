@@ -1,6 +1,6 @@
 /**
  * `npm run bench:statements`: lists, in order, every SQL statement Tessera
- * runs for one refresh with rotation and for one full password sign-in
+ * runs for one refresh with rotation, one UserInfo request and one full password sign-in
  * (authorize → form → code → token), each step of the sign-in on its own,
  * with the transaction boundaries on PostgreSQL. What bench/query-counter.ts
  * counts, spelled out, to find repeats and writes that could be merged
@@ -122,6 +122,10 @@ async function main(): Promise<void> {
     }
     const fam = await token({ grant_type: 'password', ...USER, scope: 'openid offline_access profile' });
     await step('refresh with rotation (POST /oidc/token)', () => token({ grant_type: 'refresh_token', refresh_token: fam.refresh_token! }));
+    await step('UserInfo (GET /oidc/me)', async () => {
+      const res = await fetch(`${t.origin}/oidc/me`, { headers: { authorization: `Bearer ${fam.access_token}` } });
+      if (res.status !== 200) throw new Error(`UserInfo: ${res.status} ${await res.text()}`);
+    });
     await signIn(true);
 
     let total = 0;
