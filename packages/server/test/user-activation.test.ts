@@ -68,6 +68,15 @@ describe('bulk activation', () => {
     await expect.poll(async () => (await t.app.store.db.selectFrom('activation_queue').selectAll().execute()).length, { timeout: 3000 }).toBe(0);
   }, 60_000);
 
+  test('with nothing queued the sender writes nothing (it used to reserve its share of the rate every second)', async () => {
+    await expect.poll(async () => (await t.app.store.db.selectFrom('activation_queue').selectAll().execute()).length, { timeout: 5000 }).toBe(0);
+    const rate = async () => (await t.app.store.db.selectFrom('tessera_meta').select('value').where('key', '=', 'activation_mail_rate').executeTakeFirst())?.value;
+    const before = await rate();
+    expect(before).toMatch(/^\d+:\d+$/);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await rate()).toBe(before);
+  });
+
   test('the link sets the password, confirms the address, records activated_at; it works once', async () => {
     const link = firstLink((await mailTo('act1@example.test')).text, '/activate');
     const agent = new UserAgent();

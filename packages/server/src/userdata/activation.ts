@@ -147,14 +147,16 @@ export function startActivationSender(deps: { db: Kysely<Database>; service: Act
     if (running) return 0;
     running = true;
     try {
-      const allowed = await reserve(deps.db, perSecond);
-      if (!allowed) return 0;
       const now = Date.now();
+      // What is due first: an empty queue (the usual case) costs one read a second, no write, and
+      // an instance reserves only as many sends as it has mails for (the rest stay for the others).
       const due = await deps.db.selectFrom('activation_queue').select(['user_id', 'attempts'])
         .where('not_before', '<=', now).where((eb) => eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<', now - 300_000)]))
-        .orderBy('not_before').orderBy('queued_at').limit(allowed).execute();
+        .orderBy('not_before').orderBy('queued_at').limit(perSecond).execute();
+      if (!due.length) return 0;
+      const allowed = await reserve(deps.db, perSecond, due.length);
       let sent = 0;
-      for (const row of due) {
+      for (const row of due.slice(0, allowed)) {
         const claim = await deps.db.updateTable('activation_queue').set({ claimed_at: now }).where('user_id', '=', row.user_id)
           .where((eb) => eb.or([eb('claimed_at', 'is', null), eb('claimed_at', '<', now - 300_000)])).executeTakeFirst();
         if (Number(claim.numUpdatedRows) === 0) continue;
@@ -192,21 +194,22 @@ export function startActivationSender(deps: { db: Kysely<Database>; service: Act
 
 const RATE_KEY = 'activation_mail_rate';
 
-/** Reserves up to `perSecond` sends in the current second for all instances; returns how many this one may make. */
-async function reserve(db: Kysely<Database>, perSecond: number): Promise<number> {
+/** Reserves up to `want` of the `perSecond` sends of the current second for all instances; returns how many this one may make. */
+async function reserve(db: Kysely<Database>, perSecond: number, want: number): Promise<number> {
   const second = Math.floor(Date.now() / 1000);
   for (let attempt = 0; attempt < 3; attempt++) {
     const row = await db.selectFrom('tessera_meta').select('value').where('key', '=', RATE_KEY).executeTakeFirst();
     if (!row) {
       try {
-        await db.insertInto('tessera_meta').values({ key: RATE_KEY, value: `${second}:${perSecond}` }).execute();
-        return perSecond;
+        const take = Math.min(want, perSecond);
+        await db.insertInto('tessera_meta').values({ key: RATE_KEY, value: `${second}:${take}` }).execute();
+        return take;
       } catch {
         continue;
       }
     }
     const [s, used] = row.value.split(':').map(Number);
-    const left = s === second ? perSecond - (used ?? perSecond) : perSecond;
+    const left = Math.min(want, s === second ? perSecond - (used ?? perSecond) : perSecond);
     if (left <= 0) return 0;
     const next = `${second}:${(s === second ? used! : 0) + left}`;
     const res = await db.updateTable('tessera_meta').set({ value: next }).where('key', '=', RATE_KEY).where('value', '=', row.value).executeTakeFirst();
