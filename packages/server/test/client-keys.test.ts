@@ -66,7 +66,9 @@ beforeAll(async () => {
   t = await startTestApp({ config, env });
   const store = openStore(t.testStore.url, t.testStore.schema ? { schema: t.testStore.schema } : {});
   // Instances behind one load balancer share the issuer (the assertion's audience).
-  second = await startTestApp({ config, env: { ...env, TESSERA_ISSUER: t.issuer }, testStore: { ...t.testStore, store, dispose: () => store.close() } });
+  // …and, in the suite's Redis mode, the Redis key prefix (the replay record lives there then).
+  const shared = { TESSERA_ISSUER: t.issuer, ...(t.settings.redisUrl ? { TESSERA_REDIS_PREFIX: t.settings.redisPrefix } : {}) };
+  second = await startTestApp({ config, env: { ...env, ...shared }, testStore: { ...t.testStore, store, dispose: () => store.close() } });
   api = adminApi(t.issuer);
   bot = await machineToken(t.issuer, 'ops-bot');
 }, 120_000);
