@@ -324,7 +324,13 @@ for (const engine of ENGINES) {
         await users.setRoles(u.id, 'globex', ['b-role', 'a-role']);
         expect(await users.findInTenant(u.id, 'globex')).toMatchObject({ tenantId: 'acme', memberOf: 'globex', roles: ['a-role', 'b-role'] });
         expect(await users.findInTenant('no-such-user', 'globex')).toBeUndefined();
+        // The one-statement read (user and roles joined) neither repeats nor mixes in another tenant's rows.
+        expect(await users.findById(u.id)).toEqual(await users.findByUsername('acme', 'alice'));
+        expect((await users.findById(u.id))!.roles).toEqual(['editor']);
         await users.removeMembership(u.id, 'globex');
+        expect(await users.findInTenant(u.id, 'globex')).toBeUndefined();
+        // Roles in a tenant without a membership there do not make a member.
+        await users.setRoles(u.id, 'globex', ['stray']);
         expect(await users.findInTenant(u.id, 'globex')).toBeUndefined();
       });
 
