@@ -228,6 +228,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       const { catalog, fingerprint } = await engineInputs();
       const provider = buildProvider({
         issuer: settings.issuer,
+        sessionMeta,
         jwks: await keys.engineJwks(),
         cookieKeys: [cookieKey],
         trustProxy: settings.trustProxy,
@@ -271,7 +272,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
       logEngineErrors(provider, log);
       enforceClientIpAllowlists(provider, (denial) => auditIpDenial(events, log, denial));
       // Device details for the account's sessions page (the engine stores none).
-      recordSessionMeta(provider, sessionMeta, log);
+      recordSessionMeta(provider, sessionMeta, log, clients);
       for (const install of engineInstalls) install(provider);
       provider.use(passUnmatched);
       provider.use((ctx, next) => throttledCredentials(ctx as unknown as Parameters<typeof throttledCredentials>[0], next));

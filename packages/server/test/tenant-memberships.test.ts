@@ -44,7 +44,7 @@ beforeAll(async () => {
       roles: [...baseConfig.roles, { name: 'auditor', tenant: 'acme' }, { name: 'reviewer', tenant: 'acme' }],
       clients: [
         ...baseConfig.clients,
-        app('acme-app', 'acme'), app('strict-app', 'strict'), app('home-app', 'default'), app('tight-app', 'tight'),
+        app('acme-app', 'acme'), app('acme-app2', 'acme'), app('strict-app', 'strict'), app('home-app', 'default'), app('tight-app', 'tight'),
         // App assignment by a role in acme (docs/b2b.md#app-assignment).
         app('acme-auditors', 'acme', { allowed_roles: ['auditor'] }),
         { client_id: 'ops-bot', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], tenant: 'default', admin_scopes: ['identity.admin', 'auth.admin'] },
@@ -159,6 +159,26 @@ describe('a membership granted by the admin API', () => {
     // ...and the home tenant's other client still signs in silently (single sign-on as before).
     const again = await codeFlow(await rpFor('home-app'), agent, t.issuer, undefined, { ...params, prompt: 'none' });
     expect(again.tokens.claims()).toMatchObject({ sub: miaId, tenant: 'default' });
+  });
+
+  test('single sign-on within acme: after signing in to one of acme\'s clients a member gets a silent code at another; a later sign-in at home moves it', async () => {
+    const agent = new UserAgent();
+    const signedInToAcme = async () => (await t.app.store.db.selectFrom('session_meta').select('sid').where('account_id', '=', miaId)
+      .where('signed_in_tenant', '=', 'acme').execute()).length;
+    const before = await signedInToAcme();
+    const first = await codeFlow(await rpFor('acme-app'), agent, t.issuer, MIA, params);
+    expect(first.tokens.claims()).toMatchObject({ sub: miaId, tenant: 'acme' });
+    // The session's sign-in was to acme: acme's other client signs the member in silently, with acme's claims.
+    await expect.poll(signedInToAcme, { timeout: 3000 }).toBe(before + 1);
+    const silent = await codeFlow(await rpFor('acme-app2'), agent, t.issuer, undefined, { ...params, prompt: 'none' });
+    expect(silent.tokens.claims()).toMatchObject({ sub: miaId, tenant: 'acme' });
+    // The home tenant keeps single sign-on from any of the user's sessions...
+    const home = await codeFlow(await rpFor('home-app'), agent, t.issuer, undefined, { ...params, prompt: 'none' });
+    expect(home.tokens.claims()).toMatchObject({ sub: miaId, tenant: 'default' });
+    // ...and a fresh sign-in at home (another browser's flow here: prompt=login) makes the session home's: acme asks again.
+    await codeFlow(await rpFor('home-app'), agent, t.issuer, MIA, { ...params, prompt: 'login' });
+    await expect.poll(signedInToAcme, { timeout: 3000 }).toBe(before);
+    await expect(codeFlow(await rpFor('acme-app2'), agent, t.issuer, undefined, { ...params, prompt: 'none' })).rejects.toMatchObject({ error: 'login_required' });
   });
 
   test('the sign-in tenant\'s MFA policy applies: strict (mfa required) asks a member for a second factor, the home tenant did not', async () => {

@@ -17,6 +17,7 @@ import { ACR_VALUES } from './acr.js';
 import { CLIENT_MFA_MODES, TESSERA_CLIENT_PROPERTIES, verifyClientSecrets } from './clients.js';
 import { introspectionAllowed, revocationAllowed } from './introspection-policy.js';
 import { sessionOfOtherTenant, withTenantCheck } from './tenant-policy.js';
+import type { TenantCheckDeps } from './tenant-policy.js';
 import { isStorableText } from '../storage/text.js';
 import { installUnavailableAnswers } from './unavailable.js';
 import { installWriteBatch } from './write-batch.js';
@@ -86,6 +87,8 @@ const languageOf = (ctx: KoaContextWithOIDC): EngineLanguage => ({
 
 export interface ProviderDeps {
   issuer: string;
+  /** Sessions' sign-in tenants (members' single sign-on within a tenant: tenant-policy.ts). */
+  sessionMeta?: TenantCheckDeps['sessionMeta'];
   jwks: { keys: JWK[] };
   cookieKeys: string[];
   /** Proxies in front to believe (0: none; TESSERA_TRUST_PROXY). */

@@ -12,6 +12,8 @@ export const TENANT_MISMATCH = 'tenant_mismatch';
 export interface TenantCheckDeps {
   users: Pick<UserRepository, 'findById'>;
   clients: Pick<ClientRepository, 'find'>;
+  /** Where a session's sign-in tenant is recorded (account/session-meta.ts); without it a member is always asked. */
+  sessionMeta?: { find(sid: string): Promise<{ accountId: string; signedInTenant: string | null } | undefined> };
 }
 
 /** One answer per request: the interaction policy and the grant loader both ask (provider.ts). */
@@ -30,12 +32,19 @@ export function sessionOfOtherTenant(ctx: KoaContextWithOIDC, deps: TenantCheckD
       const accountId = ctx.oidc.session?.accountId;
       const user = accountId ? await deps.users.findById(accountId) : undefined;
       if (!user) return false;
-      if (user.tenantId === (await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>))) return false;
-      // A member from another tenant counts as signed in only through this very request's sign-in (the
-      // interaction just finished for this account): the hosted pipeline checked the membership and this
-      // tenant's policies (MFA, lockout) there. A session from a sign-in elsewhere, even of a member, asks
-      // again, so another tenant's weaker policy never carries over (docs/identity.md#memberships-in-other-tenants).
-      return !(membersSignIn(ctx.oidc.params as Record<string, unknown>) && signedInByThisRequest(ctx, user.id));
+      const tenant = await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>);
+      if (user.tenantId === tenant) return false;
+      if (!membersSignIn(ctx.oidc.params as Record<string, unknown>)) return true;
+      // A member from another tenant counts as signed in through this very request's sign-in (the
+      // interaction just finished for this account), or through the session's last sign-in when that
+      // was to this tenant: the hosted pipeline checked the membership and this tenant's policies (MFA,
+      // lockout) there. A session from a sign-in elsewhere, even of a member, asks again, so another
+      // tenant's weaker policy never carries over (docs/identity.md#memberships-in-other-tenants). The
+      // membership itself is checked again by findAccount at every use.
+      if (signedInByThisRequest(ctx, user.id)) return false;
+      const sid = ctx.oidc.session?.uid;
+      const meta = sid && deps.sessionMeta ? await deps.sessionMeta.find(sid) : undefined;
+      return !(meta && meta.accountId === user.id && meta.signedInTenant === tenant);
     })();
     answers.set(ctx, answer);
   }
@@ -60,7 +69,7 @@ export function withTenantCheck(policy: interactionPolicy.DefaultPolicy, deps: T
  * submission before the one being resumed (the consent prompt that followed
  * it; Tessera finishes interactions without merging earlier results).
  */
-function signedInByThisRequest(ctx: KoaContextWithOIDC, accountId: string): boolean {
+export function signedInByThisRequest(ctx: KoaContextWithOIDC, accountId: string): boolean {
   if (ctx.oidc.result?.login?.accountId === accountId) return true;
   const interaction = ctx.oidc.entities.Interaction as { lastSubmission?: { login?: { accountId?: string } } } | undefined;
   return interaction?.lastSubmission?.login?.accountId === accountId;

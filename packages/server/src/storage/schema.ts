@@ -162,6 +162,7 @@ export interface SessionMetaTable {
   ip: string | null;
   created_at: number;
   last_seen_at: number;
+  signed_in_tenant: string | null;
 }
 
 export interface MetaTable {

@@ -26,6 +26,7 @@ import * as m032 from './032_inbound.js';
 import * as m022 from './022_registration_tokens.js';
 import * as m040 from './040_declared_passwords.js';
 import * as m020 from './020_federation_client_keys.js';
+import * as m041 from './041_session_tenant.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -56,6 +57,7 @@ const migrations: Record<string, Migration> = {
   '022_registration_tokens': m022,
   '040_declared_passwords': m040,
   '020_federation_client_keys': m020,
+  '041_session_tenant': m041,
 };
 
 export const migrationProvider: MigrationProvider = {
