@@ -821,15 +821,20 @@ for (const engine of ENGINES) {
     describe('SessionMetaRepository', () => {
       test('touch creates, then refreshes device details and last-seen; lists, prunes and deletes per account', async () => {
         const meta = createSessionMetaRepository(store.db);
-        await meta.touch({ sid: 's1', accountId: 'u1', userAgent: 'A'.repeat(2000), ip: '10.0.0.1' }, 1000);
+        await meta.touch({ sid: 's1', accountId: 'u1', userAgent: 'A'.repeat(2000), ip: '10.0.0.1', signedInTenant: 'acme' }, 1000);
+        // A later authorization without a sign-in in it keeps the session's sign-in tenant.
         await meta.touch({ sid: 's1', accountId: 'u1', userAgent: 'curl/8', ip: '10.0.0.2' }, 2000);
         await meta.touch({ sid: 's2', accountId: 'u1', userAgent: null, ip: null }, 3000);
         await meta.touch({ sid: 's3', accountId: 'u2', userAgent: null, ip: null }, 3000);
         const list = (await meta.listByAccount('u1')).sort((a, b) => a.sid.localeCompare(b.sid));
         expect(list).toEqual([
-          { sid: 's1', accountId: 'u1', userAgent: 'curl/8', ip: '10.0.0.2', createdAt: 1000, lastSeenAt: 2000 },
-          { sid: 's2', accountId: 'u1', userAgent: null, ip: null, createdAt: 3000, lastSeenAt: 3000 },
+          { sid: 's1', accountId: 'u1', userAgent: 'curl/8', ip: '10.0.0.2', createdAt: 1000, lastSeenAt: 2000, signedInTenant: 'acme' },
+          { sid: 's2', accountId: 'u1', userAgent: null, ip: null, createdAt: 3000, lastSeenAt: 3000, signedInTenant: null },
         ]);
+        // A new sign-in in the session moves it; find reads one session.
+        await meta.touch({ sid: 's1', accountId: 'u1', userAgent: 'curl/8', ip: '10.0.0.2', signedInTenant: 'default' }, 2500);
+        expect(await meta.find('s1')).toMatchObject({ accountId: 'u1', signedInTenant: 'default', lastSeenAt: 2500 });
+        expect(await meta.find('nope')).toBeUndefined();
         await meta.touch({ sid: 's4', accountId: 'u1', userAgent: 'x'.repeat(2000), ip: null }, 4000);
         expect((await meta.listByAccount('u1')).find((m) => m.sid === 's4')!.userAgent).toHaveLength(512);
         // Rows of ended sessions go, unless they are too recent to judge.
