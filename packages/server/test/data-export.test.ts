@@ -108,6 +108,8 @@ describe('the admin API export', () => {
     expect(doc.second_factors.some((f) => f.kind === 'recovery_code')).toBe(true);
     expect(doc.sessions.length).toBeGreaterThan(0);
     expect(doc.sessions[0]).toMatchObject({ ip: expect.any(String), signed_in_at: expect.any(String) });
+    // The tenant of the session's last sign-in (here the home tenant, through the account pages).
+    expect(doc.sessions[0]!.signed_in_tenant).toBe((doc as unknown as { user: { tenant: string } }).user.tenant);
     expect(doc.consents.map((c) => c.client_id)).toContain('acme-web');
     const actions = doc.audit.entries.map((e) => e.action);
     for (const a of ['login.succeeded', 'mfa.enrolled', 'membership.added', 'user.updated']) expect(actions).toContain(a);

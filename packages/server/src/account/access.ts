@@ -27,6 +27,8 @@ export interface SessionView {
   lastSeenAt: number | null;
   userAgent: string | null;
   ip: string | null;
+  /** The tenant the session last signed in to (session_meta.signed_in_tenant), when recorded. */
+  signedInTenant: string | null;
   /** Names of the applications signed in through this session (the account pages left out). */
   applications: string[];
 }
@@ -80,6 +82,7 @@ export class AccessService {
         lastSeenAt: m?.lastSeenAt ?? null,
         userAgent: m?.userAgent ?? null,
         ip: m?.ip ?? null,
+        signedInTenant: m?.signedInTenant ?? null,
         applications: await this.clientNames(Object.keys(auth).filter((c) => c !== ACCOUNT_CLIENT)),
       } satisfies SessionView;
     }));

@@ -72,7 +72,7 @@ export class UserExportService {
       second_factors: factors.map((f) => ({ kind: f.kind, label: f.label, created_at: iso(f.createdAt), last_used_at: iso(f.lastUsedAt) })),
       sessions: sessions.map((s) => ({
         id: s.uid, signed_in_at: iso(s.signedInAt), expires_at: iso(s.expiresAt), last_seen_at: iso(s.lastSeenAt),
-        ip: s.ip, user_agent: s.userAgent, applications: s.applications,
+        ip: s.ip, user_agent: s.userAgent, signed_in_tenant: s.signedInTenant, applications: s.applications,
       })),
       consents: applications.map((a) => ({ client_id: a.clientId, name: a.name, scopes: a.scopes, resources: a.resources, granted_at: iso(a.grantedAt) })),
       audit: {
