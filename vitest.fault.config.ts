@@ -10,7 +10,8 @@ export default defineConfig({
   test: {
     // Tests run the TypeScript sources, and so do the `tessera` processes they spawn
     // (never a stale or absent packages/server/dist; packages/server/bin/launch.js).
-    env: { TESSERA_FROM_SOURCE: '1' },
+    // The processes run the sources, or the bundled build with TESSERA_TEST_BUILD=1 (CI: the build as `npm start` runs it).
+    env: process.env.TESSERA_TEST_BUILD === '1' ? {} : { TESSERA_FROM_SOURCE: '1' },
     include: ['packages/*/test/fault/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -3,7 +3,7 @@
 // from exactly the sources on disk, else the TypeScript sources through tsx.
 //
 // "Exactly": the build writes a fingerprint of its inputs (every file under the
-// compiled src directories and the two tsconfig files: path, size and mtime)
+// compiled src directories, the two tsconfig files, the lock file and the build script: path, size and mtime)
 // into dist/.build-stamp, computed before compiling. At every start the same
 // fingerprint is recomputed (about 380 stat calls: 5-25 ms of CPU, less than
 // tsx would spend on one file) and compared. Any edit, added or deleted file, git checkout or pull changes
@@ -23,7 +23,8 @@ export const BUILT_CLI = join(DIST, 'server', 'src', 'cli.js');
 
 /** What the build compiles and what its output depends on, relative to `packagesDir`. */
 export const INPUT_DIRS = ['server/src', 'gateway/src', 'mock-providers/src'];
-export const INPUT_FILES = ['server/tsconfig.build.json', '../tsconfig.base.json'];
+// The dependencies are bundled too (scripts/build.mjs): a changed lock file (npm install of another version) makes the build stale.
+export const INPUT_FILES = ['server/tsconfig.build.json', '../tsconfig.base.json', '../package-lock.json', 'server/scripts/build.mjs'];
 
 /** A hash of every input's path, size and modification time. */
 export function fingerprint(packagesDir = join(SERVER_ROOT, '..')) {

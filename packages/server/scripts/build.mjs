@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm run build` and `npm ci`'s prepare script: compiles the server (and the
-// gateway and mock providers it can load) to packages/server/dist with tsc,
+// `npm run build` and `npm ci`'s prepare script: type-checks the server with
+// tsc (tsconfig.build.json), bundles it (and the gateway and mock providers it
+// can load, and its dependencies) with esbuild into packages/server/dist/server/src,
 // copies the non-TypeScript files those sources read next to themselves
 // (e.g. mfa/passkeys/browser.js), then writes dist/.build-stamp with the
 // fingerprint of the inputs taken *before* compiling: a file edited during the
@@ -11,9 +12,9 @@
 // --soft (prepare): a failed build is a warning, not a failed `npm ci`; without
 // a stamp `npm start` runs the sources through tsx, as before this existed.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DIST, INPUT_DIRS, SERVER_ROOT, STAMP, fingerprint } from '../bin/launch.js';
 
 const soft = process.argv.includes('--soft');
@@ -37,18 +38,71 @@ try {
 } catch {
   fail('typescript is not installed (npm ci installs it)');
 }
+// Type-checked with the build's own settings (no DOM types, unlike the editor's
+// tsconfig), so what ships compiles; the JavaScript itself comes from esbuild below.
 const r = spawnSync(process.execPath, [tsc, '-p', join(SERVER_ROOT, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (r.status !== 0) fail(`tsc failed (exit ${r.status ?? r.signal})`);
 
-// Files other than TypeScript that the sources read relative to themselves.
+// One bundle of the server and its dependencies (issue 20, docs/performance.md#compiled-javascript):
+// resolving, reading and linking ~1 450 module files was about half of every start. Dynamic
+// imports stay chunks of their own (`splitting`), so what loads on first use (startup/lazy.ts)
+// still does. Left out: native addons, packages loaded with `requireOnUse` (the database
+// drivers), packages that start workers from files next to their own (pino's transports), and
+// ioredis, which refers to its own `__dirname` (undefined in an ES module).
+const OUT = join(DIST, 'server', 'src');
+for (const d of ['server', 'gateway', 'mock-providers']) rmSync(join(DIST, d), { recursive: true, force: true });
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  fail('esbuild is not installed (npm ci installs it)');
+}
+try {
+  await esbuild.build({
+    entryPoints: [join(SERVER_ROOT, 'src', 'cli.ts')],
+    outdir: OUT,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20.19',
+    // Class and function names as written: errors report `constructor.name`, and two modules'
+    // same-named classes would otherwise be renamed apart in the one scope.
+    keepNames: true,
+    sourcemap: 'linked',
+    logLevel: 'warning',
+    external: ['better-sqlite3', 'pg', 'pg-native', '@node-rs/*', '*.node', 'pino', 'thread-stream', 'pino-pretty', 'ioredis'],
+    // Bundled CommonJS packages call require() for Node's modules and the external ones.
+    banner: { js: "import { createRequire as __tesseraRequire } from 'node:module'; const require = __tesseraRequire(import.meta.url);" },
+  });
+} catch (err) {
+  fail(`esbuild failed: ${err?.message ?? err}`);
+}
+
+// A CommonJS package imported with import() becomes a chunk with a `default` export only (Node
+// itself would also guess named exports): each such import must take `default`, through
+// commonJs() (startup/lazy.ts) or `.default`, or import only for the side effects.
+const chunks = readdirSync(OUT).filter((f) => f.endsWith('.js'));
+const defaultOnly = new Set(chunks.filter((f) => /^export default require_\w+\(\);$/m.test(readFileSync(join(OUT, f), 'utf8'))));
+for (const f of chunks) {
+  for (const m of readFileSync(join(OUT, f), 'utf8').matchAll(/(.{0,24})import\("\.\/([^"]+)"\)(.{0,10})/g)) {
+    const [, before, target, after] = m;
+    if (!defaultOnly.has(target)) continue;
+    const ok = before.endsWith('commonJs(await ') || /^\)\.default\b/.test(after) || (/(?:^|[;{}])\s*await $/.test(before) && after.startsWith(';'));
+    if (!ok) fail(`${f} imports the CommonJS chunk ${target} expecting named exports: wrap the import() in commonJs() (startup/lazy.ts)`);
+  }
+}
+
+// Files other than TypeScript that the sources read relative to themselves (`new URL('./x', import.meta.url)`):
+// every chunk sits in OUT, so each goes there under its own name.
 let copied = 0;
 const copy = (dir, rel) => {
   for (const entry of readdirSync(join(packagesDir, dir, rel), { withFileTypes: true })) {
     const sub = join(rel, entry.name);
     if (entry.isDirectory()) copy(dir, sub);
     else if (entry.isFile() && !entry.name.endsWith('.ts')) {
-      const target = join(DIST, dir, sub);
-      mkdirSync(dirname(target), { recursive: true });
+      const target = join(OUT, entry.name);
+      if (existsSync(target)) fail(`two files would be ${target}: asset names must be unique`);
       copyFileSync(join(packagesDir, dir, sub), target);
       copied++;
     }

@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, test } from 'vitest';
 // @ts-expect-error plain JavaScript (runs before anything is compiled), no declarations
-import { BUILT_CLI, SERVER_ROOT, chooseEntry, fingerprint } from '../bin/launch.js';
+import { SERVER_ROOT, chooseEntry, fingerprint } from '../bin/launch.js';
 import { freePort } from './helpers/app.js';
 
 /** A packages/ tree of its own with a build stamp, to see what the launcher picks. */
@@ -59,6 +59,10 @@ describe('bin/launch.js: the build runs only when it matches the sources', () =>
     writeFileSync(join(t.packagesDir, '..', 'tsconfig.base.json'), '{ "compilerOptions": {} }');
     expect(pick()).toEqual(stale);
     t.stamp();
+    // The dependencies (bundled into the build): another lock file.
+    writeFileSync(join(t.packagesDir, '..', 'package-lock.json'), '{ "lockfileVersion": 3 }');
+    expect(pick()).toEqual(stale);
+    t.stamp();
     expect(pick().source).toBe(false);
     // A broken stamp.
     writeFileSync(join(t.dist, '.build-stamp'), '{');
@@ -84,7 +88,9 @@ describe('the compiled server', { timeout: 600_000 }, () => {
     };
     const child = spawn(process.execPath, [join(SERVER_ROOT, 'bin', 'tessera.js'), 'serve'], { env });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => (stdout += d));
     try {
       const base = `http://127.0.0.1:${port}`;
       for (let i = 0; ; i++) {
@@ -96,16 +102,26 @@ describe('the compiled server', { timeout: 600_000 }, () => {
       expect(stderr).not.toContain('running the TypeScript sources');
       const discovery = await (await fetch(`${base}/.well-known/openid-configuration`)).json() as { issuer: string };
       expect(discovery.issuer).toBe(base);
-      // mfa/passkeys/browser.js is read next to the compiled module (copied by the build).
+      // mfa/passkeys/browser.js is read next to the bundle's modules (copied by the build).
       const script = await fetch(`${base}/assets/passkeys.js`);
       expect(script.status).toBe(200);
       expect(await script.text()).toContain('SimpleWebAuthnBrowser');
+      // The console's build is looked up in packages/console/dist from the bundle too: served when
+      // built, else a 503 whose log line names the directory looked in.
+      const consoleDir = resolve(SERVER_ROOT, '..', 'console', 'dist');
+      const page = await fetch(`${base}/admin/`);
+      if (existsSync(join(consoleDir, 'index.html'))) {
+        expect(page.status).toBe(200);
+        expect(await page.text()).toBe(readFileSync(join(consoleDir, 'index.html'), 'utf8'));
+      } else {
+        expect(page.status).toBe(503);
+        await page.arrayBuffer();
+        for (let i = 0; !stdout.includes('not built') && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(stdout).toContain(JSON.stringify(consoleDir));
+      }
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
-    // The console's build is looked up in packages/console/dist from the compiled module too.
-    const files = await import(pathToFileURL(join(BUILT_CLI, '..', 'console', 'files.js')).href) as { DEFAULT_CONSOLE_DIR: string };
-    expect(files.DEFAULT_CONSOLE_DIR).toBe(resolve(SERVER_ROOT, '..', 'console', 'dist'));
   });
 });

@@ -1,5 +1,5 @@
 import { webcrypto } from 'node:crypto';
-import { lazy } from '../startup/lazy.js';
+import { commonJs, lazy } from '../startup/lazy.js';
 
 /**
  * @peculiar/x509 (self-signed certificates for SAML SP keys and upstream
@@ -10,7 +10,7 @@ import { lazy } from '../startup/lazy.js';
  */
 export const x509 = lazy(async () => {
   await import('reflect-metadata');
-  const x509 = await import('@peculiar/x509');
+  const x509 = commonJs(await import('@peculiar/x509'));
   x509.cryptoProvider.set(webcrypto as never);
   return x509;
 });

@@ -16,6 +16,17 @@ export function lazy<T>(load: () => Promise<T>): () => Promise<T> {
   }));
 }
 
+/**
+ * The exports of a CommonJS package loaded with `import()`. Node gives its
+ * namespace named exports (guessed from the source) and `default`
+ * (`module.exports`); in the bundled build (scripts/build.mjs, esbuild with
+ * code splitting) a dynamically imported CommonJS package has only
+ * `default`. `module.exports` is right in both.
+ */
+export function commonJs<T>(ns: T): T {
+  return (ns as { default?: T }).default ?? ns;
+}
+
 const requireHere = createRequire(import.meta.url);
 
 /**

@@ -3,10 +3,10 @@ import type { Element } from '@xmldom/xmldom';
 import { UpstreamError } from '../upstream.js';
 import type { StoredProvider } from '../providers.js';
 import type { SamlFields } from './config.js';
-import { lazy } from '../../startup/lazy.js';
+import { commonJs, lazy } from '../../startup/lazy.js';
 
 // Loaded with the first metadata to read, not at start (issue 20).
-const xmldom = lazy(() => import('@xmldom/xmldom'));
+const xmldom = lazy(async () => commonJs(await import('@xmldom/xmldom')));
 
 /**
  * What Tessera needs of a SAML IdP: its entity id (the Issuer it must

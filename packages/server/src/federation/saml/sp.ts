@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
 import type { Element } from '@xmldom/xmldom';
-import { lazy } from '../../startup/lazy.js';
+import { commonJs, lazy } from '../../startup/lazy.js';
 import type { ErrorCode } from '../../http/errors.js';
 import type { SpKeys } from './keys.js';
 import type { IdpInfo } from './idp.js';
@@ -10,8 +10,8 @@ import type { SamlFields } from './config.js';
 
 // node-saml (with xml-crypto, xml-encryption, xpath…) and xmldom load with the first SAML request, not at
 // start: most deployments have no SAML provider (issue 20; docs/performance.md#loading-on-first-use).
-const nodeSaml = lazy(() => import('@node-saml/node-saml'));
-const xmldom = lazy(() => import('@xmldom/xmldom'));
+const nodeSaml = lazy(async () => commonJs(await import('@node-saml/node-saml')));
+const xmldom = lazy(async () => commonJs(await import('@xmldom/xmldom')));
 
 /**
  * Tessera as a SAML 2.0 service provider, with @node-saml/node-saml for the
