@@ -3,6 +3,7 @@ import type { Kysely, Selectable, Updateable } from 'kysely';
 import type { Database, UsersTable } from '../storage/schema.js';
 import { ConflictError, NotFoundError, StaleWriteError, inTransaction, mapConflict, mapMissingReference } from '../storage/errors.js';
 import { sortBinary } from '../storage/order.js';
+import { shape } from '../storage/compiled.js';
 import { ReadCache } from '../storage/read-cache.js';
 import { nameKeys, normalizeEmail, normalizeUsername } from './model.js';
 import type { NewUser, Tenant, User, UserProfilePatch, UserStatus } from './model.js';
@@ -174,19 +175,26 @@ export function withTenantCache(inner: TenantRepository, ttlMs: number): TenantR
   };
 }
 
+/** The user's columns and one of its home roles (or null), as `userBy*` read them. */
+type UserWithRoleRow = Selectable<UsersTable> & { joined_role: string | null };
+
+const userWithRoles = (db: Kysely<Database>) => db.selectFrom('users')
+  .leftJoin('user_roles', (j) => j.onRef('user_roles.user_id', '=', 'users.id').onRef('user_roles.tenant_id', '=', 'users.tenant_id'))
+  .selectAll('users').select('user_roles.role as joined_role');
+const userById = shape((db: Kysely<Database>, id: string) => userWithRoles(db).where('users.id', '=', id));
+const userByUsername = shape((db: Kysely<Database>, tenantId: string, username: string) =>
+  userWithRoles(db).where('users.username_normalized', '=', username).where('users.tenant_id', '=', tenantId));
+const userByEmail = shape((db: Kysely<Database>, tenantId: string, email: string) =>
+  userWithRoles(db).where('users.email_normalized', '=', email).where('users.tenant_id', '=', tenantId));
+
 export function createUserRepository(db: Kysely<Database>): UserRepository {
   /**
    * One user and its roles in one statement (a join: a row per role, or one
    * row with no role), where a lookup plus a roles query took two; the user
-   * is read on every token and several times per sign-in (issue 20).
+   * is read on every token and several times per sign-in (issue 20). The
+   * statement is compiled once per lookup (`userBy*`, storage/compiled.ts).
    */
-  const findWithRoles = async (column: 'users.id' | 'users.username_normalized' | 'users.email_normalized', value: string, tenantId?: string) => {
-    let q = db.selectFrom('users')
-      .leftJoin('user_roles', (j) => j.onRef('user_roles.user_id', '=', 'users.id').onRef('user_roles.tenant_id', '=', 'users.tenant_id'))
-      .selectAll('users').select('user_roles.role as joined_role')
-      .where(column, '=', value);
-    if (tenantId !== undefined) q = q.where('users.tenant_id', '=', tenantId);
-    const rows = await q.execute();
+  const withRoles = (rows: UserWithRoleRow[]) => {
     const first = rows[0];
     if (!first) return undefined;
     const { joined_role: _role, ...row } = first;
@@ -242,11 +250,11 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       return toUser(row, []);
     },
     async findById(id) {
-      return findWithRoles('users.id', id);
+      return withRoles(await userById.execute(db, id));
     },
     async findInTenant(id, tenantId) {
       // The user and its home roles in one statement: at home (the common case) that is the answer.
-      const home = await findWithRoles('users.id', id);
+      const home = await repo.findById(id);
       if (!home || home.tenantId === tenantId) return home;
       // One statement answers both: no row, not a member; a row with a null role, a member without roles.
       const rows = await db.selectFrom('memberships as m')
@@ -265,10 +273,10 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
       return found.filter((u): u is User => u !== undefined);
     },
     async findByUsername(tenantId, username) {
-      return findWithRoles('users.username_normalized', normalizeUsername(username), tenantId);
+      return withRoles(await userByUsername.execute(db, tenantId, normalizeUsername(username)));
     },
     async findByEmail(tenantId, email) {
-      return findWithRoles('users.email_normalized', normalizeEmail(email), tenantId);
+      return withRoles(await userByEmail.execute(db, tenantId, normalizeEmail(email)));
     },
     async updateProfile(id, patch, expectedVersion) {
       const set: Updateable<UsersTable> = { updated_at: Date.now() };

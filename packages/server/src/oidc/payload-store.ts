@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } f
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import { isUniqueViolation } from '../storage/errors.js';
+import { shape } from '../storage/compiled.js';
 
 type Payload = Record<string, unknown>;
 
@@ -152,6 +153,16 @@ export function readable(payload: Payload, p: Protector, foundById?: string): Pa
 }
 
 /**
+ * The lookups the engine makes on every token request, UserInfo and
+ * introspection, compiled once (storage/compiled.ts) rather than built by
+ * Kysely on every call (issue 20).
+ */
+const byId = shape((db: Kysely<Database>, model: string, id: string) =>
+  db.selectFrom('oidc_payloads').selectAll().where('model', '=', model).where('id', '=', id));
+const byUid = shape((db: Kysely<Database>, model: string, uid: string) =>
+  db.selectFrom('oidc_payloads').selectAll().where('model', '=', model).where('uid', '=', uid));
+
+/**
  * @param idKey the key of the id digests (`kek.derive('oidc payload ids')`);
  *   every instance sharing the database must use the same (same TESSERA_SECRET).
  */
@@ -193,12 +204,10 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
         .execute();
     },
     async find(model, id) {
-      return live(await db.selectFrom('oidc_payloads').selectAll()
-        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).executeTakeFirst(), id);
+      return live((await byId.execute(db, model, digest(model, 'id', id)))[0], id);
     },
     async findByUid(model, uid) {
-      return live(await db.selectFrom('oidc_payloads').selectAll()
-        .where('model', '=', model).where('uid', '=', uid).executeTakeFirst());
+      return live((await byUid.execute(db, model, uid))[0]);
     },
     async findByUserCode(model, userCode) {
       return live(await db.selectFrom('oidc_payloads').selectAll()

@@ -1,0 +1,83 @@
+import type { CompiledQuery, Kysely } from 'kysely';
+
+/** What Kysely's query builders are: compiled here once, or run as built when the database has plugins. */
+export interface Buildable<R> {
+  compile(): CompiledQuery<R>;
+  execute(): Promise<R[]>;
+}
+
+/**
+ * A query built by Kysely's builder once per SQL dialect and then only run
+ * with new parameters, for the hottest lookups (issue 20: building and
+ * compiling a simple query cost ~13 µs per statement, more with joins, more
+ * than better-sqlite3 takes to run the prepared statement). It still runs
+ * through the Kysely instance it is given (`db.executeQuery`), so the
+ * GuardedDialect's availability and busy handling apply, and inside a
+ * transaction (`withDb(trx)`) it runs on the transaction's connection.
+ *
+ * The builder is called with sentinel values in place of the parameters;
+ * each must reach the SQL unchanged as a bound value (`=`, `<`, an item of
+ * an `in` list…): a builder that transforms a parameter, tests it or leaves
+ * it out is refused when first compiled. A builder must not branch on its
+ * parameters (one shape is one SQL text). Constants the builder uses itself
+ * stay bound as they were compiled.
+ *
+ * Kysely plugins transform a query when it is compiled (bench/query-counter.ts
+ * counts statements that way), so a database with plugins gets the query
+ * built on every call, as before: what they see is unchanged.
+ */
+export interface CompiledShape<DB, A extends readonly unknown[], R> {
+  /** The query's rows for these parameters, run on `db` (or a transaction of it). */
+  execute(db: Kysely<DB>, ...args: A): Promise<R[]>;
+}
+
+/** Where each bound parameter comes from: the caller's argument at this index, or a constant of the builder. */
+type Slot = { arg: number } | { value: unknown };
+
+interface Compiled {
+  query: CompiledQuery;
+  slots: readonly Slot[];
+}
+
+/** Unique per process: a builder's own string constant cannot be mistaken for one. */
+const SENTINEL = `\u0000tessera-param-${process.pid}-${Math.random().toString(36).slice(2)}:`;
+
+/**
+ * @param build builds the query from the database and its parameters; called
+ *   with sentinels once per dialect, or on every call when the database has plugins.
+ * @param arity how many parameters `build` takes; by default those it declares
+ *   (`build.length - 1`), to be given for a rest parameter.
+ * @throws Error (on first use) when a parameter is not bound exactly as given (see above).
+ */
+export function shape<DB, A extends readonly unknown[], R>(build: (db: Kysely<DB>, ...args: A) => Buildable<R>, arity = build.length - 1): CompiledShape<DB, A, R> {
+  // Keyed by the dialect's adapter: one object per Kysely instance, shared by its transactions.
+  const byDialect = new WeakMap<object, Compiled>();
+  const compile = (db: Kysely<DB>): Compiled => {
+    const sentinels = Array.from({ length: arity }, (_, i) => `${SENTINEL}${i}`);
+    const query = build(db, ...(sentinels as unknown as A)).compile();
+    const seen = new Set<number>();
+    const slots = query.parameters.map((value): Slot => {
+      if (typeof value === 'string' && value.startsWith(SENTINEL)) {
+        const arg = Number(value.slice(SENTINEL.length));
+        seen.add(arg);
+        return { arg };
+      }
+      return { value };
+    });
+    if (seen.size !== arity || query.sql.includes(SENTINEL) || slots.some((s) => 'value' in s && s.value === undefined)) {
+      throw new Error(`compiled query: ${arity - seen.size} of ${arity} parameters not bound as values (${query.sql})`);
+    }
+    return { query, slots };
+  };
+  return {
+    async execute(db, ...args) {
+      const executor = db.getExecutor();
+      if (executor.plugins.length) return build(db, ...args).execute();
+      let compiled = byDialect.get(executor.adapter);
+      if (!compiled) byDialect.set(executor.adapter, (compiled = compile(db)));
+      const parameters = compiled.slots.map((s) => ('arg' in s ? args[s.arg] : s.value));
+      const result = await db.executeQuery<R>({ ...compiled.query, parameters });
+      return result.rows as R[];
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * storage/compiled.ts on every engine: a query compiled once returns what the
+ * same query built by Kysely returns, binds each call's parameters in their
+ * places, runs inside a transaction, and leaves plugins their view.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { Kysely, KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import { ENGINES } from './helpers/engines.js';
+import type { TestStore } from './helpers/app.js';
+import type { Database } from '../src/storage/schema.js';
+import { shape } from '../src/storage/compiled.js';
+
+/** Rows of tessera_meta with a key in [from, to] and a value other than `not`, plus a constant of the builder's own. */
+const build = (db: Kysely<Database>, to: string, from: string, not: string) => db.selectFrom('tessera_meta')
+  .select(['key', 'value'])
+  // Parameters used in another order than declared, and a constant between them.
+  .where('key', '>=', from).where('key', 'not like', 'internal:%').where('key', '<=', to).where('value', '!=', not)
+  .orderBy('key');
+const range = shape(build);
+
+class Counter implements KyselyPlugin {
+  n = 0;
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.n++;
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+}
+
+for (const engine of ENGINES) {
+  describe(`compiled queries (${engine.name})`, () => {
+    let t: TestStore;
+    let db: Kysely<Database>;
+
+    beforeEach(async () => {
+      t = await engine.open();
+      await t.store.migrate();
+      db = t.store.db;
+      await db.deleteFrom('tessera_meta').execute();
+      await db.insertInto('tessera_meta').values(['a', 'b', 'c', 'd', 'internal:x'].map((key, i) => ({ key, value: `v${i}` }))).execute();
+    });
+    afterEach(async () => {
+      await t?.dispose();
+    });
+
+    test('the same rows as the query built by Kysely, each call with its own parameters in their places', async () => {
+      for (const [to, from, not] of [['c', 'a', 'v1'], ['d', 'b', 'none'], ['a', 'd', 'v0'], ['z', 'a', 'v3'], ['b', 'b', 'v1']] as const) {
+        const built = await build(db, to, from, not).execute();
+        expect(await range.execute(db, to, from, not)).toEqual(built);
+      }
+      expect(await range.execute(db, 'c', 'a', 'v1')).toEqual([{ key: 'a', value: 'v0' }, { key: 'c', value: 'v2' }]);
+      expect(await range.execute(db, 'z', 'a', 'none')).toHaveLength(4);
+    });
+
+    test('inside a transaction: sees its uncommitted writes, and what it read is gone after a rollback', async () => {
+      const failure = new Error('roll back');
+      await expect(db.transaction().execute(async (trx) => {
+        await trx.insertInto('tessera_meta').values({ key: 'bb', value: 'new' }).execute();
+        expect(await range.execute(trx, 'bz', 'b', 'none')).toEqual([{ key: 'b', value: 'v1' }, { key: 'bb', value: 'new' }]);
+        throw failure;
+      })).rejects.toBe(failure);
+      expect(await range.execute(db, 'bz', 'b', 'none')).toEqual([{ key: 'b', value: 'v1' }]);
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('tessera_meta').values({ key: 'bc', value: 'kept' }).execute();
+        expect((await range.execute(trx, 'bz', 'b', 'none')).map((r) => r.key)).toEqual(['b', 'bc']);
+      });
+      expect((await range.execute(db, 'bz', 'b', 'none')).map((r) => r.key)).toEqual(['b', 'bc']);
+    });
+
+    test('a database with plugins gets the query built on every call, so they see each statement', async () => {
+      const counter = new Counter();
+      const counted = db.withPlugin(counter);
+      expect(await range.execute(counted, 'c', 'a', 'v1')).toEqual([{ key: 'a', value: 'v0' }, { key: 'c', value: 'v2' }]);
+      expect(await range.execute(counted, 'd', 'd', 'v1')).toEqual([{ key: 'd', value: 'v3' }]);
+      expect(counter.n).toBe(2);
+    });
+
+    test('a parameter the builder changes or leaves out is refused when first compiled', async () => {
+      const changed = shape((d: Kysely<Database>, key: string) => d.selectFrom('tessera_meta').selectAll().where('key', '=', key.toUpperCase()));
+      await expect(changed.execute(db, 'a')).rejects.toThrow(/1 of 1 parameters not bound as values/);
+      const unused = shape((d: Kysely<Database>, _key: string) => d.selectFrom('tessera_meta').selectAll());
+      await expect(unused.execute(db, 'a')).rejects.toThrow(/1 of 1 parameters not bound/);
+    });
+  });
+}
