@@ -1,6 +1,6 @@
 /**
  * `npm run bench:statements`: lists, in order, every SQL statement Tessera
- * runs for one refresh with rotation, one UserInfo request and one full password sign-in
+ * runs for one refresh with rotation, one UserInfo request, one introspection and one full password sign-in
  * (authorize → form → code → token), each step of the sign-in on its own,
  * with the transaction boundaries on PostgreSQL. What bench/query-counter.ts
  * counts, spelled out, to find repeats and writes that could be merged
@@ -46,8 +46,9 @@ class Tracer implements KyselyPlugin {
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
     if (recording && inRequest.getStore()) {
       const { sql, parameters } = this.compile(args.node);
-      // The engine's model names which artefact an oidc_payloads statement is about.
-      const model = /oidc_payloads/.test(sql) && typeof parameters[0] === 'string' && /^[A-Z]/.test(parameters[0]) ? ` ${parameters[0]}` : '';
+      // The engine's models (CamelCase names among the parameters) say which artefacts an oidc_payloads statement is about.
+      const models = /oidc_payloads/.test(sql) ? [...new Set(parameters.filter((x): x is string => typeof x === 'string' && /^(?:[A-Z][a-z]+)+$/.test(x)))] : [];
+      const model = models.length ? ` ${models.join(', ')}` : '';
       trace.push(SHOW_SQL ? `  ${sql}` : `  ${summary(sql)}${model}`);
     }
     return args.node;
@@ -125,6 +126,15 @@ async function main(): Promise<void> {
     await step('UserInfo (GET /oidc/me)', async () => {
       const res = await fetch(`${t.origin}/oidc/me`, { headers: { authorization: `Bearer ${fam.access_token}` } });
       if (res.status !== 200) throw new Error(`UserInfo: ${res.status} ${await res.text()}`);
+    });
+    // Without token_type_hint: the engine looks the token up as an access token, a client-credentials token and a refresh token at once.
+    await step('introspection (POST /oidc/token/introspection, no hint)', async () => {
+      const res = await fetch(`${t.origin}${t.tokenPath}/introspection`, {
+        method: 'POST', headers: { authorization: basic('bench-rp'), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: fam.access_token! }).toString(),
+      });
+      const body = await res.json() as { active?: boolean };
+      if (res.status !== 200 || !body.active) throw new Error(`introspection: ${res.status} ${JSON.stringify(body)}`);
     });
     await signIn(true);
 

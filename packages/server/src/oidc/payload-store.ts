@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import { isUniqueViolation } from '../storage/errors.js';
 import { shape } from '../storage/compiled.js';
+import { coalescedFinds } from './payload-finds.js';
 
 type Payload = Record<string, unknown>;
 
@@ -153,12 +154,10 @@ export function readable(payload: Payload, p: Protector, foundById?: string): Pa
 }
 
 /**
- * The lookups the engine makes on every token request, UserInfo and
- * introspection, compiled once (storage/compiled.ts) rather than built by
- * Kysely on every call (issue 20).
+ * A lookup by uid (sessions, interactions), compiled once (storage/compiled.ts)
+ * rather than built by Kysely on every call (issue 20); finds by id are
+ * compiled too, and those of one tick run as one statement (payload-finds.ts).
  */
-const byId = shape((db: Kysely<Database>, model: string, id: string) =>
-  db.selectFrom('oidc_payloads').selectAll().where('model', '=', model).where('id', '=', id));
 const byUid = shape((db: Kysely<Database>, model: string, uid: string) =>
   db.selectFrom('oidc_payloads').selectAll().where('model', '=', model).where('uid', '=', uid));
 
@@ -169,6 +168,7 @@ const byUid = shape((db: Kysely<Database>, model: string, uid: string) =>
 export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): OidcPayloadStore {
   const p = payloadProtector(idKey);
   const digest = p.digest;
+  const findRow = coalescedFinds(db);
   const live = (row: Database['oidc_payloads'] | undefined, foundById?: string): Payload | undefined => {
     if (!row) return undefined;
     if (row.expires_at !== null && Number(row.expires_at) <= Date.now()) return undefined;
@@ -204,7 +204,7 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
         .execute();
     },
     async find(model, id) {
-      return live((await byId.execute(db, model, digest(model, 'id', id)))[0], id);
+      return live(await findRow(model, digest(model, 'id', id)), id);
     },
     async findByUid(model, uid) {
       return live((await byUid.execute(db, model, uid))[0]);
