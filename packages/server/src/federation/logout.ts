@@ -9,6 +9,7 @@ import type { EventBus } from '../audit/events.js';
 import type { AccessService } from '../account/access.js';
 import { AppError } from '../http/errors.js';
 import { ROUTES } from '../oidc/provider.js';
+import { underEnginePath } from '../oidc/engine-paths.js';
 import type { FlowStore } from './flows.js';
 import type { FederatedSessions } from './sessions.js';
 import type { ProviderRegistry, StoredProvider } from './providers.js';
@@ -63,7 +64,12 @@ const federates = (p: StoredProvider | undefined): p is StoredProvider =>
  * upstream round trip. Installed on every engine build (Platform.onEngine).
  */
 export function federatedLogoutEngine(deps: FederatedLogoutDeps): (provider: Provider) => void {
-  return (provider) => provider.use(async (koaCtx, next) => {
+  // Only `resume` (GET /oidc/auth/:uid) and `end_session_confirm` (POST /oidc/session/end/confirm) matter here:
+  // requests for other paths are handed on without an async frame (oidc/engine-paths.ts).
+  return (provider) => provider.use((koaCtx, next) => (underEnginePath(koaCtx.path, `${ROUTES.authorization}/`) || underEnginePath(koaCtx.path, `${ROUTES.end_session}/`)
+    ? afterEngine(koaCtx, next) : next()));
+
+  async function afterEngine(koaCtx: unknown, next: () => Promise<unknown>): Promise<void> {
     await next();
     const ctx = koaCtx as unknown as KoaContextWithOIDC;
     const route = ctx.oidc?.route;
@@ -83,7 +89,7 @@ export function federatedLogoutEngine(deps: FederatedLogoutDeps): (provider: Pro
       // The person is signed out of Tessera either way; the upstream hop is best effort.
       deps.log.warn({ err, route }, 'federated logout step failed');
     }
-  });
+  }
 
   async function upstreamLogout(ctx: KoaContextWithOIDC, sessionUid: string, accountId: string | null): Promise<void> {
     const rows = await deps.sessions.takeForSession(sessionUid);

@@ -24,12 +24,17 @@ export function ipThrottled(req: IncomingMessage): boolean {
  * revocation). Guessing client secrets stays throttled, machine clients
  * beside the failing ones keep working.
  */
-export async function throttledCredentials(
+export function throttledCredentials(
   ctx: { req: IncomingMessage; status: number; body: unknown; oidc?: { params?: Record<string, unknown> }; set(name: string, value: string): void; remove(name: string): void },
   next: () => Promise<unknown>,
-): Promise<void> {
+): Promise<unknown> {
+  // Marked before the engine runs (mountEngine): other requests are handed on without an async frame.
+  return ipThrottled(ctx.req) ? answerThrottled(ctx, next) : next();
+}
+
+async function answerThrottled(ctx: Parameters<typeof throttledCredentials>[0], next: () => Promise<unknown>): Promise<void> {
   await next();
-  if (!ipThrottled(ctx.req) || ctx.status < 400) return;
+  if (ctx.status < 400) return;
   const error = (ctx.body as { error?: unknown } | null)?.error;
   if (error !== 'invalid_client' && ctx.oidc?.params?.grant_type !== 'password') return;
   ctx.status = 429;

@@ -76,7 +76,7 @@ export function deviceFlowFeature(pages: EnginePages, throttle: Throttle | undef
  * minute gets the input page with "too many attempts" (429) for every POST to
  * the page, before the engine looks the code up.
  */
-export async function throttleDeviceCodeEntry(ctx: KoaContextWithOIDC, next: () => Promise<unknown>, throttle: Throttle, path: string, page: (ctx: KoaContextWithOIDC) => string): Promise<unknown> {
+export function throttleDeviceCodeEntry(ctx: KoaContextWithOIDC, next: () => Promise<unknown>, throttle: Throttle, path: string, page: (ctx: KoaContextWithOIDC) => string): Promise<unknown> | undefined {
   if (ctx.path === path && (ctx.method === 'POST' || ctx.query.user_code !== undefined) && throttle.isBlocked(throttleKey(ctx.ip))) {
     ctx.status = 429;
     ctx.set('retry-after', '60');
@@ -95,11 +95,17 @@ export async function throttleDeviceCodeEntry(ctx: KoaContextWithOIDC, next: () 
  * answered by a fresh form, so it is sent back to the page (303), which sets
  * the session and its CSRF token. Any other error passes on unchanged.
  */
-export async function restartDeviceFormWithoutSession(ctx: { path: string; method: string; status: number; body: unknown; redirect(url: string): void }, next: () => Promise<unknown>, path: string): Promise<unknown> {
+export function restartDeviceFormWithoutSession(ctx: { path: string; method: string; status: number; body: unknown; redirect(url: string): void }, next: () => Promise<unknown>, path: string): Promise<unknown> {
+  // Other requests are handed on without an async frame (engine-paths.ts).
+  if (ctx.path !== path || ctx.method !== 'POST') return next();
+  return restartWithoutSession(ctx, next, path);
+}
+
+async function restartWithoutSession(ctx: { status: number; redirect(url: string): void }, next: () => Promise<unknown>, path: string): Promise<unknown> {
   try {
     return await next();
   } catch (err) {
-    if (ctx.path !== path || ctx.method !== 'POST' || !(err instanceof TypeError) || !/previously persisted Sessions/.test(err.message)) throw err;
+    if (!(err instanceof TypeError) || !/previously persisted Sessions/.test(err.message)) throw err;
     ctx.status = 303;
     ctx.redirect(path);
     return undefined;

@@ -2,6 +2,8 @@ import { errors } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { ipAllowed } from './cidr.js';
+import { underEnginePath } from './engine-paths.js';
+import { ROUTES } from './provider.js';
 
 /**
  * Per-client IP allowlists (`ip_allowlist` client metadata, a list of CIDR
@@ -72,9 +74,13 @@ export function enforceClientIpAllowlists(provider: Provider, onDenied: (denial:
     throw err;
   }
 
-  provider.use(async (ctx, next) => {
+  // The CLIENT_AUTH_ROUTES: the token endpoint with introspection and revocation below it, and PAR.
+  // Requests for other paths are handed on without an async frame (engine-paths.ts).
+  const prefixes = [ROUTES.token, ROUTES.pushed_authorization_request];
+  provider.use((ctx, next) => (prefixes.some((prefix) => underEnginePath(ctx.path, prefix)) ? auditDenial(ctx, next) : next()));
+  async function auditDenial(ctx: { state: unknown }, next: () => Promise<unknown>): Promise<void> {
     await next();
     const denial = (ctx.state as Record<symbol, IpDenial | undefined>)[DENIED];
     if (denial) await onDenied(denial);
-  });
+  }
 }

@@ -399,7 +399,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // A database outage answers 503 temporarily_unavailable, not 500 server_error (unavailable.ts).
   installUnavailableAnswers(provider, (ctx, out) => deps.pages.error(languageOf(ctx), 503, out));
   // The token endpoint's saves of one request as one statement (write-batch.ts); inside the 503 answers above.
-  installWriteBatch(provider, deps.store);
+  installWriteBatch(provider, deps.store, { token: ROUTES.token, resumePrefix: `${ROUTES.authorization}/` });
   // An https issuer: every engine cookie is Secure, behind a TLS-terminating proxy too (https-issuer.ts).
   httpsIssuerCookies(provider, deps.issuer);
   // The engine's own absolute URLs follow the issuer, not a (rewritten) Host header.
@@ -413,7 +413,7 @@ export function buildProvider(deps: ProviderDeps): Provider {
   provider.use((ctx, next) => revocationWithoutBody(ctx, next, ROUTES.revocation));
   // Scope claims in the ID token for clients with id_token_claims (rp-compat.ts).
   releaseScopeClaimsInIdToken(provider);
-  refreshPolicy.install(provider);
+  refreshPolicy.install(provider, ROUTES.token);
   provider.use((ctx, next) => restartDeviceFormWithoutSession(ctx, next, ROUTES.code_verification));
   if (deps.deviceCodeThrottle) provider.use((ctx, next) => throttleDeviceCodeEntry(ctx as unknown as KoaContextWithOIDC, next, deps.deviceCodeThrottle!, ROUTES.code_verification,
     (c) => deps.pages.deviceInput(languageOf(c), { action: ROUTES.code_verification, xsrf: '', error: 'throttled' })));

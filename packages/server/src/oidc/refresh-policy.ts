@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Provider, { errors } from 'oidc-provider';
 import type { Adapter, Client, KoaContextWithOIDC } from 'oidc-provider';
 import { DEFAULT_REFRESH_GRACE_SECONDS, DEFAULT_REFRESH_TOKEN_TTL } from './protocol-metadata.js';
+import { onEnginePath } from './engine-paths.js';
 
 /**
  * Refresh tokens for every client (docs/protocol.md#refresh-tokens):
@@ -87,8 +88,8 @@ type RefreshTokenModel = { find(value: string, opts?: object): Promise<Token | u
 export interface RefreshPolicy {
   /** The engine's `rotateRefreshToken` (configuration). */
   rotateRefreshToken(ctx: KoaContextWithOIDC): Promise<boolean>;
-  /** Installs the grace period and the grant extension on the built engine. */
-  install(provider: Provider): void;
+  /** Installs the grace period and the grant extension on the built engine; `tokenPath` is the token endpoint's (ROUTES.token). */
+  install(provider: Provider, tokenPath: string): void;
 }
 
 /**
@@ -155,7 +156,7 @@ export function createRefreshPolicy(adapters: (model: string) => Adapter): Refre
       return false;
     },
 
-    install(provider) {
+    install(provider, tokenPath) {
       const RT = provider.RefreshToken as unknown as RefreshTokenModel;
       const find = RT.find.bind(RT);
 
@@ -194,11 +195,14 @@ export function createRefreshPolicy(adapters: (model: string) => Adapter): Refre
       };
 
       // The refresh grant answers with the value it was given when it does not rotate: name the successor instead.
-      provider.use(async (ctx, next) => {
-        await next();
-        const successor = graceRequests.get(ctx);
-        const body = ctx.body as { refresh_token?: string } | undefined;
-        if (successor && body && typeof body === 'object' && body.refresh_token) body.refresh_token = successor;
+      // Only a POST to the token endpoint can be a refresh grant: other requests are handed on without an async frame.
+      provider.use((ctx, next) => {
+        if (ctx.method !== 'POST' || !onEnginePath(ctx.path, tokenPath)) return next();
+        return next().then(() => {
+          const successor = graceRequests.get(ctx);
+          const body = ctx.body as { refresh_token?: string } | undefined;
+          if (successor && body && typeof body === 'object' && body.refresh_token) body.refresh_token = successor;
+        });
       });
     },
   };

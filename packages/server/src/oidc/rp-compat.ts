@@ -90,12 +90,15 @@ export function autoLogoutPage(ctx: KoaContextWithOIDC, form: string, page: (for
  * empty `text/plain` body, which some clients refuse (oidc-client-ts accepts
  * only JSON types); an empty body without a content type is what they expect.
  */
-export async function revocationWithoutBody(ctx: { path: string; status: number; body: unknown }, next: () => Promise<unknown>, revocationPath: string): Promise<void> {
-  await next();
-  if (ctx.path === revocationPath && ctx.status === 200 && (ctx.body === '' || ctx.body === undefined)) {
-    ctx.body = null;
-    ctx.status = 200;
-  }
+export function revocationWithoutBody(ctx: { path: string; status: number; body: unknown }, next: () => Promise<unknown>, revocationPath: string): Promise<unknown> {
+  // Other paths are handed on without an async frame (engine-paths.ts); the engine does not change ctx.path.
+  if (ctx.path !== revocationPath) return next();
+  return next().then(() => {
+    if (ctx.status === 200 && (ctx.body === '' || ctx.body === undefined)) {
+      ctx.body = null;
+      ctx.status = 200;
+    }
+  });
 }
 
 /**

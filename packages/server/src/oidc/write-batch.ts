@@ -1,6 +1,7 @@
 import Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { OidcPayloadStore, PayloadWrite } from './payload-store.js';
+import { onEnginePath, underEnginePath } from './engine-paths.js';
 
 /**
  * The token endpoint's writes of one request, held and written together
@@ -78,8 +79,11 @@ export async function flushHeld(store: OidcPayloadStore, ctx: object | undefined
  * the engine reports its own (`server_error` event, 500 `server_error`; a
  * database outage becomes 503 there), never a token the store did not keep.
  */
-export function installWriteBatch(provider: Provider, store: OidcPayloadStore): void {
-  provider.use(async (ctx, next) => {
+export function installWriteBatch(provider: Provider, store: OidcPayloadStore, paths: { token: string; resumePrefix: string }): void {
+  // Only the BATCHED_ROUTES hold writes: requests for other paths are handed on without an async frame (engine-paths.ts).
+  provider.use((ctx, next) => (onEnginePath(ctx.path, paths.token) || underEnginePath(ctx.path, paths.resumePrefix) ? writeHeld(ctx, next) : next()));
+
+  async function writeHeld(ctx: Parameters<Parameters<Provider['use']>[0]>[0], next: () => Promise<unknown>): Promise<void> {
     try {
       await next();
     } catch (err) {
@@ -93,5 +97,5 @@ export function installWriteBatch(provider: Provider, store: OidcPayloadStore): 
       ctx.body = { error: 'server_error', error_description: 'oops! something went wrong' };
       provider.emit('server_error', ctx, err);
     }
-  });
+  }
 }

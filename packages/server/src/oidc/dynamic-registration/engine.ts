@@ -82,8 +82,9 @@ function invalidToken(ctx: { status: number; body: unknown; set(k: string, v: st
 export function installRegistration(provider: Provider, s: RegistrationSettings, tokens: RegistrationTokenStore, path: string,
   onRegistered: (r: Registered) => Promise<void>): void {
   if (s.mode === 'off') return;
-  provider.use(async (ctx, next) => {
-    if (ctx.path !== path && !ctx.path.startsWith(`${path}/`)) return next();
+  // Other paths are handed on without an async frame (engine-paths.ts).
+  provider.use((ctx, next) => (ctx.path !== path && !ctx.path.startsWith(`${path}/`) ? next() : registration(ctx, next)));
+  async function registration(ctx: Parameters<Parameters<Provider['use']>[0]>[0], next: () => Promise<unknown>): Promise<void> {
     let request: RegistrationRequest = { kind: 'manage' };
     if (ctx.path === path && ctx.method === 'POST') {
       const header = ctx.get('authorization');
@@ -112,7 +113,7 @@ export function installRegistration(provider: Provider, s: RegistrationSettings,
         grantTypes: body.grant_types, redirectUris: body.redirect_uris, scope: stored ?? '', ip: ctx.ip,
       });
     }
-  });
+  }
 }
 
 /** The scope written for a just-registered client, until the answer goes out (read by installRegistration). */
