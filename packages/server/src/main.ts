@@ -65,6 +65,8 @@ function announce(app: TesseraApp, settings: Readonly<Settings>): void {
   const issuer = app.provider().issuer;
   const admin = app.bootstrapped.admin;
   if (admin) {
+    // The log holds its lines while serving (http/log-destination.ts): written first, they stay before this.
+    app.log.flush();
     // Printed once, to the terminal only (never to the JSON log): how to sign in for the first time.
     process.stdout.write([
       '',

@@ -8,6 +8,7 @@ import type { HtmlErrorRenderer } from './errors.js';
 import { BASE_HEADERS } from './security.js';
 import { installUtf8Checks } from './utf8.js';
 import { withoutSecretFields } from './log-secrets.js';
+import { BatchedLogDestination } from './log-destination.js';
 import type { SiteCheck } from './origin.js';
 
 declare module 'fastify' {
@@ -38,10 +39,12 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
  */
 export function createHttpServer(opts: HttpOptions): FastifyInstance {
   const onFrameworkError = frameworkErrorHandler(opts.renderHtmlError);
+  // Standard output, with lines gathered while serving (log-destination.ts); tests pass their own stream.
+  const stdoutLog = opts.logStream ? undefined : new BatchedLogDestination();
   const app = Fastify({
     logger: {
       level: opts.logLevel,
-      ...(opts.logStream ? { stream: opts.logStream } : {}),
+      stream: opts.logStream ?? stdoutLog,
       // Never log query strings, bodies, cookies or authorization headers: they carry codes and tokens.
       serializers: {
         // Routes with `config.logRoute` (paths naming people, e.g. by email) log their pattern instead of the path.
@@ -75,6 +78,17 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     },
     clientErrorHandler,
   });
+
+  if (stdoutLog) {
+    app.addHook('onListen', (done) => {
+      stdoutLog.batching(true);
+      done();
+    });
+    app.addHook('onClose', (_instance, done) => {
+      stdoutLog.batching(false);
+      done();
+    });
+  }
 
   app.register(formbody, { bodyLimit: 64 * 1024 });
   // Invalid UTF-8 in query strings and bodies: 400 invalid_encoding, never U+FFFD stored (http/utf8.ts).
