@@ -50,8 +50,9 @@ export async function serve(argv: string[] = []): Promise<number> {
     if (code === undefined) throw err;
     return code;
   }
-  app.log.info({ address, issuer: app.provider().issuer }, 'Tessera is listening');
   announce(app, settings);
+  // Last, so that whoever waits for it (an operator, a supervisor, a test reading the output) has everything before it.
+  app.log.info({ address, issuer: app.provider().issuer }, 'Tessera is listening');
   await untilSignal(app);
   return 0;
 }
