@@ -38,7 +38,8 @@ const CONNECTIONS = Number(opt('connections', 10));
 const SCENARIOS = opt('scenarios', 'cc,userinfo,introspection').split(',');
 const PROF = opt('prof', '');
 const LOG_LEVEL = opt('log-level', '');
-// LABEL=ROOT[,VAR=value...]: environment overrides per target (e.g. base=.,LOG_LEVEL=warn).
+// LABEL=ROOT[,VAR=value...]: environment overrides per target (e.g. base=.,LOG_LEVEL=warn); `VAR=` (empty)
+// removes the variable: `TESSERA_FROM_SOURCE=` runs that checkout's compiled build (npm run build first).
 const targets = argv.map((a) => {
   const [head, ...vars] = a.split(',');
   const [label, root] = head.split('=');
@@ -94,7 +95,10 @@ async function start(t) {
   delete env.LOG_LEVEL;
   delete env.TEST_DATABASE_URL;
   if (LOG_LEVEL) env.LOG_LEVEL = LOG_LEVEL;
-  Object.assign(env, t.env);
+  for (const [k, v] of Object.entries(t.env)) {
+    if (v === '') delete env[k];
+    else env[k] = v;
+  }
   const node = [...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${t.label}.cpuprofile`] : []), join(t.root, 'packages/server/bin/tessera.js'), 'serve'];
   const child = spawn(PIN ? 'taskset' : process.execPath, PIN ? ['-c', '0', process.execPath, ...node] : node, { env, cwd: t.root, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';

@@ -66,14 +66,17 @@ try {
     format: 'esm',
     platform: 'node',
     target: 'node20.19',
-    // Class and function names as written: errors report `constructor.name`, and two modules'
-    // same-named classes would otherwise be renamed apart in the one scope.
-    keepNames: true,
+    // No keepNames: it wraps every function created at run time in a call that redefines its
+    // `name`, closures made per request included, and made requests 8–16 % dearer than
+    // tsc's output (docs/performance.md). Names survive without it: esbuild renames only
+    // a class that refers to itself inside its body (`X = class X2`); the libraries that
+    // read such a class's name (ldapts's errors) set `this.name` themselves, and
+    // oidc-provider's models, which check `constructor.name`, are not renamed.
     sourcemap: 'linked',
     // V8 keeps every loaded module's source text in memory: without whitespace and comments the
-    // idle RSS was 8–9 MiB lower (docs/performance.md). Identifiers stay, so stack traces keep names.
+    // idle RSS was 8–9 MiB lower (docs/performance.md). No identifier or syntax minification:
+    // the latter names classes `X = class X2`, and names are read at run time (above).
     minifyWhitespace: true,
-    minifySyntax: true,
     logLevel: 'warning',
     external: ['better-sqlite3', 'pg', 'pg-native', '@node-rs/*', '*.node', 'pino', 'thread-stream', 'pino-pretty', 'ioredis'],
     // Bundled CommonJS packages call require() for Node's modules and the external ones.
