@@ -170,6 +170,10 @@ describe('a membership granted by the admin API', () => {
     expect(first.tokens.claims()).toMatchObject({ sub: miaId, tenant: 'acme' });
     // The session's sign-in was to acme: acme's other client signs the member in silently, with acme's claims.
     await expect.poll(signedInToAcme, { timeout: 3000 }).toBe(before + 1);
+    // The admin API shows the session's sign-in tenant.
+    const listed = await api<{ items: Array<{ signed_in_tenant: string | null }> }>('GET', `/users/${miaId}/sessions`, { token: bot });
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.filter((s) => s.signed_in_tenant === 'acme')).toHaveLength(before + 1);
     const silent = await codeFlow(await rpFor('acme-app2'), agent, t.issuer, undefined, { ...params, prompt: 'none' });
     expect(silent.tokens.claims()).toMatchObject({ sub: miaId, tenant: 'acme' });
     // The home tenant keeps single sign-on from any of the user's sessions...

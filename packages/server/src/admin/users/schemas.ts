@@ -106,13 +106,14 @@ export const sessionView = z.object({
   last_seen_at: isoTime.nullable(),
   user_agent: z.string().nullable(),
   ip: z.string().nullable(),
+  signed_in_tenant: z.string().nullable().describe('The tenant of the session\'s last sign-in (another tenant for a member of it); null when not recorded.'),
   applications: z.array(z.string()),
 });
 
 export function toSessionView(s: SessionView): z.infer<typeof sessionView> {
   return {
     id: s.uid, signed_in_at: iso(s.signedInAt), expires_at: iso(s.expiresAt), last_seen_at: iso(s.lastSeenAt),
-    user_agent: s.userAgent, ip: s.ip, applications: s.applications,
+    user_agent: s.userAgent, ip: s.ip, signed_in_tenant: s.signedInTenant, applications: s.applications,
   };
 }
 
