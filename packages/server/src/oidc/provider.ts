@@ -399,7 +399,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   // A database outage answers 503 temporarily_unavailable, not 500 server_error (unavailable.ts).
   installUnavailableAnswers(provider, (ctx, out) => deps.pages.error(languageOf(ctx), 503, out));
   // The token endpoint's saves of one request as one statement (write-batch.ts); inside the 503 answers above.
-  installWriteBatch(provider, deps.store, { token: ROUTES.token, resumePrefix: `${ROUTES.authorization}/` });
+  installWriteBatch(provider, deps.store, { token: ROUTES.token, resumePrefix: `${ROUTES.authorization}/` },
+    (ctx, out) => deps.pages.error(languageOf(ctx), 500, out));
   // An https issuer: every engine cookie is Secure, behind a TLS-terminating proxy too (https-issuer.ts).
   httpsIssuerCookies(provider, deps.issuer);
   // The engine's own absolute URLs follow the issuer, not a (rewritten) Host header.

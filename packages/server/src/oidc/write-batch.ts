@@ -76,10 +76,14 @@ export async function flushHeld(store: OidcPayloadStore, ctx: object | undefined
  * The middleware that writes a token request's held writes once the engine
  * has answered, before the answer is sent. Registered inside
  * `installUnavailableAnswers` (unavailable.ts): a failed write is reported as
- * the engine reports its own (`server_error` event, 500 `server_error`; a
- * database outage becomes 503 there), never a token the store did not keep.
+ * the engine reports its own (`server_error` event; 500 `server_error` as JSON
+ * at the token endpoint, the error page at the resume; a database outage
+ * becomes 503 there), never a token or code the store did not keep.
  */
-export function installWriteBatch(provider: Provider, store: OidcPayloadStore, paths: { token: string; resumePrefix: string }): void {
+export function installWriteBatch(
+  provider: Provider, store: OidcPayloadStore, paths: { token: string; resumePrefix: string },
+  page: (ctx: KoaContextWithOIDC, out: Record<string, string>) => string,
+): void {
   // Only the BATCHED_ROUTES hold writes: requests for other paths are handed on without an async frame (engine-paths.ts).
   provider.use((ctx, next) => (onEnginePath(ctx.path, paths.token) || underEnginePath(ctx.path, paths.resumePrefix) ? writeHeld(ctx, next) : next()));
 
@@ -93,8 +97,16 @@ export function installWriteBatch(provider: Provider, store: OidcPayloadStore, p
     try {
       await flushHeld(store, ctx);
     } catch (err) {
+      const out = { error: 'server_error', error_description: 'oops! something went wrong' };
       ctx.status = 500;
-      ctx.body = { error: 'server_error', error_description: 'oops! something went wrong' };
+      // The resume is a browser's request (the engine was about to redirect it to the client): the error page, as
+      // the engine answers its own server errors there; unavailable.ts turns it into the 503 page for an outage.
+      if (onEnginePath(ctx.path, paths.token)) ctx.body = out;
+      else {
+        ctx.remove('location');
+        ctx.type = 'html';
+        ctx.body = page(ctx as unknown as KoaContextWithOIDC, out);
+      }
       provider.emit('server_error', ctx, err);
     }
   }
