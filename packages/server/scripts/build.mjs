@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DIST, INPUT_DIRS, SERVER_ROOT, STAMP, fingerprint } from '../bin/launch.js';
 
 const soft = process.argv.includes('--soft');
@@ -50,6 +50,42 @@ if (r.status !== 0) fail(`tsc failed (exit ${r.status ?? r.signal})`);
 // drivers), packages that start workers from files next to their own (pino's transports), and
 // ioredis, which refers to its own `__dirname` (undefined in an ES module).
 const OUT = join(DIST, 'server', 'src');
+// zod's namespace re-exports its error messages in 60-odd languages (`z.locales`), about 300 KB
+// of the 600 KB of zod every start parses and keeps in memory, some in scripts that make V8 hold
+// the whole chunk's text two bytes per character. Tessera writes its own messages and only ever
+// uses zod's English default (what `classic/schemas.js` installs), so `z.locales` is `{ en }`
+// in the bundle (docs/performance.md, "Start-up").
+// Fastify requires Ajv and its serializer compiler only when no compilers are given; Tessera gives
+// its own (http/server.ts: it validates with zod), so about 440 KB of code would only be parsed.
+const noFastifyCompilers = {
+  name: 'no-fastify-compilers',
+  setup(build) {
+    build.onResolve({ filter: /^@fastify\/(ajv-compiler|fast-json-stringify-compiler)$/ }, (args) => ({ path: args.path, namespace: 'no-fastify-compilers' }));
+    build.onLoad({ filter: /.*/, namespace: 'no-fastify-compilers' }, (args) => ({
+      contents: `module.exports = () => { throw new Error(${JSON.stringify(`${args.path} is not in Tessera's build: Fastify route schemas are not used`)}); };\n`, loader: 'js',
+    }));
+  },
+};
+// koa's `accepts` pins mime-types 2 with its own copy of mime-db (1.52); one copy (the newer, same
+// format) is enough: each is a 140 KB object literal evaluated at start.
+const oneMimeDb = {
+  name: 'one-mime-db',
+  setup(build) {
+    const top = createRequire(join(SERVER_ROOT, 'package.json')).resolve('mime-db');
+    build.onResolve({ filter: /^mime-db$/ }, () => ({ path: top }));
+  },
+};
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => (/[\\/]node_modules[\\/]zod[\\/]/.test(args.importer)
+      ? { path: join(dirname(args.importer), '..', 'locales', 'index.js'), namespace: 'zod-english-only' }
+      : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, (args) => ({
+      contents: "export { default as en } from './en.js';\n", resolveDir: dirname(args.path), loader: 'js',
+    }));
+  },
+};
 for (const d of ['server', 'gateway', 'mock-providers']) rmSync(join(DIST, d), { recursive: true, force: true });
 let esbuild;
 try {
@@ -81,6 +117,7 @@ try {
     external: ['better-sqlite3', 'pg', 'pg-native', '@node-rs/*', '*.node', 'pino', 'thread-stream', 'pino-pretty', 'ioredis'],
     // Bundled CommonJS packages call require() for Node's modules and the external ones.
     banner: { js: "import { createRequire as __tesseraRequire } from 'node:module'; const require = __tesseraRequire(import.meta.url);" },
+    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb],
   });
 } catch (err) {
   fail(`esbuild failed: ${err?.message ?? err}`);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -123,5 +123,19 @@ describe('the compiled server', { timeout: 600_000 }, () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     }
+  });
+
+  test('the bundle leaves out code every start would parse for nothing (scripts/build.mjs)', () => {
+    expect(chooseEntry({ env: {} }).source).toBe(false);
+    const out = join(SERVER_ROOT, 'dist', 'server', 'src');
+    const code = readdirSync(out).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(out, f), 'utf8')).join('\n');
+    // zod's English messages only: not its Hebrew ones ("string", as esbuild escapes it) nor 60-odd others.
+    expect(code).toContain('Invalid input');
+    expect(code).not.toContain('\\u05DE\\u05D7\\u05E8\\u05D5\\u05D6\\u05EA');
+    // Fastify's Ajv and serializer compilers are stubs (Tessera gives Fastify its own, http/server.ts): no Ajv options.
+    expect(code).not.toContain('strictTuples');
+    expect(code).toContain("is not in Tessera's build: Fastify route schemas are not used");
+    // One mime-db: koa's accepts shares the top-level copy.
+    expect(code.split('"application/1d-interleaved-parityfec"').length - 1).toBe(1);
   });
 });
