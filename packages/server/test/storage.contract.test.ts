@@ -10,6 +10,7 @@ import { DEFAULT_POLICY } from '../src/identity/policy.js';
 import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
 import type { Store } from '../src/storage/database.js';
+import { byCodeUnit } from '../src/storage/database.js';
 import { ConflictError, NotFoundError, StaleWriteError } from '../src/storage/errors.js';
 import {
   createRoleRepository, createTenantRepository, createUserRepository,
@@ -94,6 +95,14 @@ for (const engine of ENGINES) {
         } finally {
           await fresh.dispose();
         }
+      });
+
+      test('migration names keep the order Kysely gave them: unique numbers, code-unit order = localeCompare order', async () => {
+        const names = Object.keys(await migrationProvider.getMigrations());
+        expect(names.every((n) => /^\d{3}_[a-z0-9_]+$/.test(n))).toBe(true);
+        expect(new Set(names.map((n) => n.slice(0, 3))).size).toBe(names.length);
+        // storage/database.ts passes byCodeUnit instead of Kysely's default localeCompare (no ICU collation data at start).
+        expect([...names].sort(byCodeUnit)).toEqual([...names].sort((a, b) => a.localeCompare(b)));
       });
 
       test('migrate() twice is idempotent and keeps data', async () => {

@@ -1,7 +1,8 @@
 import { createCipheriv, pbkdf2, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { verify as argon2Verify } from '@node-rs/argon2';
-import { verify as bcryptVerify } from '@node-rs/bcrypt';
+import type { verify as bcryptVerifyType } from '@node-rs/bcrypt';
+import { requireOnUse } from '../startup/lazy.js';
 
 /**
  * Password hashes imported from other systems (docs/users.md#hash-formats),
@@ -19,6 +20,8 @@ import { verify as bcryptVerify } from '@node-rs/bcrypt';
  * bounded so that an imported hash cannot make one sign-in take minutes.
  */
 const pbkdf2Async = promisify(pbkdf2);
+// Only imported bcrypt hashes need it: its native library loads at the first one, not at every start (issue 20).
+const bcrypt = requireOnUse<{ verify: typeof bcryptVerifyType }>('@node-rs/bcrypt');
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
 const B64 = '[A-Za-z0-9+/]+={0,2}';
@@ -66,7 +69,7 @@ export async function verifyStoredHash(stored: string, password: string): Promis
       case 'argon2':
         return await argon2Verify(stored, password);
       case 'bcrypt':
-        return await bcryptVerify(password, stored);
+        return await bcrypt().verify(password, stored);
       case 'pbkdf2-sha256': {
         const [, iterations, salt, hash] = PBKDF2.exec(stored)!;
         const expected = Buffer.from(hash!, 'base64');
