@@ -29,20 +29,22 @@ export const INPUT_FILES = ['server/tsconfig.build.json', '../tsconfig.base.json
 /** A hash of every input's path, size and modification time. */
 export function fingerprint(packagesDir = join(SERVER_ROOT, '..')) {
   const hash = createHash('sha256');
-  const add = (path) => {
+  // `rel` is the path relative to packagesDir with '/' separators, built along the walk (path.relative per
+  // file cost more than the stat calls at every start).
+  const add = (path, rel) => {
     const s = statSync(path);
-    hash.update(`${relative(packagesDir, path).split(sep).join('/')}\0${s.size}\0${s.mtimeMs}\n`);
+    hash.update(`${rel}\0${s.size}\0${s.mtimeMs}\n`);
   };
-  const walk = (dir) => {
+  const walk = (dir, rel) => {
     // Sorted, so the hash does not depend on the file system's directory order.
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.isFile()) add(path);
+      if (entry.isDirectory()) walk(path, `${rel}/${entry.name}`);
+      else if (entry.isFile()) add(path, `${rel}/${entry.name}`);
     }
   };
-  for (const d of INPUT_DIRS) if (existsSync(join(packagesDir, d))) walk(join(packagesDir, d));
-  for (const f of INPUT_FILES) if (existsSync(join(packagesDir, f))) add(join(packagesDir, f));
+  for (const d of INPUT_DIRS) if (existsSync(join(packagesDir, d))) walk(join(packagesDir, d), d);
+  for (const f of INPUT_FILES) if (existsSync(join(packagesDir, f))) add(join(packagesDir, f), relative(packagesDir, join(packagesDir, f)).split(sep).join('/'));
   return hash.digest('hex');
 }
 
