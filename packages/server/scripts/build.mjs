@@ -75,6 +75,18 @@ const oneMimeDb = {
     build.onResolve({ filter: /^mime-db$/ }, () => ({ path: top }));
   },
 };
+// prom-client requires the OpenTelemetry API at load for exemplars (trace ids on samples), which
+// Tessera does not enable: an object that says so if anything ever reads it, instead of 44 KB.
+const noOpenTelemetry = {
+  name: 'no-opentelemetry',
+  setup(build) {
+    build.onResolve({ filter: /^@opentelemetry\/api$/ }, (args) => ({ path: args.path, namespace: 'no-opentelemetry' }));
+    build.onLoad({ filter: /.*/, namespace: 'no-opentelemetry' }, () => ({
+      contents: "module.exports = new Proxy({}, { get(_t, name) { throw new Error(`@opentelemetry/api is not in Tessera's build (prom-client exemplars are off): ${String(name)}`); } });\n",
+      loader: 'js',
+    }));
+  },
+};
 const zodEnglishOnly = {
   name: 'zod-english-only',
   setup(build) {
@@ -117,7 +129,7 @@ try {
     external: ['better-sqlite3', 'pg', 'pg-native', '@node-rs/*', '*.node', 'pino', 'thread-stream', 'pino-pretty', 'ioredis'],
     // Bundled CommonJS packages call require() for Node's modules and the external ones.
     banner: { js: "import { createRequire as __tesseraRequire } from 'node:module'; const require = __tesseraRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb],
+    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb, noOpenTelemetry],
   });
 } catch (err) {
   fail(`esbuild failed: ${err?.message ?? err}`);

@@ -102,6 +102,9 @@ describe('the compiled server', { timeout: 600_000 }, () => {
       expect(stderr).not.toContain('running the TypeScript sources');
       const discovery = await (await fetch(`${base}/.well-known/openid-configuration`)).json() as { issuer: string };
       expect(discovery.issuer).toBe(base);
+      // prom-client's process metrics run in the bundle without the OpenTelemetry API (a stub, scripts/build.mjs).
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/^tessera_process_cpu_seconds_total \d/m);
       // mfa/passkeys/browser.js is read next to the bundle's modules (copied by the build).
       const script = await fetch(`${base}/assets/passkeys.js`);
       expect(script.status).toBe(200);
