@@ -9,6 +9,7 @@ import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
 import type { Database } from '../src/storage/schema.js';
 import { shape } from '../src/storage/compiled.js';
+import { syncReader } from '../src/storage/sync-reads.js';
 
 /** Rows of tessera_meta with a key in [from, to] and a value other than `not`, plus a constant of the builder's own. */
 const build = (db: Kysely<Database>, to: string, from: string, not: string) => db.selectFrom('tessera_meta')
@@ -75,6 +76,54 @@ for (const engine of ENGINES) {
       expect(await range.execute(counted, 'c', 'a', 'v1')).toEqual([{ key: 'a', value: 'v0' }, { key: 'c', value: 'v2' }]);
       expect(await range.execute(counted, 'd', 'd', 'v1')).toEqual([{ key: 'd', value: 'v3' }]);
       expect(counter.n).toBe(2);
+    });
+
+    test('a read on the root instance while a transaction holds the connection waits for it: never its uncommitted rows', async () => {
+      for (const outcome of ['commit', 'rollback'] as const) {
+        let open!: () => void;
+        const gate = new Promise<void>((resolve) => (open = resolve));
+        let inserted!: () => void;
+        const written = new Promise<void>((resolve) => (inserted = resolve));
+        const trx = db.transaction().execute(async (tx) => {
+          await tx.insertInto('tessera_meta').values({ key: `bd-${outcome}`, value: 'uncommitted' }).execute();
+          inserted();
+          await gate;
+          if (outcome === 'rollback') throw new Error('roll back');
+        }).catch(() => undefined);
+        await written;
+        let read: { key: string }[] | undefined;
+        const reading = range.execute(db, 'bz', 'b', 'none').then((rows) => (read = rows));
+        for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+        // SQLite: one connection, held by the transaction; PostgreSQL: another connection, which cannot see the row.
+        if (read !== undefined) expect(read.map((r) => r.key)).toEqual(['b']);
+        open();
+        await trx;
+        await reading;
+        if (engine.name === 'sqlite') expect(read!.map((r) => r.key)).toEqual(outcome === 'commit' ? ['b', 'bd-commit'] : ['b']);
+        await db.deleteFrom('tessera_meta').where('key', 'like', 'bd-%').execute();
+      }
+    });
+
+    test('SQLite reads synchronously while the connection is free (sync-reads.ts); PostgreSQL never', async () => {
+      const read = syncReader(db);
+      if (engine.name !== 'sqlite') {
+        expect(read).toBeUndefined();
+        return;
+      }
+      const sql = build(db, 'c', 'a', 'v1').compile();
+      expect(read!(sql.sql, sql.parameters)).toEqual([{ key: 'a', value: 'v0' }, { key: 'c', value: 'v2' }]);
+      // Not a write, whatever the connection's state.
+      const write = db.updateTable('tessera_meta').set({ value: 'x' }).where('key', '=', 'a').compile();
+      expect(read!(write.sql, write.parameters)).toBeUndefined();
+      expect((await db.selectFrom('tessera_meta').select('value').where('key', '=', 'a').executeTakeFirstOrThrow()).value).toBe('v0');
+      // Not while a transaction holds the connection; again once it is released.
+      await db.transaction().execute(async () => {
+        expect(read!(sql.sql, sql.parameters)).toBeUndefined();
+      });
+      expect(read!(sql.sql, sql.parameters)).toHaveLength(2);
+      // A transaction's instance and a plugin copy are other objects: they go through Kysely.
+      await db.transaction().execute(async (trx) => expect(syncReader(trx)).toBeUndefined());
+      expect(syncReader(db.withPlugin(new Counter()))).toBeUndefined();
     });
 
     test('a parameter the builder changes or leaves out is refused when first compiled', async () => {

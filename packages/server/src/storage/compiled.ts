@@ -1,4 +1,5 @@
 import type { CompiledQuery, Kysely } from 'kysely';
+import { syncReader } from './sync-reads.js';
 
 /** What Kysely's query builders are: compiled here once, or run as built when the database has plugins. */
 export interface Buildable<R> {
@@ -13,7 +14,10 @@ export interface Buildable<R> {
  * than better-sqlite3 takes to run the prepared statement). It still runs
  * through the Kysely instance it is given (`db.executeQuery`), so the
  * GuardedDialect's availability and busy handling apply, and inside a
- * transaction (`withDb(trx)`) it runs on the transaction's connection.
+ * transaction (`withDb(trx)`) it runs on the transaction's connection; on
+ * SQLite, a read on the root instance while its connection is free runs
+ * synchronously instead (sync-reads.ts), falling back to that path when it
+ * cannot or fails.
  *
  * The builder is called with sentinel values in place of the parameters;
  * each must reach the SQL unchanged as a bound value (`=`, `<`, an item of
@@ -76,6 +80,15 @@ export function shape<DB, A extends readonly unknown[], R>(build: (db: Kysely<DB
       let compiled = byDialect.get(executor.adapter);
       if (!compiled) byDialect.set(executor.adapter, (compiled = compile(db)));
       const parameters = compiled.slots.map((s) => ('arg' in s ? args[s.arg] : s.value));
+      const read = syncReader(db);
+      if (read) {
+        try {
+          const rows = read(compiled.query.sql, parameters);
+          if (rows) return rows as R[];
+        } catch {
+          // Run again below, where busy waits, retries and the mapping of errors apply (a read has no effect to repeat).
+        }
+      }
       const result = await db.executeQuery<R>({ ...compiled.query, parameters });
       return result.rows as R[];
     },

@@ -6,6 +6,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { withStatementCache } from './statement-cache.js';
 import type { Database } from './schema.js';
 import { latestMigration, migrationProvider } from './migrations/index.js';
+import { allowSyncReads } from './sync-reads.js';
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
 import { isUnavailable } from './availability.js';
 import { requireOnUse } from '../startup/lazy.js';
@@ -87,7 +88,15 @@ function openSqlite(path: string, options: StoreOptions): Store {
   // Short: better-sqlite3 waits synchronously (the event loop stands still); longer waits are asynchronous retries (guard.ts).
   raw.pragma('busy_timeout = 50');
   // Prepared statements kept per SQL text (statement-cache.ts): Kysely's driver would compile every query anew.
-  const db = new Kysely<Database>({ dialect: new GuardedDialect(new SqliteDialect({ database: withStatementCache(raw) }), { waitMs: options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS }) });
+  const statements = withStatementCache(raw);
+  const dialect = new GuardedDialect(new SqliteDialect({ database: statements }), { waitMs: options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS });
+  const db = new Kysely<Database>({ dialect });
+  // The hot lookups read synchronously while the connection is free (sync-reads.ts).
+  allowSyncReads(db, (sql, parameters) => {
+    if (!dialect.connectionIdle()) return undefined;
+    const statement = statements.prepare(sql);
+    return statement.reader ? statement.all(parameters) as unknown[] : undefined;
+  });
   const errors = connectionErrors();
   return finishStore({ db, migrationDb: db, engine: 'sqlite', prepare: async () => undefined, errors });
 }

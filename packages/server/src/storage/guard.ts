@@ -13,10 +13,22 @@ import { DatabaseUnavailableError, mapUnavailable, isUnavailable } from './avail
  * for the write lock instead.
  */
 export class GuardedDialect implements Dialect {
+  private driver: GuardedDriver | undefined;
+
   constructor(private readonly inner: Dialect, private readonly sqlite?: SqliteBusyPolicy) {}
 
   createDriver(): Driver {
-    return new GuardedDriver(this.inner.createDriver(), this.sqlite);
+    return (this.driver = new GuardedDriver(this.inner.createDriver(), this.sqlite));
+  }
+
+  /**
+   * True when the driver exists and no query or transaction holds its
+   * connection (SQLite has one, lent out under a lock): a statement run
+   * synchronously now cannot interleave with anyone's transaction
+   * (storage/sync-reads.ts).
+   */
+  connectionIdle(): boolean {
+    return this.driver !== undefined && this.driver.held === 0;
   }
 
   createQueryCompiler(): QueryCompiler {
@@ -82,6 +94,8 @@ class GuardedConnection implements DatabaseConnection {
 
 class GuardedDriver implements Driver {
   private readonly wrapped = new WeakMap<DatabaseConnection, GuardedConnection>();
+  /** Connections lent out and not yet released (acquireConnection to releaseConnection). */
+  held = 0;
 
   constructor(private readonly inner: Driver, private readonly sqlite?: SqliteBusyPolicy) {}
 
@@ -94,6 +108,7 @@ class GuardedDriver implements Driver {
     const connection = await this.inner.acquireConnection().catch((err) => {
       throw err instanceof DatabaseUnavailableError ? err : new DatabaseUnavailableError(err);
     });
+    this.held++;
     let guarded = this.wrapped.get(connection);
     if (!guarded) {
       const inner = connection;
@@ -147,6 +162,7 @@ class GuardedDriver implements Driver {
   }
 
   releaseConnection(connection: DatabaseConnection): Promise<void> {
+    this.held--;
     return this.inner.releaseConnection(unwrap(connection));
   }
 

@@ -1,0 +1,27 @@
+/**
+ * Reads a compiled statement may run synchronously (issue 20). On SQLite,
+ * better-sqlite3 runs a statement synchronously anyway; what a read costs
+ * beyond it is Kysely's asynchronous pipeline (a connection lent under a
+ * lock, released, a dozen promises, each one dearer while the engine's
+ * AsyncLocalStorage is active): about 7 µs of the ~20 µs a primary-key
+ * lookup took in a micro-benchmark here. When no query and no transaction
+ * holds the one connection, a read run now, start to end without yielding,
+ * is exactly what the lock would have given it, so the hot lookups
+ * (storage/compiled.ts) take this path; otherwise, and for anything but a
+ * read, they go through Kysely as before. PostgreSQL has no such path (its
+ * statements are round trips).
+ */
+
+/** Runs a read (`sql` with positional parameters) now and gives its rows, or undefined when it may not run now. */
+export type SyncRead = (sql: string, parameters: readonly unknown[]) => unknown[] | undefined;
+
+/** Keyed by the store's root Kysely instance: its transactions and plugin copies are other objects and never match. */
+const readers = new WeakMap<object, SyncRead>();
+
+export function allowSyncReads(db: object, read: SyncRead): void {
+  readers.set(db, read);
+}
+
+export function syncReader(db: object): SyncRead | undefined {
+  return readers.get(db);
+}
