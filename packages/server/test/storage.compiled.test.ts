@@ -8,7 +8,7 @@ import type { Kysely, KyselyPlugin, PluginTransformQueryArgs, PluginTransformRes
 import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
 import type { Database } from '../src/storage/schema.js';
-import { shape } from '../src/storage/compiled.js';
+import { shape, writeShape } from '../src/storage/compiled.js';
 import { syncReader } from '../src/storage/sync-reads.js';
 
 /** Rows of tessera_meta with a key in [from, to] and a value other than `not`, plus a constant of the builder's own. */
@@ -124,6 +124,36 @@ for (const engine of ENGINES) {
       // A transaction's instance and a plugin copy are other objects: they go through Kysely.
       await db.transaction().execute(async (trx) => expect(syncReader(trx)).toBeUndefined());
       expect(syncReader(db.withPlugin(new Counter()))).toBeUndefined();
+    });
+
+    test('compiled writes: the rows each inserted, updated or deleted, on the root, in a transaction and with plugins', async () => {
+      const put = writeShape((d: Kysely<Database>, key: string, value: string) => d.insertInto('tessera_meta').values({ key, value })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value })));
+      const setIf = writeShape((d: Kysely<Database>, value: string, key: string, was: string) => d.updateTable('tessera_meta')
+        .set({ value }).where('key', '=', key).where('value', '=', was));
+      const drop = writeShape((d: Kysely<Database>, key: string) => d.deleteFrom('tessera_meta').where('key', '=', key));
+      const valueOf = async (key: string) => (await db.selectFrom('tessera_meta').select('value').where('key', '=', key).executeTakeFirst())?.value;
+      expect(await put.run(db, 'e', 'v4')).toBe(1);
+      expect(await put.run(db, 'e', 'v5')).toBe(1);
+      expect(await valueOf('e')).toBe('v5');
+      expect(await setIf.run(db, 'v6', 'e', 'v4')).toBe(0);
+      expect(await setIf.run(db, 'v6', 'e', 'v5')).toBe(1);
+      expect(await valueOf('e')).toBe('v6');
+      const failure = new Error('roll back');
+      await expect(db.transaction().execute(async (trx) => {
+        expect(await drop.run(trx, 'e')).toBe(1);
+        expect(await put.run(trx, 'f', 'gone')).toBe(1);
+        throw failure;
+      })).rejects.toBe(failure);
+      expect([await valueOf('e'), await valueOf('f')]).toEqual(['v6', undefined]);
+      const counter = new Counter();
+      const counted = db.withPlugin(counter);
+      expect(await setIf.run(counted, 'v7', 'e', 'v6')).toBe(1);
+      expect(await drop.run(counted, 'e')).toBe(1);
+      expect(await drop.run(counted, 'e')).toBe(0);
+      expect(await put.run(counted, 'g', 'v8')).toBe(1);
+      expect(counter.n).toBe(4);
+      expect([await valueOf('e'), await valueOf('g')]).toEqual([undefined, 'v8']);
     });
 
     test('a parameter the builder changes or leaves out is refused when first compiled', async () => {

@@ -2,7 +2,8 @@ import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } f
 import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import { isUniqueViolation } from '../storage/errors.js';
-import { shape } from '../storage/compiled.js';
+import { shape, writeShape } from '../storage/compiled.js';
+import type { CompiledWrite } from '../storage/compiled.js';
 import { coalescedFinds } from './payload-finds.js';
 
 type Payload = Record<string, unknown>;
@@ -161,6 +162,35 @@ export function readable(payload: Payload, p: Protector, foundById?: string): Pa
 const byUid = shape((db: Kysely<Database>, model: string, uid: string) =>
   db.selectFrom('oidc_payloads').selectAll().where('model', '=', model).where('uid', '=', uid));
 
+type Columns = [payload: string, grantId: string | null, userCode: string | null, uid: string | null, accountId: string | null, expiresAt: number | null];
+const valuesOf = ([payload, grantId, userCode, uid, accountId, expiresAt]: Columns) =>
+  ({ payload, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt });
+
+/**
+ * The token store's writes, compiled once (storage/compiled.ts): a refresh or
+ * a sign-in writes several rows, and Kysely building each statement anew cost
+ * as much CPU as SQLite took to run it (issue 20).
+ */
+const upsertOne = writeShape((db: Kysely<Database>, model: string, id: string, ...columns: Columns) => db.insertInto('oidc_payloads')
+  .values({ model, id, consumed_at: null, ...valuesOf(columns) })
+  .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(valuesOf(columns))), 8);
+const upsertRows: CompiledWrite<Database, unknown[]>[] = [];
+/** `n` rows in one statement, compiled once per count (8 parameters a row: model, id, then Columns). */
+const upsertN = (n: number) => upsertRows[n] ??= writeShape((db: Kysely<Database>, ...args: unknown[]) => db.insertInto('oidc_payloads')
+  .values(Array.from({ length: n }, (_, i) => ({
+    model: args[8 * i] as string, id: args[8 * i + 1] as string, consumed_at: null, ...valuesOf(args.slice(8 * i + 2, 8 * i + 8) as Columns),
+  })))
+  .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet((eb) => ({
+    payload: eb.ref('excluded.payload'), grant_id: eb.ref('excluded.grant_id'), user_code: eb.ref('excluded.user_code'),
+    uid: eb.ref('excluded.uid'), account_id: eb.ref('excluded.account_id'), expires_at: eb.ref('excluded.expires_at'),
+  }))), 8 * n);
+const consumeRow = writeShape((db: Kysely<Database>, now: number, model: string, id: string) => db.updateTable('oidc_payloads')
+  .set({ consumed_at: now }).where('model', '=', model).where('id', '=', id));
+const consumeUnconsumed = writeShape((db: Kysely<Database>, now: number, model: string, id: string) => db.updateTable('oidc_payloads')
+  .set({ consumed_at: now }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null));
+const destroyRow = writeShape((db: Kysely<Database>, model: string, id: string) => db.deleteFrom('oidc_payloads')
+  .where('model', '=', model).where('id', '=', id));
+
 /**
  * @param idKey the key of the id digests (`kek.derive('oidc payload ids')`);
  *   every instance sharing the database must use the same (same TESSERA_SECRET).
@@ -175,33 +205,22 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
     const payload = readable(JSON.parse(row.payload) as Payload, p, foundById);
     return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(Number(row.consumed_at) / 1000) };
   };
-  const columns = (model: string, payload: Payload, expiresIn: number | undefined) => ({
-    payload: JSON.stringify(storable(payload, p)),
-    grant_id: typeof payload.grantId === 'string' ? payload.grantId : null,
-    user_code: typeof payload.userCode === 'string' ? digest(model, 'user_code', payload.userCode) : null,
-    uid: typeof payload.uid === 'string' ? payload.uid : null,
-    account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
-    expires_at: expiresIn ? Date.now() + expiresIn * 1000 : null,
-  });
+  const columns = (model: string, payload: Payload, expiresIn: number | undefined): Columns => [
+    JSON.stringify(storable(payload, p)),
+    typeof payload.grantId === 'string' ? payload.grantId : null,
+    typeof payload.userCode === 'string' ? digest(model, 'user_code', payload.userCode) : null,
+    typeof payload.uid === 'string' ? payload.uid : null,
+    typeof payload.accountId === 'string' ? payload.accountId : null,
+    expiresIn ? Date.now() + expiresIn * 1000 : null,
+  ];
   return {
     async upsert(model, plainId, payload, expiresIn) {
-      const id = digest(model, 'id', plainId);
-      const values = columns(model, payload, expiresIn);
-      await db.insertInto('oidc_payloads')
-        .values({ model, id, consumed_at: null, ...values })
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(values))
-        .execute();
+      await upsertOne.run(db, model, digest(model, 'id', plainId), ...columns(model, payload, expiresIn));
     },
     async upsertMany(entries) {
       if (!entries.length) return;
       // One multi-row statement: atomic on both engines, one round trip and one commit on PostgreSQL.
-      await db.insertInto('oidc_payloads')
-        .values(entries.map((e) => ({ model: e.model, id: digest(e.model, 'id', e.id), consumed_at: null, ...columns(e.model, e.payload, e.expiresIn) })))
-        .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet((eb) => ({
-          payload: eb.ref('excluded.payload'), grant_id: eb.ref('excluded.grant_id'), user_code: eb.ref('excluded.user_code'),
-          uid: eb.ref('excluded.uid'), account_id: eb.ref('excluded.account_id'), expires_at: eb.ref('excluded.expires_at'),
-        })))
-        .execute();
+      await upsertN(entries.length).run(db, ...entries.flatMap((e) => [e.model, digest(e.model, 'id', e.id), ...columns(e.model, e.payload, e.expiresIn)]));
     },
     async find(model, id) {
       return live(await findRow(model, digest(model, 'id', id)), id);
@@ -214,13 +233,10 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
         .where('model', '=', model).where('user_code', '=', digest(model, 'user_code', userCode)).executeTakeFirst());
     },
     async consume(model, id) {
-      await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
-        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).execute();
+      await consumeRow.run(db, Date.now(), model, digest(model, 'id', id));
     },
     async consumeOnce(model, id) {
-      const res = await db.updateTable('oidc_payloads').set({ consumed_at: Date.now() })
-        .where('model', '=', model).where('id', '=', digest(model, 'id', id)).where('consumed_at', 'is', null).executeTakeFirst();
-      return Number(res.numUpdatedRows) > 0;
+      return (await consumeUnconsumed.run(db, Date.now(), model, digest(model, 'id', id))) > 0;
     },
     async insertOnce(model, plainId, payload, expiresIn) {
       const now = Date.now();
@@ -236,7 +252,7 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
       return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
     },
     async destroy(model, id) {
-      await db.deleteFrom('oidc_payloads').where('model', '=', model).where('id', '=', digest(model, 'id', id)).execute();
+      await destroyRow.run(db, model, digest(model, 'id', id));
     },
     async destroyByUid(model, uid) {
       const res = await db.deleteFrom('oidc_payloads').where('model', '=', model).where('uid', '=', uid).executeTakeFirst();

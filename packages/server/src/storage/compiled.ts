@@ -54,6 +54,62 @@ const SENTINEL = `\u0000tessera-param-${process.pid}-${Math.random().toString(36
  * @throws Error (on first use) when a parameter is not bound exactly as given (see above).
  */
 export function shape<DB, A extends readonly unknown[], R>(build: (db: Kysely<DB>, ...args: A) => Buildable<R>, arity = build.length - 1): CompiledShape<DB, A, R> {
+  const bind = binder(build, arity);
+  return {
+    async execute(db, ...args) {
+      const query = bind(db, args);
+      if (!query) return build(db, ...args).execute();
+      const read = syncReader(db);
+      if (read) {
+        try {
+          const rows = read(query.sql, query.parameters);
+          if (rows) return rows as R[];
+        } catch {
+          // Run again below, where busy waits, retries and the mapping of errors apply (a read has no effect to repeat).
+        }
+      }
+      const result = await db.executeQuery<R>(query);
+      return result.rows as R[];
+    },
+  };
+}
+
+/** What Kysely's insert, update and delete builders are, for `writeShape`. */
+export interface WriteBuildable {
+  compile(): CompiledQuery;
+  executeTakeFirst(): Promise<unknown>;
+}
+
+/** A write compiled once per dialect (see `shape`). */
+export interface CompiledWrite<DB, A extends readonly unknown[]> {
+  /** Runs the statement on `db` (or a transaction of it); resolves to the rows it inserted, updated or deleted. */
+  run(db: Kysely<DB>, ...args: A): Promise<number>;
+}
+
+/**
+ * `shape` for an insert, update or delete: the token store's writes, built by
+ * Kysely on every call, cost about as much CPU as SQLite took to run them on
+ * a sign-in (issue 20). Same rules for the builder's parameters.
+ */
+export function writeShape<DB, A extends readonly unknown[]>(build: (db: Kysely<DB>, ...args: A) => WriteBuildable, arity = build.length - 1): CompiledWrite<DB, A> {
+  const bind = binder(build, arity);
+  return {
+    async run(db, ...args) {
+      const query = bind(db, args);
+      if (!query) {
+        const r = await build(db, ...args).executeTakeFirst() as { numInsertedOrUpdatedRows?: bigint; numUpdatedRows?: bigint; numDeletedRows?: bigint };
+        return Number(r.numInsertedOrUpdatedRows ?? r.numUpdatedRows ?? r.numDeletedRows ?? 0);
+      }
+      return Number((await db.executeQuery(query)).numAffectedRows ?? 0);
+    },
+  };
+}
+
+/**
+ * The query for these arguments, compiled once per dialect: undefined when the
+ * database has plugins (the caller then builds the query as it always did).
+ */
+function binder<DB, A extends readonly unknown[]>(build: (db: Kysely<DB>, ...args: A) => { compile(): CompiledQuery }, arity: number) {
   // Keyed by the dialect's adapter: one object per Kysely instance, shared by its transactions.
   const byDialect = new WeakMap<object, Compiled>();
   const compile = (db: Kysely<DB>): Compiled => {
@@ -73,24 +129,11 @@ export function shape<DB, A extends readonly unknown[], R>(build: (db: Kysely<DB
     }
     return { query, slots };
   };
-  return {
-    async execute(db, ...args) {
-      const executor = db.getExecutor();
-      if (executor.plugins.length) return build(db, ...args).execute();
-      let compiled = byDialect.get(executor.adapter);
-      if (!compiled) byDialect.set(executor.adapter, (compiled = compile(db)));
-      const parameters = compiled.slots.map((s) => ('arg' in s ? args[s.arg] : s.value));
-      const read = syncReader(db);
-      if (read) {
-        try {
-          const rows = read(compiled.query.sql, parameters);
-          if (rows) return rows as R[];
-        } catch {
-          // Run again below, where busy waits, retries and the mapping of errors apply (a read has no effect to repeat).
-        }
-      }
-      const result = await db.executeQuery<R>({ ...compiled.query, parameters });
-      return result.rows as R[];
-    },
+  return (db: Kysely<DB>, args: A): CompiledQuery | undefined => {
+    const executor = db.getExecutor();
+    if (executor.plugins.length) return undefined;
+    let compiled = byDialect.get(executor.adapter);
+    if (!compiled) byDialect.set(executor.adapter, (compiled = compile(db)));
+    return { ...compiled.query, parameters: compiled.slots.map((s) => ('arg' in s ? args[s.arg] : s.value)) };
   };
 }
