@@ -5,7 +5,7 @@
 // req/s swing but CPU per request stays comparable between processes measured
 // moments apart. A benchmark, not a test: see bench/README.md.
 //
-//   node bench/speed-ab.mjs [--rounds 5] [--seconds 3] [--scenarios cc,userinfo,introspection]
+//   node bench/speed-ab.mjs [--rounds 5] [--seconds 3] [--scenarios cc,userinfo,introspection[,refresh]]
 //                           [--prof DIR] [--log-level info] LABEL=ROOT[,VAR=value...] ...
 //
 // The label `bare` (any ROOT) is the bare engine of bench/speed-bare.mjs.
@@ -18,6 +18,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import autocannon from 'autocannon';
 
 const API = 'https://api.bench.test';
@@ -142,7 +143,41 @@ const requests = {
   introspection: (s) => ({ url: `${s.origin}${s.prefix}/token/introspection`, method: 'POST', headers: { authorization: basic('bench-rp'), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: s.access }).toString() }),
 };
 
+/** `n` fresh refresh tokens of the bench user (bench-rp, password grant; not measured). */
+async function refreshTokens(s, n) {
+  if (s.label === 'bare') {
+    const res = await fetch(`${s.origin}/__bench/seed?n=${n}`, { method: 'POST' });
+    return (await res.json()).refresh;
+  }
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${s.origin}/oidc/token`, {
+      method: 'POST', headers: { authorization: basic('bench-rp'), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'password', ...USER, scope: 'openid offline_access profile' }).toString(),
+    });
+    out.push((await res.json()).refresh_token);
+  }
+  return out;
+}
+
+/** Refresh with rotation: bench/refresh-worker.mjs's closed loops (each connection sends the token it was last given). */
+async function runRefresh(s, seconds) {
+  const tokens = await refreshTokens(s, CONNECTIONS);
+  const before = cpuMicros(s.pid);
+  const r = await new Promise((resolve, reject) => {
+    const w = new Worker(join(import.meta.dirname, 'refresh-worker.mjs'), { workerData: { origin: s.origin, path: `${s.prefix}/token`, authorization: basic('bench-rp'), tokens, duration: seconds } });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  const cpu = cpuMicros(s.pid) - before;
+  const total = r.latencies.length;
+  const failed = r.errors + Object.entries(r.statusCodes).filter(([code]) => code !== '200').reduce((n, [, c]) => n + c, 0);
+  if (failed) throw new Error(`refresh on ${s.label}: ${failed} failed`);
+  return { rps: total / seconds, cpu: cpu / total, requests: total };
+}
+
 async function run(s, scenario, seconds) {
+  if (scenario === 'refresh') return runRefresh(s, seconds);
   const before = cpuMicros(s.pid);
   const r = await autocannon({ ...requests[scenario](s), connections: CONNECTIONS, duration: seconds, pipelining: 1, timeout: 10 });
   const cpu = cpuMicros(s.pid) - before;
