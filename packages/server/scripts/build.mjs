@@ -56,7 +56,7 @@ const OUT = join(DIST, 'server', 'src');
 // uses zod's English default (what `classic/schemas.js` installs), so `z.locales` is `{ en }`
 // in the bundle (docs/performance.md, "Start-up").
 // Fastify requires Ajv and its serializer compiler only when no compilers are given; Tessera gives
-// its own (http/server.ts: it validates with zod), so about 440 KB of code would only be parsed.
+// its own (http/server.ts: it validates with zod), so about 410 KB of code would only be parsed.
 const noFastifyCompilers = {
   name: 'no-fastify-compilers',
   setup(build) {
