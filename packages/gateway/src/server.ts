@@ -20,6 +20,11 @@ import { GatewayMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { compileRoutes } from './routes.js';
 
+/** The Fastify compilers the gateway never uses (no route declares a Fastify schema). */
+function noFastifySchemas(): never {
+  throw new Error('Fastify route schemas are not used in the gateway');
+}
+
 export interface GatewayDeps {
   /** Extra pino destination (tests capture logs through it). */
   logStream?: NodeJS.WritableStream;
@@ -200,6 +205,9 @@ export function createGateway(settings: Readonly<GatewaySettings>, deps: Gateway
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // No route here declares a Fastify schema. Tessera's bundle leaves Fastify's Ajv and serializer
+    // compilers out (packages/server/scripts/build.mjs), so Fastify must not build its defaults.
+    schemaController: { compilersFactory: { buildValidator: noFastifySchemas, buildSerializer: noFastifySchemas } },
     clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => {
       // Oversized headers (431) and unparsable requests (400) never reach a handler; answer in the gateway's shape.
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
