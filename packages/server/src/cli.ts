@@ -73,7 +73,7 @@ export async function runCli(argv: string[]): Promise<number> {
       const { runMockProvidersCli } = await import('../../mock-providers/src/cli.js');
       return await runMockProvidersCli(argv.slice(1));
     }
-    // Every command but the two above reads TESSERA_CONFIG when it is set (config/load.ts).
+    // The commands that load the settings read TESSERA_CONFIG when it is set (config/load.ts).
     if (process.env.TESSERA_CONFIG) await preloadYaml();
     // `serve` takes options (--workers), not subcommands.
     if (cmd === 'serve') return await serve(argv.slice(1));
