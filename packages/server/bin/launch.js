@@ -12,7 +12,7 @@
 // before anything is compiled.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const SERVER_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/[\\/]$/, '');
@@ -44,7 +44,8 @@ export function fingerprint(packagesDir = join(SERVER_ROOT, '..')) {
     }
   };
   for (const d of INPUT_DIRS) if (existsSync(join(packagesDir, d))) walk(join(packagesDir, d), d);
-  for (const f of INPUT_FILES) if (existsSync(join(packagesDir, f))) add(join(packagesDir, f), relative(packagesDir, join(packagesDir, f)).split(sep).join('/'));
+  // INPUT_FILES are written relative to packagesDir with '/' already.
+  for (const f of INPUT_FILES) if (existsSync(join(packagesDir, f))) add(join(packagesDir, f), f);
   return hash.digest('hex');
 }
 

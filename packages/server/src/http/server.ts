@@ -83,9 +83,9 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     },
     clientErrorHandler,
     // Tessera validates with zod at each boundary, never with Fastify route schemas. Without these,
-    // Fastify would build an Ajv instance and a serializer compiler at start for nothing (about
-    // 330 KB of code evaluated, docs/performance.md); a route that declares a Fastify schema fails
-    // loudly at start instead.
+    // Fastify would build an Ajv instance and a serializer compiler at start for nothing, and the
+    // bundle leaves both out (~410 KB, scripts/build.mjs, docs/performance.md); a route that
+    // declares a Fastify schema fails loudly at start instead.
     schemaController: { compilersFactory: { buildValidator: noFastifySchemas, buildSerializer: noFastifySchemas } },
   });
 
