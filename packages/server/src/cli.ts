@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadSettings, parseDeclarative, preloadYaml, readDeclarativeFile } from './config/load.js';
+import { loadSettings, parseDeclarative, readDeclarativeFile } from './config/load.js';
 import { reportStartupFailure } from './startup/checks.js';
 import { unknownCommand } from './cli-help.js';
 import { unknownTesseraVariables } from './config/env-hints.js';
@@ -73,8 +73,6 @@ export async function runCli(argv: string[]): Promise<number> {
       const { runMockProvidersCli } = await import('../../mock-providers/src/cli.js');
       return await runMockProvidersCli(argv.slice(1));
     }
-    // The commands that load the settings read TESSERA_CONFIG when it is set (config/load.ts).
-    if (process.env.TESSERA_CONFIG) await preloadYaml();
     // `serve` takes options (--workers), not subcommands.
     if (cmd === 'serve') return await serve(argv.slice(1));
     switch (`${cmd ?? ''} ${sub ?? ''}`.trim()) {

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { loadSettings } from './config/load.js';
+import { loadSettings, preloadYaml } from './config/load.js';
 import { parseWorkers, servePrimary, workerCount } from './cluster.js';
 import type { Settings } from './config/load.js';
 import { checkPortFree, checkStoreReachable, reportStartupFailure } from './startup/checks.js';
@@ -22,6 +22,8 @@ export async function serve(argv: string[] = []): Promise<number> {
   let address: string;
   try {
     const { values } = parseArgs({ args: argv, options: { workers: { type: 'string' } }, strict: true });
+    // The YAML parser from the bundle rather than through Node's CommonJS loader (config/load.ts).
+    if (process.env.TESSERA_CONFIG) await preloadYaml();
     settings = loadSettings(process.env, values.workers === undefined ? {} : { workers: parseWorkers(values.workers) });
     if (cluster.isWorker) return await serveWorker(settings);
     const workers = workerCount(settings.workers);

@@ -23,10 +23,11 @@ const yaml = () => importedYaml ?? requireYaml();
 
 /**
  * Loads the YAML parser ahead of a synchronous `loadSettings` that will read a
- * configuration file. Through `import()` the compiled build takes it from its
- * bundle, one chunk, where `require` would walk its 72 files through Node's
- * CommonJS loader: about 50 ms less at each start with `TESSERA_CONFIG`
- * (issue 20, docs/performance.md). Without it, the first parse requires it.
+ * configuration file (`tessera serve`, main.ts). Through `import()` the
+ * compiled build takes it from its bundle, one chunk, where `require` would
+ * walk its 72 files through Node's CommonJS loader: about 50 ms less at each
+ * start with `TESSERA_CONFIG` (issue 20, docs/performance.md). The CLI's other
+ * commands, and any parse without it, require it on first use.
  */
 export async function preloadYaml(): Promise<void> {
   importedYaml ??= commonJs(await import('yaml'));
