@@ -27,6 +27,7 @@ import * as m022 from './022_registration_tokens.js';
 import * as m040 from './040_declared_passwords.js';
 import * as m020 from './020_federation_client_keys.js';
 import * as m041 from './041_session_tenant.js';
+import * as m042 from './042_partial_payload_indexes.js';
 
 /** Migrations are listed in code (not read from disk) so they run the same under tsx, tests and builds. */
 const migrations: Record<string, Migration> = {
@@ -58,6 +59,7 @@ const migrations: Record<string, Migration> = {
   '040_declared_passwords': m040,
   '020_federation_client_keys': m020,
   '041_session_tenant': m041,
+  '042_partial_payload_indexes': m042,
 };
 
 export const migrationProvider: MigrationProvider = {
