@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
-import { createOidcPayloadStore } from '../src/oidc/payload-store.js';
+import { createOidcPayloadStore, prefetchedGrant } from '../src/oidc/payload-store.js';
 import type { OidcPayloadStore } from '../src/oidc/payload-store.js';
 import { MAX_FINDS_PER_STATEMENT } from '../src/oidc/payload-finds.js';
 
@@ -101,6 +101,53 @@ for (const engine of ENGINES) {
         expect(a).toEqual({ jti: 'new' });
         expect(b).toBeUndefined();
       });
+    });
+    test('a token\'s find reads the grant its row names in the same statement; nothing else comes along', async () => {
+      await payloads.upsert('Grant', 'g1', { jti: 'g1', accountId: 'u1', kind: 'Grant' }, 3600);
+      await payloads.upsert('AccessToken', 'at', { jti: 'at', grantId: 'g1', kind: 'AccessToken' }, 600);
+      await payloads.upsert('RefreshToken', 'rt', { jti: 'rt', grantId: 'g1', kind: 'RefreshToken' }, 3600);
+      await payloads.consume('RefreshToken', 'rt');
+      await payloads.upsert('Session', 's', { jti: 's', uid: 'u', grantId: 'g1', kind: 'Session' }, 600);
+      const counter = new Statements();
+      const counted = createOidcPayloadStore(t.store.db.withPlugin(counter), KEY);
+
+      const at = await counted.find('AccessToken', 'at');
+      expect(counter.selects).toBe(1);
+      expect(prefetchedGrant(at)).toEqual({ id: 'g1', payload: { jti: 'g1', accountId: 'u1', kind: 'Grant' } });
+      expect(prefetchedGrant(at)!.payload).toEqual(await payloads.find('Grant', 'g1'));
+      // A consumed token (a refresh's reuse detection reads its grant too).
+      const rt = await counted.find('RefreshToken', 'rt');
+      expect(rt).toMatchObject({ consumed: expect.any(Number) });
+      expect(prefetchedGrant(rt)?.id).toBe('g1');
+      // A model the engine does not follow to its grant.
+      expect(prefetchedGrant(await counted.find('Session', 's'))).toBeUndefined();
+      // Introspection's three lookups and their grant: still one statement.
+      counter.selects = 0;
+      const [a, c, r] = await Promise.all([counted.find('AccessToken', 'at'), counted.find('ClientCredentials', 'at'), counted.find('RefreshToken', 'at')]);
+      expect(counter.selects).toBe(1);
+      expect(prefetchedGrant(a)?.payload).toMatchObject({ accountId: 'u1' });
+      expect([c, r]).toEqual([undefined, undefined]);
+    });
+
+    test('no grant comes along when it expired, is missing, predates grant ids in its row, or the token names none', async () => {
+      await payloads.upsert('AccessToken', 'none', { jti: 'none', kind: 'AccessToken' }, 600);
+      expect(prefetchedGrant(await payloads.find('AccessToken', 'none'))).toBeUndefined();
+      await payloads.upsert('AccessToken', 'orphan', { jti: 'orphan', grantId: 'gone', kind: 'AccessToken' }, 600);
+      expect(prefetchedGrant(await payloads.find('AccessToken', 'orphan'))).toBeUndefined();
+
+      await payloads.upsert('Grant', 'old', { jti: 'old', kind: 'Grant' }, 600);
+      await payloads.upsert('AccessToken', 'a-old', { jti: 'a-old', grantId: 'old', kind: 'AccessToken' }, 600);
+      await payloads.upsert('Grant', 'ended', { jti: 'ended', kind: 'Grant' }, 600);
+      await payloads.upsert('AccessToken', 'a-ended', { jti: 'a-ended', grantId: 'ended', kind: 'AccessToken' }, 600);
+      // A grant row written before grants kept their id in grant_id; an expired one.
+      await t.store.db.updateTable('oidc_payloads').set({ grant_id: null }).where('model', '=', 'Grant').where('grant_id', '=', 'old').execute();
+      await t.store.db.updateTable('oidc_payloads').set({ expires_at: Date.now() - 1000 }).where('model', '=', 'Grant').where('grant_id', '=', 'ended').execute();
+      const old = await payloads.find('AccessToken', 'a-old');
+      expect(old).toMatchObject({ grantId: 'old' });
+      expect(prefetchedGrant(old)).toBeUndefined();
+      expect(await payloads.find('Grant', 'old')).toMatchObject({ kind: 'Grant' });
+      expect(prefetchedGrant(await payloads.find('AccessToken', 'a-ended'))).toBeUndefined();
+      expect(await payloads.find('Grant', 'ended')).toBeUndefined();
     });
   });
 }

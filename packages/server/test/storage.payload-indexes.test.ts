@@ -74,6 +74,12 @@ for (const engine of ENGINES) {
       expect(await plan(`select * from oidc_payloads where model = 'DeviceCode' and user_code = 'x'`)).toContain('oidc_payloads_user_code');
       expect(await plan(`delete from oidc_payloads where grant_id = 'g1' and model in ('AccessToken', 'RefreshToken')`)).toContain('oidc_payloads_grant');
       expect(await plan(`select * from oidc_payloads where account_id = 'acc-1' and model = 'Session'`)).toContain('oidc_payloads_account');
+      // A token's find with its grant (oidc/payload-finds.ts): the primary key, and the grant index for the grant.
+      const withGrant = await plan(`select * from oidc_payloads where (model = 'AccessToken' and id = 'a1')
+        or (model = 'Grant' and grant_id = (select t.grant_id from oidc_payloads as t where t.model = 'AccessToken' and t.id = 'a1'))`);
+      expect(withGrant).toContain('oidc_payloads_grant');
+      expect(withGrant).toMatch(/oidc_payloads_pk|sqlite_autoindex_oidc_payloads/);
+      expect(withGrant).not.toMatch(/Seq Scan|SCAN oidc_payloads/);
     });
   });
 }

@@ -1,5 +1,7 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { OidcPayloadStore } from './payload-store.js';
+import { FOUND_WITH_GRANT, prefetchedGrant } from './payload-store.js';
+import { forgetGrant, keepGrant, takeGrant } from './grant-prefetch.js';
 import type { ClientRecord, ClientRepository } from './repository.js';
 import { toEngineClientMetadata } from './clients.js';
 import { isStorableText } from '../storage/text.js';
@@ -23,10 +25,20 @@ function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
   };
   const adapter: Adapter & { consumeOnce(id: string): Promise<boolean>; insertOnce(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean> } = {
     upsert: async (id, payload, expiresIn) => {
+      if (model === 'Grant') forgetGrant(id);
       if (!hold({ model, id, payload: payload as Record<string, unknown>, expiresIn })) await store.upsert(model, id, payload as Record<string, unknown>, expiresIn);
     },
     // Lookup keys come straight from requests (tokens, codes, cookies): one no row can hold is simply not found.
-    find: async (id) => (isStorableText(id) ? (heldPayload(model, id) ?? await store.find(model, id)) as AdapterPayload | undefined : undefined),
+    find: async (id) => {
+      if (!isStorableText(id)) return undefined;
+      const held = heldPayload(model, id) ?? (model === 'Grant' ? takeGrant(id) : undefined);
+      if (held) return held as AdapterPayload;
+      const payload = await store.find(model, id);
+      // A token's grant, read in the same statement: this request's lookup of it is answered with it (grant-prefetch.ts).
+      const grant = FOUND_WITH_GRANT.has(model) ? prefetchedGrant(payload) : undefined;
+      if (grant) keepGrant(grant);
+      return payload as AdapterPayload | undefined;
+    },
     findByUid: async (uid) => (isStorableText(uid) ? (await store.findByUid(model, uid)) as AdapterPayload | undefined : undefined),
     findByUserCode: async (code) => (isStorableText(code) ? (await store.findByUserCode(model, code)) as AdapterPayload | undefined : undefined),
     consume: (id) => flushed(() => store.consume(model, id)),
@@ -34,7 +46,10 @@ function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
     consumeOnce: (id: string) => flushed(() => store.consumeOnce(model, id)),
     // Not part of the engine's Adapter either: the DPoP replay cache's atomic insert (provider.ts).
     insertOnce: (id: string, payload: AdapterPayload, expiresIn: number) => flushed(() => store.insertOnce(model, id, payload as Record<string, unknown>, expiresIn)),
-    destroy: (id) => flushed(() => store.destroy(model, id)),
+    destroy: (id) => {
+      if (model === 'Grant') forgetGrant(id);
+      return flushed(() => store.destroy(model, id));
+    },
     revokeByGrantId: (grantId) => flushed(() => store.revokeByGrantId(grantId)),
   };
   return adapter;
