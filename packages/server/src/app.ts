@@ -311,7 +311,7 @@ export async function createApp(settings: Readonly<Settings>, deps: AppDeps = {}
     // Clients declared in the file may release attribute claims the engine built before the file did not know.
     if ((await engineInputs()).fingerprint !== engine.fingerprint) engine = await buildEngine();
 
-    await mountEngine(http, () => engine.callback, throttle);
+    await mountEngine(http, () => engine.callback, throttle, { draining: () => draining });
     const audit = createAuditRepository(db);
     // One durable event model: the audit entry and the webhook outbox rows of an event in one transaction.
     const journal = new EventJournal(db, audit);

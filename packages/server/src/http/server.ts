@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController } from 'fastify';
+import proxyAddr from '@fastify/proxy-addr';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Metrics } from './metrics.js';
@@ -15,7 +17,29 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Which origins may post forms and call page-only JSON endpoints (http/origin.ts). */
     tesseraSites: SiteCheck;
+    /** Every request's bookkeeping, for requests served outside Fastify's routing (http/engine.ts). */
+    tesseraRequests: RequestBookkeeping;
   }
+}
+
+/** The logger of a request and what its line shows. */
+export interface RequestLine { log: { info(obj: object, msg: string): void }; req: object }
+
+/**
+ * What every response gets, whether Fastify routes the request or the engine's
+ * fast path (http/engine.ts) serves it: the request id and base headers at
+ * once, the metrics and the one log line when it finishes.
+ */
+export interface RequestBookkeeping {
+  /** The request's id: the client's `X-Request-Id` when it is URL-safe, else a new one. */
+  id(req: IncomingMessage): string;
+  /** The client's address, believing `trustProxy` proxies as Fastify's `request.ip` does. */
+  ip(req: IncomingMessage): string | undefined;
+  /**
+   * Sets the id and base headers on the response and, when it finishes, counts it and writes the
+   * request's log line. `route`: the metrics label; `log`: the request's logger and what its line shows.
+   */
+  observe(res: ServerResponse, id: string, method: string, route: () => string, line: () => RequestLine): void;
 }
 
 export interface HttpOptions {
@@ -63,10 +87,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
       // not with pino's wildcard `redact`, which re-serialized every line and cost most of the request line.
       formatters: { log: withoutSecretFields },
     },
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestId,
     // Per-request lines are written by the finish listener below (it also sees engine routes).
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // A number of hops, not `true`: `true` would believe the leftmost entry, which the client writes itself.
@@ -106,18 +127,12 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
 
   // One finish listener per request covers routes handed to the protocol engine too
   // (those bypass Fastify's reply lifecycle).
-  app.addHook('onRequest', async (request, reply) => {
-    const started = process.hrtime.bigint();
-    reply.raw.setHeader('x-request-id', request.id);
-    for (const [k, v] of Object.entries(BASE_HEADERS)) reply.raw.setHeader(k, v);
+  const bookkeeping = createBookkeeping(opts);
+  app.decorate('tesseraRequests', bookkeeping);
+  app.addHook('onRequest', (request, reply, done) => {
     (request.raw as { tesseraRequestId?: string }).tesseraRequestId = request.id;
-    reply.raw.once('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = routeLabel(request);
-      opts.metrics.requests.inc({ method: request.method, route, status: String(reply.raw.statusCode) });
-      opts.metrics.latency.observe({ method: request.method, route }, seconds);
-      request.log.info({ req: request, res: reply.raw, responseTime: Math.round(seconds * 1e4) / 10 }, 'request completed');
-    });
+    bookkeeping.observe(reply.raw, request.id, request.method, () => routeLabel(request), () => ({ log: request.log, req: request }));
+    done();
   });
 
   // Cross-site form posts are refused outright (defence in depth beside SameSite cookies and
@@ -134,6 +149,35 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
 
   installErrorHandling(app, opts.renderHtmlError);
   return app;
+}
+
+function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+const BASE_HEADER_LIST = Object.entries(BASE_HEADERS);
+
+function createBookkeeping(opts: HttpOptions): RequestBookkeeping {
+  // The same trust as Fastify's (trustProxy above): proxy-addr asks per hop from the socket inwards.
+  const trust = (_address: string, hop: number) => hop < opts.trustProxy;
+  return {
+    id: requestId,
+    ip: (req) => (opts.trustProxy > 0 ? proxyAddr.all(req, trust).at(-1) : req.socket.remoteAddress),
+    observe(res, id, method, route, line) {
+      const started = process.hrtime.bigint();
+      res.setHeader('x-request-id', id);
+      for (const [k, v] of BASE_HEADER_LIST) res.setHeader(k, v);
+      res.once('finish', () => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        const label = route();
+        opts.metrics.requests.inc({ method, route: label, status: String(res.statusCode) });
+        opts.metrics.latency.observe({ method, route: label }, seconds);
+        const { log, req } = line();
+        log.info({ req, res, responseTime: Math.round(seconds * 1e4) / 10 }, 'request completed');
+      });
+    },
+  };
 }
 
 function pathOf(url: string): string {
