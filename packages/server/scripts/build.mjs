@@ -98,6 +98,24 @@ const zodEnglishOnly = {
     }));
   },
 };
+// oidc-provider creates two Intl.ListFormat objects when it loads (helpers/formatters.js), for error
+// messages that list values ("'a' and 'b' parameters must not be provided twice"); the first one
+// brings ICU's list-pattern data, about 6 MiB resident from the start on. Each is created when it
+// first formats instead: the same messages, and the memory only once such a message is written.
+const lazyListFormat = {
+  name: 'lazy-list-format',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]oidc-provider[\\/]lib[\\/]helpers[\\/]formatters\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const eager = /^const (conjunction|disjunction) = new Intl\.ListFormat\('en', \{ type: '(conjunction|disjunction)' \}\);$/gm;
+      if ((source.match(eager) ?? []).length !== 2) fail(`${args.path} no longer creates its two Intl.ListFormat as scripts/build.mjs expects: update lazyListFormat`);
+      return {
+        contents: source.replace(eager, (_, name, type) => `let ${name}Made; const ${name} = { format: (list) => (${name}Made ??= new Intl.ListFormat('en', { type: '${type}' })).format(list) };`),
+        loader: 'js',
+      };
+    });
+  },
+};
 for (const d of ['server', 'gateway', 'mock-providers']) rmSync(join(DIST, d), { recursive: true, force: true });
 let esbuild;
 try {
@@ -129,7 +147,7 @@ try {
     external: ['better-sqlite3', 'pg', 'pg-native', '@node-rs/*', '*.node', 'pino', 'thread-stream', 'pino-pretty', 'ioredis'],
     // Bundled CommonJS packages call require() for Node's modules and the external ones.
     banner: { js: "import { createRequire as __tesseraRequire } from 'node:module'; const require = __tesseraRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb, noOpenTelemetry],
+    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb, noOpenTelemetry, lazyListFormat],
   });
 } catch (err) {
   fail(`esbuild failed: ${err?.message ?? err}`);

@@ -105,6 +105,10 @@ describe('the compiled server', { timeout: 600_000 }, () => {
       // prom-client's process metrics run in the bundle without the OpenTelemetry API (a stub, scripts/build.mjs).
       const metrics = await (await fetch(`${base}/metrics`)).text();
       expect(metrics).toMatch(/^tessera_process_cpu_seconds_total \d/m);
+      // oidc-provider's list formatter is created on first use in the bundle (scripts/build.mjs): the same message.
+      const dupes = await fetch(`${base}/oidc/auth?client_id=a&client_id=b&scope=x&scope=y`);
+      expect(dupes.status).toBe(400);
+      expect(await dupes.text()).toContain('&#39;client_id&#39; and &#39;scope&#39; parameters must not be provided twice');
       // mfa/passkeys/browser.js is read next to the bundle's modules (copied by the build).
       const script = await fetch(`${base}/assets/passkeys.js`);
       expect(script.status).toBe(200);
@@ -140,5 +144,8 @@ describe('the compiled server', { timeout: 600_000 }, () => {
     expect(code).toContain("is not in Tessera's build: Fastify route schemas are not used");
     // One mime-db: koa's accepts shares the top-level copy.
     expect(code.split('"application/1d-interleaved-parityfec"').length - 1).toBe(1);
+    // oidc-provider's two Intl.ListFormat (about 6 MiB of ICU data) are made on first use, not at load.
+    expect(code).not.toMatch(/const (conjunction|disjunction)\s*=\s*new Intl\.ListFormat/);
+    expect(code.match(/(conjunction|disjunction)Made\s*\?\?=\s*new Intl\.ListFormat/g)).toHaveLength(2);
   });
 });
