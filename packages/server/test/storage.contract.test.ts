@@ -5,6 +5,7 @@
  * the caller, so every test here runs unchanged on both.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { sql } from 'kysely';
 import { migrationProvider } from '../src/storage/migrations/index.js';
 import { DEFAULT_POLICY } from '../src/identity/policy.js';
 import { ENGINES } from './helpers/engines.js';
@@ -115,6 +116,24 @@ for (const engine of ENGINES) {
         const applied = await store.db.selectFrom('kysely_migration' as never)
           .select('name' as never).execute() as { name: string }[];
         expect(applied.map((r) => r.name)).toEqual(Object.keys(await migrationProvider.getMigrations()).sort());
+      });
+
+      test('an up-to-date database is left alone; one migration missing or one unknown goes to the Migrator as before', async () => {
+        const names = Object.keys(await migrationProvider.getMigrations()).sort();
+        const latest = names.at(-1)!;
+        // Up to date: no Migrator, which would have made its lock table again.
+        await sql`drop table kysely_migration_lock`.execute(store.db);
+        await store.migrate();
+        await expect(sql`select * from kysely_migration_lock`.execute(store.db)).rejects.toThrow();
+        // The latest migration's record gone: the Migrator runs it again (it is repeatable) and records it.
+        await store.db.deleteFrom('kysely_migration' as never).where('name' as never, '=', latest as never).execute();
+        expect(await store.ready()).toBe(false);
+        await store.migrate();
+        expect(await store.ready()).toBe(true);
+        expect((await sql<{ n: number }>`select count(*) as n from kysely_migration_lock`.execute(store.db)).rows).toHaveLength(1);
+        // A migration this version does not know (a newer version ran): refused, as Kysely refuses it.
+        await store.db.insertInto('kysely_migration' as never).values({ name: '999_from_the_future', timestamp: new Date().toISOString() } as never).execute();
+        await expect(store.migrate()).rejects.toThrow(/999_from_the_future/);
       });
     });
 

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { withStatementCache } from './statement-cache.js';
 import type { Database } from './schema.js';
-import { latestMigration, migrationProvider } from './migrations/index.js';
+import { latestMigration, migrationNames, migrationProvider } from './migrations/index.js';
 import { allowSyncReads } from './sync-reads.js';
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
 import { isUnavailable } from './availability.js';
@@ -220,6 +220,7 @@ function finishStore({ db, migrationDb, engine, prepare, errors }: StoreParts): 
     db,
     engine,
     async migrate() {
+      if (await upToDate(db)) return;
       const target = typeof migrationDb === 'function' ? migrationDb() : migrationDb;
       try {
         const migrationTableSchema = await prepare(target);
@@ -250,6 +251,24 @@ function finishStore({ db, migrationDb, engine, prepare, errors }: StoreParts): 
       await db.destroy();
     },
   };
+}
+
+/**
+ * True when the database has run exactly this version's migrations: every
+ * start then skips Kysely's Migrator, which reads the whole schema's
+ * catalogue (every table and column, twice) to find its own two tables, and
+ * takes its lock in a transaction; on PostgreSQL it also opens a connection
+ * of its own. Anything else (no migration table, one missing, one this
+ * version does not know, an error) goes to the Migrator, which applies,
+ * waits for another instance's run, or refuses as before (issue 20).
+ */
+async function upToDate(db: Kysely<Database>): Promise<boolean> {
+  try {
+    const rows = await db.selectFrom('kysely_migration' as never).select(sql<string>`name`.as('name')).execute() as { name: string }[];
+    return rows.length === migrationNames.size && rows.every((r) => migrationNames.has(r.name));
+  } catch {
+    return false;
+  }
 }
 
 /** Plain string order (migration names are ASCII with unique numeric prefixes). */

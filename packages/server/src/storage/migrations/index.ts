@@ -67,3 +67,6 @@ export const migrationProvider: MigrationProvider = {
 };
 
 export const latestMigration = Object.keys(migrations).sort().at(-1)!;
+
+/** Every migration this version has. */
+export const migrationNames: ReadonlySet<string> = new Set(Object.keys(migrations));
