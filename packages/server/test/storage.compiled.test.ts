@@ -3,13 +3,15 @@
  * same query built by Kysely returns, binds each call's parameters in their
  * places, runs inside a transaction, and leaves plugins their view.
  */
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { Kysely, KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
 import type { Database } from '../src/storage/schema.js';
 import { shape, writeShape } from '../src/storage/compiled.js';
-import { syncReader } from '../src/storage/sync-reads.js';
+import { directReader, syncReader } from '../src/storage/sync-reads.js';
+import { openStore } from '../src/storage/database.js';
+import { DatabaseUnavailableError } from '../src/storage/availability.js';
 
 /** Rows of tessera_meta with a key in [from, to] and a value other than `not`, plus a constant of the builder's own. */
 const build = (db: Kysely<Database>, to: string, from: string, not: string) => db.selectFrom('tessera_meta')
@@ -124,6 +126,36 @@ for (const engine of ENGINES) {
       // A transaction's instance and a plugin copy are other objects: they go through Kysely.
       await db.transaction().execute(async (trx) => expect(syncReader(trx)).toBeUndefined());
       expect(syncReader(db.withPlugin(new Counter()))).toBeUndefined();
+    });
+
+    test('PostgreSQL: compiled reads on the root instance run on a pooled connection without Kysely; transactions and plugins go through Kysely', async () => {
+      const direct = directReader(db);
+      if (engine.name !== 'postgres') {
+        expect(direct).toBeUndefined();
+        return;
+      }
+      const viaKysely = vi.spyOn(db, 'executeQuery');
+      try {
+        expect(await range.execute(db, 'c', 'a', 'v1')).toEqual([{ key: 'a', value: 'v0' }, { key: 'c', value: 'v2' }]);
+        expect(viaKysely).not.toHaveBeenCalled();
+      } finally {
+        viaKysely.mockRestore();
+      }
+      await db.transaction().execute(async (trx) => expect(directReader(trx)).toBeUndefined());
+      expect(directReader(db.withPlugin(new Counter()))).toBeUndefined();
+      // A statement the database refuses keeps its error; nothing is left holding a connection.
+      await expect(direct!('select * from no_such_table', [])).rejects.toMatchObject({ code: '42P01' });
+      for (let i = 0; i < 12; i++) await range.execute(db, 'c', 'a', 'v1');
+    });
+
+    test('PostgreSQL: a compiled read when no connection can be made fails as the database being unavailable', async () => {
+      if (engine.name !== 'postgres') return;
+      const unreachable = openStore('postgres://postgres@127.0.0.1:1/test', { timeoutMs: 500 });
+      try {
+        await expect(range.execute(unreachable.db, 'c', 'a', 'v1')).rejects.toBeInstanceOf(DatabaseUnavailableError);
+      } finally {
+        await unreachable.close();
+      }
     });
 
     test('compiled writes: the rows each inserted, updated or deleted, on the root, in a transaction and with plugins', async () => {

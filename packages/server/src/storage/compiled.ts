@@ -1,5 +1,5 @@
 import type { CompiledQuery, Kysely } from 'kysely';
-import { syncReader } from './sync-reads.js';
+import { directReader, syncReader } from './sync-reads.js';
 
 /** What Kysely's query builders are: compiled here once, or run as built when the database has plugins. */
 export interface Buildable<R> {
@@ -68,6 +68,8 @@ export function shape<DB, A extends readonly unknown[], R>(build: (db: Kysely<DB
           // Run again below, where busy waits, retries and the mapping of errors apply (a read has no effect to repeat).
         }
       }
+      const direct = directReader(db);
+      if (direct) return direct(query.sql, query.parameters) as Promise<R[]>;
       const result = await db.executeQuery<R>(query);
       return result.rows as R[];
     },

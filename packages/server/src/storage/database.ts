@@ -6,9 +6,9 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { withStatementCache } from './statement-cache.js';
 import type { Database } from './schema.js';
 import { latestMigration, migrationNames, migrationProvider } from './migrations/index.js';
-import { allowSyncReads } from './sync-reads.js';
+import { allowDirectReads, allowSyncReads } from './sync-reads.js';
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
-import { isUnavailable } from './availability.js';
+import { DatabaseUnavailableError, isUnavailable, mapUnavailable } from './availability.js';
 import { requireOnUse } from '../startup/lazy.js';
 
 // Only the driver of the configured engine is loaded (issue 20: pg cost ~60 ms of every SQLite start).
@@ -131,7 +131,21 @@ function openPostgres(url: string, options: StoreOptions): Store {
     idle_in_transaction_session_timeout: Math.max(60_000, timeout),
   }));
   watch(pool, errors);
-  const db = new Kysely<Database>({ dialect: new GuardedDialect(new PostgresDialect({ pool: discardingBrokenClients(pool) as never })) });
+  const pooled = discardingBrokenClients(pool);
+  const db = new Kysely<Database>({ dialect: new GuardedDialect(new PostgresDialect({ pool: pooled as never })) });
+  // The hot lookups compiled once (storage/compiled.ts) read without Kysely's pipeline (sync-reads.ts).
+  allowDirectReads(db, async (text, parameters) => {
+    const client = await pooled.connect().catch((err: unknown) => {
+      throw err instanceof DatabaseUnavailableError ? err : new DatabaseUnavailableError(err);
+    });
+    try {
+      return (await client.query(text, [...parameters])).rows as unknown[];
+    } catch (err) {
+      return mapUnavailable(err);
+    } finally {
+      client.release();
+    }
+  });
   const prepare = async (target: Kysely<Database>) => {
     if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(target);
     // Kysely's Migrator, unless told its schema, looks for kysely_migration(_lock) in *every*
