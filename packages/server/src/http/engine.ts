@@ -75,12 +75,7 @@ export async function mountEngine(app: FastifyInstance, engine: () => RequestLis
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
     const handle = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
-      if (request.method === 'POST' && isCredentialEndpoint(request.url) && throttle.isBlocked(request.ip)) {
-        // Not refused here: a machine client that authenticates must not be held back by others' failures
-        // from its address (a NAT, a shared egress). The engine runs; `throttledCredentials` turns a failed
-        // client authentication, and any password grant, into 429.
-        (request.raw as IncomingMessage & { [IP_THROTTLED]?: boolean })[IP_THROTTLED] = true;
-      }
+      if (request.method === 'POST' && isCredentialEndpoint(request.url)) markIfThrottled(request.raw, throttle, request.ip);
       // Invalid UTF-8 in a form or JSON body: refused here, as the engine would decode it to U+FFFD (http/utf8.ts).
       if (!(await engineBodyIsUtf8(request.raw, ENGINE_BODY_LIMIT))) {
         return reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: INVALID_ENCODING });
@@ -152,24 +147,11 @@ function installFastPath(app: FastifyInstance, engine: () => RequestListener, th
     // first there too), without building a child logger per request.
     const log = { info: (obj: object, msg: string) => app.log.info({ requestId: id, ...obj }, msg) };
     book.observe(res, id, req.method!, () => path, () => ({ log, req: { method: req.method, ip: ipOf(), url: req.url } }));
-    if (req.method === 'POST' && isCredentialEndpoint(path)) {
-      const blocked = throttle.isBlocked(ipOf() ?? '');
-      if (blocked) (req as IncomingMessage & { [IP_THROTTLED]?: boolean })[IP_THROTTLED] = true;
-    }
-    if (!(await engineBodyIsUtf8(req, ENGINE_BODY_LIMIT))) {
-      res.statusCode = 400;
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.setHeader('cache-control', 'no-store');
-      res.end(JSON.stringify({ error: 'invalid_request', error_description: INVALID_ENCODING }));
-      return;
-    }
+    if (req.method === 'POST' && isCredentialEndpoint(path)) markIfThrottled(req, throttle, ipOf());
+    if (!(await engineBodyIsUtf8(req, ENGINE_BODY_LIMIT))) return answer(res, 400, 'invalid_request', INVALID_ENCODING);
     await (engine()(req, res) as unknown as Promise<void> | undefined);
-    if ((req as IncomingMessage & { [UNMATCHED]?: boolean })[UNMATCHED] && !res.headersSent) {
-      // Cannot happen while the engine serves these endpoints (provider.ts enables each); Fastify's not-found shape if it did.
-      res.statusCode = 404;
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.end(JSON.stringify({ error: 'not_found', error_description: 'Not found.' }));
-    }
+    // Cannot happen while the engine serves these endpoints (provider.ts enables each); Fastify's not-found shape if it did.
+    if ((req as IncomingMessage & { [UNMATCHED]?: boolean })[UNMATCHED] && !res.headersSent) answer(res, 404, 'not_found', 'Not found.');
   };
   server.removeListener('request', viaFastify);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -177,13 +159,29 @@ function installFastPath(app: FastifyInstance, engine: () => RequestListener, th
     if (path === undefined) return viaFastify(req, res);
     serve(req, res, path).catch((err: unknown) => {
       app.log.error({ err, requestId: (req as { tesseraRequestId?: string }).tesseraRequestId }, 'unhandled error');
-      if (!res.headersSent) {
-        res.statusCode = 500;
-        res.setHeader('content-type', 'application/json; charset=utf-8');
-        res.end(JSON.stringify({ error: 'server_error', error_description: 'Something went wrong. Quote the request id when reporting it.' }));
-      } else res.destroy();
+      if (!res.headersSent) answer(res, 500, 'server_error', 'Something went wrong. Quote the request id when reporting it.');
+      else res.destroy();
     });
   });
+}
+
+/**
+ * Marks a request to a credential endpoint from an address that used up its
+ * failed-authentication allowance. Not refused here: a machine client that
+ * authenticates must not be held back by others' failures from its address
+ * (a NAT, a shared egress). The engine runs; `throttledCredentials` turns a
+ * failed client authentication, and any password grant, into 429.
+ */
+function markIfThrottled(req: IncomingMessage, throttle: FailureThrottle, ip: string | undefined): void {
+  if (throttle.isBlocked(ip ?? '')) (req as IncomingMessage & { [IP_THROTTLED]?: boolean })[IP_THROTTLED] = true;
+}
+
+/** A JSON error answer written on the raw response (the fast path has no Fastify reply), never cached. */
+function answer(res: ServerResponse, status: number, error: string, description: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('cache-control', 'no-store');
+  res.end(JSON.stringify({ error, error_description: description }));
 }
 
 function isCredentialEndpoint(url: string): boolean {
