@@ -70,6 +70,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
   const onFrameworkError = frameworkErrorHandler(opts.renderHtmlError);
   // Standard output, with lines gathered while serving (log-destination.ts); tests pass their own stream.
   const stdoutLog = opts.logStream ? undefined : new BatchedLogDestination();
+  const trusted = opts.trustProxy > 0 ? (_address: string, hop: number) => hop < opts.trustProxy : undefined;
   const app = Fastify({
     logger: {
       level: opts.logLevel,
@@ -92,7 +93,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // A number of hops, not `true`: `true` would believe the leftmost entry, which the client writes itself.
     // proxy-addr asks per hop from the socket inwards: the first `trustProxy` hops are proxies.
-    trustProxy: opts.trustProxy > 0 ? (_address: string, hop: number) => hop < opts.trustProxy : false,
+    trustProxy: trusted ?? false,
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -127,7 +128,7 @@ export function createHttpServer(opts: HttpOptions): FastifyInstance {
 
   // One finish listener per request covers routes handed to the protocol engine too
   // (those bypass Fastify's reply lifecycle).
-  const bookkeeping = createBookkeeping(opts);
+  const bookkeeping = createBookkeeping(opts, trusted);
   app.decorate('tesseraRequests', bookkeeping);
   app.addHook('onRequest', (request, reply, done) => {
     (request.raw as { tesseraRequestId?: string }).tesseraRequestId = request.id;
@@ -158,12 +159,12 @@ function requestId(req: IncomingMessage): string {
 
 const BASE_HEADER_LIST = Object.entries(BASE_HEADERS);
 
-function createBookkeeping(opts: HttpOptions): RequestBookkeeping {
-  // The same trust as Fastify's (trustProxy above): proxy-addr asks per hop from the socket inwards.
-  const trust = (_address: string, hop: number) => hop < opts.trustProxy;
+/** `trusted`: Fastify's `trustProxy` function, so that `ip` gives what `request.ip` gives. */
+function createBookkeeping(opts: HttpOptions, trusted: ((address: string, hop: number) => boolean) | undefined): RequestBookkeeping {
   return {
     id: requestId,
-    ip: (req) => (opts.trustProxy > 0 ? proxyAddr.all(req, trust).at(-1) : req.socket.remoteAddress),
+    // As Fastify computes `request.ip` (@fastify/proxy-addr, the last address the trust function accepts).
+    ip: (req) => (trusted ? proxyAddr.all(req, trusted).at(-1) : req.socket.remoteAddress),
     observe(res, id, method, route, line) {
       const started = process.hrtime.bigint();
       res.setHeader('x-request-id', id);
