@@ -100,8 +100,8 @@ export async function mountEngine(app: FastifyInstance, engine: () => RequestLis
 /**
  * The engine endpoints machine clients call on every token, with the methods
  * the engine answers there. A request for exactly one of these skips
- * Fastify's routing and hooks (issue 20: about 20–45 µs of CPU a request,
- * a tenth of a client-credentials grant): it gets what Fastify's path gives
+ * Fastify's routing and hooks (issue 20: about 20–30 µs of CPU a request,
+ * 6 % of a client-credentials grant, docs/performance.md): it gets what Fastify's path gives
  * an engine route (request id, base headers, metrics, the log line, the
  * throttle mark, the UTF-8 checks) and the engine. Anything else (another
  * path or method, HEAD or a CORS preflight, a query that is not UTF-8,
