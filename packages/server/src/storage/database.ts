@@ -273,14 +273,16 @@ function finishStore({ db, migrationDb, engine, prepare, errors }: StoreParts): 
  * catalogue (every table and column, twice) to find its own two tables, and
  * takes its lock in a transaction; on PostgreSQL it also opens a connection
  * of its own. Anything else (no migration table, one missing, one this
- * version does not know, an error) goes to the Migrator, which applies,
+ * version does not know, an error other than an outage) goes to the Migrator, which applies,
  * waits for another instance's run, or refuses as before (issue 20).
  */
 async function upToDate(db: Kysely<Database>): Promise<boolean> {
   try {
     const rows = await db.selectFrom('kysely_migration' as never).select(sql<string>`name`.as('name')).execute() as { name: string }[];
     return rows.length === migrationNames.size && rows.every((r) => migrationNames.has(r.name));
-  } catch {
+  } catch (err) {
+    // An outage fails the start now, as the Migrator would after waiting for it once more.
+    if (err instanceof DatabaseUnavailableError) throw err;
     return false;
   }
 }
