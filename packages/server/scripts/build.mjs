@@ -116,6 +116,26 @@ const lazyListFormat = {
     });
   },
 };
+// oidc-provider's UserInfo middlewares write `ctx.assert(found, new InvalidToken('…'))`: the error is
+// built, with its stack trace captured twice (Error's constructor and InvalidToken's
+// captureStackTrace), on every request, found or not. Three per UserInfo request cost about 60 µs
+// of ~500 (a CPU profile under bench/speed-ab.mjs, issue 20). Koa's `ctx.assert` (http-assert)
+// throws its second argument when the first is falsy and does nothing otherwise, so
+// `if (!found) ctx.assert(found, new …)` throws the same error in the same case and builds none
+// in the other. Only assertions on a plain variable (evaluated twice, without effect) are rewritten.
+const LAZY_ASSERTS = { 'shared/access_token.js': 3, 'helpers/validate_dpop.js': 1 };
+const lazyAssertErrors = {
+  name: 'lazy-assert-errors',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]oidc-provider[\\/]lib[\\/](shared[\\/]access_token|helpers[\\/]validate_dpop)\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const file = Object.keys(LAZY_ASSERTS).find((f) => args.path.replaceAll('\\', '/').endsWith(`/lib/${f}`));
+      const eager = /^(\s*)ctx\.assert\((\w+), (new \w+\('[^'\n]*'\))\);$/gm;
+      if ((source.match(eager) ?? []).length !== LAZY_ASSERTS[file]) fail(`${args.path} no longer has the ${LAZY_ASSERTS[file]} ctx.assert(value, new Error(…)) lines scripts/build.mjs expects: update lazyAssertErrors`);
+      return { contents: source.replace(eager, (_, indent, value, error) => `${indent}if (!${value}) ctx.assert(${value}, ${error});`), loader: 'js' };
+    });
+  },
+};
 for (const d of ['server', 'gateway', 'mock-providers']) rmSync(join(DIST, d), { recursive: true, force: true });
 let esbuild;
 try {
@@ -147,7 +167,7 @@ try {
     external: ['better-sqlite3', 'pg', 'pg-native', '@node-rs/*', '*.node', 'pino', 'thread-stream', 'pino-pretty', 'ioredis'],
     // Bundled CommonJS packages call require() for Node's modules and the external ones.
     banner: { js: "import { createRequire as __tesseraRequire } from 'node:module'; const require = __tesseraRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb, noOpenTelemetry, lazyListFormat],
+    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb, noOpenTelemetry, lazyListFormat, lazyAssertErrors],
   });
 } catch (err) {
   fail(`esbuild failed: ${err?.message ?? err}`);

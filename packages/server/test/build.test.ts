@@ -109,6 +109,11 @@ describe('the compiled server', { timeout: 600_000 }, () => {
       const dupes = await fetch(`${base}/oidc/auth?client_id=a&client_id=b&scope=x&scope=y`);
       expect(dupes.status).toBe(400);
       expect(await dupes.text()).toContain('&#39;client_id&#39; and &#39;scope&#39; parameters must not be provided twice');
+      // UserInfo with an unknown token: the same 401 with the lazily built error (lazyAssertErrors).
+      const userinfo = await fetch(`${base}/oidc/me`, { headers: { authorization: 'Bearer not-a-token-of-this-server' } });
+      expect(userinfo.status).toBe(401);
+      expect(userinfo.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      expect(await userinfo.json()).toMatchObject({ error: 'invalid_token' });
       // mfa/passkeys/browser.js is read next to the bundle's modules (copied by the build).
       const script = await fetch(`${base}/assets/passkeys.js`);
       expect(script.status).toBe(200);
@@ -147,5 +152,8 @@ describe('the compiled server', { timeout: 600_000 }, () => {
     // oidc-provider's two Intl.ListFormat (about 6 MiB of ICU data) are made on first use, not at load.
     expect(code).not.toMatch(/const (conjunction|disjunction)\s*=\s*new Intl\.ListFormat/);
     expect(code.match(/(conjunction|disjunction)Made\s*\?\?=\s*new Intl\.ListFormat/g)).toHaveLength(2);
+    // oidc-provider's UserInfo assertions build their error only when they fail (lazyAssertErrors).
+    expect(code.match(/if\(!(accessToken|client|account|unique)\d*\)ctx\.assert\(\1\d*,new \w+\(/g)).toHaveLength(4);
+    expect(/[;{}]ctx\.assert\((accessToken|client|account|unique)\d*,new /.test(code)).toBe(false);
   });
 });
