@@ -98,41 +98,58 @@ const zodEnglishOnly = {
     }));
   },
 };
-// oidc-provider creates two Intl.ListFormat objects when it loads (helpers/formatters.js), for error
-// messages that list values ("'a' and 'b' parameters must not be provided twice"); the first one
-// brings ICU's list-pattern data, about 6 MiB resident from the start on. Each is created when it
-// first formats instead: the same messages, and the memory only once such a message is written.
-const lazyListFormat = {
-  name: 'lazy-list-format',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]oidc-provider[\\/]lib[\\/]helpers[\\/]formatters\.js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      const eager = /^const (conjunction|disjunction) = new Intl\.ListFormat\('en', \{ type: '(conjunction|disjunction)' \}\);$/gm;
-      if ((source.match(eager) ?? []).length !== 2) fail(`${args.path} no longer creates its two Intl.ListFormat as scripts/build.mjs expects: update lazyListFormat`);
-      return {
-        contents: source.replace(eager, (_, name, type) => `let ${name}Made; const ${name} = { format: (list) => (${name}Made ??= new Intl.ListFormat('en', { type: '${type}' })).format(list) };`),
-        loader: 'js',
-      };
-    });
+// Rewrites of oidc-provider's sources in the bundle, each the same behaviour at lower cost. Each
+// names the lines it expects and how many; the build stops when a new oidc-provider version
+// changes them (update the table then). test/build.test.ts checks the bundle and asks the bundled
+// server for the answers these lines give.
+const ENGINE_REWRITES = [
+  {
+    // Two Intl.ListFormat objects made at load, for error messages that list values ("'a' and 'b'
+    // parameters must not be provided twice"); the first brings ICU's list-pattern data, about
+    // 6 MiB resident from the start on. Each is made when it first formats instead.
+    file: 'helpers/formatters.js',
+    lines: /^const (conjunction|disjunction) = new Intl\.ListFormat\('en', \{ type: '(conjunction|disjunction)' \}\);$/gm,
+    count: 2,
+    replace: (_, name, type) => `let ${name}Made; const ${name} = { format: (list) => (${name}Made ??= new Intl.ListFormat('en', { type: '${type}' })).format(list) };`,
   },
-};
-// oidc-provider's UserInfo middlewares write `ctx.assert(found, new InvalidToken('…'))`: the error is
-// built, with its stack trace captured twice (Error's constructor and InvalidToken's
-// captureStackTrace), on every request, found or not. Three per UserInfo request cost about 60 µs
-// of ~500 (a CPU profile under bench/speed-ab.mjs, issue 20). Koa's `ctx.assert` (http-assert)
-// throws its second argument when the first is falsy and does nothing otherwise, so
-// `if (!found) ctx.assert(found, new …)` throws the same error in the same case and builds none
-// in the other. Only assertions on a plain variable (evaluated twice, without effect) are rewritten.
-const LAZY_ASSERTS = { 'shared/access_token.js': 3, 'helpers/validate_dpop.js': 1 };
-const lazyAssertErrors = {
-  name: 'lazy-assert-errors',
+  ...['shared/access_token.js', 'helpers/validate_dpop.js'].map((file, i) => ({
+    // UserInfo's middlewares (and DPoP's replay check) write `ctx.assert(found, new
+    // InvalidToken('…'))`: the error, its stack trace captured twice (Error's constructor and
+    // InvalidToken's captureStackTrace), is made on every request, found or not; three per
+    // UserInfo request cost about 60 µs of ~500 (CPU profile, issue 20). Koa's `ctx.assert`
+    // (http-assert) throws its second argument when the first is falsy and does nothing
+    // otherwise, so `if (!found) ctx.assert(found, new …)` throws the same error in the same case.
+    // Only assertions on a plain variable (read twice, without effect).
+    file,
+    lines: /^(\s*)ctx\.assert\((\w+), (new \w+\('[^'\n]*'\))\);$/gm,
+    count: [3, 1][i],
+    replace: (_, indent, value, error) => `${indent}if (!${value}) ctx.assert(${value}, ${error});`,
+  })),
+  {
+    // Introspection and revocation refuse JWTs by trying to decode the token's JOSE header; an
+    // opaque token (Tessera's) makes jose throw, and the error's stack trace cost ~30 µs per
+    // request (CPU profile, issue 20). A compact JWS or JWE has 2 or 4 dots, and jose's
+    // decodeProtectedHeader throws for a string of any other shape, so a string with no dot
+    // skips the attempt: the same outcome.
+    file: 'shared/reject_structured_tokens.js',
+    lines: /^(\s*)tokenIsJWT = !!decodeProtectedHeader\(params\.token\);$/gm,
+    count: 1,
+    replace: (_, indent) => `${indent}tokenIsJWT = typeof params.token === 'string' && !params.token.includes('.') ? false : !!decodeProtectedHeader(params.token);`,
+  },
+];
+const engineRewrites = {
+  name: 'engine-rewrites',
   setup(build) {
-    build.onLoad({ filter: /[\\/]oidc-provider[\\/]lib[\\/](shared[\\/]access_token|helpers[\\/]validate_dpop)\.js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      const file = Object.keys(LAZY_ASSERTS).find((f) => args.path.replaceAll('\\', '/').endsWith(`/lib/${f}`));
-      const eager = /^(\s*)ctx\.assert\((\w+), (new \w+\('[^'\n]*'\))\);$/gm;
-      if ((source.match(eager) ?? []).length !== LAZY_ASSERTS[file]) fail(`${args.path} no longer has the ${LAZY_ASSERTS[file]} ctx.assert(value, new Error(…)) lines scripts/build.mjs expects: update lazyAssertErrors`);
-      return { contents: source.replace(eager, (_, indent, value, error) => `${indent}if (!${value}) ctx.assert(${value}, ${error});`), loader: 'js' };
+    build.onLoad({ filter: /[\\/]oidc-provider[\\/]lib[\\/].*\.js$/ }, (args) => {
+      const path = args.path.replaceAll('\\', '/');
+      const rewrites = ENGINE_REWRITES.filter((r) => path.endsWith(`/oidc-provider/lib/${r.file}`));
+      if (!rewrites.length) return undefined;
+      let source = readFileSync(args.path, 'utf8');
+      for (const r of rewrites) {
+        if ((source.match(r.lines) ?? []).length !== r.count) fail(`${args.path} no longer has the ${r.count} line(s) scripts/build.mjs rewrites (${r.lines}): update ENGINE_REWRITES`);
+        source = source.replace(r.lines, r.replace);
+      }
+      return { contents: source, loader: 'js' };
     });
   },
 };
@@ -167,7 +184,7 @@ try {
     external: ['better-sqlite3', 'pg', 'pg-native', '@node-rs/*', '*.node', 'pino', 'thread-stream', 'pino-pretty', 'ioredis'],
     // Bundled CommonJS packages call require() for Node's modules and the external ones.
     banner: { js: "import { createRequire as __tesseraRequire } from 'node:module'; const require = __tesseraRequire(import.meta.url);" },
-    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb, noOpenTelemetry, lazyListFormat, lazyAssertErrors],
+    plugins: [zodEnglishOnly, noFastifyCompilers, oneMimeDb, noOpenTelemetry, engineRewrites],
   });
 } catch (err) {
   fail(`esbuild failed: ${err?.message ?? err}`);

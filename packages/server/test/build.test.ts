@@ -3,10 +3,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { decodeProtectedHeader } from 'jose';
 import { afterAll, describe, expect, test } from 'vitest';
 // @ts-expect-error plain JavaScript (runs before anything is compiled), no declarations
 import { SERVER_ROOT, chooseEntry, fingerprint } from '../bin/launch.js';
 import { freePort } from './helpers/app.js';
+
+const MACHINE_SECRET = 'build-test-machine-secret-0123456789abcdef';
 
 /** A packages/ tree of its own with a build stamp, to see what the launcher picks. */
 function fakeTree(): { packagesDir: string; dist: string; stamp(): void } {
@@ -85,7 +88,13 @@ describe('the compiled server', { timeout: 600_000 }, () => {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), PORT: String(port), HOST: '127.0.0.1', TESSERA_ISSUER: `http://127.0.0.1:${port}`,
       TESSERA_DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`, TESSERA_SECRET: 'built-test-secret-built-test-secret', LOG_LEVEL: 'warn',
+      TESSERA_CONFIG: join(dir, 'config.json'),
     };
+    // A machine client and an API with opaque tokens: introspection and revocation run oidc-provider's rewritten lines.
+    writeFileSync(env.TESSERA_CONFIG!, JSON.stringify({
+      apis: [{ identifier: 'https://opaque.build.test', name: 'Opaque', scopes: ['read'], access_token_format: 'opaque' }],
+      clients: [{ client_id: 'machine', client_secret: MACHINE_SECRET, grant_types: ['client_credentials'], scope: 'read' }],
+    }));
     const child = spawn(process.execPath, [join(SERVER_ROOT, 'bin', 'tessera.js'), 'serve'], { env });
     let stderr = '';
     let stdout = '';
@@ -109,11 +118,25 @@ describe('the compiled server', { timeout: 600_000 }, () => {
       const dupes = await fetch(`${base}/oidc/auth?client_id=a&client_id=b&scope=x&scope=y`);
       expect(dupes.status).toBe(400);
       expect(await dupes.text()).toContain('&#39;client_id&#39; and &#39;scope&#39; parameters must not be provided twice');
-      // UserInfo with an unknown token: the same 401 with the lazily built error (lazyAssertErrors).
+      // UserInfo with an unknown token: the same 401 with the lazily built error (ENGINE_REWRITES).
       const userinfo = await fetch(`${base}/oidc/me`, { headers: { authorization: 'Bearer not-a-token-of-this-server' } });
       expect(userinfo.status).toBe(401);
       expect(userinfo.headers.get('www-authenticate')).toContain('error="invalid_token"');
       expect(await userinfo.json()).toMatchObject({ error: 'invalid_token' });
+      // Introspection and revocation skip decoding a token with no dot as a JWT (ENGINE_REWRITES): the same answers.
+      const machine = { authorization: `Basic ${Buffer.from(`machine:${MACHINE_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' };
+      const issued = await (await fetch(`${base}/oidc/token`, { method: 'POST', headers: machine, body: 'grant_type=client_credentials&scope=read&resource=https%3A%2F%2Fopaque.build.test' })).json() as { access_token: string };
+      expect(issued.access_token).not.toContain('.');
+      const introspect = async (token: string) => fetch(`${base}/oidc/token/introspection`, { method: 'POST', headers: machine, body: new URLSearchParams({ token }).toString() });
+      expect(await (await introspect(issued.access_token)).json()).toMatchObject({ active: true, client_id: 'machine', scope: 'read' });
+      expect(await (await introspect('unknown-opaque-token')).json()).toEqual({ active: false });
+      const jws = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{}').toString('base64url')}.`;
+      const refused = await introspect(jws);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ error: 'unsupported_token_type' });
+      const revoked = await fetch(`${base}/oidc/token/revocation`, { method: 'POST', headers: machine, body: new URLSearchParams({ token: issued.access_token }).toString() });
+      expect(revoked.status).toBe(200);
+      expect(await (await introspect(issued.access_token)).json()).toEqual({ active: false });
       // mfa/passkeys/browser.js is read next to the bundle's modules (copied by the build).
       const script = await fetch(`${base}/assets/passkeys.js`);
       expect(script.status).toBe(200);
@@ -137,6 +160,13 @@ describe('the compiled server', { timeout: 600_000 }, () => {
     }
   });
 
+  test('jose refuses as a JWT every string without a dot, as the introspection rewrite assumes (scripts/build.mjs)', () => {
+    // A JOSE header that would decode if the string were taken whole: still refused without the dots.
+    const header = Buffer.from('{"alg":"none"}').toString('base64url');
+    for (const token of [header, `${header}${header}`, 'unknown-opaque-token', '']) expect(() => decodeProtectedHeader(token)).toThrow();
+    expect(decodeProtectedHeader(`${header}.e30.`)).toEqual({ alg: 'none' });
+  });
+
   test('the bundle leaves out code every start would parse for nothing (scripts/build.mjs)', () => {
     expect(chooseEntry({ env: {} }).source).toBe(false);
     const out = join(SERVER_ROOT, 'dist', 'server', 'src');
@@ -152,8 +182,9 @@ describe('the compiled server', { timeout: 600_000 }, () => {
     // oidc-provider's two Intl.ListFormat (about 6 MiB of ICU data) are made on first use, not at load.
     expect(code).not.toMatch(/const (conjunction|disjunction)\s*=\s*new Intl\.ListFormat/);
     expect(code.match(/(conjunction|disjunction)Made\s*\?\?=\s*new Intl\.ListFormat/g)).toHaveLength(2);
-    // oidc-provider's UserInfo assertions build their error only when they fail (lazyAssertErrors).
+    // oidc-provider's UserInfo assertions build their error only when they fail (ENGINE_REWRITES).
     expect(code.match(/if\(!(accessToken|client|account|unique)\d*\)ctx\.assert\(\1\d*,new \w+\(/g)).toHaveLength(4);
     expect(/[;{}]ctx\.assert\((accessToken|client|account|unique)\d*,new /.test(code)).toBe(false);
+    expect(code).toContain("tokenIsJWT=typeof params.token===\"string\"&&!params.token.includes(\".\")?false:!!decodeProtectedHeader");
   });
 });
