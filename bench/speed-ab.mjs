@@ -5,7 +5,7 @@
 // req/s swing but CPU per request stays comparable between processes measured
 // moments apart. A benchmark, not a test: see bench/README.md.
 //
-//   node bench/speed-ab.mjs [--rounds 5] [--seconds 3] [--scenarios cc,userinfo,introspection[,refresh]]
+//   node bench/speed-ab.mjs [--rounds 5] [--seconds 3] [--scenarios cc,userinfo,introspection[,refresh][,signin]]
 //                           [--prof DIR] [--log-level info] LABEL=ROOT[,VAR=value...] ...
 //
 // The label `bare` (any ROOT) is the bare engine of bench/speed-bare.mjs.
@@ -24,6 +24,7 @@ import autocannon from 'autocannon';
 const API = 'https://api.bench.test';
 const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const USER = { username: 'bench-user', password: 'bench user password, long enough' };
+const REDIRECT = 'http://127.0.0.1:9/cb';
 
 const argv = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -85,6 +86,10 @@ async function start(t) {
     clients: [
       { client_id: 'bench-client', client_secret: SECRET, grant_types: ['client_credentials'], token_endpoint_auth_method: 'client_secret_basic', scope: 'read' },
       { client_id: 'bench-rp', client_secret: SECRET, grant_types: ['password', 'refresh_token'], token_endpoint_auth_method: 'client_secret_basic', scope: 'openid offline_access profile' },
+      {
+        client_id: 'bench-web', client_secret: SECRET, grant_types: ['authorization_code'], redirect_uris: [REDIRECT], first_party: true,
+        token_endpoint_auth_method: 'client_secret_basic', scope: 'openid profile',
+      },
     ],
     users: [{ ...USER, email: 'bench-user@example.test', email_verified: true, given_name: 'Bench', family_name: 'User' }],
   }));
@@ -176,8 +181,27 @@ async function runRefresh(s, seconds) {
   return { rps: total / seconds, cpu: cpu / total, requests: total };
 }
 
+/** Full password sign-ins: bench/speed-signin-worker.mjs's closed loops (authorize → form → code → token); Tessera only. */
+async function runSignIn(s, seconds) {
+  if (s.label === 'bare') throw new Error('signin: the bare engine has no sign-in (bench/speed.ts compares sign-ins with argon2id alone)');
+  const before = cpuMicros(s.pid);
+  const r = await new Promise((resolve, reject) => {
+    const w = new Worker(join(import.meta.dirname, 'speed-signin-worker.mjs'), {
+      workerData: { origin: s.origin, clientId: 'bench-web', authorization: basic('bench-web'), redirectUri: REDIRECT, ...USER, connections: CONNECTIONS, duration: seconds },
+    });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  const cpu = cpuMicros(s.pid) - before;
+  const total = r.latencies.length;
+  const failed = r.errors + Object.entries(r.statusCodes).filter(([code]) => code !== '200').reduce((n, [, c]) => n + c, 0);
+  if (failed) throw new Error(`signin on ${s.label}: ${failed} failed (${r.firstError ?? ''})`);
+  return { rps: total / seconds, cpu: cpu / total, requests: total };
+}
+
 async function run(s, scenario, seconds) {
   if (scenario === 'refresh') return runRefresh(s, seconds);
+  if (scenario === 'signin') return runSignIn(s, seconds);
   const before = cpuMicros(s.pid);
   const r = await autocannon({ ...requests[scenario](s), connections: CONNECTIONS, duration: seconds, pipelining: 1, timeout: 10 });
   const cpu = cpuMicros(s.pid) - before;
