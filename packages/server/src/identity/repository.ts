@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable, Updateable } from 'kysely';
+import { SqliteAdapter, sql } from 'kysely';
+import type { Kysely, RawBuilder, Selectable, Updateable } from 'kysely';
 import type { Database, UsersTable } from '../storage/schema.js';
 import { ConflictError, NotFoundError, StaleWriteError, inTransaction, mapConflict, mapMissingReference } from '../storage/errors.js';
 import { sortBinary } from '../storage/order.js';
@@ -176,7 +177,44 @@ export function withTenantCache(inner: TenantRepository, ttlMs: number): TenantR
 }
 
 /** The user's columns and one of its home roles (or null), as `userBy*` read them. */
-type UserWithRoleRow = Selectable<UsersTable> & { joined_role: string | null };
+type UserWithRoleRow = UserFields & { joined_role: string | null };
+
+/**
+ * A user and its home roles from the rows of the join `userBy*` run (a row
+ * per role, or one row with a null role); undefined for no rows.
+ */
+function userFromRows(rows: readonly UserWithRoleRow[]): User | undefined {
+  const first = rows[0];
+  if (!first) return undefined;
+  const roles = rows.filter((r) => r.id === first.id && r.joined_role !== null).map((r) => r.joined_role as string);
+  return toUser(first, sortBinary(roles, (r) => r));
+}
+
+/**
+ * The user `accountId` names and its home roles as one JSON array (an
+ * element per role, each with the columns `toUser` reads and `joined_role`),
+ * for a statement that reads a user along with something else: a token's
+ * account in the token's statement (oidc/payload-finds.ts; issue 20). Its
+ * value, as the driver returns it, goes to `userFromJoinedJson`. SQL for the
+ * dialect of `db`; no parameters.
+ */
+export function userJoinedJson(db: Kysely<Database>, accountId: string): RawBuilder<unknown> {
+  const sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+  const fields = sql.raw([...USER_FIELDS.map((f) => `'${f}', u.${f}`), "'joined_role', r.role"].join(', '));
+  const object = sqlite ? sql`json_object(${fields})` : sql`json_build_object(${fields})`;
+  const rows = sqlite ? sql`json_group_array(${object})` : sql`json_agg(${object})`;
+  return sql`(select ${rows} from users u left join user_roles r on r.user_id = u.id and r.tenant_id = u.tenant_id where u.id = ${sql.ref(accountId)})`;
+}
+
+/**
+ * The user read by `userJoinedJson` (its column's value: JSON text on
+ * SQLite, parsed on PostgreSQL, null or an empty array when there is no such
+ * user): what `findById` returns for it, read in that statement.
+ */
+export function userFromJoinedJson(value: unknown): User | undefined {
+  const rows = typeof value === 'string' ? JSON.parse(value) as unknown : value;
+  return Array.isArray(rows) ? userFromRows(rows as UserWithRoleRow[]) : undefined;
+}
 
 const userWithRoles = (db: Kysely<Database>) => db.selectFrom('users')
   .leftJoin('user_roles', (j) => j.onRef('user_roles.user_id', '=', 'users.id').onRef('user_roles.tenant_id', '=', 'users.tenant_id'))
@@ -194,13 +232,7 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
    * is read on every token and several times per sign-in (issue 20). The
    * statement is compiled once per lookup (`userBy*`, storage/compiled.ts).
    */
-  const withRoles = (rows: UserWithRoleRow[]) => {
-    const first = rows[0];
-    if (!first) return undefined;
-    const { joined_role: _role, ...row } = first;
-    const roles = rows.filter((r) => r.id === first.id && r.joined_role !== null).map((r) => r.joined_role as string);
-    return toUser(row, sortBinary(roles, (r) => r));
-  };
+  const withRoles = userFromRows;
   const conflictDetail = 'username or email already in use';
   /** Ends a temporary lock that ran out before `before` (any, when null); a `locked` status goes back to `active`. */
   const endTemporaryLock = async (id: string, before: number | null) => {
@@ -463,8 +495,20 @@ export function createRoleRepository(db: Kysely<Database>): RoleRepository {
   };
 }
 
+/**
+ * The columns `toUser` reads (its parameter's type is limited to them, so
+ * reading another one there fails to compile until it is listed here):
+ * what `userJoinedJson` carries.
+ */
+export const USER_FIELDS = [
+  'id', 'tenant_id', 'username', 'email', 'email_verified', 'given_name', 'family_name', 'phone_number', 'phone_number_verified',
+  'password_hash', 'status', 'created_at', 'updated_at', 'failed_logins', 'failed_window_start', 'locked_until', 'password_changed_at',
+  'locale', 'activated_at', 'version',
+] as const satisfies readonly (keyof UsersTable)[];
+type UserFields = Pick<Selectable<UsersTable>, (typeof USER_FIELDS)[number]>;
+
 /** A users row as the domain sees it (also used by the admin search, which reads rows in pages). */
-export function toUser(r: Selectable<UsersTable>, roles: string[]): User {
+export function toUser(r: UserFields, roles: string[]): User {
   return {
     id: r.id,
     tenantId: r.tenant_id,

@@ -2,6 +2,8 @@ import type { Account, AccountClaims, FindAccount } from 'oidc-provider';
 import type { UserRepository } from '../identity/repository.js';
 import type { User } from '../identity/model.js';
 import { actingTenant, isUsable } from '../identity/model.js';
+import { userFromJoinedJson } from '../identity/repository.js';
+import { takeAccount } from './account-prefetch.js';
 import { BUILT_IN_CLIENT_IDS } from './built-in-clients.js';
 import { exchangedTenantOf } from './token-exchange.js';
 import { MFA_STATE_CLAIMS } from './mfa-claims.js';
@@ -45,8 +47,20 @@ export function userInRequest(users: Pick<UserRepository, 'findById' | 'findInTe
   if (!read) readInRequest.set(ctx, (read = new Map()));
   const key = `${id}\u0000${tenant ?? ''}`;
   let user = read.get(key);
-  if (!user) read.set(key, (user = read1()));
+  if (!user) read.set(key, (user = prefetchedOr(ctx, id, tenant, read1)));
   return user;
+}
+
+/**
+ * The user read with this request's token (account-prefetch.ts), when it
+ * answers the read: as `findById`, or as `findInTenant` when the tenant is
+ * the user's home (or there is no such user). Else the read.
+ */
+function prefetchedOr(ctx: object, id: string, tenant: string | undefined, read: () => Promise<User | undefined>): Promise<User | undefined> {
+  const kept = takeAccount(ctx, id);
+  if (!kept) return read();
+  const user = userFromJoinedJson(kept.rows);
+  return tenant === undefined || !user || user.tenantId === tenant ? Promise.resolve(user) : read();
 }
 
 /** Which claims each scope releases (OIDC Core §5.4, plus Tessera's `tenant` and `roles`). */

@@ -1,7 +1,9 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { OidcPayloadStore } from './payload-store.js';
-import { FOUND_WITH_GRANT, prefetchedGrant } from './payload-store.js';
+import Provider from 'oidc-provider';
+import { FOUND_WITH_GRANT, prefetchedAccount, prefetchedGrant } from './payload-store.js';
 import { forgetGrant, keepGrant, takeGrant } from './grant-prefetch.js';
+import { keepAccount } from './account-prefetch.js';
 import type { ClientRecord, ClientRepository } from './repository.js';
 import { toEngineClientMetadata } from './clients.js';
 import { isStorableText } from '../storage/text.js';
@@ -16,7 +18,15 @@ export function createAdapterFactory(store: OidcPayloadStore, clients: ClientRep
   return (name: string) => (name === 'Client' ? clientAdapter(clients) : payloadAdapter(name, store));
 }
 
+/**
+ * The engine routes that read a found token's user next (UserInfo; the token
+ * endpoint's refresh and code exchange): their token finds bring the user
+ * along (account-prefetch.ts). Introspection and revocation do not read it.
+ */
+const READS_ACCOUNT: ReadonlySet<string> = new Set(['userinfo', 'token']);
+
 function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
+  const withGrant = FOUND_WITH_GRANT.has(model);
   // A token request's saves are held and written together at its end (write-batch.ts); any other write
   // first writes what is held, so the store sees them in the engine's order.
   const flushed = async <T>(write: () => Promise<T>): Promise<T> => {
@@ -33,10 +43,15 @@ function payloadAdapter(model: string, store: OidcPayloadStore): Adapter {
       if (!isStorableText(id)) return undefined;
       const held = heldPayload(model, id) ?? (model === 'Grant' ? takeGrant(id) : undefined);
       if (held) return held as AdapterPayload;
-      const payload = await store.find(model, id);
-      // A token's grant, read in the same statement: this request's lookup of it is answered with it (grant-prefetch.ts).
-      const grant = FOUND_WITH_GRANT.has(model) ? prefetchedGrant(payload) : undefined;
-      if (grant) keepGrant(grant);
+      const route = withGrant ? (Provider.ctx as { oidc?: { route?: string } } | undefined)?.oidc?.route : undefined;
+      const payload = await store.find(model, id, route && READS_ACCOUNT.has(route) ? { withAccount: true } : undefined);
+      if (withGrant) {
+        // A token's grant and user, read in the same statement: this request's lookups of them are answered with them.
+        const grant = prefetchedGrant(payload);
+        if (grant) keepGrant(grant);
+        const account = prefetchedAccount(payload);
+        if (account) keepAccount(account);
+      }
       return payload as AdapterPayload | undefined;
     },
     findByUid: async (uid) => (isStorableText(uid) ? (await store.findByUid(model, uid)) as AdapterPayload | undefined : undefined),

@@ -32,6 +32,15 @@ export function prefetchedGrant(payload: object | undefined): PrefetchedGrant | 
   return payload ? prefetched.get(payload as Payload) : undefined;
 }
 
+/** The user a token's find read with it (`withAccount`), as `userFromJoinedJson` takes it. */
+export interface PrefetchedAccount { accountId: string; rows: unknown }
+const prefetchedAccounts = new WeakMap<Payload, PrefetchedAccount>();
+
+/** The user read in the same statement as this payload (a find `withAccount` of a token naming one), if the token was found and live. */
+export function prefetchedAccount(payload: object | undefined): PrefetchedAccount | undefined {
+  return payload ? prefetchedAccounts.get(payload as Payload) : undefined;
+}
+
 /**
  * Storage for the protocol engine's short-lived artefacts (sessions,
  * interactions, codes, refresh tokens, grants…), one table for all models.
@@ -45,7 +54,12 @@ export interface OidcPayloadStore {
    * entry per model and id.
    */
   upsertMany(entries: readonly PayloadWrite[]): Promise<void>;
-  find(model: string, id: string): Promise<Payload | undefined>;
+  /**
+   * The artefact, or undefined. `withAccount`: a token whose user the request
+   * reads next; a store that can reads that user in the same statement
+   * (`prefetchedAccount`), others ignore it.
+   */
+  find(model: string, id: string, options?: { withAccount?: boolean }): Promise<Payload | undefined>;
   findByUid(model: string, uid: string): Promise<Payload | undefined>;
   findByUserCode(model: string, userCode: string): Promise<Payload | undefined>;
   /** Marks a one-time artefact (code, rotated refresh token) as used. */
@@ -240,14 +254,15 @@ export function createOidcPayloadStore(db: Kysely<Database>, idKey: string): Oid
       // One multi-row statement: atomic on both engines, one round trip and one commit on PostgreSQL.
       await upsertN(entries.length).run(db, ...entries.flatMap((e) => [e.model, digest(e.model, 'id', e.id), ...columns(e.model, e.id, e.payload, e.expiresIn)]));
     },
-    async find(model, id) {
+    async find(model, id, options) {
       const withGrant = FOUND_WITH_GRANT.has(model);
-      const found = await findRow(model, digest(model, 'id', id), withGrant);
+      const found = await findRow(model, digest(model, 'id', id), { withGrant, withAccount: withGrant && options?.withAccount === true });
       const payload = live(found.row, id);
       if (payload && found.grant?.grant_id) {
         const grant = live(found.grant, found.grant.grant_id);
         if (grant) prefetched.set(payload, { id: found.grant.grant_id, payload: grant });
       }
+      if (payload && found.account !== undefined && found.row?.account_id) prefetchedAccounts.set(payload, { accountId: found.row.account_id, rows: found.account });
       return payload;
     },
     async findByUid(model, uid) {
@@ -365,7 +380,7 @@ export function createTieredPayloadStore(sql: OidcPayloadStore, redis: RedisPayl
       const inSql = entries.filter((e) => !inRedis.has(e.model));
       await Promise.all([sql.upsertMany(inSql), redis.upsertMany(entries.filter((e) => inRedis.has(e.model)))]);
     },
-    find: (model, id) => pick(model).find(model, id),
+    find: (model, id, options) => pick(model).find(model, id, options),
     findByUid: (model, uid) => pick(model).findByUid(model, uid),
     findByUserCode: (model, code) => sql.findByUserCode(model, code),
     consume: (model, id) => pick(model).consume(model, id),
