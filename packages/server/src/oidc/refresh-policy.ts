@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Provider, { errors } from 'oidc-provider';
 import type { Adapter, Client, KoaContextWithOIDC } from 'oidc-provider';
@@ -223,9 +223,15 @@ async function successorOf(rotations: Adapter, token: { jti: string; consumed?: 
   }
 }
 
-/** AES-256-GCM under a key derived from the old token's value: only its holder can read the successor. */
-function keyFor(oldValue: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', oldValue, 'tessera', 'refresh-token successor', 32));
+/**
+ * AES-256-GCM under a key derived from the old token's value: only its holder can read the successor.
+ * HKDF-SHA256 (RFC 5869; salt `tessera`, info `refresh-token successor`, 32 bytes) written as its two
+ * HMACs, extract then the one expand block: the same key as `hkdfSync`, at about half its cost (a
+ * refresh's profile showed `hkdfSync`'s job set-up, issue 20).
+ */
+export function keyFor(oldValue: string): Buffer {
+  const prk = createHmac('sha256', 'tessera').update(oldValue, 'utf8').digest();
+  return createHmac('sha256', prk).update('refresh-token successor\u0001', 'utf8').digest();
 }
 
 function seal(oldValue: string, successor: string): string {
