@@ -129,7 +129,7 @@ for (const engine of ENGINES) {
     test('introspection does not read the user with the token; a client of another tenant reads its membership', async () => {
       const introspection = request('introspection');
       const payload = await introspection.run(() => adapter('AccessToken').find('at-alice'));
-      expect(prefetchedAccount(payload)).toBeUndefined();
+      expect(prefetchedAccount(payload as object | undefined)).toBeUndefined();
       expect(selects.n).toBe(1);
       await userInRequest(users, introspection.ctx, alice.id);
       expect(selects.n).toBe(2);

@@ -9,7 +9,7 @@ import { ENGINES } from './helpers/engines.js';
 import type { TestStore } from './helpers/app.js';
 import type { Database } from '../src/storage/schema.js';
 import { shape, writeShape } from '../src/storage/compiled.js';
-import { directReader, syncReader } from '../src/storage/sync-reads.js';
+import { directReader, directWriter, syncReader, syncWriter } from '../src/storage/sync-reads.js';
 import { openStore } from '../src/storage/database.js';
 import { DatabaseUnavailableError } from '../src/storage/availability.js';
 
@@ -186,6 +186,61 @@ for (const engine of ENGINES) {
       expect(await put.run(counted, 'g', 'v8')).toBe(1);
       expect(counter.n).toBe(4);
       expect([await valueOf('e'), await valueOf('g')]).toEqual([undefined, 'v8']);
+    });
+
+    test('compiled writes on the root instance skip Kysely (SQLite: synchronously while the connection is free); transactions and plugins go through it', async () => {
+      const put = writeShape((d: Kysely<Database>, key: string, value: string) => d.insertInto('tessera_meta').values({ key, value })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value })));
+      const viaKysely = vi.spyOn(db, 'executeQuery');
+      try {
+        expect(await put.run(db, 'w1', 'x')).toBe(1);
+        expect(viaKysely).not.toHaveBeenCalled();
+      } finally {
+        viaKysely.mockRestore();
+      }
+      expect((await db.selectFrom('tessera_meta').select('value').where('key', '=', 'w1').executeTakeFirstOrThrow()).value).toBe('x');
+      await db.transaction().execute(async (trx) => {
+        expect(syncWriter(trx)).toBeUndefined();
+        expect(directWriter(trx)).toBeUndefined();
+      });
+      expect(syncWriter(db.withPlugin(new Counter()))).toBeUndefined();
+      expect(directWriter(db.withPlugin(new Counter()))).toBeUndefined();
+      if (engine.name === 'sqlite') {
+        expect(directWriter(db)).toBeUndefined();
+        const write = syncWriter(db)!;
+        const update = db.updateTable('tessera_meta').set({ value: 'y' }).where('key', '=', 'w1').compile();
+        expect(write(update.sql, update.parameters)).toBe(1);
+        // Not a read; not while a transaction holds the connection (it would run inside it).
+        const read = db.selectFrom('tessera_meta').selectAll().compile();
+        expect(write(read.sql, read.parameters)).toBeUndefined();
+        await db.transaction().execute(async () => {
+          expect(write(update.sql, update.parameters)).toBeUndefined();
+        });
+      } else {
+        expect(syncWriter(db)).toBeUndefined();
+        // A statement the database refuses keeps its error; nothing is left holding a connection.
+        await expect(directWriter(db)!('update no_such_table set x = 1', [])).rejects.toMatchObject({ code: '42P01' });
+        for (let i = 0; i < 12; i++) await put.run(db, `w-${i}`, 'x');
+        const unreachable = openStore('postgres://postgres@127.0.0.1:1/test', { timeoutMs: 500 });
+        try {
+          await expect(put.run(unreachable.db, 'w2', 'x')).rejects.toBeInstanceOf(DatabaseUnavailableError);
+        } finally {
+          await unreachable.close();
+        }
+      }
+    });
+
+    test('a compiled write the database refuses fails as the same write through Kysely does, and leaves nothing', async () => {
+      // tessera_meta.value is NOT NULL: the same refusal, with the driver's error, on either path.
+      const put = writeShape((d: Kysely<Database>, key: string, value: string) => d.insertInto('tessera_meta').values({ key, value }));
+      const viaKysely = await db.insertInto('tessera_meta').values({ key: 'n1', value: null as unknown as string }).execute().then(() => undefined, (err: unknown) => err);
+      const compiled = await put.run(db, 'n1', null as unknown as string).then(() => undefined, (err: unknown) => err);
+      expect(viaKysely).toBeInstanceOf(Error);
+      expect(compiled).toBeInstanceOf(Error);
+      expect((compiled as { code?: unknown }).code).toBe((viaKysely as { code?: unknown }).code);
+      expect(await db.selectFrom('tessera_meta').selectAll().where('key', '=', 'n1').execute()).toEqual([]);
+      // The connection is free again: a read and a write afterwards work.
+      expect(await put.run(db, 'n2', 'ok')).toBe(1);
     });
 
     test('a parameter the builder changes or leaves out is refused when first compiled', async () => {

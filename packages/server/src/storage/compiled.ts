@@ -1,5 +1,5 @@
 import type { CompiledQuery, Kysely } from 'kysely';
-import { directReader, syncReader } from './sync-reads.js';
+import { directReader, directWriter, syncReader, syncWriter } from './sync-reads.js';
 
 /** What Kysely's query builders are: compiled here once, or run as built when the database has plugins. */
 export interface Buildable<R> {
@@ -91,7 +91,10 @@ export interface CompiledWrite<DB, A extends readonly unknown[]> {
 /**
  * `shape` for an insert, update or delete: the token store's writes, built by
  * Kysely on every call, cost about as much CPU as SQLite took to run them on
- * a sign-in (issue 20). Same rules for the builder's parameters.
+ * a sign-in (issue 20). Same rules for the builder's parameters. On the root
+ * instance it runs without Kysely's pipeline as reads do (sync-reads.ts:
+ * synchronously on SQLite while the connection is free, on a pooled
+ * connection on PostgreSQL).
  */
 export function writeShape<DB, A extends readonly unknown[]>(build: (db: Kysely<DB>, ...args: A) => WriteBuildable, arity = build.length - 1): CompiledWrite<DB, A> {
   const bind = binder(build, arity);
@@ -102,6 +105,18 @@ export function writeShape<DB, A extends readonly unknown[]>(build: (db: Kysely<
         const r = await build(db, ...args).executeTakeFirst() as { numInsertedOrUpdatedRows?: bigint; numUpdatedRows?: bigint; numDeletedRows?: bigint };
         return Number(r.numInsertedOrUpdatedRows ?? r.numUpdatedRows ?? r.numDeletedRows ?? 0);
       }
+      const write = syncWriter(db);
+      if (write) {
+        try {
+          const changed = write(query.sql, query.parameters);
+          if (changed !== undefined) return changed;
+        } catch {
+          // It did nothing (one statement, no transaction): run again below, where busy waits and the mapping of
+          // errors apply. Under another process's write lock it has waited SQLite's short busy_timeout once more.
+        }
+      }
+      const direct = directWriter(db);
+      if (direct) return direct(query.sql, query.parameters);
       return Number((await db.executeQuery(query)).numAffectedRows ?? 0);
     },
   };

@@ -6,7 +6,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { withStatementCache } from './statement-cache.js';
 import type { Database } from './schema.js';
 import { latestMigration, migrationNames, migrationProvider } from './migrations/index.js';
-import { allowDirectReads, allowSyncReads } from './sync-reads.js';
+import { allowDirectReads, allowDirectWrites, allowSyncReads, allowSyncWrites } from './sync-reads.js';
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
 import { DatabaseUnavailableError, isUnavailable, mapUnavailable } from './availability.js';
 import { requireOnUse } from '../startup/lazy.js';
@@ -98,11 +98,16 @@ function openSqlite(path: string, options: StoreOptions): Store {
   const statements = withStatementCache(raw);
   const dialect = new GuardedDialect(new SqliteDialect({ database: statements }), { waitMs: options.timeoutMs ?? DEFAULT_DB_TIMEOUT_MS });
   const db = new Kysely<Database>({ dialect });
-  // The hot lookups read synchronously while the connection is free (sync-reads.ts).
+  // The hot lookups and token writes run synchronously while the connection is free (sync-reads.ts).
   allowSyncReads(db, (sql, parameters) => {
     if (!dialect.connectionIdle()) return undefined;
     const statement = statements.prepare(sql);
     return statement.reader ? statement.all(parameters) as unknown[] : undefined;
+  });
+  allowSyncWrites(db, (sql, parameters) => {
+    if (!dialect.connectionIdle()) return undefined;
+    const statement = statements.prepare(sql);
+    return statement.reader ? undefined : Number(statement.run(parameters).changes);
   });
   const errors = connectionErrors();
   return finishStore({ db, migrationDb: db, engine: 'sqlite', prepare: async () => undefined, errors });
@@ -140,19 +145,21 @@ function openPostgres(url: string, options: StoreOptions): Store {
   watch(pool, errors);
   const pooled = discardingBrokenClients(pool);
   const db = new Kysely<Database>({ dialect: new GuardedDialect(new PostgresDialect({ pool: pooled as never })) });
-  // The hot lookups compiled once (storage/compiled.ts) read without Kysely's pipeline (sync-reads.ts).
-  allowDirectReads(db, async (text, parameters) => {
+  // The hot lookups and token writes compiled once (storage/compiled.ts) run without Kysely's pipeline (sync-reads.ts).
+  const direct = async (text: string, parameters: readonly unknown[]): Promise<pg.QueryResult> => {
     const client = await pooled.connect().catch((err: unknown) => {
       throw err instanceof DatabaseUnavailableError ? err : new DatabaseUnavailableError(err);
     });
     try {
-      return (await client.query(text, [...parameters])).rows as unknown[];
+      return await client.query(text, [...parameters]) as pg.QueryResult;
     } catch (err) {
       return mapUnavailable(err);
     } finally {
       client.release();
     }
-  });
+  };
+  allowDirectReads(db, async (text, parameters) => (await direct(text, parameters)).rows as unknown[]);
+  allowDirectWrites(db, async (text, parameters) => (await direct(text, parameters)).rowCount ?? 0);
   const prepare = async (target: Kysely<Database>) => {
     if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(target);
     // Kysely's Migrator, unless told its schema, looks for kysely_migration(_lock) in *every*

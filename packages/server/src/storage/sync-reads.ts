@@ -1,5 +1,8 @@
 /**
- * Reads a compiled statement may run synchronously (issue 20). On SQLite,
+ * Compiled statements run without Kysely's pipeline (issue 20): reads, and
+ * since the fifth session of 2026-12-07 writes (the name is older).
+ *
+ * Reads a compiled statement may run synchronously. On SQLite,
  * better-sqlite3 runs a statement synchronously anyway; what a read costs
  * beyond it is Kysely's asynchronous pipeline (a connection lent under a
  * lock, released, a dozen promises, each one dearer while the engine's
@@ -46,4 +49,36 @@ export function allowDirectReads(db: object, read: DirectRead): void {
 
 export function directReader(db: object): DirectRead | undefined {
   return directReaders.get(db);
+}
+
+/**
+ * Writes, as reads above: on SQLite a compiled write (an insert, update or
+ * delete) on the root instance while no query and no transaction holds the
+ * connection runs now, outside a transaction as Kysely would have run it;
+ * on PostgreSQL it runs on a pooled connection, with the same guard as a
+ * direct read. Each gives the rows the statement changed. A SQLite write
+ * that fails here did nothing (one statement outside a transaction is
+ * atomic), so the caller runs it again through Kysely, where busy waits
+ * and the mapping of errors apply (storage/compiled.ts, `writeShape`).
+ */
+export type SyncWrite = (sql: string, parameters: readonly unknown[]) => number | undefined;
+export type DirectWrite = (sql: string, parameters: readonly unknown[]) => Promise<number>;
+
+const syncWriters = new WeakMap<object, SyncWrite>();
+const directWriters = new WeakMap<object, DirectWrite>();
+
+export function allowSyncWrites(db: object, write: SyncWrite): void {
+  syncWriters.set(db, write);
+}
+
+export function syncWriter(db: object): SyncWrite | undefined {
+  return syncWriters.get(db);
+}
+
+export function allowDirectWrites(db: object, write: DirectWrite): void {
+  directWriters.set(db, write);
+}
+
+export function directWriter(db: object): DirectWrite | undefined {
+  return directWriters.get(db);
 }
