@@ -113,3 +113,19 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+test('the id digest is HMAC-SHA256 of kind, model and id, the same when kept (recent ones) as when computed again', async () => {
+  const { createHmac, hkdfSync } = await import('node:crypto');
+  const { payloadProtector } = await import('../src/oidc/payload-store.js');
+  const p = payloadProtector(KEY);
+  const macKey = Buffer.from(hkdfSync('sha256', KEY, 'tessera', 'oidc payload id digest', 32));
+  const expected = (model: string, kind: string, id: string) => `h1.${createHmac('sha256', macKey).update(`${kind}\u0000${model}\u0000${id}`).digest('base64url')}`;
+  expect(p.digest('AccessToken', 'id', TOKEN)).toBe(expected('AccessToken', 'id', TOKEN));
+  expect(p.digest('AccessToken', 'id', TOKEN)).toBe(expected('AccessToken', 'id', TOKEN));
+  expect(p.digest('RefreshToken', 'id', TOKEN)).toBe(expected('RefreshToken', 'id', TOKEN));
+  expect(p.digest('DeviceCode', 'user_code', TOKEN)).toBe(expected('DeviceCode', 'user_code', TOKEN));
+  // Past the kept ones (1 024): the oldest is computed again, the same.
+  for (let i = 0; i < 1500; i++) expect(p.digest('Session', 'id', `s${i}`)).toBe(expected('Session', 'id', `s${i}`));
+  expect(p.digest('AccessToken', 'id', TOKEN)).toBe(expected('AccessToken', 'id', TOKEN));
+  expect(p.digest('Session', 'id', 's1499')).toBe(expected('Session', 'id', 's1499'));
+});

@@ -1,9 +1,10 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Provider, { errors } from 'oidc-provider';
 import type { Adapter, Client, KoaContextWithOIDC } from 'oidc-provider';
 import { DEFAULT_REFRESH_GRACE_SECONDS, DEFAULT_REFRESH_TOKEN_TTL } from './protocol-metadata.js';
 import { onEnginePath } from './engine-paths.js';
+import { pooledRandomBytes } from './random-pool.js';
 
 /**
  * Refresh tokens for every client (docs/protocol.md#refresh-tokens):
@@ -235,7 +236,7 @@ export function keyFor(oldValue: string): Buffer {
 }
 
 function seal(oldValue: string, successor: string): string {
-  const iv = randomBytes(12);
+  const iv = pooledRandomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', keyFor(oldValue), iv);
   const ct = Buffer.concat([cipher.update(successor, 'utf8'), cipher.final()]);
   return Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url');
