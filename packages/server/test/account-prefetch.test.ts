@@ -8,10 +8,10 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { Adapter } from 'oidc-provider';
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 // The engine's request context (Provider.ctx reads it): entered here as the engine enters it per request.
 import als from 'oidc-provider/lib/helpers/als.js';
 import { ENGINES } from './helpers/engines.js';
+import { SelectCounter } from './helpers/select-counter.js';
 import type { TestStore } from './helpers/app.js';
 import { createOidcPayloadStore, prefetchedAccount } from '../src/oidc/payload-store.js';
 import { createAdapterFactory } from '../src/oidc/adapter.js';
@@ -20,17 +20,6 @@ import type { ClientRepository } from '../src/oidc/repository.js';
 import { createRoleRepository, createTenantRepository, createUserRepository, userFromJoinedJson } from '../src/identity/repository.js';
 import type { UserRepository } from '../src/identity/repository.js';
 import type { User } from '../src/identity/model.js';
-
-class Selects implements KyselyPlugin {
-  n = 0;
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (args.node.kind === 'SelectQueryNode') this.n++;
-    return args.node;
-  }
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
-}
 
 /** An engine request's context on `route` (its client, when given), and `fn` run inside it as the engine runs its middlewares. */
 const request = (route: string, client?: { clientId: string; tenant: string }) => {
@@ -41,7 +30,7 @@ const request = (route: string, client?: { clientId: string; tenant: string }) =
 for (const engine of ENGINES) {
   describe(`a token's user read with it (${engine.name})`, () => {
     let t: TestStore;
-    let selects: Selects;
+    let selects: SelectCounter;
     let adapter: (model: string) => Adapter;
     let users: UserRepository;
     let alice: User;
@@ -69,7 +58,7 @@ for (const engine of ENGINES) {
       await plain.updateProfile(alice.id, { phoneNumberVerified: true });
       bob = await plain.create({ tenantId: 'acme', username: 'bob' });
 
-      selects = new Selects();
+      selects = new SelectCounter();
       const counted = t.store.db.withPlugin(selects);
       users = createUserRepository(counted);
       const store = createOidcPayloadStore(counted, 'account-prefetch-test-key');

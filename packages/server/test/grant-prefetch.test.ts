@@ -6,25 +6,14 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { Adapter } from 'oidc-provider';
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 // The engine's request context (Provider.ctx reads it): entered here as the engine enters it per request.
 import als from 'oidc-provider/lib/helpers/als.js';
 import { ENGINES } from './helpers/engines.js';
+import { SelectCounter } from './helpers/select-counter.js';
 import type { TestStore } from './helpers/app.js';
 import { createOidcPayloadStore } from '../src/oidc/payload-store.js';
 import { createAdapterFactory } from '../src/oidc/adapter.js';
 import type { ClientRepository } from '../src/oidc/repository.js';
-
-class Selects implements KyselyPlugin {
-  n = 0;
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (args.node.kind === 'SelectQueryNode') this.n++;
-    return args.node;
-  }
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
-}
 
 /** Runs `fn` as one engine request would (a context of its own, not a token route: writes are not held). */
 const inRequest = <T>(fn: () => Promise<T>): Promise<T> => als.run({ oidc: { route: 'userinfo' } }, fn) as Promise<T>;
@@ -32,13 +21,13 @@ const inRequest = <T>(fn: () => Promise<T>): Promise<T> => als.run({ oidc: { rou
 for (const engine of ENGINES) {
   describe(`a token's grant read with it (${engine.name})`, () => {
     let t: TestStore;
-    let selects: Selects;
+    let selects: SelectCounter;
     let adapter: (model: string) => Adapter;
 
     beforeEach(async () => {
       t = await engine.open();
       await t.store.migrate();
-      selects = new Selects();
+      selects = new SelectCounter();
       const store = createOidcPayloadStore(t.store.db.withPlugin(selects), 'grant-prefetch-test-key');
       adapter = createAdapterFactory(store, {} as ClientRepository);
       await adapter('Grant').upsert('g1', { jti: 'g1', accountId: 'u1', kind: 'Grant' }, 3600);

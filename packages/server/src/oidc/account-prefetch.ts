@@ -1,5 +1,6 @@
 import Provider from 'oidc-provider';
 import type { PrefetchedAccount } from './payload-store.js';
+import { keptPerRequest } from './kept-per-request.js';
 
 /**
  * Users read together with a token (payload-store.ts, `prefetchedAccount`),
@@ -13,15 +14,11 @@ import type { PrefetchedAccount } from './payload-store.js';
  * the request that read it is given it, once; `userInRequest` already reads
  * a user once per request. Outside an engine request nothing is kept.
  */
-const kept = new WeakMap<object, Map<string, unknown>>();
+const accounts = keptPerRequest<unknown>();
 
 /** Keeps the user read with a token for this request's read of it. */
 export function keepAccount(account: PrefetchedAccount): void {
-  const ctx = Provider.ctx as object | undefined;
-  if (!ctx) return;
-  let accounts = kept.get(ctx);
-  if (!accounts) kept.set(ctx, (accounts = new Map()));
-  accounts.set(account.accountId, account.rows);
+  accounts.keep(Provider.ctx as object | undefined, account.accountId, account.rows);
 }
 
 /**
@@ -29,9 +26,6 @@ export function keepAccount(account: PrefetchedAccount): void {
  * `userFromJoinedJson` takes it; undefined when none is kept (read the store).
  */
 export function takeAccount(ctx: object, accountId: string): { rows: unknown } | undefined {
-  const accounts = kept.get(ctx);
-  if (!accounts?.has(accountId)) return undefined;
-  const rows = accounts.get(accountId);
-  accounts.delete(accountId);
-  return { rows };
+  const kept = accounts.take(ctx, accountId);
+  return kept && { rows: kept.value };
 }

@@ -1,5 +1,6 @@
 import Provider from 'oidc-provider';
 import type { PrefetchedGrant } from './payload-store.js';
+import { keptPerRequest } from './kept-per-request.js';
 
 type Payload = Record<string, unknown>;
 
@@ -16,28 +17,19 @@ type Payload = Record<string, unknown>;
  * so a later lookup reads the store as before. Outside an engine request
  * (no `Provider.ctx`) nothing is kept.
  */
-const kept = new WeakMap<object, Map<string, Payload>>();
+const grants = keptPerRequest<Payload>();
 
 /** Keeps a grant read with a token for this request's lookup of it. */
 export function keepGrant(grant: PrefetchedGrant): void {
-  const ctx = Provider.ctx as object | undefined;
-  if (!ctx) return;
-  let grants = kept.get(ctx);
-  if (!grants) kept.set(ctx, (grants = new Map()));
-  grants.set(grant.id, grant.payload);
+  grants.keep(Provider.ctx as object | undefined, grant.id, grant.payload);
 }
 
 /** The grant kept for this request, given once; undefined when none is kept (read the store). */
 export function takeGrant(id: string): Payload | undefined {
-  const ctx = Provider.ctx as object | undefined;
-  const grants = ctx && kept.get(ctx);
-  const payload = grants?.get(id);
-  if (payload) grants!.delete(id);
-  return payload;
+  return grants.take(Provider.ctx as object | undefined, id)?.value;
 }
 
 /** Drops a kept grant: this request writes it. */
 export function forgetGrant(id: string): void {
-  const ctx = Provider.ctx as object | undefined;
-  if (ctx) kept.get(ctx)?.delete(id);
+  grants.forget(Provider.ctx as object | undefined, id);
 }
