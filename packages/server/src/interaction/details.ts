@@ -41,11 +41,23 @@ export async function loadInteraction(provider: () => Provider, request: Fastify
   }
 }
 
-/** Hands the result to the engine and sends the browser back to it (303: the next request is a GET). */
+/**
+ * Hands the result to the engine and sends the browser back to it (303: the
+ * next request is a GET). When this request loaded the interaction
+ * (`loadInteraction`: the engine's cookie, its row, its session checked), the
+ * result is saved on that object, as the engine's `interactionResult` would
+ * after loading it again (`mergeWithLastSubmission: false` replaces the
+ * result; the same expiry and return address): one statement fewer per
+ * sign-in step (issue 20). Otherwise the engine loads it.
+ */
 export async function finishInteraction(provider: () => Provider, request: FastifyRequest, reply: FastifyReply, result: Record<string, unknown>): Promise<FastifyReply> {
+  const loading = loadedInRequest.get(request.raw);
   loadedInRequest.delete(request.raw);
-  const to = await provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
-  return reply.redirect(to, 303);
+  const loaded = loading && await loading.catch(() => undefined);
+  if (!loaded) return reply.redirect(await provider().interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission: false }), 303);
+  loaded.result = result;
+  await loaded.save(loaded.exp - Math.floor(Date.now() / 1000));
+  return reply.redirect(loaded.returnTo, 303);
 }
 
 /**
