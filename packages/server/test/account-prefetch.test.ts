@@ -15,7 +15,7 @@ import { SelectCounter } from './helpers/select-counter.js';
 import type { TestStore } from './helpers/app.js';
 import { createOidcPayloadStore, prefetchedAccount } from '../src/oidc/payload-store.js';
 import { createAdapterFactory } from '../src/oidc/adapter.js';
-import { userInRequest } from '../src/oidc/account.js';
+import { homeUserInRequest, userInRequest } from '../src/oidc/account.js';
 import type { ClientRepository } from '../src/oidc/repository.js';
 import { createRoleRepository, createTenantRepository, createUserRepository, userFromJoinedJson } from '../src/identity/repository.js';
 import type { UserRepository } from '../src/identity/repository.js';
@@ -113,6 +113,26 @@ for (const engine of ENGINES) {
         expect(await userInRequest(users, other.ctx, alice.id)).toEqual(await userInRequest(users, ctx, alice.id));
         expect(selects.n).toBe(2);
       }
+    });
+
+    test('one home read per request, shared: the return from a sign-in checks the session\'s user, then finds the account', async () => {
+      const plain = createUserRepository(t.store.db);
+      // A client of alice's home tenant: the account is the home read.
+      const atHome = request('resume', { clientId: 'acme-app', tenant: 'acme' });
+      const home = await homeUserInRequest(users, atHome.ctx, alice.id);
+      expect(home).toEqual(await plain.findById(alice.id));
+      expect(selects.n).toBe(1);
+      expect(await userInRequest(users, atHome.ctx, alice.id)).toBe(home);
+      expect(selects.n).toBe(1);
+      // A client of another tenant: the home read, then only the membership (findInTenant given the home).
+      const elsewhere = request('resume', { clientId: 'globex-app', tenant: 'globex' });
+      await homeUserInRequest(users, elsewhere.ctx, alice.id);
+      expect(selects.n).toBe(2);
+      expect(await userInRequest(users, elsewhere.ctx, alice.id)).toEqual(await plain.findInTenant(alice.id, 'globex'));
+      expect(selects.n).toBe(3);
+      // Outside a request: plain reads.
+      expect(await homeUserInRequest(users, undefined, bob.id)).toEqual(await plain.findById(bob.id));
+      expect(selects.n).toBe(4);
     });
 
     test('introspection does not read the user with the token; a client of another tenant reads its membership', async () => {

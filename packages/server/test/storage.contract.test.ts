@@ -353,6 +353,10 @@ for (const engine of ENGINES) {
         await users.setRoles(u.id, 'globex', ['b-role', 'a-role']);
         expect(await users.findInTenant(u.id, 'globex')).toMatchObject({ tenantId: 'acme', memberOf: 'globex', roles: ['a-role', 'b-role'] });
         expect(await users.findInTenant('no-such-user', 'globex')).toBeUndefined();
+        // Given the home read (`home`): the same answers.
+        const home = (await users.findById(u.id))!;
+        expect(await users.findInTenant(u.id, 'globex', home)).toEqual(await users.findInTenant(u.id, 'globex'));
+        expect(await users.findInTenant(u.id, 'acme', home)).toEqual(home);
         // The one-statement read (user and roles joined) neither repeats nor mixes in another tenant's rows.
         expect(await users.findById(u.id)).toEqual(await users.findByUsername('acme', 'alice'));
         expect((await users.findById(u.id))!.roles).toEqual(['editor']);

@@ -33,9 +33,10 @@ export interface UserRepository {
    * The user as `tenantId` sees them: in their home tenant, the same as
    * `findById`; in another tenant they are a member of, with that tenant's
    * roles and `memberOf` set; otherwise undefined (not a user of that
-   * tenant). Two statements either way, as `findById`.
+   * tenant). Two statements either way, as `findById`; one fewer when the
+   * caller has just read the user with `findById` and passes it as `home`.
    */
-  findInTenant(id: string, tenantId: string): Promise<User | undefined>;
+  findInTenant(id: string, tenantId: string, home?: User): Promise<User | undefined>;
   /**
    * Members of `tenantId` from other tenants whose username (or email) is
    * `login`, read for that tenant (at most two: one is a match, two are
@@ -284,9 +285,9 @@ export function createUserRepository(db: Kysely<Database>): UserRepository {
     async findById(id) {
       return withRoles(await userById.execute(db, id));
     },
-    async findInTenant(id, tenantId) {
+    async findInTenant(id, tenantId, known) {
       // The user and its home roles in one statement: at home (the common case) that is the answer.
-      const home = await repo.findById(id);
+      const home = known?.id === id ? known : await repo.findById(id);
       if (!home || home.tenantId === tenantId) return home;
       // One statement answers both: no row, not a member; a row with a null role, a member without roles.
       const rows = await db.selectFrom('memberships as m')

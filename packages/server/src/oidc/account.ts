@@ -36,31 +36,47 @@ function tokenTenant(ctx: object | undefined): string | undefined {
  * changes the user between the two reads. For a client of another tenant
  * than the user's home, the user's membership there (with its roles), or
  * undefined when there is none: a removed membership ends the tenant's
- * sessions and refresh tokens at their next use, as disabling does. Without
- * a context (a call outside a request), a plain read.
+ * sessions and refresh tokens at their next use, as disabling does. The
+ * home read is the request's one (`homeUserInRequest`). Without a context (a
+ * call outside a request), a plain read.
  */
 export function userInRequest(users: Pick<UserRepository, 'findById' | 'findInTenant'>, ctx: object | undefined, id: string): Promise<User | undefined> {
   const tenant = tokenTenant(ctx);
-  const read1 = () => (tenant === undefined ? users.findById(id) : users.findInTenant(id, tenant));
-  if (!ctx) return read1();
-  let read = readInRequest.get(ctx);
-  if (!read) readInRequest.set(ctx, (read = new Map()));
-  const key = `${id}\u0000${tenant ?? ''}`;
+  if (!ctx) return tenant === undefined ? users.findById(id) : users.findInTenant(id, tenant);
+  if (tenant === undefined) return homeUserInRequest(users, ctx, id);
+  const read = readsOf(ctx);
+  const key = `${id}\u0000${tenant}`;
   let user = read.get(key);
-  if (!user) read.set(key, (user = prefetchedOr(ctx, id, tenant, read1)));
+  if (!user) {
+    read.set(key, (user = homeUserInRequest(users, ctx, id)
+      .then((home) => (!home || home.tenantId === tenant ? home : users.findInTenant(id, tenant, home)))));
+  }
   return user;
 }
 
 /**
- * The user read with this request's token (account-prefetch.ts), when it
- * answers the read: as `findById`, or as `findInTenant` when the tenant is
- * the user's home (or there is no such user). Else the read.
+ * The user behind `id` in their home tenant (`findById`), read once per
+ * engine request and shared with `userInRequest`: the return from a sign-in
+ * checks the session's user (tenant-policy.ts) and then finds the account.
+ * The user read with this request's token answers it when there is one
+ * (account-prefetch.ts).
  */
-function prefetchedOr(ctx: object, id: string, tenant: string | undefined, read: () => Promise<User | undefined>): Promise<User | undefined> {
-  const kept = takeAccount(ctx, id);
-  if (!kept) return read();
-  const user = userFromJoinedJson(kept.rows);
-  return tenant === undefined || !user || user.tenantId === tenant ? Promise.resolve(user) : read();
+export function homeUserInRequest(users: Pick<UserRepository, 'findById'>, ctx: object | undefined, id: string): Promise<User | undefined> {
+  if (!ctx) return users.findById(id);
+  const read = readsOf(ctx);
+  const key = `${id}\u0000`;
+  let user = read.get(key);
+  if (!user) {
+    const kept = takeAccount(ctx, id);
+    read.set(key, (user = kept ? Promise.resolve(userFromJoinedJson(kept.rows)) : users.findById(id)));
+  }
+  return user;
+}
+
+function readsOf(ctx: object): Map<string, Promise<User | undefined>> {
+  let read = readInRequest.get(ctx);
+  if (!read) readInRequest.set(ctx, (read = new Map()));
+  return read;
 }
 
 /** Which claims each scope releases (OIDC Core §5.4, plus Tessera's `tenant` and `roles`). */

@@ -3,6 +3,7 @@ import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { UserRepository } from '../identity/repository.js';
 import type { ClientRepository } from './repository.js';
 import { membersSignIn, signInTenant } from '../interaction/tenant.js';
+import { homeUserInRequest } from './account.js';
 
 const { Check } = interactionPolicy;
 
@@ -30,7 +31,7 @@ export function sessionOfOtherTenant(ctx: KoaContextWithOIDC, deps: TenantCheckD
   if (!answer) {
     answer = (async () => {
       const accountId = ctx.oidc.session?.accountId;
-      const user = accountId ? await deps.users.findById(accountId) : undefined;
+      const user = accountId ? await homeUserInRequest(deps.users, ctx, accountId) : undefined;
       if (!user) return false;
       const tenant = await signInTenant(deps.clients, ctx.oidc.params as Record<string, unknown>);
       if (user.tenantId === tenant) return false;
