@@ -8,6 +8,7 @@ import type { Database } from './schema.js';
 import { latestMigration, migrationNames, migrationProvider } from './migrations/index.js';
 import { allowDirectReads, allowDirectWrites, allowSyncReads, allowSyncWrites } from './sync-reads.js';
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
+import { withCatalogueNames } from './catalogue-names.js';
 import { DatabaseUnavailableError, isUnavailable, mapUnavailable } from './availability.js';
 import { requireOnUse } from '../startup/lazy.js';
 
@@ -172,7 +173,8 @@ function openPostgres(url: string, options: StoreOptions): Store {
   const migrationDb = () => {
     const migrationPool = new pg.Pool(poolConfig({ max: 1, connectionTimeoutMillis: timeout }));
     watch(migrationPool, errors);
-    return new Kysely<Database>({ dialect: new GuardedDialect(new PostgresDialect({ pool: migrationPool })) });
+    // Kysely's Migrator introspects the catalogue: by name only (catalogue-names.ts), so another schema dropped meanwhile cannot fail it.
+    return new Kysely<Database>({ dialect: withCatalogueNames(new GuardedDialect(new PostgresDialect({ pool: migrationPool }))) });
   };
   return finishStore({ db, migrationDb, engine: 'postgres', prepare, errors });
 }
