@@ -8,6 +8,7 @@ import { actingTenant } from '../identity/model.js';
 import type { ApiRepository, ClientRepository } from './repository.js';
 import type { OidcPayloadStore } from './payload-store.js';
 import { createAdapterFactory } from './adapter.js';
+import { engineSigningKeys } from './signing-keys.js';
 import { createFindAccount, SCOPE_CLAIMS, userInRequest } from './account.js';
 import { MFA_STATE_CLAIMS } from './mfa-claims.js';
 import type { MfaStateClaims } from './mfa-claims.js';
@@ -164,7 +165,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
   const refreshPolicy = createRefreshPolicy(createAdapterFactory(deps.store, deps.clients));
   const configuration: Configuration = {
     adapter: registrationAdapterFactory(deps, extraProperties),
-    jwks: deps.jwks as Configuration['jwks'],
+    // EC keys sign on the calling thread (signing-keys.ts); RSA keys stay JWKs.
+    jwks: engineSigningKeys(deps.jwks),
     findAccount: createFindAccount(deps.users, deps.mfaState, deps.attributeClaims),
     routes: ROUTES,
     // Standalone claims (null) are released whenever they have a value: acr/amr/auth_time come from the login.
@@ -223,6 +225,9 @@ export function buildProvider(deps: ProviderDeps): Provider {
     extraParams: ['tenant', 'idp_hint'],
     features: {
       devInteractions: { enabled: false },
+      // The engine's extension point for keys it signs with through an object (signing-keys.ts); an
+      // oidc-provider whose experiment is at another version refuses to start, so an upgrade is checked.
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       // RFC 7591/7592: off unless TESSERA_CLIENT_REGISTRATION says otherwise (dynamic-registration/engine.ts).
       ...registrationFeatures(deps.registration?.settings),
       // Signed UserInfo responses for clients with userinfo_signed_response_alg (oidc/protocol-metadata.ts).
