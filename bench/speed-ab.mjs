@@ -69,6 +69,24 @@ const cpuMicros = (pid) => {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
 };
+/**
+ * CPU time of the PostgreSQL server's processes (every process named `postgres`), in µs: with
+ * DATABASE_URL on PostgreSQL, what the database spent for a target's requests (the machine's
+ * other clients of the same server included, so read it on a quiet machine).
+ */
+const USES_PG = targets.some((t) => Object.entries(t.env ?? {}).some(([k, v]) => k === 'DATABASE_URL' && /^postgres/.test(String(v))));
+const dbMicros = () => {
+  if (!USES_PG) return 0;
+  let us = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      us += Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e3;
+    } catch { /* gone */ }
+  }
+  return us;
+};
 const freePort = () => new Promise((res, rej) => {
   const s = createServer();
   s.once('error', rej);
@@ -139,7 +157,7 @@ async function startBare(t, dir, port) {
   }
   const res = await fetch(`${origin}/__bench/seed?n=1`, { method: 'POST' });
   const { access } = await res.json();
-  return { ...t, dir, origin, child, pid: child.pid, access: access[0], prefix: '' };
+  return { ...t, dir, origin, child, pid: child.pid, access: access[0], prefix: '', stderr: () => err };
 }
 
 const requests = {
@@ -169,16 +187,18 @@ async function refreshTokens(s, n) {
 async function runRefresh(s, seconds) {
   const tokens = await refreshTokens(s, CONNECTIONS);
   const before = cpuMicros(s.pid);
+  const dbBefore = dbMicros();
   const r = await new Promise((resolve, reject) => {
     const w = new Worker(join(import.meta.dirname, 'refresh-worker.mjs'), { workerData: { origin: s.origin, path: `${s.prefix}/token`, authorization: basic('bench-rp'), tokens, duration: seconds } });
     w.once('message', resolve);
     w.once('error', reject);
   });
   const cpu = cpuMicros(s.pid) - before;
+  const db = dbMicros() - dbBefore;
   const total = r.latencies.length;
   const failed = r.errors + Object.entries(r.statusCodes).filter(([code]) => code !== '200').reduce((n, [, c]) => n + c, 0);
   if (failed) throw new Error(`refresh on ${s.label}: ${failed} failed`);
-  return { rps: total / seconds, cpu: cpu / total, requests: total };
+  return { rps: total / seconds, cpu: cpu / total, db: db / total, requests: total };
 }
 
 /** Full password sign-ins: bench/speed-signin-worker.mjs's closed loops (authorize → form → code → token); Tessera only. */
@@ -203,11 +223,13 @@ async function run(s, scenario, seconds) {
   if (scenario === 'refresh') return runRefresh(s, seconds);
   if (scenario === 'signin') return runSignIn(s, seconds);
   const before = cpuMicros(s.pid);
+  const dbBefore = dbMicros();
   const r = await autocannon({ ...requests[scenario](s), connections: CONNECTIONS, duration: seconds, pipelining: 1, timeout: 10 });
   const cpu = cpuMicros(s.pid) - before;
+  const db = dbMicros() - dbBefore;
   const failed = r.non2xx + r.errors + r.timeouts;
   if (failed) throw new Error(`${scenario} on ${s.label}: ${failed} failed`);
-  return { rps: r.requests.total / seconds, cpu: cpu / r.requests.total, requests: r.requests.total };
+  return { rps: r.requests.total / seconds, cpu: cpu / r.requests.total, db: db / r.requests.total, requests: r.requests.total };
 }
 
 if (PIN) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
@@ -227,8 +249,9 @@ try {
   // apart, so load that drifts over minutes cancels out); median and range over the rounds.
   const first = servers[0];
   const others = servers.slice(1);
-  console.log(`| scenario | ${servers.map((s) => `${s.label} CPU µs/req (range)`).join(' | ')} | ${others.map((s) => `${s.label} ÷ ${first.label}, paired (range)`).join(' | ')} | ${servers.map((s) => `${s.label} req/s`).join(' | ')} |`);
-  console.log(`|---|${servers.map(() => '---|').join('')}${others.map(() => '---|').join('')}${servers.map(() => '---|').join('')}`);
+  const dbCols = USES_PG ? servers : [];
+  console.log(`| scenario | ${servers.map((s) => `${s.label} CPU µs/req (range)`).join(' | ')} | ${others.map((s) => `${s.label} ÷ ${first.label}, paired (range)`).join(' | ')} | ${servers.map((s) => `${s.label} req/s`).join(' | ')} |${dbCols.map((s) => ` ${s.label} PostgreSQL CPU µs/req |`).join('')}`);
+  console.log(`|---|${servers.map(() => '---|').join('')}${others.map(() => '---|').join('')}${servers.map(() => '---|').join('')}${dbCols.map(() => '---|').join('')}`);
   for (const sc of SCENARIOS) {
     const cells = servers.map((s) => { const c = results[`${sc}/${s.label}`].map((x) => x.cpu); return `${median(c).toFixed(0)} (${Math.min(...c).toFixed(0)}–${Math.max(...c).toFixed(0)})`; });
     const paired = others.map((s) => {
@@ -236,11 +259,15 @@ try {
       return `${median(r).toFixed(3)} (${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)})`;
     });
     const rates = servers.map((s) => median(results[`${sc}/${s.label}`].map((x) => x.rps)).toFixed(0));
-    console.log(`| ${sc} | ${cells.join(' | ')} | ${paired.join(' | ')} | ${rates.join(' | ')} |`);
+    const dbCells = dbCols.map((s) => ` ${median(results[`${sc}/${s.label}`].map((x) => x.db ?? 0)).toFixed(0)} |`);
+    console.log(`| ${sc} | ${cells.join(' | ')} | ${paired.join(' | ')} | ${rates.join(' | ')} |${dbCells.join('')}`);
     if (PROF) process.stderr.write(`requests measured (${sc}): ${servers.map((s) => `${s.label} ${results[`${sc}/${s.label}`].reduce((n, x) => n + x.requests, 0)}`).join(', ')}\n`);
   }
 } finally {
   for (const s of servers) {
+    // What a server said on its standard error (its log goes to standard output), e.g. a database warning.
+    const said = s.stderr?.().split('\n').filter((l) => l.startsWith('tessera:')) ?? [];
+    if (said.length) process.stderr.write(`${s.label} said:\n${said.slice(0, 10).join('\n')}\n`);
     const gone = new Promise((r) => s.child.once('exit', r));
     s.child.kill('SIGTERM');
     await gone;

@@ -10,6 +10,7 @@ import { allowDirectReads, allowDirectWrites, allowSyncReads, allowSyncWrites } 
 import { discardingBrokenClients, GuardedDialect } from './guard.js';
 import { withCatalogueNames } from './catalogue-names.js';
 import { DatabaseUnavailableError, isUnavailable, mapUnavailable } from './availability.js';
+import { namedStatements } from './pg-named.js';
 import { requireOnUse } from '../startup/lazy.js';
 
 // Only the driver of the configured engine is loaded (issue 20: pg cost ~60 ms of every SQLite start).
@@ -59,6 +60,12 @@ export interface StoreOptions {
    * lock another process (the CLI) holds. Default 10 000 ms.
    */
   timeoutMs?: number;
+  /**
+   * PostgreSQL only: the hot statements as server-side prepared statements
+   * (pg-named.ts). Default true; `?prepared_statements=false` in the URL
+   * turns them off (a pooler that cannot carry them turns them off by itself).
+   */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -70,11 +77,15 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options);
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     // `?schema=NAME` selects a PostgreSQL schema (one database, several Tessera deployments or test runs).
+    // `?prepared_statements=false` turns the named statements off (pg-named.ts).
     const parsed = new URL(url);
     const schema = parsed.searchParams.get('schema');
-    if (schema) {
+    const prepared = parsed.searchParams.get('prepared_statements');
+    if (prepared !== null && prepared !== 'true' && prepared !== 'false') throw new Error(`DATABASE_URL: prepared_statements must be true or false (got "${prepared}")`);
+    if (schema || prepared !== null) {
       parsed.searchParams.delete('schema');
-      return openPostgres(parsed.toString(), { ...options, schema: options.schema ?? schema });
+      parsed.searchParams.delete('prepared_statements');
+      return openPostgres(parsed.toString(), { ...options, schema: options.schema ?? (schema || undefined), preparedStatements: options.preparedStatements ?? (prepared === null ? undefined : prepared === 'true') });
     }
     return openPostgres(url, options);
   }
@@ -146,13 +157,18 @@ function openPostgres(url: string, options: StoreOptions): Store {
   watch(pool, errors);
   const pooled = discardingBrokenClients(pool);
   const db = new Kysely<Database>({ dialect: new GuardedDialect(new PostgresDialect({ pool: pooled as never })) });
-  // The hot lookups and token writes compiled once (storage/compiled.ts) run without Kysely's pipeline (sync-reads.ts).
+  // The hot lookups and token writes compiled once (storage/compiled.ts) run without Kysely's pipeline (sync-reads.ts),
+  // as server-side prepared statements (pg-named.ts).
+  const named = namedStatements({
+    enabled: options.preparedStatements ?? true,
+    onDisabled: (reason) => process.stderr.write(`tessera: prepared statements turned off: the database (or a pooler in front of it) refused one: ${reason}\n`),
+  });
   const direct = async (text: string, parameters: readonly unknown[]): Promise<pg.QueryResult> => {
     const client = await pooled.connect().catch((err: unknown) => {
       throw err instanceof DatabaseUnavailableError ? err : new DatabaseUnavailableError(err);
     });
     try {
-      return await client.query(text, [...parameters]) as pg.QueryResult;
+      return await named.query(client, text, parameters) as pg.QueryResult;
     } catch (err) {
       return mapUnavailable(err);
     } finally {
