@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { startTestApp } from './helpers/app.js';
 import type { TestApp } from './helpers/app.js';
 import { UserAgent, formAction } from './helpers/agent.js';
@@ -123,6 +123,35 @@ describe('pages show their tenant\'s brand', () => {
     const plain = await signInPage('spa');
     expect(plain).toContain('<span class="brand-name">Example ID</span>');
     expect(plain).toContain('<h1>Sign in</h1>');
+  });
+
+  test('a sign-in\'s first page reads its interaction once; another browser\'s request for it still gets the tenant\'s brand', async () => {
+    const Interaction = t.app.provider().Interaction;
+    const start = () => `${t.issuer}/oidc/auth?${new URLSearchParams({
+      client_id: 'acme-app', redirect_uri: REDIRECT, response_type: 'code', scope: 'openid',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+    })}`;
+    const owner = new UserAgent();
+    const toPage = (await owner.get(start())).headers.get('location')!;
+    expect(toPage).toMatch(/^\/interaction\/[\w-]+$/);
+    const finds = vi.spyOn(Interaction, 'find');
+    try {
+      const page = await owner.get(new URL(toPage, t.issuer));
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<h1>Sign in to Acme Portal</h1>');
+      // The brand hook and the page share one load (interaction/details.ts, interactionInRequest).
+      expect(finds).toHaveBeenCalledTimes(1);
+
+      // Another browser asks first for a fresh interaction's page: no interaction of its own, so the brand reads it by uid.
+      const other = (await new UserAgent().get(start())).headers.get('location')!;
+      finds.mockClear();
+      const stranger = await new UserAgent().get(new URL(other, t.issuer));
+      expect(stranger.status).toBe(400);
+      expect(await stranger.text()).toContain('<span class="brand-name">Acme Portal</span>');
+      expect(finds).toHaveBeenCalledTimes(1);
+    } finally {
+      finds.mockRestore();
+    }
   });
 
   test('the CSP of branded pages stays self-only', async () => {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { ClientRepository } from '../oidc/repository.js';
 import { signInTenant } from '../interaction/tenant.js';
+import { interactionInRequest } from '../interaction/details.js';
 import { ID_PATTERN } from '../identity/model.js';
 import { ReadCache } from '../storage/read-cache.js';
 import type { BrandService } from './service.js';
@@ -37,12 +38,16 @@ export function installBrandHook(app: FastifyInstance, deps: BrandHookDeps): voi
   app.decorate('tesseraBrands', deps.brands);
   // An interaction's tenant never changes: remember it instead of reading the interaction twice per page.
   const interactionTenants = new ReadCache<string>(INTERACTION_TENANT_TTL_MS, 10_000);
-  app.addHook('preHandler', async (request) => {
+  app.addHook('preHandler', async (request, reply) => {
     if ((request.method !== 'GET' && request.method !== 'POST') || NOT_PAGES.test(request.url)) return;
     const uid = INTERACTION.exec(request.url)?.[1];
     const tenantId = uid
       ? await interactionTenants.get(uid, async () => {
-        const interaction = await deps.provider().Interaction.find(uid).catch(() => undefined);
+        // The browser's own interaction, loaded once for the page too (interaction/details.ts): a sign-in's
+        // first page reads it once, not here and again in the handler (issue 20). Another browser's
+        // request (no or another interaction cookie) reads it by uid, as the page's brand does not depend on whose it is.
+        const own = await interactionInRequest(deps.provider, request, reply).catch(() => undefined);
+        const interaction = own?.uid === uid ? own : await deps.provider().Interaction.find(uid).catch(() => undefined);
         return interaction ? signInTenant(deps.clients, interaction.params as Record<string, unknown>) : undefined;
       })
       : named(request.query) ?? named(request.body);

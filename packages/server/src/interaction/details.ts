@@ -19,6 +19,18 @@ export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails
 const loadedInRequest = new WeakMap<object, Promise<InteractionDetails>>();
 
 /**
+ * The engine's interaction for this request (its cookie checked, its row
+ * read), loaded once however many parts of the request ask: the brand hook
+ * (branding/hook.ts) on a page's first request, `loadInteraction`, and
+ * `finishInteraction`, which saves the result on it.
+ */
+export function interactionInRequest(provider: () => Provider, request: FastifyRequest, reply: FastifyReply): Promise<InteractionDetails> {
+  let loading = loadedInRequest.get(request.raw);
+  if (!loading) loadedInRequest.set(request.raw, (loading = provider().interactionDetails(request.raw, reply.raw)));
+  return loading;
+}
+
+/**
  * Loads the engine interaction behind `/interaction/:uid/...`. The engine
  * checks its interaction cookie (SameSite, signed), so only the browser that
  * started the sign-in gets here; the uid in the path must match it.
@@ -28,9 +40,7 @@ export async function loadInteraction(provider: () => Provider, request: Fastify
   const params = uidParams.safeParse(request.params);
   if (!params.success) throw new AppError('session_expired', 400, 'This sign-in link is not valid. Go back to the application and start again.');
   try {
-    let loading = loadedInRequest.get(request.raw);
-    if (!loading) loadedInRequest.set(request.raw, (loading = provider().interactionDetails(request.raw, reply.raw)));
-    const details = await loading;
+    const details = await interactionInRequest(provider, request, reply);
     if (details.uid !== params.data.uid) throw new engineErrors.SessionNotFound('interaction mismatch');
     return { details, uid: details.uid };
   } catch (err) {
