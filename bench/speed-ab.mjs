@@ -140,7 +140,7 @@ async function start(t) {
   });
   const body = await res.json();
   if (res.status !== 200) throw new Error(`${t.label}: password grant ${res.status} ${JSON.stringify(body)}`);
-  return { ...t, dir, origin, child, pid: child.pid, access: body.access_token, prefix: '/oidc' };
+  return { ...t, dir, origin, child, pid: child.pid, access: body.access_token, prefix: '/oidc', stderr: () => err };
 }
 
 /** The bare engine of bench/speed.ts (bench/speed-bare.mjs), same clients and API; its routes have no /oidc prefix. */
@@ -157,7 +157,7 @@ async function startBare(t, dir, port) {
   }
   const res = await fetch(`${origin}/__bench/seed?n=1`, { method: 'POST' });
   const { access } = await res.json();
-  return { ...t, dir, origin, child, pid: child.pid, access: access[0], prefix: '', stderr: () => err };
+  return { ...t, dir, origin, child, pid: child.pid, access: access[0], prefix: '' };
 }
 
 const requests = {
