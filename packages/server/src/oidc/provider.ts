@@ -9,6 +9,7 @@ import type { ApiRepository, ClientRepository } from './repository.js';
 import type { OidcPayloadStore } from './payload-store.js';
 import { createAdapterFactory } from './adapter.js';
 import { engineSigningKeys } from './signing-keys.js';
+import { CookieKeys } from './cookie-keys.js';
 import { createFindAccount, SCOPE_CLAIMS, userInRequest } from './account.js';
 import { MFA_STATE_CLAIMS } from './mfa-claims.js';
 import type { MfaStateClaims } from './mfa-claims.js';
@@ -194,7 +195,8 @@ export function buildProvider(deps: ProviderDeps): Provider {
     allowOmittingSingleRegisteredRedirectUri: false,
     clockTolerance: 5,
     cookies: {
-      keys: deps.cookieKeys,
+      // Keygrip's signatures, checked with one HMAC per key (cookie-keys.ts).
+      keys: new CookieKeys(deps.cookieKeys) as never,
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
