@@ -266,8 +266,11 @@ try {
 } finally {
   for (const s of servers) {
     // What a server said on its standard error (its log goes to standard output), e.g. a database warning.
-    const said = s.stderr?.().split('\n').filter((l) => l.startsWith('tessera:')) ?? [];
-    if (said.length) process.stderr.write(`${s.label} said:\n${said.slice(0, 10).join('\n')}\n`);
+    // Never in the way of stopping the servers: a server left running skews every later measurement.
+    try {
+      const said = s.stderr?.().split('\n').filter((l) => l.startsWith('tessera:')) ?? [];
+      if (said.length) process.stderr.write(`${s.label} said:\n${said.slice(0, 10).join('\n')}\n`);
+    } catch { /* nothing to say */ }
     const gone = new Promise((r) => s.child.once('exit', r));
     s.child.kill('SIGTERM');
     await gone;
