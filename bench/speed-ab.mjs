@@ -205,6 +205,7 @@ async function runRefresh(s, seconds) {
 async function runSignIn(s, seconds) {
   if (s.label === 'bare') throw new Error('signin: the bare engine has no sign-in (bench/speed.ts compares sign-ins with argon2id alone)');
   const before = cpuMicros(s.pid);
+  const dbBefore = dbMicros();
   const r = await new Promise((resolve, reject) => {
     const w = new Worker(join(import.meta.dirname, 'speed-signin-worker.mjs'), {
       workerData: { origin: s.origin, clientId: 'bench-web', authorization: basic('bench-web'), redirectUri: REDIRECT, ...USER, connections: CONNECTIONS, duration: seconds },
@@ -216,7 +217,7 @@ async function runSignIn(s, seconds) {
   const total = r.latencies.length;
   const failed = r.errors + Object.entries(r.statusCodes).filter(([code]) => code !== '200').reduce((n, [, c]) => n + c, 0);
   if (failed) throw new Error(`signin on ${s.label}: ${failed} failed (${r.firstError ?? ''})`);
-  return { rps: total / seconds, cpu: cpu / total, requests: total };
+  return { rps: total / seconds, cpu: cpu / total, db: (dbMicros() - dbBefore) / total, requests: total };
 }
 
 async function run(s, scenario, seconds) {

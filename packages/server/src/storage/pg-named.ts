@@ -27,7 +27,8 @@ export interface NamedStatements {
  *   `max_prepared_statements`): "prepared statement … does not exist"
  *   (26000) or "… already exists" (42P05). Named statements are then turned
  *   off for the process, once, and `onDisabled` says why.
- *   `TESSERA_PG_PREPARED_STATEMENTS=false` turns them off from the start.
+ *   `DATABASE_URL=postgres://…?prepared_statements=false` turns them off
+ *   from the start (storage/database.ts).
  * - a migration that changed a table a prepared `select *` reads: "cached
  *   plan must not change result type" (0A000). The statement is run
  *   unnamed and later runs use new names, prepared afresh.
