@@ -22,8 +22,9 @@ export async function serve(argv: string[] = []): Promise<number> {
   let address: string;
   try {
     const { values } = parseArgs({ args: argv, options: { workers: { type: 'string' } }, strict: true });
-    // The YAML parser from the bundle rather than through Node's CommonJS loader (config/load.ts).
-    if (process.env.TESSERA_CONFIG) await preloadYaml();
+    // The YAML parser from the bundle rather than through Node's CommonJS loader (config/load.ts); a `.json`
+    // file is read without it (config/strict-json.ts), which loads it only if the file is not plain JSON after all.
+    if (process.env.TESSERA_CONFIG && !/\.json$/i.test(process.env.TESSERA_CONFIG)) await preloadYaml();
     settings = loadSettings(process.env, values.workers === undefined ? {} : { workers: parseWorkers(values.workers) });
     if (cluster.isWorker) return await serveWorker(settings);
     const workers = workerCount(settings.workers);

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { parse as parseYaml } from 'yaml';
 import { ConfigError, formatIssues } from './errors.js';
 import { parseProviderConfig, PROVIDER_TYPES } from '../federation/provider-config.js';
+import { parseStrictJson } from './strict-json.js';
 import { yamlProblem } from './yaml-errors.js';
 import { loadBrandingFiles } from '../branding/config.js';
 import { fileErrorText } from '../startup/errors.js';
@@ -164,7 +165,9 @@ export function readDeclarativeFile(path: string, namedBy?: string): Declarative
 export function parseDeclarative(text: string, source = 'configuration'): DeclarativeConfig {
   let raw: unknown;
   try {
-    raw = yaml().parse(text, { uniqueKeys: true }) ?? {};
+    // Plain JSON without the YAML parser; anything else (and every error) through it, as before (strict-json.ts).
+    const json = parseStrictJson(text);
+    raw = (json ? json.value : yaml().parse(text, { uniqueKeys: true })) ?? {};
   } catch (err) {
     const { problem, excerpt } = yamlProblem(err, text);
     throw new ConfigError([problem], source, { excerpt });
