@@ -97,7 +97,7 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.le
 async function start(t) {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-ab-'));
   const port = await freePort();
-  if (t.label === 'bare') return startBare(t, dir, port);
+  if (t.label === 'bare' || t.label === 'bare-tessera') return startBare(t, dir, port);
   const config = join(dir, 'tessera.json');
   writeFileSync(config, JSON.stringify({
     apis: [{ identifier: API, name: 'Bench API', scopes: ['read'], signing_alg: 'ES256' }],
@@ -145,7 +145,7 @@ async function start(t) {
 
 /** The bare engine of bench/speed.ts (bench/speed-bare.mjs), same clients and API; its routes have no /oidc prefix. */
 async function startBare(t, dir, port) {
-  const node = [...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, '--cpu-prof-name=bare.cpuprofile'] : []), join(import.meta.dirname, 'speed-bare.mjs'), JSON.stringify({ port, api: API, secret: SECRET })];
+  const node = [...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${t.label}.cpuprofile`] : []), join(import.meta.dirname, 'speed-bare.mjs'), JSON.stringify({ port, api: API, secret: SECRET, features: t.label === 'bare-tessera' ? 'tessera' : 'minimal' })];
   const child = spawn(PIN ? 'taskset' : process.execPath, PIN ? ['-c', '0', process.execPath, ...node] : node, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr.resume();
   const origin = `http://127.0.0.1:${port}`;
@@ -168,7 +168,7 @@ const requests = {
 
 /** `n` fresh refresh tokens of the bench user (bench-rp, password grant; not measured). */
 async function refreshTokens(s, n) {
-  if (s.label === 'bare') {
+  if (s.label.startsWith('bare')) {
     const res = await fetch(`${s.origin}/__bench/seed?n=${n}`, { method: 'POST' });
     return (await res.json()).refresh;
   }
@@ -203,7 +203,7 @@ async function runRefresh(s, seconds) {
 
 /** Full password sign-ins: bench/speed-signin-worker.mjs's closed loops (authorize → form → code → token); Tessera only. */
 async function runSignIn(s, seconds) {
-  if (s.label === 'bare') throw new Error('signin: the bare engine has no sign-in (bench/speed.ts compares sign-ins with argon2id alone)');
+  if (s.label.startsWith('bare')) throw new Error('signin: the bare engine has no sign-in (bench/speed.ts compares sign-ins with argon2id alone)');
   const before = cpuMicros(s.pid);
   const dbBefore = dbMicros();
   const r = await new Promise((resolve, reject) => {

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 import { exportJWK, generateKeyPair } from 'jose';
 
-const { port, api, secret } = JSON.parse(process.argv[2]);
+const { port, api, secret, features = 'minimal' } = JSON.parse(process.argv[2]);
 const issuer = `http://127.0.0.1:${port}`;
 const USER_ID = 'bench-user';
 
@@ -70,6 +70,36 @@ const keys = [
   { ...(await exportJWK(rsa)), kid: 'bench-rs256', alg: 'RS256', use: 'sig' },
   { ...(await exportJWK(ec)), kid: 'bench-es256', alg: 'ES256', use: 'sig' },
 ];
+// `features: 'tessera'` (speed-ab's `bare-tessera`, not part of `npm run bench`): the engine features and
+// options Tessera's configuration turns on (oidc/provider.ts), without any of Tessera's hooks, policies or
+// middlewares, to tell what the engine itself spends for them from what Tessera adds around it.
+const TESSERA_FEATURES = {
+  jwtUserinfo: { enabled: true },
+  claimsParameter: { enabled: true },
+  revocation: { enabled: true },
+  userinfo: { enabled: true },
+  backchannelLogout: { enabled: true },
+  rpInitiatedLogout: { enabled: true },
+  pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false, allowUnregisteredRedirectUris: false },
+  deviceFlow: { enabled: true },
+  dPoP: { enabled: true, allowReplay: false },
+};
+const TESSERA_OPTIONS = features === 'tessera' ? {
+  responseTypes: ['code'],
+  clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+  pkce: { required: () => true },
+  allowOmittingSingleRegisteredRedirectUri: false,
+  clockTolerance: 5,
+  extraParams: ['tenant', 'idp_hint'],
+  acrValues: ['urn:tessera:loa:1', 'urn:tessera:loa:2'],
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'roles'],
+  enabledJWA: {
+    idTokenSigningAlgValues: ['RS256', 'ES256'], userinfoSigningAlgValues: ['RS256', 'ES256'], introspectionSigningAlgValues: ['RS256', 'ES256'],
+    authorizationSigningAlgValues: ['RS256', 'ES256'], dPoPSigningAlgValues: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+    requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'], clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+  },
+  cookies: { keys: [randomBytes(32).toString('base64url')], long: { httpOnly: true, sameSite: 'lax', signed: true }, short: { httpOnly: true, sameSite: 'lax', signed: true } },
+} : {};
 const provider = new Provider(issuer, {
   adapter: MapAdapter,
   clients: [
@@ -99,6 +129,7 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     // Tessera's policy for this case: a client introspects its own tokens (checked here as cheaply).
     introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+    ...(features === 'tessera' ? TESSERA_FEATURES : {}),
     resourceIndicators: {
       enabled: true,
       defaultResource: async (_ctx, _client, oneOf) => oneOf,
@@ -109,6 +140,7 @@ const provider = new Provider(issuer, {
       },
     },
   },
+  ...TESSERA_OPTIONS,
 });
 
 async function seed(n) {
