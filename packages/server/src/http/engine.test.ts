@@ -127,3 +127,28 @@ test('a draining server serves engine requests through Fastify, which asks clien
   expect(s.hooks).toEqual(['GET /oidc/me']);
   expect(s.engineSaw).toHaveLength(2);
 });
+
+test('a request that arrives while the server closes goes through Fastify, which answers 503, like every other route', async () => {
+  const s = await start();
+  const { port } = app!.server.address() as { port: number };
+  const { connect } = await import('node:net');
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString()));
+  const ended = new Promise<void>((r) => socket.on('close', () => r()));
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  // A token request whose body is still arriving when the close begins: it was taken before, and is served.
+  socket.write('POST /oidc/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\ngrant');
+  await settle();
+  const closing = app!.close();
+  await settle();
+  // The rest of its body, and a second request on the same connection, which arrives after the close began.
+  socket.write('_type\r\nGET /oidc/jwks HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await ended;
+  await closing;
+  app = undefined;
+  const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+  expect(statuses).toEqual(['200', '503']);
+  expect(received).toContain('{"ok":true}');
+  expect(s.engineSaw.map((e) => e.url)).toEqual(['/oidc/token']);
+});
