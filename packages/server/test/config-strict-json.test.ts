@@ -35,6 +35,11 @@ describe('hasRepeatedKey', () => {
   });
 });
 
+test('text that is not JSON ends the scan (no endless loop on an unterminated string)', () => {
+  expect(hasRepeatedKey('{"a": "unterminated')).toBe(false);
+  expect(hasRepeatedKey('{"a\\')).toBe(false);
+});
+
 describe('parseStrictJson', () => {
   test('plain JSON reads as the YAML parser reads it', () => {
     const texts = [

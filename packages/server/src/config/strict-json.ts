@@ -32,7 +32,9 @@ export function hasRepeatedKey(text: string): boolean {
     const c = text.charCodeAt(i);
     if (c === QUOTE) {
       const start = i;
-      for (i++; text.charCodeAt(i) !== QUOTE; i++) if (text.charCodeAt(i) === BACKSLASH) i++;
+      // (Bounded by the length too, so that text JSON.parse did not take cannot loop here.)
+      for (i++; i < text.length && text.charCodeAt(i) !== QUOTE; i++) if (text.charCodeAt(i) === BACKSLASH) i++;
+      if (i >= text.length) return false;
       const seen = keys[keys.length - 1];
       if (keyNext && seen) {
         const raw = text.slice(start + 1, i);
