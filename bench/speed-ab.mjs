@@ -87,6 +87,8 @@ const dbMicros = () => {
   }
   return us;
 };
+/** The bare engine's labels (speed-bare.mjs): minimal, or with Tessera's engine features. */
+const isBare = (label) => label === 'bare' || label === 'bare-tessera';
 const freePort = () => new Promise((res, rej) => {
   const s = createServer();
   s.once('error', rej);
@@ -97,7 +99,7 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.le
 async function start(t) {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-ab-'));
   const port = await freePort();
-  if (t.label === 'bare' || t.label === 'bare-tessera') return startBare(t, dir, port);
+  if (isBare(t.label)) return startBare(t, dir, port);
   const config = join(dir, 'tessera.json');
   writeFileSync(config, JSON.stringify({
     apis: [{ identifier: API, name: 'Bench API', scopes: ['read'], signing_alg: 'ES256' }],
@@ -168,7 +170,7 @@ const requests = {
 
 /** `n` fresh refresh tokens of the bench user (bench-rp, password grant; not measured). */
 async function refreshTokens(s, n) {
-  if (s.label.startsWith('bare')) {
+  if (isBare(s.label)) {
     const res = await fetch(`${s.origin}/__bench/seed?n=${n}`, { method: 'POST' });
     return (await res.json()).refresh;
   }
@@ -203,7 +205,7 @@ async function runRefresh(s, seconds) {
 
 /** Full password sign-ins: bench/speed-signin-worker.mjs's closed loops (authorize → form → code → token); Tessera only. */
 async function runSignIn(s, seconds) {
-  if (s.label.startsWith('bare')) throw new Error('signin: the bare engine has no sign-in (bench/speed.ts compares sign-ins with argon2id alone)');
+  if (isBare(s.label)) throw new Error('signin: the bare engine has no sign-in (bench/speed.ts compares sign-ins with argon2id alone)');
   const before = cpuMicros(s.pid);
   const dbBefore = dbMicros();
   const r = await new Promise((resolve, reject) => {

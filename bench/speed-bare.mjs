@@ -91,7 +91,7 @@ const TESSERA_OPTIONS = features === 'tessera' ? {
   allowOmittingSingleRegisteredRedirectUri: false,
   clockTolerance: 5,
   extraParams: ['tenant', 'idp_hint'],
-  acrValues: ['urn:tessera:loa:1', 'urn:tessera:loa:2'],
+  acrValues: ['urn:tessera:acr:pwd', 'urn:tessera:acr:mfa'],
   scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'roles'],
   enabledJWA: {
     idTokenSigningAlgValues: ['RS256', 'ES256'], userinfoSigningAlgValues: ['RS256', 'ES256'], introspectionSigningAlgValues: ['RS256', 'ES256'],
