@@ -1,7 +1,7 @@
 /**
  * A configuration file that is plain JSON, read without the YAML parser
- * (issue 20: loading and running `yaml` was 20–30 ms of every start with a
- * JSON file, docs/performance.md). The YAML reading rejects a key given twice
+ * (issue 20: loading and running `yaml` was about 50 ms of CPU at every
+ * start with a JSON file, paired restarts in docs/performance.md). The YAML reading rejects a key given twice
  * in one mapping (`uniqueKeys`), where `JSON.parse` keeps the last; so this
  * answers only for JSON without such keys, and everything else (comments,
  * YAML, a repeated key, a syntax error) goes to the YAML parser, which reads
