@@ -3,7 +3,7 @@
  * config/strict-json.ts), and reads exactly as the YAML parser would read it:
  * same values, and a key given twice still refused with the YAML message.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -91,6 +91,7 @@ describe('tessera serve with TESSERA_CONFIG=….json', () => {
     writeFileSync(file, text);
     const env = { ...process.env, TESSERA_CONFIG: file, TESSERA_DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'tessera.db')}`, PORT: '0' };
     const r = spawnSync(process.execPath, [resolve(import.meta.dirname, '../bin/tessera.js'), 'serve'], { encoding: 'utf8', env, timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
     expect(r.status, r.stderr + r.stdout).not.toBe(0);
     expect(r.stderr).toContain(message);
     expect(r.stderr).toContain(file);

@@ -5,6 +5,7 @@
  * listener) answers, so what is checked is the host around it; the engine
  * itself runs behind both paths in the suites (oidc-*.test.ts).
  */
+import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, expect, test } from 'vitest';
@@ -131,8 +132,9 @@ test('a draining server serves engine requests through Fastify, which asks clien
 test('a request that arrives while the server closes goes through Fastify, which answers 503, like every other route', async () => {
   const s = await start();
   const { port } = app!.server.address() as { port: number };
-  const { connect } = await import('node:net');
   const socket = connect(port, '127.0.0.1');
+  // Fails in seconds rather than at the keep-alive timeout if the second request is never answered.
+  socket.setTimeout(5_000, () => socket.destroy());
   let received = '';
   socket.on('data', (d: Buffer) => (received += d.toString()));
   const ended = new Promise<void>((r) => socket.on('close', () => r()));
