@@ -3,6 +3,13 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import type { DomainEvent } from './events.js';
 import { redactPersonal } from './erasure.js';
+import { writeShape } from '../storage/compiled.js';
+
+/** One entry, compiled once (storage/compiled.ts): every sign-in writes one (issue 20). */
+const insertEntry = writeShape((db: Kysely<Database>, id: string, at: number, action: string, tenantId: string | null, actorId: string | null,
+  subjectId: string | null, ip: string | null, userAgent: string | null, details: string) => db.insertInto('audit_log').values({
+  id, at, action, tenant_id: tenantId, actor_id: actorId, subject_id: subjectId, ip, user_agent: userAgent, details,
+}));
 
 export interface AuditEntry {
   id: string;
@@ -55,17 +62,8 @@ export interface AuditRepository {
 export function createAuditRepository(db: Kysely<Database>): AuditRepository {
   return {
     async append(e, opts = {}) {
-      await (opts.db ?? db).insertInto('audit_log').values({
-        id: opts.id ?? randomUUID(),
-        at: e.at,
-        action: e.type,
-        tenant_id: e.tenantId,
-        actor_id: e.context.actorId ?? e.subjectId ?? null,
-        subject_id: e.subjectId,
-        ip: e.context.ip ?? null,
-        user_agent: e.context.userAgent ? e.context.userAgent.slice(0, 512) : null,
-        details: JSON.stringify(e.data),
-      }).execute();
+      await insertEntry.run(opts.db ?? db, opts.id ?? randomUUID(), e.at, e.type, e.tenantId, e.context.actorId ?? e.subjectId ?? null,
+        e.subjectId, e.context.ip ?? null, e.context.userAgent ? e.context.userAgent.slice(0, 512) : null, JSON.stringify(e.data));
     },
     async redactUser(userId, opts = {}) {
       const handle = opts.db ?? db;

@@ -2,6 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import type { KeyEncryptionKey } from '../oidc/kek.js';
 import { mapConflict } from '../storage/errors.js';
+import { shape } from '../storage/compiled.js';
+
+/** `list`, compiled once (storage/compiled.ts): run on every sign-in, where Kysely building it anew cost about as much CPU as SQLite took to run it (issue 20) (the sign-in page lists the providers). */
+const allProviders = shape((db: Kysely<Database>) => db.selectFrom('identity_providers').selectAll());
 import { COMMON_KEYS, parseProviderConfig, PROVIDER_TYPES } from './provider-config.js';
 import type { ProviderConfig, ProviderIssue } from './provider-config.js';
 
@@ -50,7 +54,7 @@ export class ProviderRegistry {
   constructor(private readonly deps: ProviderRegistryDeps) {}
 
   async list(): Promise<StoredProvider[]> {
-    const rows = await this.deps.db.selectFrom('identity_providers').selectAll().execute();
+    const rows = await allProviders.execute(this.deps.db);
     // Sorted here, by code units, so SQLite and PostgreSQL collations agree.
     return rows.map((r) => this.toProvider(r)).sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
   }

@@ -5,6 +5,19 @@ import type { EventContext } from '../audit/events.js';
 import type { TenantPolicy } from './policy.js';
 import { ACCOUNT } from './lockout-counters.js';
 import type { LockoutCounters } from './lockout-counters.js';
+import { shape, writeShape } from '../storage/compiled.js';
+
+/*
+ * The sign-in's statements here, compiled once per number of sources (a device, an address, or both;
+ * storage/compiled.ts): Kysely building them anew cost about as much CPU as SQLite took to run them (issue 20).
+ */
+const knownSources = [1, 2].map((n) => shape((db: Kysely<Database>, userId: string, since: number, ...keys: string[]) =>
+  db.selectFrom('sign_in_sources').select(['source', 'locked_until'])
+    .where('user_id', '=', userId).where('source', 'in', keys).where('known_at', '>', since), 2 + n));
+const markKnown = [1, 2].map((n) => writeShape((db: Kysely<Database>, userId: string, now: number, ...sources: string[]) =>
+  db.insertInto('sign_in_sources')
+    .values(sources.map((source) => ({ user_id: userId, source, known_at: now, failures: 0, window_start: null, locked_until: null })))
+    .onConflict((oc) => oc.columns(['user_id', 'source']).doUpdateSet({ known_at: now, failures: 0, window_start: null })), 2 + n));
 
 /** A source stays known this long after its last successful sign-in. */
 export const KNOWN_SOURCE_DAYS = 90;
@@ -48,8 +61,7 @@ export class SignInSources {
     if (context.ip) candidates.push('address');
     if (!candidates.length) return undefined;
     const keys = candidates.map((kind) => this.keyOf(kind, context)!);
-    const rows = await this.db.selectFrom('sign_in_sources').select(['source', 'locked_until'])
-      .where('user_id', '=', userId).where('source', 'in', keys).where('known_at', '>', now - KNOWN_MS).execute();
+    const rows = await knownSources[keys.length - 1]!.execute(this.db, userId, now - KNOWN_MS, ...keys);
     // The device first: a cookie names this browser, an address may be shared (a NAT, an office).
     for (const [i, kind] of candidates.entries()) {
       const row = rows.find((r) => r.source === keys[i]);
@@ -97,10 +109,7 @@ export class SignInSources {
     if (!kinds.length) return;
     const sources = kinds.map((kind) => this.keyOf(kind, context)!);
     // Both sources in one statement (issue 20: it was one upsert each).
-    await this.db.insertInto('sign_in_sources')
-      .values(sources.map((source) => ({ user_id: userId, source, known_at: now, failures: 0, window_start: null, locked_until: null })))
-      .onConflict((oc) => oc.columns(['user_id', 'source']).doUpdateSet({ known_at: now, failures: 0, window_start: null }))
-      .execute();
+    await markKnown[sources.length - 1]!.run(this.db, userId, now, ...sources);
     // In the database the upsert started the count over; in Redis it is forgotten there.
     if (this.counters.kind === 'redis') for (const source of sources) await this.counters.resetFailures(userId, source);
   }

@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, PasskeysTable } from '../../storage/schema.js';
 import { mapConflict, mapMissingReference } from '../../storage/errors.js';
+import { shape } from '../../storage/compiled.js';
+
+/** `listByUser`, compiled once (storage/compiled.ts): run on every sign-in, where Kysely building it anew cost about as much CPU as SQLite took to run it (issue 20). */
+const passkeysOf = shape((db: Kysely<Database>, userId: string) => db.selectFrom('passkeys').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id'));
 
 /** A registered passkey as the rest of Tessera sees it. */
 export interface Passkey {
@@ -81,8 +85,7 @@ export function createPasskeyRepository(db: Kysely<Database>): PasskeyRepository
       return row ? toPasskey(row) : undefined;
     },
     async listByUser(userId) {
-      const rows = await db.selectFrom('passkeys').selectAll().where('user_id', '=', userId).orderBy('created_at').orderBy('id').execute();
-      return rows.map(toPasskey);
+      return (await passkeysOf.execute(db, userId)).map(toPasskey);
     },
     async rename(userId, id, name) {
       const res = await db.updateTable('passkeys').set({ name }).where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
