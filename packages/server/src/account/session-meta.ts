@@ -3,19 +3,21 @@ import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Database } from '../storage/schema.js';
 import { writeShape } from '../storage/compiled.js';
+import type { ClientRepository } from '../oidc/repository.js';
+import { signInTenant } from '../interaction/tenant.js';
+import { signedInByThisRequest } from '../oidc/tenant-policy.js';
 
 /**
- * `touch`, compiled once (storage/compiled.ts): run on every sign-in, where Kysely building it anew cost about as much CPU as SQLite took to run it (issue 20). Two shapes: the tenant column
- * is updated only when the sign-in names one.
+ * `touch`, compiled once (storage/compiled.ts): it runs on every sign-in, and
+ * Kysely building it anew cost about as much CPU as SQLite took to run it
+ * (issue 20). Two shapes: the tenant column is updated only when the sign-in
+ * names one.
  */
 const touchRow = [false, true].map((withTenant) => writeShape((db: Kysely<Database>, sid: string, accountId: string, userAgent: string | null, ip: string | null,
   now: number, tenant: string | null) => db.insertInto('session_meta')
   .values({ sid, account_id: accountId, user_agent: userAgent, ip, created_at: now, last_seen_at: now, signed_in_tenant: tenant })
   // The latest device details win: they describe where the session is used now.
   .onConflict((oc) => oc.column('sid').doUpdateSet({ account_id: accountId, user_agent: userAgent, ip, last_seen_at: now, ...(withTenant ? { signed_in_tenant: tenant } : {}) })), 6));
-import type { ClientRepository } from '../oidc/repository.js';
-import { signInTenant } from '../interaction/tenant.js';
-import { signedInByThisRequest } from '../oidc/tenant-policy.js';
 
 /** Device details of one platform session (the engine keeps none), keyed by the engine Session's `uid`. */
 export interface SessionMeta {

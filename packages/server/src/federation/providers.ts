@@ -3,11 +3,11 @@ import type { Database } from '../storage/schema.js';
 import type { KeyEncryptionKey } from '../oidc/kek.js';
 import { mapConflict } from '../storage/errors.js';
 import { shape } from '../storage/compiled.js';
-
-/** `list`, compiled once (storage/compiled.ts): run on every sign-in, where Kysely building it anew cost about as much CPU as SQLite took to run it (issue 20) (the sign-in page lists the providers). */
-const allProviders = shape((db: Kysely<Database>) => db.selectFrom('identity_providers').selectAll());
 import { COMMON_KEYS, parseProviderConfig, PROVIDER_TYPES } from './provider-config.js';
 import type { ProviderConfig, ProviderIssue } from './provider-config.js';
+
+/** `list`, compiled once (storage/compiled.ts): the sign-in page lists the providers on every sign-in (issue 20). */
+const allProviders = shape((db: Kysely<Database>) => db.selectFrom('identity_providers').selectAll());
 
 /**
  * The identity-provider registry: providers declared in the configuration
