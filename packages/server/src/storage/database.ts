@@ -4,6 +4,7 @@ import type SQLite from 'better-sqlite3';
 import type pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { withStatementCache } from './statement-cache.js';
+import { flushWalInBackground } from './wal-flush.js';
 import type { Database } from './schema.js';
 import { latestMigration, migrationNames, migrationProvider } from './migrations/index.js';
 import { allowDirectReads, allowDirectWrites, allowSyncReads, allowSyncWrites } from './sync-reads.js';
@@ -122,7 +123,9 @@ function openSqlite(path: string, options: StoreOptions): Store {
     return statement.reader ? undefined : Number(statement.run(parameters).changes);
   });
   const errors = connectionErrors();
-  return finishStore({ db, migrationDb: db, engine: 'sqlite', prepare: async () => undefined, errors });
+  // The WAL reaches the disk between checkpoints, so a checkpoint's sync of it no longer stops the event loop (wal-flush.ts).
+  const walFlush = file === ':memory:' ? undefined : flushWalInBackground(raw, `${file}-wal`);
+  return finishStore({ db, migrationDb: db, engine: 'sqlite', prepare: async () => undefined, errors, onClose: () => walFlush?.stop() });
 }
 
 function openPostgres(url: string, options: StoreOptions): Store {
@@ -236,9 +239,11 @@ interface StoreParts {
   engine: Engine;
   prepare: (db: Kysely<Database>) => Promise<string | undefined>;
   errors: ConnectionErrors;
+  /** Stops what runs beside the connection (SQLite's WAL flushes), before it closes. */
+  onClose?: () => void;
 }
 
-function finishStore({ db, migrationDb, engine, prepare, errors }: StoreParts): Store {
+function finishStore({ db, migrationDb, engine, prepare, errors, onClose }: StoreParts): Store {
   const readiness = async (): Promise<'database_unavailable' | 'migrations_pending' | undefined> => {
     const check = (async () => {
       try {
@@ -294,6 +299,7 @@ function finishStore({ db, migrationDb, engine, prepare, errors }: StoreParts): 
       errors.listener = listener;
     },
     async close() {
+      onClose?.();
       await db.destroy();
     },
   };
