@@ -28,12 +28,12 @@ export interface WalFlushOptions {
  * (issue 20). An automatic checkpoint (every SQLITE_WAL_CHECKPOINT_PAGES
  * pages, database.ts) first syncs the WAL, then copies its pages into the
  * database file and syncs that. better-sqlite3 runs it inside the statement
- * whose commit crossed the threshold, on the event loop, and the WAL's sync
- * was most of it: ~20 MiB of pages the kernel had not written yet, about
- * 0.3 s on this project's CI disk, during which no request is served. With
- * the WAL already on disk, the checkpoint's own sync of it has next to
- * nothing to do (`bench/sqlite-checkpoints.mjs --presync-ms`,
- * docs/performance.md).
+ * whose commit crossed the threshold, on the event loop: no request is served
+ * meanwhile (~0.1 s per 5 000 pages on this project's CI disk). With the WAL
+ * already on disk its sync has little left to do; the copy into the database
+ * file and that file's sync, most of a stall at this interval, remain. On a
+ * refresh replay the stalls' share fell by about 15 %
+ * (`bench/sqlite-checkpoints.mjs --presync-ms`, docs/performance.md).
  *
  * Only the timing of the writes changes: the same pages reach the disk
  * earlier, from libuv's thread pool, and SQLite's locks, checkpoints and
