@@ -3,10 +3,10 @@
 // refresh token, its rotation link and the access token) against the token table as Tessera's migrations
 // leave it (001, 002, 042), with the server's connection settings, and times each refresh's writes.
 //
-//   node bench/sqlite-checkpoints.mjs [--refreshes 20000] [--rows 50000] [--checkpoint 5000] [--synchronous NORMAL]
+//   node bench/sqlite-checkpoints.mjs [--refreshes 20000] [--rows 50000] [--checkpoint 5000] [--synchronous NORMAL] [--presync-ms 200]
 //
 // Prints the mean, median, p99 and longest write, and how much of the mean the writes over 5 ms (checkpoints)
-// account for. Run it pinned (`taskset -c 0`) for steadier figures.
+// account for; --presync-ms flushes the WAL from the thread pool as the server does (storage/wal-flush.ts). Run it pinned (`taskset -c 0`) for steadier figures.
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { close, fdatasync, mkdtempSync, open, rmSync } from 'node:fs';

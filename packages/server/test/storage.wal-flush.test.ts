@@ -69,21 +69,30 @@ test('one flush at a time: writes during a flush wait for the next tick after it
   expect(r.calls).toHaveLength(2);
 });
 
-test('stop ends the flushes, and a closed connection is left alone', async () => {
+test('stop ends the flushes', async () => {
   const r = recorder();
   const handle = flushWalInBackground(raw, join(dir, 'tessera.db-wal'), { intervalMs: 5, minChanges: 1, flush: r.flush });
   stop = handle.stop;
-  raw.close();
-  await sleep(30);
-  expect(r.calls).toEqual([]);
-  handle.stop();
-  raw = new Sqlite(join(dir, 'tessera.db'));
   write(5);
+  await sleep(30);
+  expect(r.calls).toHaveLength(1);
+  r.finish();
+  handle.stop();
+  write(5);
+  await sleep(30);
+  expect(r.calls).toHaveLength(1);
+});
+
+test('a closed connection is left alone: no flush, nothing thrown', async () => {
+  const r = recorder();
+  write(5);
+  ({ stop } = flushWalInBackground(raw, join(dir, 'tessera.db-wal'), { intervalMs: 5, minChanges: 1, flush: r.flush }));
+  raw.close();
   await sleep(30);
   expect(r.calls).toEqual([]);
 });
 
-test('the real flush syncs an existing file and reports a missing one as done', async () => {
+test('the real flush finishes for an existing file and for a missing one, and the default flush leaves the database whole', async () => {
   const file = join(dir, 'some.wal');
   writeFileSync(file, 'x'.repeat(8192));
   await new Promise<void>((resolve) => fdatasyncFile(file, resolve));
